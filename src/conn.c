@@ -1,0 +1,437 @@
+#include "conn.h"
+
+#include <assert.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "dispatch.h"
+#include "frame.h"
+#include "http.h"
+#include "log.h"
+#include "metrics.h"
+#include "server.h"
+#include "session.h"
+#include "ws.h"
+
+/* How long an idle HTTP connection (keep-alive or a slow head) may stay. */
+#define HTTP_IDLE_SECONDS 30
+/* How long the last bytes may take to leave, and how long to wait for the peer to close
+ * after our write side is shut. */
+#define FLUSH_SECONDS 5
+#define LINGER_SECONDS 3
+/* Frames this small are copied into the output buffer: a shared reference costs more. */
+#define COPY_FRAME_MAX 512
+/* Bytes read or written per socket call (libevent's defaults are 4 KiB and 16 KiB). */
+#define MAX_SINGLE_READ 65536
+#define MAX_SINGLE_WRITE (1 << 20)
+
+struct conn {
+    struct session session;     /* first, so a session pointer is a conn pointer */
+    struct server *srv;         /* the server this connection belongs to */
+    struct bufferevent *bev;    /* socket and its input/output buffers */
+    struct event *timer;        /* one deadline at a time: see arm_timer() */
+    enum conn_state state;
+    struct http_request *http;  /* while in CONN_STATE_HTTP, else NULL */
+    struct ws_decoder *ws;      /* once upgraded, else NULL */
+    uint64_t id;                /* unique in the process, for logs */
+    int64_t last_rx_ms;         /* when bytes last arrived (ms, loop clock) */
+    int64_t ping_sent_ms;       /* when the outstanding ping was sent, 0 if none */
+    unsigned close_code;        /* close code sent, for the log; 0 if none */
+    TAILQ_ENTRY(conn) link;     /* in srv->conns, or srv->dead once dead */
+};
+
+static const struct session_ops ws_session_ops;
+
+static int64_t now_ms(const struct conn *c)
+{
+    struct timeval tv;
+    event_base_gettimeofday_cached(c->srv->base, &tv);
+    return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+static void arm_timer_ms(struct conn *c, int64_t ms)
+{
+    struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
+    evtimer_add(c->timer, &tv);
+}
+
+static void arm_timer(struct conn *c, int seconds)
+{
+    arm_timer_ms(c, (int64_t)seconds * 1000);
+}
+
+static const char *state_name(enum conn_state s)
+{
+    static const char *names[] = {"http", "ws", "flushing", "linger", "dead"};
+    return names[s];
+}
+
+static void conn_set_state(struct conn *c, enum conn_state state)
+{
+    if (c->state == state)
+        return;
+    log_debug("conn state id=%llu from=%s to=%s", (unsigned long long)c->id,
+              state_name(c->state), state_name(state));
+    if (c->state == CONN_STATE_WS) {
+        metrics.ws_connections--;
+        if (c->session.id)
+            metrics.ws_authenticated--;
+    }
+    if (state == CONN_STATE_WS)
+        metrics.ws_connections++;
+    c->state = state;
+}
+
+void conn_kill(struct conn *c)
+{
+    if (c->state == CONN_STATE_DEAD)
+        return;
+    conn_set_state(c, CONN_STATE_DEAD);
+    bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+    evtimer_del(c->timer);
+    TAILQ_REMOVE(&c->srv->conns, c, link);
+    TAILQ_INSERT_TAIL(&c->srv->dead, c, link);
+    server_reap_soon(c->srv);
+}
+
+void conn_free(struct conn *c)
+{
+    assert(c->state == CONN_STATE_DEAD);
+    TAILQ_REMOVE(&c->srv->dead, c, link);
+    log_debug("conn closed id=%llu code=%u", (unsigned long long)c->id, c->close_code);
+    bufferevent_free(c->bev);
+    event_free(c->timer);
+    http_request_free(c->http);
+    if (c->ws) {
+        ws_decoder_reset(c->ws);
+        free(c->ws);
+    }
+    identity_free(c->session.id);
+    metrics.connections--;
+    free(c);
+}
+
+/* Shuts our write side once the output is gone, then waits for the peer's EOF. */
+static void shut_write(struct conn *c)
+{
+    shutdown(bufferevent_getfd(c->bev), SHUT_WR);
+    bufferevent_disable(c->bev, EV_WRITE);
+    conn_set_state(c, CONN_STATE_LINGER);
+    arm_timer(c, LINGER_SECONDS);
+}
+
+/* Lets the queued output leave, then ends the connection. */
+static void finish(struct conn *c)
+{
+    if (c->state == CONN_STATE_FLUSHING || c->state == CONN_STATE_LINGER ||
+        c->state == CONN_STATE_DEAD)
+        return;
+    conn_set_state(c, CONN_STATE_FLUSHING);
+    if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+        shut_write(c);
+    else
+        arm_timer(c, FLUSH_SECONDS);
+}
+
+static void write_raw(struct conn *c, const void *data, size_t len)
+{
+    evbuffer_add(bufferevent_get_output(c->bev), data, len);
+    metrics.bytes_sent += len;
+}
+
+/* Sends a close frame and ends the connection. */
+static void ws_close(struct conn *c, unsigned code, const char *reason)
+{
+    if (c->state != CONN_STATE_WS)
+        return;
+    struct buf b = {0};
+    ws_close_frame(&b, code, reason);
+    write_raw(c, b.p, b.len);
+    buf_free(&b);
+    c->close_code = code;
+    finish(c);
+}
+
+static void frame_release(const void *data, size_t len, void *arg)
+{
+    frame_unref(arg);
+}
+
+static void session_send(struct session *s, struct frame *f)
+{
+    struct conn *c = (struct conn *)s;
+    if (c->state != CONN_STATE_WS)
+        return;
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    if (f->len <= COPY_FRAME_MAX)
+        evbuffer_add(out, f->data, f->len);
+    else
+        evbuffer_add_reference(out, f->data, f->len, frame_release, frame_ref(f));
+    metrics.messages_sent++;
+    metrics.bytes_sent += f->len;
+    if (evbuffer_get_length(out) > c->srv->conf->client_output_limit) {
+        /* A consumer this slow pays alone: nobody waits for it. */
+        log_info("slow consumer closed id=%llu pending=%zu", (unsigned long long)c->id,
+                 evbuffer_get_length(out));
+        metrics.closes[METRICS_CLOSE_SLOW]++;
+        conn_kill(c);
+    }
+}
+
+static void session_close(struct session *s, unsigned code, const char *reason)
+{
+    struct conn *c = (struct conn *)s;
+    if (code == WS_CLOSE_POLICY || code == WS_CLOSE_AUTH_TIMEOUT)
+        metrics.closes[METRICS_CLOSE_AUTH]++;
+    ws_close(c, code, reason);
+}
+
+static const struct session_ops ws_session_ops = {
+    .send = session_send,
+    .close = session_close,
+};
+
+static void send_control(struct conn *c, enum ws_opcode op, const uint8_t *payload, size_t len)
+{
+    uint8_t hdr[WS_MAX_HEADER];
+    size_t hlen = ws_header_encode(hdr, op, len);
+    write_raw(c, hdr, hlen);
+    if (len)
+        write_raw(c, payload, len);
+}
+
+static void handle_ws_event(struct conn *c, const struct ws_event *ev)
+{
+    switch (ev->type) {
+    case WS_EV_TEXT:
+        metrics.messages_received++;
+        dispatch_message(&c->srv->dispatch, &c->session, (const char *)ev->payload, ev->len);
+        break;
+    case WS_EV_PING:
+        send_control(c, WS_OP_PONG, ev->payload, ev->len);
+        break;
+    case WS_EV_PONG:
+        break; /* any traffic counts as an answer: see on_timer() */
+    case WS_EV_CLOSE:
+        /* Echo the peer's code (RFC 6455 section 5.5.1); an empty close gets an empty one. */
+        ws_close(c, ev->code == WS_CLOSE_NO_STATUS ? 0 : ev->code, NULL);
+        break;
+    case WS_EV_ERROR:
+        log_info("ws protocol error id=%llu code=%u reason=\"%s\"", (unsigned long long)c->id,
+                 ev->code, ev->reason);
+        metrics.closes[METRICS_CLOSE_PROTOCOL]++;
+        ws_close(c, ev->code, ev->reason);
+        break;
+    case WS_EV_NONE:
+        break;
+    }
+}
+
+static void read_ws(struct conn *c, struct evbuffer *in)
+{
+    while (c->state == CONN_STATE_WS) {
+        struct evbuffer_iovec v;
+        if (evbuffer_peek(in, -1, NULL, &v, 1) < 1 || v.iov_len == 0)
+            break;
+        struct ws_event ev;
+        size_t used = ws_decode(c->ws, v.iov_base, v.iov_len, &ev);
+        evbuffer_drain(in, used);
+        metrics.bytes_received += used;
+        handle_ws_event(c, &ev);
+        if (used == 0 && ev.type == WS_EV_NONE)
+            break;
+    }
+}
+
+static void start_ws(struct conn *c)
+{
+    http_request_free(c->http);
+    c->http = NULL;
+    c->ws = oc_malloc(sizeof(*c->ws));
+    ws_decoder_init(c->ws, c->srv->conf->max_frame_bytes);
+    c->session.ops = &ws_session_ops;
+    c->session.sid = c->id;
+    conn_set_state(c, CONN_STATE_WS);
+    c->last_rx_ms = now_ms(c);
+    arm_timer(c, c->srv->conf->auth_timeout);
+}
+
+static void read_http(struct conn *c, struct evbuffer *in)
+{
+    while (c->state == CONN_STATE_HTTP) {
+        size_t len = evbuffer_get_length(in);
+        if (len == 0)
+            break;
+        const char *data = (const char *)evbuffer_pullup(in, -1);
+        size_t used = 0;
+        enum http_feed_result res = http_request_feed(c->http, data, len, &used);
+        evbuffer_drain(in, used);
+        metrics.bytes_received += used;
+        if (res == HTTP_FEED_MORE)
+            break;
+
+        struct buf out = {0};
+        if (res != HTTP_FEED_DONE) {
+            http_respond_feed_error(&out, res);
+            write_raw(c, out.p, out.len);
+            buf_free(&out);
+            finish(c);
+            break;
+        }
+        int keep_alive = 0;
+        enum http_route_result route = http_route(c->http, &c->srv->http, &out, &keep_alive);
+        metrics.http_requests++;
+        write_raw(c, out.p, out.len);
+        buf_free(&out);
+        if (route == HTTP_ROUTE_UPGRADE) {
+            start_ws(c);
+            read_ws(c, in);
+        } else if (keep_alive && !c->srv->shutting_down) {
+            http_request_reset(c->http);
+            arm_timer(c, HTTP_IDLE_SECONDS);
+        } else {
+            finish(c);
+        }
+    }
+}
+
+static void on_read(struct bufferevent *bev, void *arg)
+{
+    struct conn *c = arg;
+    struct evbuffer *in = bufferevent_get_input(bev);
+    c->last_rx_ms = now_ms(c);
+    switch (c->state) {
+    case CONN_STATE_HTTP:
+        read_http(c, in);
+        break;
+    case CONN_STATE_WS:
+        read_ws(c, in);
+        break;
+    default:
+        break;
+    }
+    /* Closing: whatever else the peer sends is read and dropped, so its close reply never
+     * meets a reset. */
+    if (c->state == CONN_STATE_FLUSHING || c->state == CONN_STATE_LINGER) {
+        size_t n = evbuffer_get_length(in);
+        metrics.bytes_received += n;
+        evbuffer_drain(in, n);
+    }
+}
+
+static void on_write(struct bufferevent *bev, void *arg)
+{
+    struct conn *c = arg;
+    /* Called when the output buffer is empty. */
+    if (c->state == CONN_STATE_FLUSHING)
+        shut_write(c);
+}
+
+static void on_event(struct bufferevent *bev, short what, void *arg)
+{
+    struct conn *c = arg;
+    if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
+        log_debug("conn peer gone id=%llu state=%s eof=%d", (unsigned long long)c->id,
+                  state_name(c->state), (what & BEV_EVENT_EOF) != 0);
+        conn_kill(c);
+    }
+}
+
+/* The one timer of a connection: its meaning depends on the state. */
+static void on_timer(evutil_socket_t fd, short what, void *arg)
+{
+    struct conn *c = arg;
+    const struct conf *conf = c->srv->conf;
+    switch (c->state) {
+    case CONN_STATE_HTTP:
+    case CONN_STATE_FLUSHING:
+    case CONN_STATE_LINGER:
+        conn_kill(c);
+        return;
+    case CONN_STATE_DEAD:
+        return;
+    case CONN_STATE_WS:
+        break;
+    }
+    if (!c->session.id) {
+        log_info("auth timeout id=%llu", (unsigned long long)c->id);
+        metrics.auth_failures++;
+        metrics.closes[METRICS_CLOSE_AUTH]++;
+        ws_close(c, WS_CLOSE_AUTH_TIMEOUT, "authentication timeout");
+        return;
+    }
+    int64_t now = now_ms(c);
+    if (c->ping_sent_ms) {
+        if (c->last_rx_ms < c->ping_sent_ms) {
+            log_info("ping timeout id=%llu", (unsigned long long)c->id);
+            metrics.closes[METRICS_CLOSE_PING]++;
+            conn_kill(c);
+            return;
+        }
+        c->ping_sent_ms = 0;
+    }
+    int64_t idle = now - c->last_rx_ms;
+    int64_t interval = (int64_t)conf->ping_interval * 1000;
+    if (idle >= interval) {
+        send_control(c, WS_OP_PING, NULL, 0);
+        c->ping_sent_ms = now;
+        arm_timer(c, conf->ping_timeout);
+    } else {
+        arm_timer_ms(c, interval - idle);
+    }
+}
+
+struct conn *conn_new(struct server *srv, evutil_socket_t fd)
+{
+    struct bufferevent *bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    if (!bev) {
+        evutil_closesocket(fd);
+        return NULL;
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+
+    struct conn *c = oc_calloc(1, sizeof(*c));
+    c->srv = srv;
+    c->bev = bev;
+    c->id = ++srv->next_conn_id;
+    c->state = CONN_STATE_HTTP;
+    c->http = http_request_new(srv->conf->max_frame_bytes);
+    c->timer = evtimer_new(srv->base, on_timer, c);
+    TAILQ_INSERT_TAIL(&srv->conns, c, link);
+    metrics.connections++;
+    metrics.connections_accepted++;
+
+    bufferevent_set_max_single_read(bev, MAX_SINGLE_READ);
+    bufferevent_set_max_single_write(bev, MAX_SINGLE_WRITE);
+    bufferevent_setcb(bev, on_read, on_write, on_event, c);
+    bufferevent_enable(bev, EV_READ | EV_WRITE);
+    arm_timer(c, HTTP_IDLE_SECONDS);
+    return c;
+}
+
+struct conn *conn_next(struct conn *c)
+{
+    return TAILQ_NEXT(c, link);
+}
+
+void conn_shutdown(struct conn *c)
+{
+    switch (c->state) {
+    case CONN_STATE_WS:
+        metrics.closes[METRICS_CLOSE_SHUTDOWN]++;
+        ws_close(c, WS_CLOSE_GOING_AWAY, "server shutting down");
+        break;
+    case CONN_STATE_HTTP:
+        finish(c);
+        break;
+    default:
+        break;
+    }
+}

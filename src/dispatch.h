@@ -1,0 +1,31 @@
+#ifndef OC_DISPATCH_H
+#define OC_DISPATCH_H
+
+#include <stddef.h>
+
+#include "auth.h"
+#include "conf.h"
+#include "proto.h"
+#include "session.h"
+
+/* What dispatch needs from the process: settings and the secrets tokens may be signed with. */
+struct dispatch_env {
+    const struct conf *conf;
+    const char *instance_id;
+    struct auth_secret secrets[2]; /* current secret first, then the previous one if any */
+    size_t nsecrets;
+};
+
+/*
+ * Runs one complete text message (valid UTF-8) received by session s: parses it, checks it,
+ * answers through s->ops. Before authentication only objcast_auth is accepted; anything else,
+ * or a token that does not verify, gets an unauthorized error and close 1008.
+ */
+void dispatch_message(const struct dispatch_env *env, struct session *s, const char *text,
+                      size_t len);
+
+/* Sends objcast_error code/message (with objectId and ref when given) to s. */
+void dispatch_send_error(struct session *s, enum proto_error code, const char *message,
+                         const char *object_id, struct proto_span ref);
+
+#endif

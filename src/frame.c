@@ -1,0 +1,70 @@
+#include "frame.h"
+
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ws.h"
+
+uint64_t frame_encoded_total;
+
+void frame_begin(struct buf *b)
+{
+    buf_reset(b);
+    buf_reserve(b, WS_MAX_HEADER + 256);
+    memset(b->p, 0, WS_MAX_HEADER);
+    b->len = WS_MAX_HEADER;
+}
+
+struct frame *frame_finish(struct buf *b)
+{
+    assert(b->len >= WS_MAX_HEADER);
+    size_t payload_len = b->len - WS_MAX_HEADER;
+    uint8_t hdr[WS_MAX_HEADER];
+    size_t hlen = ws_header_encode(hdr, WS_OP_TEXT, payload_len);
+
+    struct frame *f = oc_malloc(sizeof(*f));
+    f->refs = 1;
+    f->storage = buf_detach(b);
+    /* The header goes right before the payload, in the room frame_begin() left. */
+    f->data = (uint8_t *)f->storage + WS_MAX_HEADER - hlen;
+    memcpy(f->data, hdr, hlen);
+    f->len = hlen + payload_len;
+    frame_encoded_total++;
+    return f;
+}
+
+struct frame *frame_new_text(const char *payload, size_t len)
+{
+    struct buf b = {0};
+    frame_begin(&b);
+    buf_append(&b, payload, len);
+    return frame_finish(&b);
+}
+
+const char *frame_payload(const struct frame *f, size_t *len)
+{
+    /* The header's second byte tells its length: 2, 4 or 10 bytes (server frames are
+     * never masked). */
+    uint8_t l7 = f->data[1] & 0x7f;
+    size_t hlen = l7 < 126 ? 2 : l7 == 126 ? 4 : 10;
+    *len = f->len - hlen;
+    return (const char *)f->data + hlen;
+}
+
+struct frame *frame_ref(struct frame *f)
+{
+    f->refs++;
+    return f;
+}
+
+void frame_unref(struct frame *f)
+{
+    if (!f)
+        return;
+    assert(f->refs > 0);
+    if (--f->refs > 0)
+        return;
+    free(f->storage);
+    free(f);
+}

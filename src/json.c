@@ -1,0 +1,241 @@
+#include "json.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <yajl/yajl_parse.h>
+#include <yajl/yajl_tree.h>
+
+#include "utf8.h"
+
+struct json_value {
+    yajl_val v;
+};
+
+/* The value of the 4 hex digits at s (n bytes available), or -1. */
+static long hex4(const char *s, size_t n)
+{
+    long v = 0;
+    if (n < 4)
+        return -1;
+    for (int i = 0; i < 4; i++) {
+        char c = s[i];
+        int d = c >= '0' && c <= '9'   ? c - '0'
+                : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                       : -1;
+        if (d < 0)
+            return -1;
+        v = v << 4 | d;
+    }
+    return v;
+}
+
+/*
+ * One pass over the raw text before yajl sees it; returns NULL or the reason to refuse.
+ * - Nesting of [ and { outside strings must stay within JSON_MAX_DEPTH: yajl has no limit of
+ *   its own, and yajl_tree_free() recurses.
+ * - '/' outside strings is refused: yajl_tree_parse() always allows comments, which are not
+ *   JSON, and a quote inside a comment would make this scan skip real brackets.
+ * - With strict_escapes (json_parse only: its strings become C strings), \u0000 is refused
+ *   because it would silently cut a string short, and so are unpaired UTF-16 surrogates,
+ *   which yajl turns into invalid UTF-8 or pairs with whatever escape follows.
+ * Everything else that is malformed is left to yajl, so this scan only needs to find string
+ * boundaries and escapes correctly.
+ */
+static const char *prescan(const char *s, size_t n, int strict_escapes)
+{
+    int depth = 0, in_str = 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (in_str) {
+            if (c == '"') {
+                in_str = 0;
+            } else if (c == '\\') {
+                long u = -1;
+                if (strict_escapes && i + 1 < n && s[i + 1] == 'u')
+                    u = hex4(s + i + 2, n - i - 2);
+                if (u < 0) {
+                    i++; /* skip the escaped character, a quote included */
+                    continue;
+                }
+                if (u == 0 || (u >= 0xDC00 && u <= 0xDFFF))
+                    return "unsupported \\u escape";
+                if (u >= 0xD800 && u <= 0xDBFF) {
+                    long lo = -1;
+                    if (n - i >= 12 && s[i + 6] == '\\' && s[i + 7] == 'u')
+                        lo = hex4(s + i + 8, n - i - 8);
+                    if (lo < 0xDC00 || lo > 0xDFFF)
+                        return "unsupported \\u escape";
+                    i += 6;
+                }
+                i += 5;
+            }
+        } else if (c == '"') {
+            in_str = 1;
+        } else if (c == '[' || c == '{') {
+            if (++depth > JSON_MAX_DEPTH)
+                return "nested too deeply";
+        } else if (c == ']' || c == '}') {
+            depth--;
+        } else if (c == '/') {
+            return "invalid JSON";
+        }
+    }
+    return NULL;
+}
+
+struct json_value *json_parse(const char *text, size_t len, const char **err)
+{
+    const char *scan_err = prescan(text, len, 1);
+    if (scan_err) {
+        *err = scan_err;
+        return NULL;
+    }
+    if (utf8_validate(UTF8_ACCEPT, (const unsigned char *)text, len) != UTF8_ACCEPT) {
+        *err = "invalid UTF-8";
+        return NULL;
+    }
+    /* yajl_tree_parse wants a NUL-terminated string; an embedded NUL is invalid JSON. */
+    if (memchr(text, '\0', len)) {
+        *err = "invalid JSON";
+        return NULL;
+    }
+    char *copy = oc_strndup(text, len);
+    yajl_val v = yajl_tree_parse(copy, NULL, 0);
+    free(copy);
+    if (!v) {
+        *err = "invalid JSON";
+        return NULL;
+    }
+    struct json_value *doc = oc_malloc(sizeof(*doc));
+    doc->v = v;
+    return doc;
+}
+
+void json_free(struct json_value *doc)
+{
+    if (!doc)
+        return;
+    yajl_tree_free(doc->v);
+    free(doc);
+}
+
+/* A json_value pointer is either the document (whose first member is the root yajl_val) or,
+ * for nested values, a pointer to the yajl_val slot inside its parent. Both start with a
+ * yajl_val, so one cast reads either. */
+static yajl_val val(const struct json_value *v)
+{
+    return v ? *(const yajl_val *)v : NULL;
+}
+
+enum json_type json_typeof(const struct json_value *jv)
+{
+    yajl_val v = val(jv);
+    if (!v)
+        return JSON_NULL;
+    switch (v->type) {
+    case yajl_t_string: return JSON_STRING;
+    case yajl_t_number: return JSON_NUMBER;
+    case yajl_t_object: return JSON_OBJECT;
+    case yajl_t_array: return JSON_ARRAY;
+    case yajl_t_true: return JSON_TRUE;
+    case yajl_t_false: return JSON_FALSE;
+    default: return JSON_NULL;
+    }
+}
+
+const struct json_value *json_get(const struct json_value *jv, const char *key)
+{
+    yajl_val v = val(jv);
+    if (!v || v->type != yajl_t_object)
+        return NULL;
+    /* Last duplicate wins, as in most parsers a client may have tested against. */
+    for (size_t i = v->u.object.len; i-- > 0;)
+        if (strcmp(v->u.object.keys[i], key) == 0)
+            return (const struct json_value *)&v->u.object.values[i];
+    return NULL;
+}
+
+const char *json_string(const struct json_value *jv)
+{
+    yajl_val v = val(jv);
+    return v && v->type == yajl_t_string ? v->u.string : NULL;
+}
+
+const char *json_number_text(const struct json_value *jv)
+{
+    yajl_val v = val(jv);
+    return v && v->type == yajl_t_number ? v->u.number.r : NULL;
+}
+
+int json_integer(const struct json_value *jv, long long *out)
+{
+    yajl_val v = val(jv);
+    if (!v || v->type != yajl_t_number)
+        return -1;
+    /* Plain integers are read with strtoll rather than taken from yajl, whose integer parser
+     * refuses LLONG_MIN and overflows a signed multiply on some 19-digit inputs. */
+    char *end;
+    errno = 0;
+    long long i = strtoll(v->u.number.r, &end, 10);
+    if (errno == 0 && *end == '\0') {
+        *out = i;
+        return 0;
+    }
+    /* 1e3 or 12.0 are integral too; 1.5 and out-of-range values are not. Both bounds are
+     * exclusive: 2^63 is out of range, and -2^63 here is a rounded -9223372036854775809 or
+     * so (LLONG_MIN itself was read above); inside them the cast is defined. Past 2^53 a
+     * double is not exact, so such a number written with a fraction or an exponent comes out
+     * rounded. */
+    double d = v->u.number.d;
+    if (!(v->u.number.flags & YAJL_NUMBER_DOUBLE_VALID) || d != floor(d) ||
+        d <= -9223372036854775808.0 || d >= 9223372036854775808.0)
+        return -1;
+    *out = (long long)d;
+    return 0;
+}
+
+void json_append_string(struct buf *b, const char *s, size_t len)
+{
+    static const char hex[] = "0123456789abcdef";
+    buf_reserve(b, len + 2);
+    buf_append_char(b, '"');
+    size_t run = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        buf_append(b, s + run, i - run);
+        run = i + 1;
+        switch (c) {
+        case '"': buf_append(b, "\\\"", 2); break;
+        case '\\': buf_append(b, "\\\\", 2); break;
+        case '\n': buf_append(b, "\\n", 2); break;
+        case '\r': buf_append(b, "\\r", 2); break;
+        case '\t': buf_append(b, "\\t", 2); break;
+        case '\b': buf_append(b, "\\b", 2); break;
+        case '\f': buf_append(b, "\\f", 2); break;
+        default: {
+            char u[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+            buf_append(b, u, 6);
+        }
+        }
+    }
+    buf_append(b, s + run, len - run);
+    buf_append_char(b, '"');
+}
+
+int json_validate(const char *s, size_t n)
+{
+    /* yajl's own UTF-8 check lets overlong forms, surrogates and F5..F7 leads through. */
+    if (prescan(s, n, 0) || utf8_validate(UTF8_ACCEPT, (const unsigned char *)s, n) != UTF8_ACCEPT)
+        return 0;
+    yajl_handle h = yajl_alloc(NULL, NULL, NULL);
+    yajl_config(h, yajl_allow_trailing_garbage, 0);
+    int ok = yajl_parse(h, (const unsigned char *)s, n) == yajl_status_ok &&
+             yajl_complete_parse(h) == yajl_status_ok;
+    yajl_free(h);
+    return ok;
+}

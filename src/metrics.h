@@ -1,0 +1,43 @@
+#ifndef OC_METRICS_H
+#define OC_METRICS_H
+
+#include <stdint.h>
+
+#include "buf.h"
+#include "proto.h"
+
+/*
+ * Process-wide counters, bumped where things happen and rendered as Prometheus text for
+ * GET /metrics. One process is single-threaded, so plain integers suffice; with `workers`
+ * each process reports its own (Prometheus sums them by instance).
+ */
+struct metrics {
+    uint64_t connections_accepted;   /* TCP connections accepted */
+    int64_t connections;             /* open TCP connections (HTTP or WebSocket) */
+    int64_t ws_connections;          /* open WebSocket connections */
+    int64_t ws_authenticated;        /* of those, authenticated */
+    uint64_t http_requests;          /* HTTP requests answered (upgrades included) */
+    uint64_t messages_received;      /* WebSocket text messages received */
+    uint64_t messages_sent;          /* WebSocket text messages queued to clients */
+    uint64_t bytes_received;         /* bytes read from sockets */
+    uint64_t bytes_sent;             /* bytes queued to sockets */
+    uint64_t auth_failures;          /* objcast_auth refused or timed out */
+    uint64_t errors[PROTO_ERR_COUNT]; /* objcast_error sent, by code */
+    uint64_t closes[5];              /* server-initiated closes, by reason (see below) */
+};
+
+/* Why the server closed a connection, for objcast_server_closes_total. */
+enum metrics_close {
+    METRICS_CLOSE_PROTOCOL = 0, /* RFC 6455 violation (1002, 1003, 1007, 1009) */
+    METRICS_CLOSE_AUTH,         /* auth failed or timed out (1008, 4000) */
+    METRICS_CLOSE_PING,         /* no answer to ping */
+    METRICS_CLOSE_SLOW,         /* output over client_output_limit */
+    METRICS_CLOSE_SHUTDOWN,     /* server shutting down (1001) */
+};
+
+extern struct metrics metrics;
+
+/* Appends the Prometheus exposition of every metric to out. */
+void metrics_render(struct buf *out);
+
+#endif

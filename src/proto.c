@@ -1,0 +1,469 @@
+#include "proto.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <yajl/yajl_parse.h>
+
+#include "json.h"
+
+static const char *type_names[PROTO_TYPE_COUNT] = {
+    [PROTO_UNKNOWN] = "",
+    [PROTO_AUTH] = "objcast_auth",
+    [PROTO_SUBSCRIBE] = "objcast_subscribe",
+    [PROTO_JOIN] = "objcast_join",
+    [PROTO_LEAVE] = "objcast_leave",
+    [PROTO_UNSUBSCRIBE] = "objcast_unsubscribe",
+    [PROTO_GET_PARTICIPANTS] = "ovice_get_participants",
+    [PROTO_BROADCAST] = "ovice_broadcast_message",
+    [PROTO_EMIT] = "ovice_emit_message",
+    [PROTO_GET_DATA] = "ovice_get_data",
+    [PROTO_SAVE_DATA] = "ovice_save_and_emit_data",
+};
+
+static const char *error_names[PROTO_ERR_COUNT] = {
+    [PROTO_ERR_BAD_REQUEST] = "bad_request",
+    [PROTO_ERR_UNKNOWN_TYPE] = "unknown_type",
+    [PROTO_ERR_UNAUTHORIZED] = "unauthorized",
+    [PROTO_ERR_NOT_SUBSCRIBED] = "not_subscribed",
+    [PROTO_ERR_NOT_PRESENT] = "not_present",
+    [PROTO_ERR_TOO_LARGE] = "too_large",
+    [PROTO_ERR_CONFLICT] = "conflict",
+    [PROTO_ERR_RATE_LIMITED] = "rate_limited",
+    [PROTO_ERR_UNAVAILABLE] = "unavailable",
+    [PROTO_ERR_INTERNAL] = "internal",
+};
+
+const char *proto_type_name(enum proto_type t)
+{
+    return t < PROTO_TYPE_COUNT ? type_names[t] : "";
+}
+
+enum proto_type proto_type_lookup(const char *name, size_t len)
+{
+    for (int t = 1; t < PROTO_TYPE_COUNT; t++)
+        if (strlen(type_names[t]) == len && memcmp(type_names[t], name, len) == 0)
+            return (enum proto_type)t;
+    return PROTO_UNKNOWN;
+}
+
+const char *proto_error_name(enum proto_error e)
+{
+    return e < PROTO_ERR_COUNT ? error_names[e] : "internal";
+}
+
+/* --- parsing ----------------------------------------------------------------------------- */
+
+/* Keys objcast reads; every other key is skipped. */
+enum key {
+    KEY_OTHER = 0,
+    KEY_TYPE,
+    KEY_REF,
+    KEY_TOKEN,
+    KEY_OBJECT_ID,
+    KEY_OBJECT_TYPE,
+    KEY_OBJECT_TOKEN,
+    KEY_PAYLOAD,
+    KEY_ECHO,
+    KEY_MERGE,
+    KEY_IF_VERSION,
+    KEY_EVENT,   /* payload members from here on */
+    KEY_MESSAGE,
+    KEY_TO,
+};
+
+enum kind { V_NULL, V_BOOL, V_NUMBER, V_STRING, V_MAP, V_ARRAY };
+
+/* An open container whose whole text is being captured as a span. */
+struct capture {
+    struct proto_span *span; /* where the span goes once the container closes */
+    int depth;               /* depth inside the container; 0 = no capture */
+};
+
+struct parse_ctx {
+    yajl_handle h;
+    const char *text;
+    struct proto_msg *m;
+    const char *err;
+    int depth;              /* containers entered: 1 inside the top-level object */
+    int in_payload;         /* the object at depth 2 is the payload */
+    enum key key1;          /* pending top-level key */
+    enum key key2;          /* pending payload key */
+    size_t key_end1;        /* offset just after the pending key at depth 1 */
+    size_t key_end2;        /* ... at depth 2 */
+    int have_type;
+    char payload_object_id[PROTO_ID_MAX + 1];
+    struct capture cap[2];  /* payload, and payload.message */
+};
+
+static int fail(struct parse_ctx *c, const char *err)
+{
+    if (!c->err)
+        c->err = err;
+    return 0;
+}
+
+/* Offset where the value after a key starts: past whitespace, the colon, whitespace. */
+static size_t value_start(const struct parse_ctx *c, size_t key_end)
+{
+    const char *s = c->text;
+    size_t i = key_end;
+    while (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r' || s[i] == ':')
+        i++;
+    return i;
+}
+
+static size_t offset(const struct parse_ctx *c)
+{
+    return yajl_get_bytes_consumed(c->h);
+}
+
+static enum key key_lookup(const unsigned char *k, size_t len, int payload)
+{
+    static const struct {
+        const char *name;
+        enum key key;
+        int payload;
+    } keys[] = {
+        {"type", KEY_TYPE, 0},           {"ref", KEY_REF, 0},
+        {"token", KEY_TOKEN, 0},         {"objectId", KEY_OBJECT_ID, 0},
+        {"objectType", KEY_OBJECT_TYPE, 0}, {"objectToken", KEY_OBJECT_TOKEN, 0},
+        {"payload", KEY_PAYLOAD, 0},     {"echo", KEY_ECHO, 0},
+        {"merge", KEY_MERGE, 0},         {"ifVersion", KEY_IF_VERSION, 0},
+        {"event", KEY_EVENT, 1},         {"message", KEY_MESSAGE, 1},
+        {"to", KEY_TO, 1},               {"objectId", KEY_OBJECT_ID, 1},
+    };
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+        if (keys[i].payload == payload && strlen(keys[i].name) == len &&
+            memcmp(keys[i].name, k, len) == 0)
+            return keys[i].key;
+    return KEY_OTHER;
+}
+
+static int copy_id(struct parse_ctx *c, char *dst, const unsigned char *s, size_t len,
+                   const char *what)
+{
+    if (len == 0)
+        return fail(c, what);
+    if (len > PROTO_ID_MAX)
+        return fail(c, "id too long");
+    memcpy(dst, s, len);
+    dst[len] = '\0';
+    return 1;
+}
+
+/* A string or integer id ("to"): stored as its plain string form. */
+static int copy_user_id(struct parse_ctx *c, char *dst, enum kind kind, const unsigned char *s,
+                        size_t len)
+{
+    if (kind == V_NUMBER) {
+        for (size_t i = 0; i < len; i++)
+            if (!((s[i] >= '0' && s[i] <= '9') || (i == 0 && s[i] == '-')))
+                return fail(c, "\"to\" must be a string or an integer");
+        return copy_id(c, dst, s, len, "\"to\" must not be empty");
+    }
+    if (kind != V_STRING)
+        return fail(c, "\"to\" must be a string or an integer");
+    return copy_id(c, dst, s, len, "\"to\" must not be empty");
+}
+
+static int bool_key(struct parse_ctx *c, int *dst, enum kind kind, int bval, const char *err)
+{
+    if (kind != V_BOOL)
+        return fail(c, err);
+    *dst = bval;
+    return 1;
+}
+
+/* Records a value's span: scalars at once, containers when they close. */
+static void capture(struct parse_ctx *c, int slot, enum kind kind, size_t key_end,
+                    struct proto_span *span)
+{
+    size_t start = value_start(c, key_end);
+    span->p = c->text + start;
+    if (kind == V_MAP || kind == V_ARRAY) {
+        span->len = 0;
+        c->cap[slot].span = span;
+        c->cap[slot].depth = c->depth + 1;
+    } else {
+        span->len = offset(c) - start;
+    }
+}
+
+static int top_member(struct parse_ctx *c, enum kind kind, const unsigned char *s, size_t len,
+                      int bval)
+{
+    struct proto_msg *m = c->m;
+    switch (c->key1) {
+    case KEY_TYPE:
+        if (kind != V_STRING)
+            return fail(c, "\"type\" must be a string");
+        c->have_type = 1;
+        m->type = proto_type_lookup((const char *)s, len);
+        size_t n = len < sizeof(m->type_name) - 1 ? len : sizeof(m->type_name) - 1;
+        memcpy(m->type_name, s, n);
+        m->type_name[n] = '\0';
+        return 1;
+    case KEY_REF:
+        if (kind != V_STRING && kind != V_NUMBER)
+            return fail(c, "\"ref\" must be a string or a number");
+        capture(c, 0, kind, c->key_end1, &m->ref);
+        return 1;
+    case KEY_TOKEN:
+        if (kind != V_STRING)
+            return fail(c, "\"token\" must be a string");
+        free(m->token);
+        m->token = oc_strndup((const char *)s, len);
+        return 1;
+    case KEY_OBJECT_ID:
+        if (kind != V_STRING)
+            return fail(c, "\"objectId\" must be a string");
+        return copy_id(c, m->object_id, s, len, "\"objectId\" must not be empty");
+    case KEY_OBJECT_TYPE:
+        if (kind != V_STRING || !((len == 6 && memcmp(s, "static", 6) == 0) ||
+                                  (len == 7 && memcmp(s, "dynamic", 7) == 0)))
+            return fail(c, "\"objectType\" must be \"static\" or \"dynamic\"");
+        memcpy(m->object_type, s, len);
+        m->object_type[len] = '\0';
+        return 1;
+    case KEY_OBJECT_TOKEN:
+        if (kind == V_NULL)
+            return 1;
+        if (kind != V_STRING)
+            return fail(c, "\"objectToken\" must be a string");
+        free(m->object_token);
+        m->object_token = oc_strndup((const char *)s, len);
+        return 1;
+    case KEY_PAYLOAD:
+        capture(c, 0, kind, c->key_end1, &m->payload);
+        c->in_payload = kind == V_MAP;
+        return 1;
+    case KEY_ECHO:
+        return bool_key(c, &m->echo, kind, bval, "\"echo\" must be a boolean");
+    case KEY_MERGE:
+        return bool_key(c, &m->merge, kind, bval, "\"merge\" must be a boolean");
+    case KEY_IF_VERSION: {
+        if (kind != V_NUMBER || len > 18)
+            return fail(c, "\"ifVersion\" must be a non-negative integer");
+        long long v = 0;
+        for (size_t i = 0; i < len; i++) {
+            if (s[i] < '0' || s[i] > '9')
+                return fail(c, "\"ifVersion\" must be a non-negative integer");
+            v = v * 10 + (s[i] - '0');
+        }
+        m->if_version = v;
+        return 1;
+    }
+    default:
+        return 1;
+    }
+}
+
+static int payload_member(struct parse_ctx *c, enum kind kind, const unsigned char *s,
+                          size_t len)
+{
+    struct proto_msg *m = c->m;
+    switch (c->key2) {
+    case KEY_EVENT:
+        if (kind != V_STRING)
+            return fail(c, "\"event\" must be a string");
+        if (len > PROTO_ID_MAX)
+            return fail(c, "\"event\" too long");
+        memcpy(m->event, s, len);
+        m->event[len] = '\0';
+        m->has_event = 1;
+        return 1;
+    case KEY_MESSAGE:
+        capture(c, 1, kind, c->key_end2, &m->message);
+        return 1;
+    case KEY_TO:
+        m->has_to = 1;
+        return copy_user_id(c, m->to, kind, s, len);
+    case KEY_OBJECT_ID:
+        if (kind != V_STRING)
+            return 1; /* the top-level objectId is the one that counts */
+        if (len == 0 || len > PROTO_ID_MAX)
+            return 1;
+        memcpy(c->payload_object_id, s, len);
+        c->payload_object_id[len] = '\0';
+        return 1;
+    default:
+        return 1;
+    }
+}
+
+static int value(struct parse_ctx *c, enum kind kind, const unsigned char *s, size_t len,
+                 int bval)
+{
+    if (c->depth == 0)
+        return kind == V_MAP ? 1 : fail(c, "message must be a JSON object");
+    if (c->depth == 1)
+        return top_member(c, kind, s, len, bval);
+    if (c->depth == 2 && c->in_payload)
+        return payload_member(c, kind, s, len);
+    return 1;
+}
+
+static int on_null(void *ctx)
+{
+    return value(ctx, V_NULL, NULL, 0, 0);
+}
+
+static int on_boolean(void *ctx, int b)
+{
+    return value(ctx, V_BOOL, NULL, 0, b);
+}
+
+static int on_number(void *ctx, const char *s, size_t len)
+{
+    return value(ctx, V_NUMBER, (const unsigned char *)s, len, 0);
+}
+
+static int on_string(void *ctx, const unsigned char *s, size_t len)
+{
+    return value(ctx, V_STRING, s, len, 0);
+}
+
+static int enter(struct parse_ctx *c, enum kind kind)
+{
+    if (!value(c, kind, NULL, 0, 0))
+        return 0;
+    if (++c->depth > JSON_MAX_DEPTH)
+        return fail(c, "nested too deeply");
+    return 1;
+}
+
+static int leave(struct parse_ctx *c)
+{
+    for (int i = 0; i < 2; i++) {
+        struct capture *cap = &c->cap[i];
+        if (cap->depth && cap->depth == c->depth) {
+            cap->span->len = (size_t)(c->text + offset(c) - cap->span->p);
+            cap->depth = 0;
+        }
+    }
+    if (c->depth == 2)
+        c->in_payload = 0;
+    c->depth--;
+    return 1;
+}
+
+static int on_start_map(void *ctx)
+{
+    return enter(ctx, V_MAP);
+}
+
+static int on_start_array(void *ctx)
+{
+    return enter(ctx, V_ARRAY);
+}
+
+static int on_end(void *ctx)
+{
+    return leave(ctx);
+}
+
+static int on_map_key(void *ctx, const unsigned char *k, size_t len)
+{
+    struct parse_ctx *c = ctx;
+    if (c->depth == 1) {
+        c->key1 = key_lookup(k, len, 0);
+        c->key_end1 = offset(c);
+    } else if (c->depth == 2 && c->in_payload) {
+        c->key2 = key_lookup(k, len, 1);
+        c->key_end2 = offset(c);
+    }
+    return 1;
+}
+
+static const yajl_callbacks callbacks = {
+    .yajl_null = on_null,
+    .yajl_boolean = on_boolean,
+    .yajl_number = on_number,
+    .yajl_string = on_string,
+    .yajl_start_map = on_start_map,
+    .yajl_map_key = on_map_key,
+    .yajl_end_map = on_end,
+    .yajl_start_array = on_start_array,
+    .yajl_end_array = on_end,
+};
+
+int proto_parse(const char *text, size_t len, struct proto_msg *m, const char **err)
+{
+    memset(m, 0, sizeof(*m));
+    m->if_version = -1;
+
+    struct parse_ctx c = {.text = text, .m = m};
+    c.h = yajl_alloc(&callbacks, NULL, &c);
+    /* The WebSocket layer validated UTF-8 already; the API checks its bodies itself. */
+    yajl_config(c.h, yajl_dont_validate_strings, 1);
+    yajl_status st = yajl_parse(c.h, (const unsigned char *)text, len);
+    if (st == yajl_status_ok)
+        st = yajl_complete_parse(c.h);
+    yajl_free(c.h);
+
+    if (st != yajl_status_ok || c.err) {
+        *err = c.err ? c.err : "invalid JSON";
+        return -1;
+    }
+    if (!c.have_type) {
+        *err = "missing \"type\"";
+        return -1;
+    }
+    if (!m->object_id[0] && c.payload_object_id[0])
+        memcpy(m->object_id, c.payload_object_id, sizeof(m->object_id));
+    return 0;
+}
+
+void proto_msg_clear(struct proto_msg *m)
+{
+    free(m->token);
+    free(m->object_token);
+    m->token = m->object_token = NULL;
+}
+
+/* --- encoding ---------------------------------------------------------------------------- */
+
+void proto_append_envelope(struct buf *b, const char *type, const char *object_id,
+                           struct proto_span ref)
+{
+    buf_append_str(b, "{\"type\":\"");
+    buf_append_str(b, type);
+    buf_append_char(b, '"');
+    if (object_id && object_id[0]) {
+        buf_append_str(b, ",\"objectId\":");
+        json_append_string(b, object_id, strlen(object_id));
+    }
+    if (ref.len) {
+        buf_append_str(b, ",\"ref\":");
+        buf_append(b, ref.p, ref.len);
+    }
+}
+
+struct frame *proto_encode_error(enum proto_error code, const char *message,
+                                 const char *object_id, struct proto_span ref)
+{
+    struct buf b = {0};
+    frame_begin(&b);
+    proto_append_envelope(&b, "objcast_error", object_id, ref);
+    buf_append_str(&b, ",\"payload\":{\"code\":\"");
+    buf_append_str(&b, proto_error_name(code));
+    buf_append_str(&b, "\",\"message\":");
+    json_append_string(&b, message, strlen(message));
+    buf_append_str(&b, "}}");
+    return frame_finish(&b);
+}
+
+struct frame *proto_encode_ready(const char *user_json, const char *instance,
+                                 size_t max_message, size_t max_data, struct proto_span ref)
+{
+    struct buf b = {0};
+    frame_begin(&b);
+    proto_append_envelope(&b, "objcast_ready", NULL, ref);
+    buf_append_str(&b, ",\"payload\":{\"userId\":");
+    buf_append_str(&b, user_json);
+    buf_append_str(&b, ",\"instance\":");
+    json_append_string(&b, instance, strlen(instance));
+    buf_printf(&b, ",\"limits\":{\"maxMessageBytes\":%zu,\"maxDataBytes\":%zu}}}", max_message,
+               max_data);
+    return frame_finish(&b);
+}

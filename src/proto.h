@@ -1,0 +1,106 @@
+#ifndef OC_PROTO_H
+#define OC_PROTO_H
+
+#include <stddef.h>
+
+#include "buf.h"
+#include "frame.h"
+
+/*
+ * The wire protocol (PROTOCOL.md): JSON text <-> messages. One table of message types;
+ * parsing keeps large values (message, payload) as spans of the received text, so they are
+ * validated once and carried without being rebuilt.
+ */
+
+enum proto_type {
+    PROTO_UNKNOWN = 0,
+    PROTO_AUTH,             /* objcast_auth */
+    PROTO_SUBSCRIBE,        /* objcast_subscribe */
+    PROTO_JOIN,             /* objcast_join */
+    PROTO_LEAVE,            /* objcast_leave */
+    PROTO_UNSUBSCRIBE,      /* objcast_unsubscribe */
+    PROTO_GET_PARTICIPANTS, /* ovice_get_participants */
+    PROTO_BROADCAST,        /* ovice_broadcast_message */
+    PROTO_EMIT,             /* ovice_emit_message */
+    PROTO_GET_DATA,         /* ovice_get_data */
+    PROTO_SAVE_DATA,        /* ovice_save_and_emit_data */
+    PROTO_TYPE_COUNT,
+};
+
+/* objcast_error codes (PROTOCOL.md section 6). */
+enum proto_error {
+    PROTO_ERR_BAD_REQUEST = 0,
+    PROTO_ERR_UNKNOWN_TYPE,
+    PROTO_ERR_UNAUTHORIZED,
+    PROTO_ERR_NOT_SUBSCRIBED,
+    PROTO_ERR_NOT_PRESENT,
+    PROTO_ERR_TOO_LARGE,
+    PROTO_ERR_CONFLICT,
+    PROTO_ERR_RATE_LIMITED,
+    PROTO_ERR_UNAVAILABLE,
+    PROTO_ERR_INTERNAL,
+    PROTO_ERR_COUNT,
+};
+
+/* Longest objectId, user id ("to") or event name accepted, in bytes. */
+#define PROTO_ID_MAX 256
+
+/* A stretch of the received JSON text (a whole value, quotes included for strings).
+ * len 0 means absent. Valid as long as the received text. */
+struct proto_span {
+    const char *p;
+    size_t len;
+};
+
+/* One parsed client message. Strings are decoded copies; spans point into the text that
+ * was parsed. Release with proto_msg_clear(). */
+struct proto_msg {
+    enum proto_type type;
+    char type_name[64];       /* the "type" string, truncated, for error messages */
+    struct proto_span ref;    /* "ref" as received (string or number), or absent */
+    char *token;              /* objcast_auth "token", or NULL */
+    char object_id[PROTO_ID_MAX + 1]; /* top-level "objectId" (or payload's), "" if absent */
+    char object_type[8];      /* "static", "dynamic" or "" */
+    char *object_token;       /* "objectToken", or NULL */
+    struct proto_span payload; /* "payload" as received, or absent */
+    char event[PROTO_ID_MAX + 1]; /* payload.event */
+    int has_event;
+    struct proto_span message; /* payload.message as received, or absent */
+    char to[PROTO_ID_MAX + 1];  /* payload.to as a plain string ("12" for 12 or "12") */
+    int has_to;
+    int echo;                 /* top-level "echo": true */
+    int merge;                /* top-level "merge": true */
+    long long if_version;     /* top-level "ifVersion", -1 when absent */
+};
+
+/* Name of a type ("ovice_broadcast_message"), and the reverse lookup (PROTO_UNKNOWN). */
+const char *proto_type_name(enum proto_type t);
+enum proto_type proto_type_lookup(const char *name, size_t len);
+const char *proto_error_name(enum proto_error e);
+
+/*
+ * Parses one client message: text must be valid UTF-8 (the WebSocket layer checked it).
+ * Returns 0 with *m filled, or -1 with *err a static reason and m->ref/m->object_id filled
+ * as far as they were read (so the error can echo them); either way call proto_msg_clear().
+ * An object whose "type" is not a known name parses fine with type PROTO_UNKNOWN.
+ * Rejected: invalid JSON, not an object, "type" missing or not a string, nesting deeper
+ * than JSON_MAX_DEPTH, "ref" neither string nor number, ids longer than PROTO_ID_MAX or of
+ * the wrong type, "ifVersion" not a non-negative integer.
+ */
+int proto_parse(const char *text, size_t len, struct proto_msg *m, const char **err);
+void proto_msg_clear(struct proto_msg *m);
+
+/*
+ * Encoders. Each returns a new frame with one reference, owned by the caller. A ref span of
+ * length 0 is left out; object_id NULL or "" is left out.
+ */
+struct frame *proto_encode_error(enum proto_error code, const char *message,
+                                 const char *object_id, struct proto_span ref);
+struct frame *proto_encode_ready(const char *user_json, const char *instance,
+                                 size_t max_message, size_t max_data, struct proto_span ref);
+
+/* Appends `"ref":<ref>,` etc.: the shared envelope pieces encoders use. */
+void proto_append_envelope(struct buf *b, const char *type, const char *object_id,
+                           struct proto_span ref);
+
+#endif

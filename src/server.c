@@ -1,0 +1,237 @@
+#include "server.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "conn.h"
+#include "log.h"
+#include "metrics.h"
+
+static void reap(evutil_socket_t fd, short what, void *arg)
+{
+    struct server *s = arg;
+    struct conn *c;
+    while ((c = TAILQ_FIRST(&s->dead)) != NULL)
+        conn_free(c);
+    if (s->shutting_down && TAILQ_EMPTY(&s->conns)) {
+        log_info("shutdown complete");
+        event_base_loopexit(s->base, NULL);
+    }
+}
+
+void server_reap_soon(struct server *s)
+{
+    event_active(s->reaper, EV_TIMEOUT, 0);
+}
+
+static int http_ready(void *privdata)
+{
+    struct server *s = privdata;
+    return s->conf->engine == CONF_ENGINE_MEMORY;
+}
+
+static void http_metrics(void *privdata, struct buf *out)
+{
+    metrics_render(out);
+}
+
+static int http_can_accept(void *privdata)
+{
+    struct server *s = privdata;
+    return !s->shutting_down && metrics.ws_connections < s->conf->max_connections;
+}
+
+static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *addr,
+                      int socklen, void *arg)
+{
+    struct server *s = arg;
+    conn_new(s, fd);
+}
+
+static void on_listen_retry(evutil_socket_t fd, short what, void *arg)
+{
+    struct server *s = arg;
+    if (s->listener)
+        evconnlistener_enable(s->listener);
+}
+
+static void on_accept_error(struct evconnlistener *l, void *arg)
+{
+    struct server *s = arg;
+    int err = EVUTIL_SOCKET_ERROR();
+    log_warn("accept failed error=\"%s\"", evutil_socket_error_to_string(err));
+    /* Out of descriptors: stop accepting for a moment instead of spinning on the error. */
+    if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
+        evconnlistener_disable(l);
+        struct timeval tv = {1, 0};
+        evtimer_add(s->listen_retry, &tv);
+    }
+}
+
+static void on_shutdown_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    struct server *s = arg;
+    struct conn *c;
+    log_warn("shutdown timeout: dropping remaining connections");
+    while ((c = TAILQ_FIRST(&s->conns)) != NULL)
+        conn_kill(c);
+    reap(-1, 0, s);
+    event_base_loopexit(s->base, NULL);
+}
+
+void server_shutdown(struct server *s)
+{
+    if (s->shutting_down) {
+        /* A second signal: stop waiting for clients. */
+        on_shutdown_timeout(-1, 0, s);
+        return;
+    }
+    s->shutting_down = 1;
+    log_info("shutdown started connections=%lld", (long long)metrics.connections);
+    if (s->listener) {
+        evconnlistener_free(s->listener);
+        s->listener = NULL;
+    }
+    struct conn *c, *next;
+    for (c = TAILQ_FIRST(&s->conns); c; c = next) {
+        next = conn_next(c);
+        conn_shutdown(c);
+    }
+    struct timeval tv = {s->conf->shutdown_timeout, 0};
+    evtimer_add(s->shutdown_timer, &tv);
+    server_reap_soon(s);
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+    struct server *s = arg;
+    log_info("signal received signal=%s", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    server_shutdown(s);
+}
+
+static void format_addr(struct server *s, evutil_socket_t fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    char host[INET6_ADDRSTRLEN] = "?";
+    int port = 0;
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0) {
+        if (ss.ss_family == AF_INET6) {
+            struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+            inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
+            port = ntohs(a->sin6_port);
+        } else {
+            struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+            inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
+            port = ntohs(a->sin_port);
+        }
+    }
+    snprintf(s->listen_addr, sizeof(s->listen_addr), strchr(host, ':') ? "[%s]:%d" : "%s:%d",
+             host, port);
+}
+
+static int bind_listener(struct server *s, struct buf *err)
+{
+    const struct conf *conf = s->conf;
+    char port[16];
+    snprintf(port, sizeof(port), "%d", conf->port);
+    struct evutil_addrinfo hints = {.ai_family = AF_UNSPEC,
+                                    .ai_socktype = SOCK_STREAM,
+                                    .ai_flags = EVUTIL_AI_PASSIVE | EVUTIL_AI_NUMERICSERV};
+    struct evutil_addrinfo *ai = NULL;
+    int rc = evutil_getaddrinfo(conf->bind, port, &hints, &ai);
+    if (rc != 0 || !ai) {
+        buf_printf(err, "bind: cannot resolve \"%s\": %s", conf->bind, evutil_gai_strerror(rc));
+        return -1;
+    }
+    unsigned flags = LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC;
+    if (conf->workers > 1)
+        flags |= LEV_OPT_REUSEABLE_PORT;
+    s->listener = evconnlistener_new_bind(s->base, on_accept, s, flags, 4096, ai->ai_addr,
+                                          (int)ai->ai_addrlen);
+    evutil_freeaddrinfo(ai);
+    if (!s->listener) {
+        buf_printf(err, "cannot listen on %s port %d: %s", conf->bind, conf->port,
+                   strerror(errno));
+        return -1;
+    }
+    evconnlistener_set_error_cb(s->listener, on_accept_error);
+    format_addr(s, evconnlistener_get_fd(s->listener));
+    return 0;
+}
+
+struct server *server_new(struct conf *conf, const char *instance_id, struct buf *err)
+{
+    struct server *s = oc_calloc(1, sizeof(*s));
+    s->conf = conf;
+    s->instance_id = oc_strdup(instance_id);
+    TAILQ_INIT(&s->conns);
+    TAILQ_INIT(&s->dead);
+
+    s->base = event_base_new();
+    if (!s->base) {
+        buf_append_str(err, "cannot create the event loop");
+        server_free(s);
+        return NULL;
+    }
+    s->dispatch.conf = conf;
+    s->dispatch.instance_id = s->instance_id;
+    s->dispatch.secrets[0].key = conf->token_secret;
+    s->dispatch.secrets[0].len = strlen(conf->token_secret);
+    s->dispatch.nsecrets = 1;
+    s->http.conf = conf;
+    s->http.ready = http_ready;
+    s->http.metrics = http_metrics;
+    s->http.can_accept = http_can_accept;
+    s->http.privdata = s;
+
+    s->reaper = event_new(s->base, -1, 0, reap, s);
+    s->shutdown_timer = evtimer_new(s->base, on_shutdown_timeout, s);
+    s->listen_retry = evtimer_new(s->base, on_listen_retry, s);
+    s->sigterm = evsignal_new(s->base, SIGTERM, on_signal, s);
+    s->sigint = evsignal_new(s->base, SIGINT, on_signal, s);
+    evsignal_add(s->sigterm, NULL);
+    evsignal_add(s->sigint, NULL);
+
+    if (bind_listener(s, err) != 0) {
+        server_free(s);
+        return NULL;
+    }
+    return s;
+}
+
+int server_run(struct server *s)
+{
+    log_info("objcastd listening on %s instance=%s engine=%s", s->listen_addr, s->instance_id,
+             s->conf->engine == CONF_ENGINE_REDIS ? "redis" : "memory");
+    event_base_dispatch(s->base);
+    return 0;
+}
+
+void server_free(struct server *s)
+{
+    if (!s)
+        return;
+    struct conn *c;
+    while ((c = TAILQ_FIRST(&s->conns)) != NULL)
+        conn_kill(c);
+    while ((c = TAILQ_FIRST(&s->dead)) != NULL)
+        conn_free(c);
+    if (s->listener)
+        evconnlistener_free(s->listener);
+    struct event *events[] = {s->reaper, s->shutdown_timer, s->listen_retry, s->sigterm,
+                              s->sigint};
+    for (size_t i = 0; i < sizeof(events) / sizeof(events[0]); i++)
+        if (events[i])
+            event_free(events[i]);
+    if (s->base)
+        event_base_free(s->base);
+    free(s->instance_id);
+    free(s);
+}

@@ -1,0 +1,55 @@
+#ifndef OC_SERVER_H
+#define OC_SERVER_H
+
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <stdint.h>
+#include <sys/queue.h>
+
+#include "conf.h"
+#include "dispatch.h"
+#include "http.h"
+
+struct conn;
+TAILQ_HEAD(conn_list, conn);
+
+/*
+ * One process: its event loop, its listener, every connection, signals and shutdown.
+ * With `workers N` each forked process has a server of its own.
+ */
+struct server {
+    struct event_base *base;
+    struct evconnlistener *listener; /* NULL once shutdown began */
+    struct conf *conf;               /* owned by main(), lives as long as the server */
+    char *instance_id;               /* owned */
+    struct dispatch_env dispatch;    /* what dispatch needs (points into conf) */
+    struct http_env http;            /* what the HTTP routes need */
+    struct conn_list conns;          /* every live connection */
+    struct conn_list dead;           /* connections to free on the next reaper run */
+    struct event *reaper;            /* frees dead connections outside their callbacks */
+    struct event *sigterm, *sigint;  /* graceful shutdown */
+    struct event *shutdown_timer;
+    struct event *listen_retry;      /* re-enables accepting after EMFILE */
+    int shutting_down;
+    uint64_t next_conn_id;
+    char listen_addr[80];            /* "host:port" actually bound */
+};
+
+/* Creates the server and binds its listener. Returns NULL with the reason in err. conf and
+ * instance_id must outlive the server; instance_id is copied. */
+struct server *server_new(struct conf *conf, const char *instance_id, struct buf *err);
+
+/* Logs the listening line and runs the event loop until shutdown completes. Returns 0. */
+int server_run(struct server *s);
+
+/* Frees everything (connections included). */
+void server_free(struct server *s);
+
+/* Starts a graceful shutdown: stop accepting, close every client with 1001, exit the loop
+ * when they are gone or shutdown_timeout passed. */
+void server_shutdown(struct server *s);
+
+/* Called by conn.c: schedules the reaper to free dead connections. */
+void server_reap_soon(struct server *s);
+
+#endif

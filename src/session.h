@@ -1,0 +1,30 @@
+#ifndef OC_SESSION_H
+#define OC_SESSION_H
+
+#include <stdint.h>
+
+#include "auth.h"
+#include "frame.h"
+
+/*
+ * The protocol side of one client: who it is and what it may do. The transport (a WebSocket
+ * connection today) owns the session and gives it two operations; nothing above the
+ * transport knows what kind of connection is behind them.
+ */
+struct session;
+
+struct session_ops {
+    /* Queues f to the client. Takes a reference of its own: the caller keeps its own. */
+    void (*send)(struct session *s, struct frame *f);
+    /* Starts the close handshake with code and a short reason. Safe to call from inside any
+     * callback; the session stays valid until the transport frees it. */
+    void (*close)(struct session *s, unsigned code, const char *reason);
+};
+
+struct session {
+    const struct session_ops *ops;
+    struct identity *id; /* NULL until objcast_auth succeeded; owned by the session */
+    uint64_t sid;        /* unique within the process, for logs */
+};
+
+#endif

@@ -1,0 +1,117 @@
+#ifndef OC_WS_H
+#define OC_WS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+
+/*
+ * RFC 6455 codec, server side. No I/O: the connection layer feeds received bytes into a
+ * decoder and gets complete events back, and asks for frame headers to send. Pure, so it
+ * is unit-tested with the RFC's vectors and fuzzed.
+ */
+
+enum ws_opcode {
+    WS_OP_CONT = 0x0,
+    WS_OP_TEXT = 0x1,
+    WS_OP_BINARY = 0x2,
+    WS_OP_CLOSE = 0x8,
+    WS_OP_PING = 0x9,
+    WS_OP_PONG = 0xA,
+};
+
+/* Close codes objcast sends (PROTOCOL.md section 6). */
+enum ws_close_code {
+    WS_CLOSE_NORMAL = 1000,
+    WS_CLOSE_GOING_AWAY = 1001,
+    WS_CLOSE_PROTOCOL = 1002,
+    WS_CLOSE_UNSUPPORTED = 1003,
+    WS_CLOSE_NO_STATUS = 1005, /* never sent: "the close frame had no code" */
+    WS_CLOSE_BAD_DATA = 1007,
+    WS_CLOSE_POLICY = 1008,
+    WS_CLOSE_TOO_BIG = 1009,
+    WS_CLOSE_INTERNAL = 1011,
+    WS_CLOSE_AUTH_TIMEOUT = 4000,
+};
+
+/* Largest frame header a server writes: 2 bytes + 8-byte length, no mask. */
+#define WS_MAX_HEADER 10
+/* Control frame payloads are at most 125 bytes (RFC 6455 section 5.5). */
+#define WS_MAX_CONTROL 125
+
+enum ws_event_type {
+    WS_EV_NONE = 0, /* all input consumed, no event complete */
+    WS_EV_TEXT,     /* a complete text message: payload/len point into the decoder */
+    WS_EV_PING,     /* payload/len: the ping's application data (answer with a pong) */
+    WS_EV_PONG,
+    WS_EV_CLOSE,    /* the peer's close: code (WS_CLOSE_NO_STATUS when absent), reason */
+    WS_EV_ERROR,    /* protocol violation: close with `code`, reason is a static string */
+};
+
+struct ws_event {
+    enum ws_event_type type;
+    const uint8_t *payload; /* valid until the next ws_decode() or ws_decoder_reset() */
+    size_t len;
+    uint16_t code;       /* close code for WS_EV_CLOSE and WS_EV_ERROR */
+    const char *reason;  /* WS_EV_ERROR: static text; WS_EV_CLOSE: NULL (reason is payload+2) */
+};
+
+/*
+ * Decoder state for one connection. Zero it with ws_decoder_init(); release with
+ * ws_decoder_reset(), which frees the message buffer. After WS_EV_ERROR the decoder must not
+ * be fed again.
+ */
+struct ws_decoder {
+    size_t max_message;  /* a message (all fragments) longer than this is WS_CLOSE_TOO_BIG */
+    uint8_t hdr[14];     /* header bytes of the current frame gathered so far */
+    uint8_t hdr_len;     /* bytes in hdr */
+    uint8_t hdr_need;    /* header length once known from the first two bytes, else 0 */
+    uint8_t opcode;      /* opcode of the current frame */
+    uint8_t fin;         /* FIN bit of the current frame */
+    uint8_t mask[4];     /* masking key of the current frame */
+    uint8_t in_message;  /* a fragmented text message is open (its continuation is due) */
+    uint8_t failed;      /* WS_EV_ERROR was returned */
+    uint64_t frame_len;  /* payload length of the current frame */
+    uint64_t frame_read; /* payload bytes of the current frame consumed */
+    uint32_t utf8;       /* UTF-8 state across the fragments of the open message */
+    struct buf msg;      /* the text message being assembled (unmasked) */
+    uint8_t ctl[WS_MAX_CONTROL]; /* payload of the control frame being read */
+};
+
+void ws_decoder_init(struct ws_decoder *d, size_t max_message);
+/* Frees the message buffer; the decoder can be used again after ws_decoder_init(). */
+void ws_decoder_reset(struct ws_decoder *d);
+
+/*
+ * Consumes bytes from in[0..len) until one event completes or the input is used up.
+ * Returns the number of bytes consumed and fills *ev (WS_EV_NONE when none completed).
+ * Call again with the rest of the input after an event. Checks, in the order the bytes
+ * arrive: RSV bits, unknown opcodes, unmasked frames, fragmented or oversized control
+ * frames, a continuation with no message open, a new data frame while one is open
+ * (WS_CLOSE_PROTOCOL); binary messages (WS_CLOSE_UNSUPPORTED); a message over max_message,
+ * detected from the frame header before its payload is buffered (WS_CLOSE_TOO_BIG);
+ * invalid UTF-8 in text, checked as fragments arrive (WS_CLOSE_BAD_DATA); and in close
+ * frames a 1-byte payload, an invalid code (WS_CLOSE_PROTOCOL) or an invalid UTF-8 reason
+ * (WS_CLOSE_BAD_DATA). Ping and pong may arrive between the fragments of a message.
+ */
+size_t ws_decode(struct ws_decoder *d, const uint8_t *in, size_t len, struct ws_event *ev);
+
+/* True for a close code a peer may send (1000-1003, 1007-1014, 3000-4999). */
+int ws_close_code_valid(unsigned code);
+
+/* Writes an unmasked server frame header with FIN set to out (WS_MAX_HEADER bytes);
+ * returns its length. */
+size_t ws_header_encode(uint8_t *out, enum ws_opcode opcode, uint64_t payload_len);
+
+/* Appends a whole close frame (header, code, reason truncated to fit 125 bytes at a UTF-8
+ * boundary) to b. code 0 writes a close frame with no payload. */
+void ws_close_frame(struct buf *b, unsigned code, const char *reason);
+
+/* Sec-WebSocket-Key must be base64 of 16 bytes (RFC 6455 section 4.2.1). */
+int ws_key_valid(const char *key, size_t len);
+/* Computes Sec-WebSocket-Accept for key: base64(SHA-1(key + GUID)), 28 characters plus NUL
+ * written to out. */
+void ws_accept_key(const char *key, size_t len, char out[29]);
+
+#endif

@@ -1,0 +1,342 @@
+/* Unit tests for src/proto.c: parsing every field, spans of raw text, and the encoders. */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "json.h"
+#include "proto.h"
+
+static int parse(const char *text, struct proto_msg *m, const char **err)
+{
+    *err = NULL;
+    return proto_parse(text, strlen(text), m, err);
+}
+
+static int span_is(struct proto_span s, const char *want)
+{
+    return s.len == strlen(want) && memcmp(s.p, want, s.len) == 0;
+}
+
+START_TEST(type_table_round_trips)
+{
+    for (int t = 1; t < PROTO_TYPE_COUNT; t++) {
+        const char *name = proto_type_name((enum proto_type)t);
+        ck_assert_int_eq(proto_type_lookup(name, strlen(name)), t);
+    }
+    ck_assert_int_eq(proto_type_lookup("ovice_get", 9), PROTO_UNKNOWN);
+    ck_assert_str_eq(proto_error_name(PROTO_ERR_NOT_PRESENT), "not_present");
+    ck_assert_str_eq(proto_error_name(PROTO_ERR_RATE_LIMITED), "rate_limited");
+}
+END_TEST
+
+START_TEST(parses_auth)
+{
+    struct proto_msg m;
+    const char *err;
+    ck_assert_int_eq(parse("{\"type\":\"objcast_auth\",\"token\":\"a.b.c\",\"ref\":7}", &m, &err), 0);
+    ck_assert_int_eq(m.type, PROTO_AUTH);
+    ck_assert_str_eq(m.token, "a.b.c");
+    ck_assert(span_is(m.ref, "7"));
+    proto_msg_clear(&m);
+}
+END_TEST
+
+START_TEST(parses_subscribe_fields)
+{
+    struct proto_msg m;
+    const char *err;
+    ck_assert_int_eq(parse("{ \"ref\" : \"r\\\"1\" , \"type\":\"objcast_join\",\"objectId\":\"L1\","
+                           "\"objectType\":\"dynamic\",\"objectToken\":\"tok\",\"extra\":[1,{}]}",
+                           &m, &err),
+                     0);
+    ck_assert_int_eq(m.type, PROTO_JOIN);
+    ck_assert_str_eq(m.object_id, "L1");
+    ck_assert_str_eq(m.object_type, "dynamic");
+    ck_assert_str_eq(m.object_token, "tok");
+    ck_assert(span_is(m.ref, "\"r\\\"1\""));
+    proto_msg_clear(&m);
+}
+END_TEST
+
+START_TEST(parses_broadcast_with_raw_message)
+{
+    struct proto_msg m;
+    const char *err;
+    const char *text = "{\"type\":\"ovice_broadcast_message\",\"objectId\":\"L124\",\"echo\":true,"
+                       "\"payload\":{\"source\":\"forged\",\"event\":\"ev\",\"objectId\":\"X\","
+                       "\"message\": {\"key1\":\"value1\",\"key2\":42,\"key3\":[\"a\",\"b\"]} }}";
+    ck_assert_int_eq(parse(text, &m, &err), 0);
+    ck_assert_int_eq(m.type, PROTO_BROADCAST);
+    ck_assert_str_eq(m.object_id, "L124"); /* the top-level id wins */
+    ck_assert_str_eq(m.event, "ev");
+    ck_assert_int_eq(m.has_event, 1);
+    ck_assert_int_eq(m.echo, 1);
+    ck_assert(span_is(m.message, "{\"key1\":\"value1\",\"key2\":42,\"key3\":[\"a\",\"b\"]}"));
+    ck_assert(json_validate(m.payload.p, m.payload.len));
+    ck_assert_int_eq(m.payload.p[0], '{');
+    ck_assert_int_eq(m.payload.p[m.payload.len - 1], '}');
+    proto_msg_clear(&m);
+}
+END_TEST
+
+START_TEST(message_spans_of_every_type)
+{
+    const char *values[] = {"\"text\"", "12.5e3", "-1", "true", "false", "null", "[]",
+                            "[[1],[2,[3]]]", "{\"a\":{\"b\":[]}}", "\"\\u00e9\\n\""};
+    for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
+        char text[256];
+        snprintf(text, sizeof(text),
+                 "{\"type\":\"ovice_emit_message\",\"payload\":{\"message\":%s,\"to\":12,"
+                 "\"event\":\"e\"}}",
+                 values[i]);
+        struct proto_msg m;
+        const char *err;
+        ck_assert_int_eq(parse(text, &m, &err), 0);
+        ck_assert_msg(span_is(m.message, values[i]), "value %s", values[i]);
+        ck_assert_str_eq(m.to, "12");
+        ck_assert_int_eq(m.has_to, 1);
+        proto_msg_clear(&m);
+    }
+}
+END_TEST
+
+START_TEST(payload_object_id_is_a_fallback)
+{
+    struct proto_msg m;
+    const char *err;
+    ck_assert_int_eq(parse("{\"type\":\"ovice_get_data\",\"payload\":{\"objectId\":\"P1\"}}", &m, &err), 0);
+    ck_assert_str_eq(m.object_id, "P1");
+    proto_msg_clear(&m);
+}
+END_TEST
+
+START_TEST(save_flags)
+{
+    struct proto_msg m;
+    const char *err;
+    ck_assert_int_eq(parse("{\"type\":\"ovice_save_and_emit_data\",\"merge\":true,\"ifVersion\":12,"
+                           "\"payload\":{\"a\":null}}",
+                           &m, &err),
+                     0);
+    ck_assert_int_eq(m.merge, 1);
+    ck_assert_int_eq(m.if_version, 12);
+    ck_assert(span_is(m.payload, "{\"a\":null}"));
+    proto_msg_clear(&m);
+    ck_assert_int_eq(parse("{\"type\":\"ovice_save_and_emit_data\",\"payload\":{}}", &m, &err), 0);
+    ck_assert_int_eq(m.merge, 0);
+    ck_assert_int_eq(m.if_version, -1);
+    proto_msg_clear(&m);
+}
+END_TEST
+
+START_TEST(unknown_type_parses)
+{
+    struct proto_msg m;
+    const char *err;
+    ck_assert_int_eq(parse("{\"type\":\"nope\",\"ref\":\"r1\"}", &m, &err), 0);
+    ck_assert_int_eq(m.type, PROTO_UNKNOWN);
+    ck_assert_str_eq(m.type_name, "nope");
+    ck_assert(span_is(m.ref, "\"r1\""));
+    proto_msg_clear(&m);
+}
+END_TEST
+
+START_TEST(rejects_malformed)
+{
+    static const char *bad[] = {
+        "",
+        "not json",
+        "[1,2]",
+        "\"type\"",
+        "{}",
+        "{\"type\":1}",
+        "{\"type\":null}",
+        "{\"type\":\"x\"",
+        "{\"type\":\"x\"} trailing",
+        "{\"type\":\"x\",\"ref\":{}}",
+        "{\"type\":\"x\",\"ref\":true}",
+        "{\"type\":\"x\",\"objectId\":5}",
+        "{\"type\":\"x\",\"objectId\":\"\"}",
+        "{\"type\":\"x\",\"objectType\":\"round\"}",
+        "{\"type\":\"x\",\"echo\":\"yes\"}",
+        "{\"type\":\"x\",\"merge\":1}",
+        "{\"type\":\"x\",\"ifVersion\":-1}",
+        "{\"type\":\"x\",\"ifVersion\":1.5}",
+        "{\"type\":\"x\",\"ifVersion\":\"3\"}",
+        "{\"type\":\"x\",\"payload\":{\"to\":true}}",
+        "{\"type\":\"x\",\"payload\":{\"to\":1.5}}",
+        "{\"type\":\"x\",\"payload\":{\"event\":3}}",
+        "{\"type\":\"x\",\"token\":3}",
+        "{\"type\":\"x\",}",
+        "{'type':'x'}",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        struct proto_msg m;
+        const char *err = NULL;
+        ck_assert_msg(parse(bad[i], &m, &err) == -1, "accepted: %s", bad[i]);
+        ck_assert_ptr_nonnull(err);
+        proto_msg_clear(&m);
+    }
+}
+END_TEST
+
+START_TEST(ref_survives_errors)
+{
+    struct proto_msg m;
+    const char *err;
+    ck_assert_int_eq(parse("{\"ref\":\"keep\",\"objectId\":\"O\",\"type\":5}", &m, &err), -1);
+    ck_assert(span_is(m.ref, "\"keep\""));
+    ck_assert_str_eq(m.object_id, "O");
+    proto_msg_clear(&m);
+}
+END_TEST
+
+START_TEST(ids_have_a_length_limit)
+{
+    char id[PROTO_ID_MAX + 2];
+    memset(id, 'a', sizeof(id) - 1);
+    id[sizeof(id) - 1] = '\0';
+    char text[600];
+    struct proto_msg m;
+    const char *err;
+    snprintf(text, sizeof(text), "{\"type\":\"x\",\"objectId\":\"%s\"}", id);
+    ck_assert_int_eq(parse(text, &m, &err), -1);
+    proto_msg_clear(&m);
+    id[PROTO_ID_MAX] = '\0'; /* exactly the limit */
+    snprintf(text, sizeof(text), "{\"type\":\"x\",\"objectId\":\"%s\"}", id);
+    ck_assert_int_eq(parse(text, &m, &err), 0);
+    ck_assert_uint_eq(strlen(m.object_id), PROTO_ID_MAX);
+    proto_msg_clear(&m);
+}
+END_TEST
+
+START_TEST(nesting_limit)
+{
+    struct buf b = {0};
+    for (int depth = JSON_MAX_DEPTH; depth <= JSON_MAX_DEPTH + 1; depth++) {
+        buf_reset(&b);
+        /* The top-level object and the payload object count as two levels. */
+        buf_append_str(&b, "{\"type\":\"x\",\"payload\":{\"message\":");
+        for (int i = 0; i < depth - 2; i++)
+            buf_append_char(&b, '[');
+        for (int i = 0; i < depth - 2; i++)
+            buf_append_char(&b, ']');
+        buf_append_str(&b, "}}");
+        struct proto_msg m;
+        const char *err;
+        int rc = proto_parse(b.p, b.len, &m, &err);
+        ck_assert_int_eq(rc, depth <= JSON_MAX_DEPTH ? 0 : -1);
+        proto_msg_clear(&m);
+    }
+    buf_free(&b);
+}
+END_TEST
+
+static const char *payload_of(struct frame *f)
+{
+    static char text[1024];
+    size_t len;
+    const char *p = frame_payload(f, &len);
+    ck_assert_uint_lt(len, sizeof(text));
+    memcpy(text, p, len);
+    text[len] = '\0';
+    return text;
+}
+
+START_TEST(encodes_error)
+{
+    struct proto_span ref = {"\"r1\"", 4};
+    struct frame *f = proto_encode_error(PROTO_ERR_UNKNOWN_TYPE, "unknown \"x\"", "L1", ref);
+    ck_assert_str_eq(payload_of(f), "{\"type\":\"objcast_error\",\"objectId\":\"L1\",\"ref\":\"r1\","
+                                    "\"payload\":{\"code\":\"unknown_type\",\"message\":\"unknown "
+                                    "\\\"x\\\"\"}}");
+    ck_assert_int_eq(f->data[0], 0x81);
+    frame_unref(f);
+    struct proto_span none = {0};
+    f = proto_encode_error(PROTO_ERR_BAD_REQUEST, "bad", NULL, none);
+    ck_assert_str_eq(payload_of(f), "{\"type\":\"objcast_error\",\"payload\":{\"code\":"
+                                    "\"bad_request\",\"message\":\"bad\"}}");
+    frame_unref(f);
+}
+END_TEST
+
+START_TEST(encodes_ready)
+{
+    struct proto_span ref = {"7", 1};
+    struct frame *f = proto_encode_ready("\"u1\"", "host:1", 2097152, 512000, ref);
+    const char *text = payload_of(f);
+    ck_assert_str_eq(text, "{\"type\":\"objcast_ready\",\"ref\":7,\"payload\":{\"userId\":\"u1\","
+                           "\"instance\":\"host:1\",\"limits\":{\"maxMessageBytes\":2097152,"
+                           "\"maxDataBytes\":512000}}}");
+    ck_assert(json_validate(text, strlen(text)));
+    frame_unref(f);
+}
+END_TEST
+
+START_TEST(frames_are_shared)
+{
+    uint64_t before = frame_encoded_total;
+    struct frame *f = frame_new_text("{}", 2);
+    ck_assert_uint_eq(frame_encoded_total, before + 1);
+    ck_assert_uint_eq(f->refs, 1);
+    frame_ref(f);
+    frame_ref(f);
+    ck_assert_uint_eq(f->refs, 3);
+    frame_unref(f);
+    frame_unref(f);
+    ck_assert_uint_eq(f->refs, 1);
+    ck_assert_uint_eq(f->len, 4);
+    ck_assert_int_eq(f->data[1], 2);
+    frame_unref(f);
+
+    /* Long payloads get 16- and 64-bit length headers in front, without moving. */
+    size_t sizes[] = {125, 126, 65535, 65536};
+    for (size_t i = 0; i < 4; i++) {
+        char *p = calloc(1, sizes[i]);
+        memset(p, 'x', sizes[i]);
+        f = frame_new_text(p, sizes[i]);
+        size_t len;
+        const char *payload = frame_payload(f, &len);
+        ck_assert_uint_eq(len, sizes[i]);
+        ck_assert_int_eq(memcmp(payload, p, len), 0);
+        ck_assert_uint_eq(f->len, len + (sizes[i] < 126 ? 2 : sizes[i] < 65536 ? 4 : 10));
+        frame_unref(f);
+        free(p);
+    }
+}
+END_TEST
+
+static Suite *proto_suite(void)
+{
+    Suite *s = suite_create("proto");
+    TCase *tc = tcase_create("parse");
+    tcase_add_test(tc, type_table_round_trips);
+    tcase_add_test(tc, parses_auth);
+    tcase_add_test(tc, parses_subscribe_fields);
+    tcase_add_test(tc, parses_broadcast_with_raw_message);
+    tcase_add_test(tc, message_spans_of_every_type);
+    tcase_add_test(tc, payload_object_id_is_a_fallback);
+    tcase_add_test(tc, save_flags);
+    tcase_add_test(tc, unknown_type_parses);
+    tcase_add_test(tc, rejects_malformed);
+    tcase_add_test(tc, ref_survives_errors);
+    tcase_add_test(tc, ids_have_a_length_limit);
+    tcase_add_test(tc, nesting_limit);
+    suite_add_tcase(s, tc);
+    TCase *enc = tcase_create("encode");
+    tcase_add_test(enc, encodes_error);
+    tcase_add_test(enc, encodes_ready);
+    tcase_add_test(enc, frames_are_shared);
+    suite_add_tcase(s, enc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(proto_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
