@@ -1,0 +1,1099 @@
+#include "conf.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "buf.h"
+#include "log.h"
+#include "version.h"
+
+/*
+ * Every key lives in one table (keys[] below): its name, how its words are parsed, its
+ * default written as it would be in the file, its bounds, an optional validator and a help
+ * line. conf_init(), the file loader, the command line and --help all walk that table, so
+ * a default, a bound or a help text is written exactly once (redis config.c, twemproxy
+ * nc_conf.c).
+ */
+
+enum conf_type {
+    CONF_T_STRING,  /* one word, stored as char * */
+    CONF_T_INT,     /* one plain decimal integer, stored as int */
+    CONF_T_SIZE,    /* one plain decimal byte count, stored as size_t */
+    CONF_T_ENUM,    /* one of words[], stored as int: the word's index */
+    CONF_T_LIST,    /* one or more words, stored as a NULL-terminated char ** */
+    CONF_T_SPECIAL, /* nargs words, parsed and stored by the validator alone */
+};
+
+/* Checks the words of a key (and may fill fields derived from them). Returns 0, or -1 with
+ * *err set to a static reason. Runs before the generic store, so a key either changes
+ * completely or not at all. */
+typedef int (*conf_validate_fn)(struct conf *c, int argc, char **argv, const char **err);
+
+struct conf_key {
+    const char *name;    /* lowercase, as written in the file */
+    enum conf_type type; /* how the words are parsed and stored */
+    size_t offset;       /* of the field in struct conf; unused by CONF_T_SPECIAL */
+    const char *def;     /* default, as words in file syntax ("200 400", "") */
+    long long min;       /* bounds of CONF_T_INT and CONF_T_SIZE values */
+    long long max;
+    const char *const *words;  /* CONF_T_ENUM: accepted words, NULL-terminated; the index
+                                  of a word is the stored value */
+    int nargs;                 /* CONF_T_SPECIAL: exact number of words */
+    conf_validate_fn validate; /* extra checks after parsing, or NULL */
+    const char *help;          /* one line for --help */
+};
+
+#define FIELD(f) offsetof(struct conf, f)
+
+/* Enum fields are written through an int *; that is only sound while they are int-sized. */
+_Static_assert(sizeof(enum conf_engine) == sizeof(int), "enum conf_engine must be int-sized");
+_Static_assert(sizeof(enum conf_object_tokens) == sizeof(int),
+               "enum conf_object_tokens must be int-sized");
+/* The log_level words are stored by index, which must be the enum log_level value. */
+_Static_assert(LOG_LEVEL_DEBUG == 0 && LOG_LEVEL_INFO == 1 && LOG_LEVEL_WARNING == 2 &&
+                   LOG_LEVEL_ERROR == 3,
+               "log_level words follow enum log_level");
+
+static const char *const engine_words[] = {"memory", "redis", NULL};
+static const char *const object_tokens_words[] = {"optional", "required", NULL};
+static const char *const log_level_words[] = {"debug", "info", "warning", "error", NULL};
+
+static int validate_nonempty(struct conf *c, int argc, char **argv, const char **err);
+static int validate_redis_url(struct conf *c, int argc, char **argv, const char **err);
+static int validate_redis_prefix(struct conf *c, int argc, char **argv, const char **err);
+static int validate_instance_id(struct conf *c, int argc, char **argv, const char **err);
+static int validate_origins(struct conf *c, int argc, char **argv, const char **err);
+static int validate_client_rate(struct conf *c, int argc, char **argv, const char **err);
+
+/* One key per few lines reads better than one field per line. */
+/* clang-format off */
+static const struct conf_key keys[] = {
+    /* network */
+    {.name = "bind", .type = CONF_T_STRING, .offset = FIELD(bind), .def = "0.0.0.0",
+     .validate = validate_nonempty, .help = "address to listen on"},
+    {.name = "port", .type = CONF_T_INT, .offset = FIELD(port), .def = "8080", .min = 0,
+     .max = 65535, .help = "TCP port for WebSocket and HTTP; 0 picks a free port"},
+    /* engine and Redis */
+    {.name = "engine", .type = CONF_T_ENUM, .offset = FIELD(engine), .def = "memory",
+     .words = engine_words, .help = "memory (one process) or redis (several instances)"},
+    {.name = "redis_url", .type = CONF_T_STRING, .offset = FIELD(redis_url),
+     .def = "redis://127.0.0.1:6379", .validate = validate_redis_url,
+     .help = "Redis server: redis://[[user]:password@]host[:port][/db]"},
+    {.name = "redis_prefix", .type = CONF_T_STRING, .offset = FIELD(redis_prefix), .def = "objcast",
+     .validate = validate_redis_prefix,
+     .help = "prefix of every Redis key and channel (1-64 of A-Z a-z 0-9 _ . -)"},
+    {.name = "instance_id", .type = CONF_T_STRING, .offset = FIELD(instance_id), .def = "",
+     .validate = validate_instance_id,
+     .help = "name of this instance; empty = hostname:pid (no spaces, no '|')"},
+    /* security */
+    {.name = "token_secret", .type = CONF_T_STRING, .offset = FIELD(token_secret), .def = "",
+     .help = "HMAC-SHA256 secret of connection and object tokens (must be set)"},
+    {.name = "api_key", .type = CONF_T_STRING, .offset = FIELD(api_key), .def = "",
+     .help = "bearer key of the server API; empty disables the API"},
+    {.name = "allowed_origins", .type = CONF_T_LIST, .offset = FIELD(allowed_origins), .def = "*",
+     .validate = validate_origins,
+     .help = "WebSocket Origins allowed: * or scheme://host[:port] words"},
+    {.name = "object_tokens", .type = CONF_T_ENUM, .offset = FIELD(object_tokens),
+     .def = "optional", .words = object_tokens_words,
+     .help = "whether subscribing to an object needs an object token"},
+    /* timeouts, whole seconds */
+    {.name = "auth_timeout", .type = CONF_T_INT, .offset = FIELD(auth_timeout), .def = "10",
+     .min = 1, .max = 3600, .help = "seconds a new connection has to authenticate"},
+    {.name = "ping_interval", .type = CONF_T_INT, .offset = FIELD(ping_interval), .def = "25",
+     .min = 1, .max = 3600, .help = "seconds of silence before the server pings"},
+    {.name = "ping_timeout", .type = CONF_T_INT, .offset = FIELD(ping_timeout), .def = "10",
+     .min = 1, .max = 3600, .help = "seconds a ping may stay unanswered"},
+    {.name = "presence_ttl", .type = CONF_T_INT, .offset = FIELD(presence_ttl), .def = "30",
+     .min = 3, .max = 86400, .help = "seconds until a dead instance's users disappear"},
+    {.name = "shutdown_timeout", .type = CONF_T_INT, .offset = FIELD(shutdown_timeout), .def = "10",
+     .min = 1, .max = 3600, .help = "seconds a SIGTERM shutdown may take"},
+    /* limits, plain byte counts */
+    {.name = "max_message_bytes", .type = CONF_T_SIZE, .offset = FIELD(max_message_bytes),
+     .def = "2097152", .min = 1024, .max = 67108864,
+     .help = "bytes of one plugin message's JSON text"},
+    {.name = "max_data_bytes", .type = CONF_T_SIZE, .offset = FIELD(max_data_bytes),
+     .def = "512000", .min = 1024, .max = 67108864,
+     .help = "bytes of an object's saved data as compact JSON"},
+    {.name = "max_frame_bytes", .type = CONF_T_SIZE, .offset = FIELD(max_frame_bytes),
+     .def = "2162688", .min = 2048, .max = 134217728,
+     .help = "bytes of one WebSocket message, all fragments together"},
+    {.name = "max_connections", .type = CONF_T_INT, .offset = FIELD(max_connections),
+     .def = "100000", .min = 1, .max = 10000000, .help = "open connections per process"},
+    {.name = "client_output_limit", .type = CONF_T_SIZE, .offset = FIELD(client_output_limit),
+     .def = "16777216", .min = 65536, .max = 1073741824,
+     .help = "bytes queued for one client before it is closed"},
+    {.name = "client_rate", .type = CONF_T_SPECIAL, .def = "200 400", .nargs = 2,
+     .validate = validate_client_rate,
+     .help = "RATE BURST: messages per second per connection, and the burst"},
+    /* operations */
+    {.name = "static_dir", .type = CONF_T_STRING, .offset = FIELD(static_dir), .def = "web",
+     .validate = validate_nonempty, .help = "directory of objcast.js and the demo pages"},
+    {.name = "log_level", .type = CONF_T_ENUM, .offset = FIELD(log_level), .def = "info",
+     .words = log_level_words, .help = "least important level written to the log"},
+    {.name = "workers", .type = CONF_T_INT, .offset = FIELD(workers), .def = "1", .min = 1,
+     .max = 64, .help = "processes sharing the port (more than 1 needs engine redis)"},
+};
+/* clang-format on */
+
+#define NKEYS (sizeof(keys) / sizeof(keys[0]))
+
+/* Source name of command-line settings and of conf_validate() errors without a file. */
+static const char cmdline[] = "(command line)";
+
+/* ---- small helpers ---------------------------------------------------------------------- */
+
+static int is_blank(char ch)
+{
+    return ch == ' ' || ch == '\t';
+}
+
+static int is_digit(char ch)
+{
+    return ch >= '0' && ch <= '9';
+}
+
+static int is_alnum(char ch)
+{
+    return is_digit(ch) || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z');
+}
+
+static int hex_value(char ch)
+{
+    if (is_digit(ch))
+        return ch - '0';
+    if (ch >= 'a' && ch <= 'f')
+        return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'F')
+        return ch - 'A' + 10;
+    return -1;
+}
+
+/*
+ * Parses a plain decimal integer of n bytes: an optional '-', then digits, nothing else
+ * (no spaces, '+', units, hex or exponents). Returns 0, -1 when s is not such an integer,
+ * -2 when it is one but does not fit in a long long. The minus sign is accepted so that
+ * "-1" gets the clearer "must be between" error rather than "must be an integer".
+ */
+static int parse_integer(const char *s, size_t n, long long *out)
+{
+    size_t i = 0;
+    int neg = 0;
+    if (i < n && s[i] == '-') {
+        neg = 1;
+        i++;
+    }
+    if (i == n)
+        return -1;
+    unsigned long long v = 0;
+    int overflow = 0;
+    for (; i < n; i++) {
+        if (!is_digit(s[i]))
+            return -1;
+        unsigned d = (unsigned)(s[i] - '0');
+        if (v > (ULLONG_MAX - d) / 10)
+            overflow = 1; /* keep scanning: "99999999999999999999x" is garbage, not big */
+        else
+            v = v * 10 + d;
+    }
+    unsigned long long limit =
+        neg ? (unsigned long long)LLONG_MAX + 1 : (unsigned long long)LLONG_MAX;
+    if (overflow || v > limit)
+        return -2;
+    if (!neg)
+        *out = (long long)v;
+    else
+        *out = v == limit ? LLONG_MIN : -(long long)v;
+    return 0;
+}
+
+/* Parses a whole word as an integer within [min, max]. Returns 0, -1 when it is not an
+ * integer, -2 when it is out of range (overflow included). */
+static int parse_bounded(const char *s, long long min, long long max, long long *out)
+{
+    long long v;
+    int rc = parse_integer(s, strlen(s), &v);
+    if (rc < 0)
+        return rc;
+    if (v < min || v > max)
+        return -2;
+    *out = v;
+    return 0;
+}
+
+static const struct conf_key *key_find(const char *name)
+{
+    for (size_t i = 0; i < NKEYS; i++)
+        if (strcmp(keys[i].name, name) == 0)
+            return &keys[i];
+    return NULL;
+}
+
+/* Words a key takes: -1 means one or more. */
+static int key_nargs(const struct conf_key *k)
+{
+    switch (k->type) {
+    case CONF_T_LIST:
+        return -1;
+    case CONF_T_SPECIAL:
+        return k->nargs;
+    default:
+        return 1;
+    }
+}
+
+static void list_free(char **list)
+{
+    if (!list)
+        return;
+    for (char **p = list; *p; p++)
+        free(*p);
+    free(list);
+}
+
+/* Appends "FILE:LINE: key: reason" (or "FILE: key: reason" when line <= 0) to err. */
+static void add_error(struct buf *err, const char *file, int line, const char *key,
+                      const char *reason)
+{
+    if (!err)
+        return;
+    if (line > 0)
+        buf_printf(err, "%s:%d: %s: %s", file, line, key, reason);
+    else
+        buf_printf(err, "%s: %s: %s", file, key, reason);
+}
+
+/* ---- validators ---------------------------------------------------------------------------- */
+
+static int validate_nonempty(struct conf *c, int argc, char **argv, const char **err)
+{
+    if (argv[0][0] == '\0') {
+        *err = "must not be empty";
+        return -1;
+    }
+    return 0;
+}
+
+/* Host names: letters, digits, '.', '-' and '_' (docker service names use '_'). */
+static int host_valid(const char *s, size_t n)
+{
+    if (n == 0)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!is_alnum(s[i]) && s[i] != '.' && s[i] != '-' && s[i] != '_')
+            return 0;
+    return 1;
+}
+
+/* The inside of [...]: an IPv6 address, possibly with an embedded IPv4 tail. */
+static int ipv6_valid(const char *s, size_t n)
+{
+    int colons = 0;
+    if (n == 0)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == ':')
+            colons++;
+        else if (hex_value(s[i]) < 0 && s[i] != '.')
+            return 0;
+    }
+    return colons >= 2;
+}
+
+/* Decodes %HH escapes, as URL parsers do for the password. Returns NULL on a bad escape. */
+static char *percent_decode(const char *s, size_t n)
+{
+    struct buf out = {0};
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] != '%') {
+            buf_append_char(&out, s[i]);
+            continue;
+        }
+        int hi = i + 2 < n ? hex_value(s[i + 1]) : -1;
+        int lo = i + 2 < n ? hex_value(s[i + 2]) : -1;
+        if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
+            buf_free(&out);
+            return NULL;
+        }
+        buf_append_char(&out, (char)(hi * 16 + lo));
+        i += 2;
+    }
+    return buf_detach(&out);
+}
+
+/*
+ * redis://[[user]:password@]host[:port][/db], host may be [IPv6]. The user is accepted for
+ * the usual URL shape but ignored (hiredis AUTHs with the password alone). The password
+ * ends at the last '@', so it may itself contain '@' or '/'; %HH escapes are decoded.
+ * Fills redis_host, redis_port, redis_password and redis_db only when the whole URL is
+ * good.
+ */
+static int validate_redis_url(struct conf *c, int argc, char **argv, const char **err)
+{
+    const char *s = argv[0];
+    char *password = NULL;
+
+    if (strncasecmp(s, "redis://", 8) != 0) {
+        *err = "must look like redis://[:password@]host[:port][/db]";
+        return -1;
+    }
+    s += 8;
+
+    const char *at = strrchr(s, '@');
+    if (at) {
+        const char *colon = memchr(s, ':', (size_t)(at - s));
+        if (!colon) {
+            *err = "password must be written as :password@ or user:password@";
+            return -1;
+        }
+        if (colon + 1 == at) {
+            *err = "empty password";
+            return -1;
+        }
+        password = percent_decode(colon + 1, (size_t)(at - colon - 1));
+        if (!password) {
+            *err = "bad %-escape in password";
+            return -1;
+        }
+        s = at + 1;
+    }
+
+    const char *host;
+    size_t host_len;
+    if (*s == '[') {
+        const char *close = strchr(s, ']');
+        if (!close) {
+            *err = "unclosed [ in host";
+            goto fail;
+        }
+        host = s + 1;
+        host_len = (size_t)(close - host);
+        if (!ipv6_valid(host, host_len)) {
+            *err = "bad IPv6 address in [...]";
+            goto fail;
+        }
+        s = close + 1;
+    } else {
+        host = s;
+        while (*s && *s != ':' && *s != '/')
+            s++;
+        host_len = (size_t)(s - host);
+        if (host_len == 0) {
+            *err = "missing host";
+            goto fail;
+        }
+        if (!host_valid(host, host_len)) {
+            *err = "bad host (an IPv6 address goes in [...])";
+            goto fail;
+        }
+    }
+
+    long long port = 6379;
+    if (*s == ':') {
+        const char *p = ++s;
+        while (*s && *s != '/')
+            s++;
+        int rc = parse_integer(p, (size_t)(s - p), &port);
+        if (rc == 0 && (port < 1 || port > 65535))
+            rc = -2;
+        if (rc < 0) {
+            *err = "port must be between 1 and 65535";
+            goto fail;
+        }
+    }
+
+    long long db = 0;
+    if (*s == '/') {
+        s++;
+        /* "redis://host/" is common and means db 0. */
+        if (*s && parse_bounded(s, 0, 1023, &db) < 0) {
+            *err = "db must be between 0 and 1023";
+            goto fail;
+        }
+    } else if (*s) {
+        *err = "expected :port or /db after the host";
+        goto fail;
+    }
+
+    free(c->redis_host);
+    free(c->redis_password);
+    c->redis_host = oc_strndup(host, host_len);
+    c->redis_port = (int)port;
+    c->redis_password = password;
+    c->redis_db = (int)db;
+    return 0;
+
+fail:
+    free(password);
+    return -1;
+}
+
+/* The prefix starts every key and channel name; '{', '}' and ':' would break the hash
+ * tags and separators of the key layout (PROTOCOL.md section 8). */
+static int validate_redis_prefix(struct conf *c, int argc, char **argv, const char **err)
+{
+    const char *s = argv[0];
+    size_t n = strlen(s);
+    int ok = n >= 1 && n <= 64;
+    for (size_t i = 0; ok && i < n; i++)
+        ok = is_alnum(s[i]) || s[i] == '_' || s[i] == '.' || s[i] == '-';
+    if (!ok) {
+        *err = "must be 1 to 64 characters of A-Z a-z 0-9 _ . -";
+        return -1;
+    }
+    return 0;
+}
+
+/* '|' separates user id and instance in presence fields, so an id may not contain it. */
+static int validate_instance_id(struct conf *c, int argc, char **argv, const char **err)
+{
+    const char *s = argv[0];
+    size_t n = strlen(s);
+    int ok = n <= 128;
+    for (size_t i = 0; ok && i < n; i++)
+        ok = s[i] > ' ' && s[i] < 127 && s[i] != '|';
+    if (!ok) {
+        *err = "must be empty or 1 to 128 printable characters without spaces or '|'";
+        return -1;
+    }
+    return 0;
+}
+
+/* An origin as browsers send it: scheme://host[:port], no path, no trailing slash. */
+static int origin_valid(const char *s)
+{
+    if (strcmp(s, "*") == 0)
+        return 1;
+    if (!is_alnum(*s) || is_digit(*s))
+        return 0;
+    while (is_alnum(*s) || *s == '+' || *s == '-' || *s == '.')
+        s++;
+    if (strncmp(s, "://", 3) != 0)
+        return 0;
+    s += 3;
+    if (*s == '[') {
+        const char *close = strchr(s, ']');
+        if (!close || !ipv6_valid(s + 1, (size_t)(close - s - 1)))
+            return 0;
+        s = close + 1;
+    } else {
+        const char *host = s;
+        while (*s && *s != ':')
+            s++;
+        if (!host_valid(host, (size_t)(s - host)))
+            return 0;
+    }
+    if (*s == ':') {
+        long long port;
+        return parse_bounded(s + 1, 1, 65535, &port) == 0;
+    }
+    return *s == '\0';
+}
+
+static int validate_origins(struct conf *c, int argc, char **argv, const char **err)
+{
+    for (int i = 0; i < argc; i++) {
+        if (!origin_valid(argv[i])) {
+            *err = "each origin must be * or scheme://host[:port] (no path)";
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int validate_client_rate(struct conf *c, int argc, char **argv, const char **err)
+{
+    long long rate, burst;
+    int rc = parse_bounded(argv[0], 1, 1000000, &rate);
+    if (rc < 0) {
+        *err = rc == -1 ? "RATE must be an integer" : "RATE must be between 1 and 1000000";
+        return -1;
+    }
+    rc = parse_bounded(argv[1], 1, 1000000, &burst);
+    if (rc < 0) {
+        *err = rc == -1 ? "BURST must be an integer" : "BURST must be between 1 and 1000000";
+        return -1;
+    }
+    if (burst < rate) {
+        *err = "BURST must not be less than RATE";
+        return -1;
+    }
+    c->client_rate = (int)rate;
+    c->client_burst = (int)burst;
+    return 0;
+}
+
+/* ---- setting one key ----------------------------------------------------------------------- */
+
+/* "must be a, b or c" for an enum key. */
+static void enum_reason(const struct conf_key *k, struct buf *why)
+{
+    buf_append_str(why, "must be ");
+    for (int i = 0; k->words[i]; i++) {
+        if (i > 0)
+            buf_append_str(why, k->words[i + 1] ? ", " : " or ");
+        buf_append_str(why, k->words[i]);
+    }
+}
+
+/* Parses, validates and stores the words of key k. Returns 0, or -1 with the reason in
+ * why and c unchanged. */
+static int key_apply(struct conf *c, const struct conf_key *k, int argc, char **argv,
+                     struct buf *why)
+{
+    void *field = (char *)c + k->offset;
+    const char *err = NULL;
+    long long v = 0;
+    int index = 0;
+
+    int nargs = key_nargs(k);
+    if ((nargs < 0 && argc < 1) || (nargs >= 0 && argc != nargs)) {
+        buf_append_str(why, "wrong number of arguments");
+        return -1;
+    }
+
+    switch (k->type) {
+    case CONF_T_INT:
+    case CONF_T_SIZE: {
+        int rc = parse_bounded(argv[0], k->min, k->max, &v);
+        if (rc == -1) {
+            buf_append_str(why, k->type == CONF_T_INT ? "must be an integer"
+                                                      : "must be a plain byte count (no units)");
+            return -1;
+        }
+        if (rc == -2) {
+            buf_printf(why, "must be between %lld and %lld", k->min, k->max);
+            return -1;
+        }
+        break;
+    }
+    case CONF_T_ENUM:
+        for (index = 0; k->words[index]; index++)
+            if (strcasecmp(argv[0], k->words[index]) == 0)
+                break;
+        if (!k->words[index]) {
+            enum_reason(k, why);
+            return -1;
+        }
+        break;
+    default:
+        break;
+    }
+
+    if (k->validate && k->validate(c, argc, argv, &err) < 0) {
+        buf_append_str(why, err ? err : "invalid value");
+        return -1;
+    }
+
+    switch (k->type) {
+    case CONF_T_STRING:
+        free(*(char **)field);
+        *(char **)field = oc_strdup(argv[0]);
+        break;
+    case CONF_T_INT:
+        *(int *)field = (int)v;
+        break;
+    case CONF_T_SIZE:
+        *(size_t *)field = (size_t)v;
+        break;
+    case CONF_T_ENUM:
+        *(int *)field = index;
+        break;
+    case CONF_T_LIST: {
+        char **list = oc_calloc((size_t)argc + 1, sizeof(*list));
+        for (int i = 0; i < argc; i++)
+            list[i] = oc_strdup(argv[i]);
+        list_free(*(char ***)field);
+        *(char ***)field = list;
+        break;
+    }
+    case CONF_T_SPECIAL:
+        break; /* the validator stored it */
+    }
+    return 0;
+}
+
+int conf_set(struct conf *c, const char *key, int argc, char **argv, const char *file, int line,
+             struct buf *err)
+{
+    struct buf name = {0};
+    struct buf why = {0};
+    for (const char *p = key; *p; p++)
+        buf_append_char(&name, (char)tolower((unsigned char)*p));
+    buf_append(&name, "", 0);
+
+    const struct conf_key *k = key_find(name.p);
+    int rc = 0;
+    if (!k) {
+        buf_append_str(&why, "unknown key");
+        rc = -1;
+    } else {
+        rc = key_apply(c, k, argc, argv, &why);
+    }
+    if (rc < 0)
+        add_error(err, file, line, name.p, why.p);
+    buf_free(&name);
+    buf_free(&why);
+    return rc < 0 ? OC_ERR : OC_OK;
+}
+
+/* ---- defaults -------------------------------------------------------------------------------- */
+
+/* Splits a default on spaces; defaults never need quoting beyond "" for empty strings. */
+static void apply_default(struct conf *c, const struct conf_key *k)
+{
+    char *copy = oc_strdup(k->def);
+    char *words[8];
+    char *save = NULL;
+    int n = 0;
+    if (key_nargs(k) == 1) {
+        words[n++] = copy;
+    } else {
+        for (char *w = strtok_r(copy, " ", &save); w && n < 8; w = strtok_r(NULL, " ", &save))
+            words[n++] = w;
+    }
+    struct buf err = {0};
+    if (conf_set(c, k->name, n, words, "(default)", 0, &err) < 0) {
+        /* The table itself is wrong: no configuration can be trusted. */
+        fprintf(stderr, "objcastd: bad built-in default: %s\n", err.p);
+        abort();
+    }
+    buf_free(&err);
+    free(copy);
+}
+
+void conf_init(struct conf *c)
+{
+    memset(c, 0, sizeof(*c));
+    for (size_t i = 0; i < NKEYS; i++)
+        apply_default(c, &keys[i]);
+}
+
+void conf_free(struct conf *c)
+{
+    for (size_t i = 0; i < NKEYS; i++) {
+        void *field = (char *)c + keys[i].offset;
+        if (keys[i].type == CONF_T_STRING) {
+            free(*(char **)field);
+            *(char **)field = NULL;
+        } else if (keys[i].type == CONF_T_LIST) {
+            list_free(*(char ***)field);
+            *(char ***)field = NULL;
+        }
+    }
+    free(c->redis_host);
+    free(c->redis_password);
+    free(c->conf_file);
+    c->redis_host = c->redis_password = c->conf_file = NULL;
+}
+
+/* ---- the file -------------------------------------------------------------------------------- */
+
+struct words {
+    char **v; /* owned words */
+    int n;    /* words in use */
+    int cap;  /* slots allocated */
+};
+
+static void words_push(struct words *w, char *word)
+{
+    if (w->n == w->cap) {
+        w->cap = w->cap ? w->cap * 2 : 8;
+        w->v = oc_realloc(w->v, (size_t)w->cap * sizeof(*w->v));
+    }
+    w->v[w->n++] = word;
+}
+
+static void words_free(struct words *w)
+{
+    for (int i = 0; i < w->n; i++)
+        free(w->v[i]);
+    free(w->v);
+    memset(w, 0, sizeof(*w));
+}
+
+/*
+ * Reads one quoted word starting at the quote *p. "..." knows \" \\ \n \t \r \xHH;
+ * '...' knows only \' (any other backslash is literal). Returns the position after the
+ * closing quote, or NULL with *err set.
+ */
+static const char *read_quoted(const char *p, const char *end, struct buf *word, const char **err)
+{
+    char quote = *p++;
+    for (;;) {
+        if (p == end) {
+            *err = "unbalanced quotes";
+            return NULL;
+        }
+        char ch = *p++;
+        if (ch == quote)
+            break;
+        if (ch != '\\' || p == end) {
+            buf_append_char(word, ch);
+            continue;
+        }
+        if (quote == '\'') {
+            if (*p == '\'')
+                buf_append_char(word, *p++);
+            else
+                buf_append_char(word, '\\');
+            continue;
+        }
+        char esc = *p++;
+        switch (esc) {
+        case '"':
+        case '\\':
+            buf_append_char(word, esc);
+            break;
+        case 'n':
+            buf_append_char(word, '\n');
+            break;
+        case 't':
+            buf_append_char(word, '\t');
+            break;
+        case 'r':
+            buf_append_char(word, '\r');
+            break;
+        case 'x': {
+            int hi = end - p >= 2 ? hex_value(p[0]) : -1;
+            int lo = end - p >= 2 ? hex_value(p[1]) : -1;
+            if (hi < 0 || lo < 0) {
+                *err = "\\x must be followed by two hex digits";
+                return NULL;
+            }
+            if (hi == 0 && lo == 0) {
+                *err = "\\x00 is not allowed";
+                return NULL;
+            }
+            buf_append_char(word, (char)(hi * 16 + lo));
+            p += 2;
+            break;
+        }
+        default:
+            /* Silently dropping the backslash (as redis does) would turn "C:\dir" into
+             * "C:dir"; better to say so. */
+            *err = "unknown escape in quotes (use \\\\ for a backslash)";
+            return NULL;
+        }
+    }
+    if (p != end && !is_blank(*p)) {
+        *err = "closing quote must be followed by a space";
+        return NULL;
+    }
+    return p;
+}
+
+/* Splits one line (without its newline) into words. Returns 0, or -1 with *err set; the
+ * words read before the error stay in w, so the caller can name the key. */
+static int split_line(const char *p, const char *end, struct words *w, const char **err)
+{
+    for (;;) {
+        while (p < end && is_blank(*p))
+            p++;
+        if (p == end)
+            return 0;
+        struct buf word = {0};
+        if (*p == '"' || *p == '\'') {
+            p = read_quoted(p, end, &word, err);
+            if (!p) {
+                buf_free(&word);
+                return -1;
+            }
+        } else {
+            while (p < end && !is_blank(*p)) {
+                if (*p == '"' || *p == '\'') {
+                    *err = "quote inside an unquoted word (quote the whole word)";
+                    buf_free(&word);
+                    return -1;
+                }
+                buf_append_char(&word, *p++);
+            }
+        }
+        words_push(w, buf_detach(&word));
+    }
+}
+
+int conf_load_string(struct conf *c, const char *text, const char *name, struct buf *err)
+{
+    free(c->conf_file);
+    c->conf_file = oc_strdup(name);
+
+    const char *p = text;
+    int lineno = 0;
+    while (*p) {
+        const char *nl = strchr(p, '\n');
+        const char *end = nl ? nl : p + strlen(p);
+        const char *next = nl ? nl + 1 : end;
+        lineno++;
+        if (end > p && end[-1] == '\r')
+            end--; /* CRLF files */
+
+        const char *q = p;
+        while (q < end && is_blank(*q))
+            q++;
+        p = next;
+        if (q == end || *q == '#')
+            continue;
+
+        struct words w = {0};
+        const char *why = NULL;
+        int rc = split_line(q, end, &w, &why);
+        if (rc < 0) {
+            struct buf key = {0};
+            if (w.n > 0) {
+                for (const char *k = w.v[0]; *k; k++)
+                    buf_append_char(&key, (char)tolower((unsigned char)*k));
+            } else {
+                buf_append_str(&key, "(line)");
+            }
+            add_error(err, name, lineno, key.p, why);
+            buf_free(&key);
+        } else {
+            rc = conf_set(c, w.v[0], w.n - 1, w.v + 1, name, lineno, err);
+        }
+        words_free(&w);
+        if (rc < 0)
+            return OC_ERR;
+    }
+    return OC_OK;
+}
+
+int conf_load_file(struct conf *c, const char *path, struct buf *err)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        if (err)
+            buf_printf(err, "%s: cannot open: %s", path, strerror(errno));
+        return OC_ERR;
+    }
+    struct buf text = {0};
+    char chunk[4096];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+        buf_append(&text, chunk, n);
+    int read_errno = ferror(f) ? errno : 0;
+    fclose(f);
+    if (read_errno) {
+        if (err)
+            buf_printf(err, "%s: cannot read: %s", path, strerror(read_errno));
+        buf_free(&text);
+        return OC_ERR;
+    }
+    buf_append(&text, "", 0); /* an empty file still gets a string */
+    if (strlen(text.p) != text.len) {
+        if (err)
+            buf_printf(err, "%s: cannot read: contains a NUL byte", path);
+        buf_free(&text);
+        return OC_ERR;
+    }
+    int rc = conf_load_string(c, text.p, path, err);
+    buf_free(&text);
+    return rc;
+}
+
+/* ---- rules between keys -------------------------------------------------------------------- */
+
+int conf_validate(const struct conf *c, struct buf *err)
+{
+    const char *src = c->conf_file ? c->conf_file : cmdline;
+    char why[160];
+
+    if (c->max_message_bytes > c->max_frame_bytes) {
+        /* A message travels inside one frame. */
+        snprintf(why, sizeof(why), "must not exceed max_frame_bytes (%zu)", c->max_frame_bytes);
+        add_error(err, src, 0, "max_message_bytes", why);
+        return OC_ERR;
+    }
+    if (c->max_data_bytes > c->max_frame_bytes) {
+        /* Saved data arrives in one ovice_save_and_emit_data frame. */
+        snprintf(why, sizeof(why), "must not exceed max_frame_bytes (%zu)", c->max_frame_bytes);
+        add_error(err, src, 0, "max_data_bytes", why);
+        return OC_ERR;
+    }
+    if (c->client_output_limit < c->max_frame_bytes) {
+        /* Otherwise one full-size broadcast would close every recipient. */
+        snprintf(why, sizeof(why), "must be at least max_frame_bytes (%zu)", c->max_frame_bytes);
+        add_error(err, src, 0, "client_output_limit", why);
+        return OC_ERR;
+    }
+    if (c->workers > 1 && c->engine != CONF_ENGINE_REDIS) {
+        /* Workers are separate processes: only Redis carries messages between them. */
+        add_error(err, src, 0, "workers", "workers > 1 needs engine redis");
+        return OC_ERR;
+    }
+    return OC_OK;
+}
+
+/* ---- the command line ---------------------------------------------------------------------- */
+
+/* One --key value... override, applied after the file. */
+struct override {
+    int pos;     /* index in argv, reported as the LINE of errors */
+    char *key;   /* owned: lowercase, dashes turned into underscores */
+    int argc;    /* words */
+    char **argv; /* owned array of words pointing into argv */
+};
+
+/* Arguments that end the words of a --key: another option. A value that starts with "--"
+ * or is exactly -c, -h or -v can still be given as --key=value. */
+static int ends_words(const char *a)
+{
+    return strncmp(a, "--", 2) == 0 || strcmp(a, "-c") == 0 || strcmp(a, "-h") == 0 ||
+           strcmp(a, "-v") == 0;
+}
+
+static void first_error(struct buf *first, int pos, const char *key, const char *reason)
+{
+    if (first->len == 0)
+        add_error(first, cmdline, pos, key, reason);
+}
+
+int conf_from_argv(struct conf *c, int argc, char **argv, struct conf_cli *cli, struct buf *err)
+{
+    memset(cli, 0, sizeof(*cli));
+    conf_init(c);
+
+    struct override *ov = oc_calloc((size_t)(argc > 0 ? argc : 1), sizeof(*ov));
+    int nov = 0;
+    struct buf first = {0}; /* first command-line error, reported unless --help wins */
+    int rc = OC_OK;
+
+    int i = 1;
+    if (argc > 1 && argv[1][0] != '-') {
+        cli->conf_file = argv[1]; /* redis-server style: objcastd FILE --key value */
+        i = 2;
+    }
+    while (i < argc) {
+        const char *a = argv[i];
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            cli->help = 1;
+            i++;
+        } else if (strcmp(a, "-v") == 0 || strcmp(a, "--version") == 0) {
+            cli->version = 1;
+            i++;
+        } else if (strcmp(a, "--check-config") == 0 || strcmp(a, "--check_config") == 0) {
+            cli->check_config = 1;
+            i++;
+        } else if (strcmp(a, "-c") == 0 || strcmp(a, "--config") == 0 ||
+                   strncmp(a, "--config=", 9) == 0) {
+            const char *file = NULL;
+            int pos = i++;
+            if (a[1] == '-' && a[8] == '=')
+                file = a[9] ? a + 9 : NULL;
+            else if (i < argc && !ends_words(argv[i]))
+                file = argv[i++];
+            if (!file)
+                first_error(&first, pos, a[1] == '-' ? "--config" : "-c", "needs a file name");
+            else if (cli->conf_file)
+                first_error(&first, pos, a[1] == '-' ? "--config" : "-c",
+                            "only one conf file may be given");
+            else
+                cli->conf_file = file;
+        } else if (a[0] == '-' && a[1] == '-' && a[2]) {
+            struct override *o = &ov[nov++];
+            const char *name = a + 2;
+            const char *eq = strchr(name, '=');
+            size_t name_len = eq ? (size_t)(eq - name) : strlen(name);
+            o->pos = i++;
+            o->key = oc_strndup(name, name_len);
+            for (char *p = o->key; *p; p++)
+                *p = *p == '-' ? '_' : (char)tolower((unsigned char)*p);
+            int j = i;
+            while (j < argc && !ends_words(argv[j]))
+                j++;
+            o->argv = oc_calloc((size_t)(j - i) + 2, sizeof(*o->argv));
+            if (eq)
+                o->argv[o->argc++] = (char *)eq + 1;
+            while (i < j)
+                o->argv[o->argc++] = argv[i++];
+        } else {
+            first_error(&first, i, a, "unexpected argument");
+            i++;
+        }
+    }
+
+    if (cli->help || cli->version)
+        goto out; /* nothing else matters; main() prints and exits */
+    if (first.len) {
+        if (err)
+            buf_append(err, first.p, first.len);
+        rc = OC_ERR;
+        goto out;
+    }
+    if (cli->conf_file && conf_load_file(c, cli->conf_file, err) < 0) {
+        rc = OC_ERR;
+        goto out;
+    }
+    for (int k = 0; k < nov; k++) {
+        if (conf_set(c, ov[k].key, ov[k].argc, ov[k].argv, cmdline, ov[k].pos, err) < 0) {
+            rc = OC_ERR;
+            goto out;
+        }
+    }
+    rc = conf_validate(c, err);
+
+out:
+    for (int k = 0; k < nov; k++) {
+        free(ov[k].key);
+        free(ov[k].argv);
+    }
+    free(ov);
+    buf_free(&first);
+    return rc;
+}
+
+/* ---- help and origins ---------------------------------------------------------------------- */
+
+void conf_print_help(FILE *f)
+{
+    fprintf(f, "Usage: objcastd [-c FILE] [--KEY VALUE ...] [--check-config] [--help] "
+               "[--version]\n"
+               "\n"
+               "  -c, --config FILE  read FILE (\"key value\" lines, # comments) before the "
+               "--KEY overrides;\n"
+               "                     a first argument not starting with '-' is taken as FILE\n"
+               "  --KEY VALUE...     set a key, overriding the file (--key=value and "
+               "--max-message-bytes\n"
+               "                     spellings work too)\n"
+               "  --check-config     load and validate the configuration, then exit\n"
+               "  -h, --help         print this help and exit\n"
+               "  -v, --version      print the version and exit\n"
+               "\n"
+               "Keys (sizes are plain byte counts, durations whole seconds):\n");
+    for (size_t i = 0; i < NKEYS; i++) {
+        const struct conf_key *k = &keys[i];
+        struct buf line = {0};
+        buf_printf(&line, "  %-20s %s\n  %-20s default: %s", k->name, k->help, "",
+                   k->def[0] ? k->def : "\"\"");
+        if (k->type == CONF_T_INT || k->type == CONF_T_SIZE)
+            buf_printf(&line, " (%lld..%lld)", k->min, k->max);
+        if (k->type == CONF_T_ENUM) {
+            buf_append_str(&line, " (");
+            for (int w = 0; k->words[w]; w++)
+                buf_printf(&line, "%s%s", w ? "|" : "", k->words[w]);
+            buf_append_str(&line, ")");
+        }
+        buf_append_str(&line, "\n");
+        fputs(line.p, f);
+        buf_free(&line);
+    }
+}
+
+int conf_origin_allowed(const struct conf *c, const char *origin)
+{
+    if (!origin)
+        return 1;
+    if (!c->allowed_origins)
+        return 0;
+    /* Scheme and host are case-insensitive and the port is digits, so comparing the whole
+     * string without case is the exact match browsers' Origin values need. */
+    for (char **p = c->allowed_origins; *p; p++)
+        if (strcmp(*p, "*") == 0 || strcasecmp(*p, origin) == 0)
+            return 1;
+    return 0;
+}
