@@ -42,7 +42,8 @@ enum ws_close_code {
 
 enum ws_event_type {
     WS_EV_NONE = 0, /* all input consumed, no event complete */
-    WS_EV_TEXT,     /* a complete text message: payload/len point into the decoder */
+    WS_EV_TEXT,     /* a complete text message: payload/len point into the decoder; the
+                       payload is NUL-terminated ("" when empty) */
     WS_EV_PING,     /* payload/len: the ping's application data (answer with a pong) */
     WS_EV_PONG,
     WS_EV_CLOSE,    /* the peer's close: code (WS_CLOSE_NO_STATUS when absent), reason */
@@ -70,8 +71,8 @@ struct ws_decoder {
     uint8_t opcode;      /* opcode of the current frame */
     uint8_t fin;         /* FIN bit of the current frame */
     uint8_t mask[4];     /* masking key of the current frame */
-    uint8_t in_message;  /* a fragmented text message is open (its continuation is due) */
-    uint8_t failed;      /* WS_EV_ERROR was returned */
+    uint8_t in_message;  /* a text message is being assembled (its next frame or payload is due) */
+    uint8_t failed;      /* nonzero once WS_EV_ERROR was returned: its close code - 1000 */
     uint64_t frame_len;  /* payload length of the current frame */
     uint64_t frame_read; /* payload bytes of the current frame consumed */
     uint32_t utf8;       /* UTF-8 state across the fragments of the open message */
