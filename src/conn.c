@@ -209,10 +209,15 @@ static void send_control(struct conn *c, enum ws_opcode op, const uint8_t *paylo
 static void handle_ws_event(struct conn *c, const struct ws_event *ev)
 {
     switch (ev->type) {
-    case WS_EV_TEXT:
+    case WS_EV_TEXT: {
+        int was_authenticated = c->session.id != NULL;
         metrics.messages_received++;
         dispatch_message(&c->srv->dispatch, &c->session, (const char *)ev->payload, ev->len);
+        /* Authenticated now: the timer switches from the auth deadline to pings. */
+        if (!was_authenticated && c->session.id && c->state == CONN_STATE_WS)
+            arm_timer(c, c->srv->conf->ping_interval);
         break;
+    }
     case WS_EV_PING:
         send_control(c, WS_OP_PONG, ev->payload, ev->len);
         break;

@@ -95,11 +95,13 @@ struct parse_ctx {
     struct capture cap[2];  /* payload, and payload.message */
 };
 
+/* Records the first error and reads on, so "ref" and "objectId" after the bad field can
+ * still be echoed with the error. */
 static int fail(struct parse_ctx *c, const char *err)
 {
     if (!c->err)
         c->err = err;
-    return 0;
+    return 1;
 }
 
 /* Offset where the value after a key starts: past whitespace, the colon, whitespace. */
@@ -193,6 +195,8 @@ static int top_member(struct parse_ctx *c, enum kind kind, const unsigned char *
                       int bval)
 {
     struct proto_msg *m = c->m;
+    if (c->err && c->key1 != KEY_REF && c->key1 != KEY_OBJECT_ID)
+        return 1;
     switch (c->key1) {
     case KEY_TYPE:
         if (kind != V_STRING)
@@ -262,6 +266,8 @@ static int payload_member(struct parse_ctx *c, enum kind kind, const unsigned ch
                           size_t len)
 {
     struct proto_msg *m = c->m;
+    if (c->err)
+        return 1;
     switch (c->key2) {
     case KEY_EVENT:
         if (kind != V_STRING)
@@ -294,8 +300,13 @@ static int payload_member(struct parse_ctx *c, enum kind kind, const unsigned ch
 static int value(struct parse_ctx *c, enum kind kind, const unsigned char *s, size_t len,
                  int bval)
 {
-    if (c->depth == 0)
-        return kind == V_MAP ? 1 : fail(c, "message must be a JSON object");
+    if (c->depth == 0) {
+        if (kind != V_MAP) {
+            fail(c, "message must be a JSON object");
+            return 0;
+        }
+        return 1;
+    }
     if (c->depth == 1)
         return top_member(c, kind, s, len, bval);
     if (c->depth == 2 && c->in_payload)
@@ -327,8 +338,10 @@ static int enter(struct parse_ctx *c, enum kind kind)
 {
     if (!value(c, kind, NULL, 0, 0))
         return 0;
-    if (++c->depth > JSON_MAX_DEPTH)
-        return fail(c, "nested too deeply");
+    if (++c->depth > JSON_MAX_DEPTH) {
+        fail(c, "nested too deeply");
+        return 0;
+    }
     return 1;
 }
 
