@@ -15,7 +15,8 @@ size_t base64_encode(const uint8_t *in, size_t len, char *out);
  * decoded length, or -1 when in is not canonical padded base64. */
 long base64_decode(const char *in, size_t len, uint8_t *out);
 
-/* base64url without padding (RFC 4648 section 5, as JWT uses it). Same contracts as above;
+/* base64url without padding (RFC 4648 section 5, as JWT uses it). Same contracts as above,
+ * except that decoding needs len / 4 * 3 + 2 bytes of room (no padding rounds len up);
  * decoding refuses padding, foreign characters, a length of 4k+1 and non-zero unused bits,
  * so every byte string has exactly one accepted encoding. */
 size_t base64url_encode(const uint8_t *in, size_t len, char *out);

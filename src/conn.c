@@ -112,6 +112,7 @@ void conn_free(struct conn *c)
         ws_decoder_reset(c->ws);
         free(c->ws);
     }
+    registry_session_remove(c->srv->registry, &c->session);
     identity_free(c->session.id);
     metrics.connections--;
     free(c);

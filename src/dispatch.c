@@ -49,6 +49,7 @@ static void authenticate(const struct dispatch_env *env, struct session *s,
         return;
     }
     s->id = id;
+    registry_session_add(env->registry, s);
     metrics.ws_authenticated++;
     log_debug("auth ok sid=%llu user=%s ws=%s", (unsigned long long)s->sid, id->user_key,
               id->ws_key);
@@ -57,6 +58,147 @@ static void authenticate(const struct dispatch_env *env, struct session *s,
                                          env->conf->max_data_bytes, m->ref);
     s->ops->send(s, f);
     frame_unref(f);
+}
+
+/* Checks an object token for m's object. Returns 0 and fills *host and *object_type, or -1
+ * after sending the error. */
+static int check_object_token(const struct dispatch_env *env, struct session *s,
+                              const struct proto_msg *m, int *host, const char **object_type,
+                              struct object_grant *g)
+{
+    *host = 0;
+    *object_type = m->object_type[0] ? m->object_type : NULL;
+    if (!m->object_token) {
+        if (env->conf->object_tokens == CONF_OBJECT_TOKENS_REQUIRED) {
+            dispatch_send_error(s, PROTO_ERR_UNAUTHORIZED, "objectToken required", m->object_id,
+                                m->ref);
+            return -1;
+        }
+        return 0;
+    }
+    const char *err = NULL;
+    char text[160];
+    struct json_value *claims =
+        auth_jwt_verify(m->object_token, strlen(m->object_token), env->secrets, env->nsecrets,
+                        (long long)time(NULL), &err);
+    if (claims && auth_object_grant(claims, g, &err) == 0) {
+        if (strcmp(g->user_key, s->id->user_key) != 0)
+            err = "objectToken is for another user";
+        else if (strcmp(g->object_id, m->object_id) != 0)
+            err = "objectToken is for another object";
+    } else if (!err) {
+        err = "invalid objectToken";
+    }
+    json_free(claims);
+    if (err) {
+        snprintf(text, sizeof(text), "objectToken refused: %s", err);
+        dispatch_send_error(s, PROTO_ERR_UNAUTHORIZED, text, m->object_id, m->ref);
+        return -1;
+    }
+    *host = g->host;
+    if (g->object_type)
+        *object_type = g->object_type;
+    return 0;
+}
+
+static void run_presence(const struct dispatch_env *env, struct session *s,
+                         const struct proto_msg *m, enum registry_action action)
+{
+    int host = 0;
+    const char *object_type = NULL;
+    struct object_grant g = {0};
+    if (action == REGISTRY_SUBSCRIBE || action == REGISTRY_JOIN) {
+        if (check_object_token(env, s, m, &host, &object_type, &g) != 0) {
+            object_grant_clear(&g);
+            return;
+        }
+    }
+    enum proto_error e = registry_presence(env->registry, s, m->object_id, action, object_type, host);
+    if (e != PROTO_ERR_COUNT)
+        dispatch_send_error(s, e, "not on this object", m->object_id, m->ref);
+    object_grant_clear(&g);
+}
+
+static void run_message(const struct dispatch_env *env, struct session *s,
+                        const struct proto_msg *m, struct membership *mb, int emit)
+{
+    if (!m->has_event || !m->message.len) {
+        dispatch_send_error(s, PROTO_ERR_BAD_REQUEST, "payload needs \"event\" and \"message\"",
+                            m->object_id, m->ref);
+        return;
+    }
+    if (m->message.len > env->conf->max_message_bytes) {
+        dispatch_send_error(s, PROTO_ERR_TOO_LARGE, "message too large", m->object_id, m->ref);
+        return;
+    }
+    if (emit && !m->has_to) {
+        dispatch_send_error(s, PROTO_ERR_BAD_REQUEST, "payload needs \"to\"", m->object_id,
+                            m->ref);
+        return;
+    }
+    if (emit && !registry_user_present(mb, m->to)) {
+        dispatch_send_error(s, PROTO_ERR_NOT_PRESENT, "\"to\" is not a participant of the object",
+                            m->object_id, m->ref);
+        return;
+    }
+    struct proto_span none = {0};
+    struct frame *f = proto_encode_message(m->object_id, s->id->user_json, m->event, m->message,
+                                           emit ? m->to_raw : none);
+    registry_publish(env->registry, mb, f, m->echo, emit ? m->to : NULL);
+    frame_unref(f);
+}
+
+static void run_save(const struct dispatch_env *env, struct session *s, const struct proto_msg *m,
+                     struct membership *mb)
+{
+    if (!m->payload.len || m->payload.p[0] != '{') {
+        dispatch_send_error(s, PROTO_ERR_BAD_REQUEST, "payload must be a JSON object",
+                            m->object_id, m->ref);
+        return;
+    }
+    struct data_doc update;
+    const char *err = NULL;
+    data_doc_init(&update);
+    if (data_parse(m->payload.p, m->payload.len, &update, &err) != 0) {
+        dispatch_send_error(s, PROTO_ERR_BAD_REQUEST, err, m->object_id, m->ref);
+    } else if (!m->merge && update.bytes > env->conf->max_data_bytes) {
+        /* A replace this large can only fail: no need to ask the engine. */
+        dispatch_send_error(s, PROTO_ERR_TOO_LARGE, "saved data would exceed the limit",
+                            m->object_id, m->ref);
+    } else {
+        registry_save_data(env->registry, mb, &update, m->merge, m->if_version, m->ref);
+    }
+    data_doc_clear(&update);
+}
+
+/* The seed's ovice_* messages: only for connections on the object. */
+static void run_plugin(const struct dispatch_env *env, struct session *s, const struct proto_msg *m)
+{
+    struct membership *mb = registry_membership(env->registry, s, m->object_id);
+    if (!mb) {
+        dispatch_send_error(s, PROTO_ERR_NOT_SUBSCRIBED, "not subscribed to this object",
+                            m->object_id, m->ref);
+        return;
+    }
+    switch (m->type) {
+    case PROTO_GET_PARTICIPANTS:
+        registry_send_participants(env->registry, mb, m->ref);
+        break;
+    case PROTO_BROADCAST:
+        run_message(env, s, m, mb, 0);
+        break;
+    case PROTO_EMIT:
+        run_message(env, s, m, mb, 1);
+        break;
+    case PROTO_GET_DATA:
+        registry_get_data(env->registry, mb, m->ref);
+        break;
+    case PROTO_SAVE_DATA:
+        run_save(env, s, m, mb);
+        break;
+    default:
+        break;
+    }
 }
 
 void dispatch_message(const struct dispatch_env *env, struct session *s, const char *text,
@@ -82,10 +224,34 @@ void dispatch_message(const struct dispatch_env *env, struct session *s, const c
         proto_msg_clear(&m);
         return;
     }
+    if (m.type != PROTO_AUTH && m.type != PROTO_UNKNOWN && !m.object_id[0]) {
+        dispatch_send_error(s, PROTO_ERR_BAD_REQUEST, "missing \"objectId\"", NULL, m.ref);
+        proto_msg_clear(&m);
+        return;
+    }
 
     switch (m.type) {
     case PROTO_AUTH:
         dispatch_send_error(s, PROTO_ERR_BAD_REQUEST, "already authenticated", NULL, m.ref);
+        break;
+    case PROTO_SUBSCRIBE:
+        run_presence(env, s, &m, REGISTRY_SUBSCRIBE);
+        break;
+    case PROTO_JOIN:
+        run_presence(env, s, &m, REGISTRY_JOIN);
+        break;
+    case PROTO_LEAVE:
+        run_presence(env, s, &m, REGISTRY_LEAVE);
+        break;
+    case PROTO_UNSUBSCRIBE:
+        run_presence(env, s, &m, REGISTRY_UNSUBSCRIBE);
+        break;
+    case PROTO_GET_PARTICIPANTS:
+    case PROTO_BROADCAST:
+    case PROTO_EMIT:
+    case PROTO_GET_DATA:
+    case PROTO_SAVE_DATA:
+        run_plugin(env, s, &m);
         break;
     default: {
         char text_msg[128];

@@ -6,6 +6,7 @@
 #include "auth.h"
 #include "conf.h"
 #include "proto.h"
+#include "registry.h"
 #include "session.h"
 
 /* What dispatch needs from the process: settings and the secrets tokens may be signed with. */
@@ -14,6 +15,7 @@ struct dispatch_env {
     const char *instance_id;
     struct auth_secret secrets[2]; /* current secret first, then the previous one if any */
     size_t nsecrets;
+    struct registry *registry;     /* objects and their participants */
 };
 
 /*

@@ -283,6 +283,7 @@ static int payload_member(struct parse_ctx *c, enum kind kind, const unsigned ch
         return 1;
     case KEY_TO:
         m->has_to = 1;
+        capture(c, 1, kind, c->key_end2, &m->to_raw);
         return copy_user_id(c, m->to, kind, s, len);
     case KEY_OBJECT_ID:
         if (kind != V_STRING)
@@ -478,5 +479,111 @@ struct frame *proto_encode_ready(const char *user_json, const char *instance,
     json_append_string(&b, instance, strlen(instance));
     buf_printf(&b, ",\"limits\":{\"maxMessageBytes\":%zu,\"maxDataBytes\":%zu}}}", max_message,
                max_data);
+    return frame_finish(&b);
+}
+
+/* The participant object of the seed document: its keys and no others. */
+static void append_participant(struct buf *b, const struct participant *p, const char *object_id,
+                               int is_self, int with_status)
+{
+    buf_append_str(b, "{\"id\":");
+    buf_append_str(b, p->user_json);
+    buf_append_str(b, ",\"name\":");
+    json_append_string(b, p->name, strlen(p->name));
+    buf_append_str(b, ",\"objectId\":");
+    json_append_string(b, object_id, strlen(object_id));
+    buf_append_str(b, ",\"objectType\":\"");
+    buf_append_str(b, p->object_type);
+    buf_append_str(b, "\",\"avatarUrl\":");
+    json_append_string(b, p->avatar_url, strlen(p->avatar_url));
+    buf_append_str(b, ",\"workspaceId\":");
+    buf_append_str(b, p->ws_json);
+    if (p->language) {
+        buf_append_str(b, ",\"language\":");
+        json_append_string(b, p->language, strlen(p->language));
+    }
+    if (with_status) {
+        buf_append_str(b, ",\"status\":\"");
+        buf_append_str(b, presence_state_name(p->state));
+        buf_append_char(b, '"');
+    }
+    buf_printf(b, ",\"isHost\":%s,\"isSelf\":%s,\"isVisitor\":%s", p->host ? "true" : "false",
+               is_self ? "true" : "false", p->visitor ? "true" : "false");
+    if (is_self && p->email) {
+        buf_append_str(b, ",\"email\":");
+        json_append_string(b, p->email, strlen(p->email));
+    }
+    buf_append_char(b, '}');
+}
+
+struct frame *proto_encode_presence(enum presence_state state, const struct participant *p,
+                                    const char *object_id, int is_self)
+{
+    struct buf b = {0};
+    struct proto_span none = {0};
+    frame_begin(&b);
+    proto_append_envelope(&b, presence_event_name(state), object_id, none);
+    buf_append_str(&b, ",\"payload\":");
+    append_participant(&b, p, object_id, is_self, 0);
+    buf_append_char(&b, '}');
+    return frame_finish(&b);
+}
+
+struct frame *proto_encode_participants(const char *object_id, struct proto_span ref,
+                                        const struct participant *const *list, size_t n,
+                                        const char *self_user_key)
+{
+    struct buf b = {0};
+    frame_begin(&b);
+    proto_append_envelope(&b, "ovice_participants", object_id, ref);
+    buf_append_str(&b, ",\"payload\":[");
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            buf_append_char(&b, ',');
+        append_participant(&b, list[i], object_id, strcmp(list[i]->user_key, self_user_key) == 0,
+                           1);
+    }
+    buf_append_str(&b, "]}");
+    return frame_finish(&b);
+}
+
+struct frame *proto_encode_message(const char *object_id, const char *source_json,
+                                   const char *event, struct proto_span message,
+                                   struct proto_span to)
+{
+    struct buf b = {0};
+    struct proto_span none = {0};
+    frame_begin(&b);
+    buf_reserve(&b, message.len + 256);
+    proto_append_envelope(&b, "ovice_message", object_id, none);
+    buf_append_str(&b, ",\"payload\":{\"source\":");
+    buf_append_str(&b, source_json);
+    buf_append_str(&b, ",\"event\":");
+    json_append_string(&b, event, strlen(event));
+    buf_append_str(&b, ",\"objectId\":");
+    json_append_string(&b, object_id, strlen(object_id));
+    buf_append_str(&b, ",\"message\":");
+    buf_append(&b, message.p, message.len);
+    if (to.len) {
+        buf_append_str(&b, ",\"to\":");
+        buf_append(&b, to.p, to.len);
+    }
+    buf_append_str(&b, "}}");
+    return frame_finish(&b);
+}
+
+struct frame *proto_encode_data(const char *type, const char *object_id, struct proto_span ref,
+                                long long version, const struct data_doc *doc,
+                                long long updated_at)
+{
+    struct buf b = {0};
+    frame_begin(&b);
+    proto_append_envelope(&b, type, object_id, ref);
+    buf_printf(&b, ",\"version\":%lld,\"payload\":", version);
+    if (updated_at >= 0)
+        data_encode_with_updated_at(doc, updated_at, &b);
+    else
+        data_encode(doc, &b);
+    buf_append_char(&b, '}');
     return frame_finish(&b);
 }

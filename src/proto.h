@@ -4,7 +4,9 @@
 #include <stddef.h>
 
 #include "buf.h"
+#include "data.h"
 #include "frame.h"
+#include "presence.h"
 
 /*
  * The wire protocol (PROTOCOL.md): JSON text <-> messages. One table of message types;
@@ -67,6 +69,7 @@ struct proto_msg {
     int has_event;
     struct proto_span message; /* payload.message as received, or absent */
     char to[PROTO_ID_MAX + 1];  /* payload.to as a plain string ("12" for 12 or "12") */
+    struct proto_span to_raw;   /* payload.to as received, echoed in ovice_message */
     int has_to;
     int echo;                 /* top-level "echo": true */
     int merge;                /* top-level "merge": true */
@@ -98,6 +101,29 @@ struct frame *proto_encode_error(enum proto_error code, const char *message,
                                  const char *object_id, struct proto_span ref);
 struct frame *proto_encode_ready(const char *user_json, const char *instance,
                                  size_t max_message, size_t max_data, struct proto_span ref);
+
+/* ovice_participant_<state> for participant p on object_id, as seen by a recipient who is
+ * (is_self) or is not that user: isSelf, and email only for the user itself. */
+struct frame *proto_encode_presence(enum presence_state state, const struct participant *p,
+                                    const char *object_id, int is_self);
+
+/* ovice_participants: n participants (with their aggregate states in p->state), isSelf
+ * where user_key equals self_user_key. */
+struct frame *proto_encode_participants(const char *object_id, struct proto_span ref,
+                                        const struct participant *const *list, size_t n,
+                                        const char *self_user_key);
+
+/* ovice_message. source_json is the sender's id as JSON text; message is carried as the raw
+ * text received; to (raw text) is included for emit and absent (len 0) for broadcast. */
+struct frame *proto_encode_message(const char *object_id, const char *source_json,
+                                   const char *event, struct proto_span message,
+                                   struct proto_span to);
+
+/* ovice_saved_data, ovice_shared_data or ovice_data_saved_success (type), with the top-level
+ * version; updated_at >= 0 adds "updated_at" to the payload (ovice_data_saved_success). */
+struct frame *proto_encode_data(const char *type, const char *object_id, struct proto_span ref,
+                                long long version, const struct data_doc *doc,
+                                long long updated_at);
 
 /* Appends `"ref":<ref>,` etc.: the shared envelope pieces encoders use. */
 void proto_append_envelope(struct buf *b, const char *type, const char *object_id,

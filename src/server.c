@@ -185,6 +185,9 @@ struct server *server_new(struct conf *conf, const char *instance_id, struct buf
     s->dispatch.secrets[0].key = conf->token_secret;
     s->dispatch.secrets[0].len = strlen(conf->token_secret);
     s->dispatch.nsecrets = 1;
+    s->engine = engine_memory_new(s->instance_id);
+    s->registry = registry_new(s->engine, conf, s->instance_id);
+    s->dispatch.registry = s->registry;
     s->http.conf = conf;
     s->http.ready = http_ready;
     s->http.metrics = http_metrics;
@@ -225,6 +228,9 @@ void server_free(struct server *s)
         conn_free(c);
     if (s->listener)
         evconnlistener_free(s->listener);
+    registry_free(s->registry);
+    if (s->engine)
+        s->engine->ops->free(s->engine);
     struct event *events[] = {s->reaper, s->shutdown_timer, s->listen_retry, s->sigterm,
                               s->sigint};
     for (size_t i = 0; i < sizeof(events) / sizeof(events[0]); i++)

@@ -8,6 +8,8 @@
 
 #include "conf.h"
 #include "dispatch.h"
+#include "engine.h"
+#include "registry.h"
 #include "http.h"
 
 struct conn;
@@ -22,6 +24,8 @@ struct server {
     struct evconnlistener *listener; /* NULL once shutdown began */
     struct conf *conf;               /* owned by main(), lives as long as the server */
     char *instance_id;               /* owned */
+    struct engine *engine;           /* memory or redis */
+    struct registry *registry;       /* objects with local participants */
     struct dispatch_env dispatch;    /* what dispatch needs (points into conf) */
     struct http_env http;            /* what the HTTP routes need */
     struct conn_list conns;          /* every live connection */

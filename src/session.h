@@ -2,6 +2,7 @@
 #define OC_SESSION_H
 
 #include <stdint.h>
+#include <sys/queue.h>
 
 #include "auth.h"
 #include "frame.h"
@@ -12,6 +13,8 @@
  * transport knows what kind of connection is behind them.
  */
 struct session;
+struct membership;
+LIST_HEAD(membership_list, membership);
 
 struct session_ops {
     /* Queues f to the client. Takes a reference of its own: the caller keeps its own. */
@@ -24,7 +27,8 @@ struct session_ops {
 struct session {
     const struct session_ops *ops;
     struct identity *id; /* NULL until objcast_auth succeeded; owned by the session */
-    uint64_t sid;        /* unique within the process, for logs */
+    uint64_t sid;        /* unique within the process: async answers find it by this */
+    struct membership_list memberships; /* the objects it is on (registry.c keeps it) */
 };
 
 #endif

@@ -1,0 +1,117 @@
+#ifndef OC_ENGINE_H
+#define OC_ENGINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "data.h"
+#include "frame.h"
+#include "presence.h"
+
+/*
+ * The engine: what must be shared between instances. Every call is asynchronous and answers
+ * through a callback with a void *privdata; an engine may call back before the call returns
+ * (engine memory does) or later (engine redis). Objects are named by their key "ws:obj"
+ * (the Redis hash tag); nothing here knows what a connection is.
+ *
+ * Every envelope published on an object reaches every instance subscribed to it, this one
+ * included, through the deliver callback, in one order per object.
+ */
+
+enum engine_status {
+    ENGINE_OK = 0,
+    ENGINE_UNAVAILABLE, /* the engine cannot be reached (Redis down) */
+    ENGINE_CONFLICT,    /* ifVersion did not match */
+    ENGINE_TOO_LARGE,   /* the saved data would exceed the limit */
+    ENGINE_ERROR,       /* anything else */
+};
+
+enum envelope_kind {
+    ENVELOPE_BROADCAST, /* frame to every connection on the object but the origin (or echo) */
+    ENVELOPE_EMIT,      /* frame to every connection of user `to` */
+    ENVELOPE_PRESENCE,  /* an instance's entry for a user was set or removed */
+    ENVELOPE_DATA,      /* the saved data changed */
+};
+
+/* What travels through an object's channel. Everything is borrowed for the call. */
+struct envelope {
+    enum envelope_kind kind;
+    const char *origin_instance; /* the instance whose client caused it */
+    uint64_t origin_sid;         /* that client's session id (0: the server API) */
+    /* broadcast and emit */
+    struct frame *frame;         /* the ready ovice_message frame */
+    int echo;                    /* broadcast: the origin gets it too */
+    const char *to;              /* emit: the user key of the recipient */
+    /* presence */
+    const char *user_key;        /* whose entry */
+    const struct participant *participant; /* the entry, NULL when removed */
+    /* data */
+    const struct data_doc *data; /* the stored data after the save */
+    long long version;
+    long long updated_at;
+};
+
+/* A stored object's data, as data_get and data_save answer it. Borrowed for the call. */
+struct engine_data {
+    const struct data_doc *doc;
+    long long version;    /* 0 before the first save */
+    long long updated_at; /* unix seconds of the last save, 0 before */
+};
+
+/* A save request. */
+struct engine_save {
+    const struct data_doc *update; /* the payload, parsed */
+    int merge;                     /* merge top-level keys (null deletes) instead of replace */
+    long long if_version;          /* -1: save whatever the version */
+    size_t max_bytes;              /* limit of the stored object as compact JSON */
+    const char *origin_instance;   /* for the ENVELOPE_DATA it publishes */
+    uint64_t origin_sid;
+};
+
+typedef void (*engine_deliver_fn)(void *privdata, const char *okey, const struct envelope *env);
+typedef void (*engine_done_fn)(void *privdata, enum engine_status st);
+typedef void (*engine_data_fn)(void *privdata, enum engine_status st,
+                               const struct engine_data *data);
+/* The entries of an object's presence: parallel arrays of n instance ids and participants. */
+typedef void (*engine_presence_fn)(void *privdata, enum engine_status st, size_t n,
+                                   const char *const *instances,
+                                   const struct participant *const *participants);
+
+struct engine;
+
+struct engine_ops {
+    const char *name;
+    /* 1 when the engine can serve (always for memory). */
+    int (*ready)(struct engine *e);
+    void (*free)(struct engine *e);
+    /* This instance wants (or no longer wants) the envelopes of okey. */
+    void (*subscribe)(struct engine *e, const char *okey);
+    void (*unsubscribe)(struct engine *e, const char *okey);
+    /* Publishes a broadcast or emit envelope; done tells whether the engine took it. */
+    void (*publish)(struct engine *e, const char *okey, const struct envelope *env,
+                    engine_done_fn done, void *privdata);
+    /* Stores (env->participant) or removes (NULL) this instance's entry for env->user_key
+     * and publishes env, atomically. */
+    void (*presence)(struct engine *e, const char *okey, const struct envelope *env,
+                     engine_done_fn done, void *privdata);
+    /* Every entry of okey's presence, for bootstrapping a replica. */
+    void (*presence_list)(struct engine *e, const char *okey, engine_presence_fn cb,
+                          void *privdata);
+    void (*data_get)(struct engine *e, const char *okey, engine_data_fn cb, void *privdata);
+    /* Saves atomically, publishes ENVELOPE_DATA, then answers cb with the stored data. */
+    void (*data_save)(struct engine *e, const char *okey, const struct engine_save *req,
+                      engine_data_fn cb, void *privdata);
+};
+
+/* The common part of every engine; implementations embed it first. */
+struct engine {
+    const struct engine_ops *ops;
+    const char *instance_id;   /* this instance, borrowed */
+    engine_deliver_fn deliver; /* set by the registry */
+    void *deliver_privdata;
+};
+
+/* engine_memory.c: one process, everything in memory. */
+struct engine *engine_memory_new(const char *instance_id);
+
+#endif

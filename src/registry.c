@@ -1,0 +1,468 @@
+#include "registry.h"
+
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "metrics.h"
+
+/* --- sessions and objects ---------------------------------------------------------------- */
+
+static struct session *session_by_sid(struct registry *r, uint64_t sid)
+{
+    return dict_get(&r->sessions, (const char *)&sid, sizeof(sid));
+}
+
+void registry_session_add(struct registry *r, struct session *s)
+{
+    LIST_INIT(&s->memberships);
+    dict_set(&r->sessions, (const char *)&s->sid, sizeof(s->sid), s);
+}
+
+static int is_local_origin(const struct registry *r, const struct envelope *env)
+{
+    return env->origin_instance && strcmp(env->origin_instance, r->instance_id) == 0;
+}
+
+static void object_key(struct buf *b, const struct session *s, const char *object_id)
+{
+    buf_reset(b);
+    buf_printf(b, "%s:%s", s->id->ws_key, object_id);
+}
+
+static void bootstrap_done(void *privdata, enum engine_status st, size_t n,
+                           const char *const *instances,
+                           const struct participant *const *participants)
+{
+    struct object *o = privdata;
+    if (st != ENGINE_OK)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        enum presence_state before, after;
+        presence_apply(&o->replica, instances[i], participants[i]->user_key, participants[i],
+                       &before, &after);
+    }
+}
+
+static struct object *object_get(struct registry *r, const char *okey, const char *object_id,
+                                 int create)
+{
+    struct object *o = dict_get(&r->objects, okey, strlen(okey));
+    if (o || !create)
+        return o;
+    o = oc_calloc(1, sizeof(*o));
+    o->okey = oc_strdup(okey);
+    o->object_id = oc_strdup(object_id);
+    TAILQ_INIT(&o->members);
+    presence_init(&o->replica);
+    dict_set(&r->objects, okey, strlen(okey), o);
+    /* Subscribe before reading the presence, so no change falls between the two. */
+    r->engine->ops->subscribe(r->engine, okey);
+    r->engine->ops->presence_list(r->engine, okey, bootstrap_done, o);
+    return o;
+}
+
+static void object_release_if_empty(struct registry *r, struct object *o)
+{
+    if (o->nmembers)
+        return;
+    r->engine->ops->unsubscribe(r->engine, o->okey);
+    dict_del(&r->objects, o->okey, strlen(o->okey));
+    presence_clear(&o->replica);
+    free(o->okey);
+    free(o->object_id);
+    free(o);
+}
+
+struct membership *registry_membership(struct registry *r, struct session *s,
+                                       const char *object_id)
+{
+    if (!s->id)
+        return NULL;
+    struct membership *m;
+    LIST_FOREACH(m, &s->memberships, slink)
+    if (strcmp(m->o->object_id, object_id) == 0)
+        return m;
+    return NULL;
+}
+
+/* --- presence ---------------------------------------------------------------------------- */
+
+static const char *user_of(const struct membership *m)
+{
+    return m->s->id->user_key;
+}
+
+/* This instance's entry for user_key on o: its highest state over local connections, with
+ * the attributes of the newest among those. NULL when none is left. */
+static struct participant *local_entry(struct object *o, const char *user_key)
+{
+    struct membership *best = NULL, *m;
+    TAILQ_FOREACH(m, &o->members, olink)
+    {
+        if (strcmp(user_of(m), user_key) != 0 || m->state == PRESENCE_NONE)
+            continue;
+        if (!best || m->state > best->state || (m->state == best->state && m->seq > best->seq))
+            best = m;
+    }
+    return best ? participant_new(best->s->id, best->object_type, best->host, best->state)
+                : NULL;
+}
+
+/* Stores this instance's entry for the user and publishes it; origin is the session whose
+ * command caused it (0 when none waits for its own event). */
+static void publish_entry(struct registry *r, struct object *o, const char *user_key,
+                          uint64_t origin_sid)
+{
+    struct participant *p = local_entry(o, user_key);
+    struct envelope env = {.kind = ENVELOPE_PRESENCE,
+                           .origin_instance = r->instance_id,
+                           .origin_sid = origin_sid,
+                           .user_key = user_key,
+                           .participant = p};
+    r->engine->ops->presence(r->engine, o->okey, &env, NULL, NULL);
+    participant_free(p);
+}
+
+static void send_frame(struct session *s, struct frame *f)
+{
+    s->ops->send(s, f);
+}
+
+/* The event a connection gets about its own state. */
+static void send_own_event(struct membership *m, enum presence_state state)
+{
+    struct participant *p = participant_new(m->s->id, m->object_type, m->host, state);
+    struct frame *f = proto_encode_presence(state, p, m->o->object_id, 1);
+    send_frame(m->s, f);
+    frame_unref(f);
+    participant_free(p);
+}
+
+static enum presence_state next_state(enum presence_state cur, enum registry_action a)
+{
+    switch (a) {
+    case REGISTRY_SUBSCRIBE: return cur == PRESENCE_NONE ? PRESENCE_SUBSCRIBED : cur;
+    case REGISTRY_JOIN: return PRESENCE_JOINED;
+    case REGISTRY_LEAVE: return cur == PRESENCE_JOINED ? PRESENCE_LEFT : cur;
+    default: return PRESENCE_NONE;
+    }
+}
+
+enum proto_error registry_presence(struct registry *r, struct session *s, const char *object_id,
+                                   enum registry_action action, const char *object_type,
+                                   int host)
+{
+    struct membership *m = registry_membership(r, s, object_id);
+    if (!m && (action == REGISTRY_LEAVE || action == REGISTRY_UNSUBSCRIBE))
+        return PROTO_ERR_NOT_SUBSCRIBED;
+
+    if (!m) {
+        struct buf okey = {0};
+        object_key(&okey, s, object_id);
+        struct object *o = object_get(r, okey.p, object_id, 1);
+        buf_free(&okey);
+        m = oc_calloc(1, sizeof(*m));
+        m->s = s;
+        m->o = o;
+        m->state = PRESENCE_NONE;
+        TAILQ_INSERT_TAIL(&o->members, m, olink);
+        o->nmembers++;
+        LIST_INSERT_HEAD(&s->memberships, m, slink);
+    }
+    struct object *o = m->o;
+
+    if (action == REGISTRY_UNSUBSCRIBE) {
+        /* The requester hears of it at once: it gets nothing from the object any more. */
+        send_own_event(m, PRESENCE_NONE);
+        TAILQ_REMOVE(&o->members, m, olink);
+        o->nmembers--;
+        LIST_REMOVE(m, slink);
+        free(m);
+        publish_entry(r, o, s->id->user_key, 0);
+        object_release_if_empty(r, o);
+        return PROTO_ERR_COUNT;
+    }
+
+    m->state = next_state(m->state, action);
+    if (action == REGISTRY_SUBSCRIBE || action == REGISTRY_JOIN) {
+        snprintf(m->object_type, sizeof(m->object_type), "%s",
+                 object_type && object_type[0] ? object_type : "static");
+        m->host = host;
+    }
+    m->seq = ++r->seq;
+    publish_entry(r, o, s->id->user_key, s->sid);
+    return PROTO_ERR_COUNT;
+}
+
+static void leave_all(struct registry *r, struct session *s)
+{
+    struct membership *m;
+    while ((m = LIST_FIRST(&s->memberships)) != NULL) {
+        struct object *o = m->o;
+        TAILQ_REMOVE(&o->members, m, olink);
+        o->nmembers--;
+        LIST_REMOVE(m, slink);
+        free(m);
+        publish_entry(r, o, s->id->user_key, 0);
+        object_release_if_empty(r, o);
+    }
+}
+
+void registry_session_remove(struct registry *r, struct session *s)
+{
+    if (!s->id)
+        return;
+    leave_all(r, s);
+    dict_del(&r->sessions, (const char *)&s->sid, sizeof(s->sid));
+}
+
+int registry_user_present(struct membership *m, const char *user_key)
+{
+    return presence_user_state(&m->o->replica, user_key, NULL) != PRESENCE_NONE;
+}
+
+void registry_send_participants(struct registry *r, struct membership *m, struct proto_span ref)
+{
+    struct presence *pr = &m->o->replica;
+    size_t n = presence_user_count(pr), i = 0;
+    const struct participant **list = oc_calloc(n + 1, sizeof(*list));
+    struct presence_user *u;
+    TAILQ_FOREACH(u, &pr->order, link)
+    {
+        const struct participant *best;
+        presence_user_state(pr, u->user_key, &best);
+        list[i++] = best;
+    }
+    struct frame *f = proto_encode_participants(m->o->object_id, ref, list, i, user_of(m));
+    send_frame(m->s, f);
+    frame_unref(f);
+    free(list);
+}
+
+/* --- deliveries -------------------------------------------------------------------------- */
+
+static void deliver_presence(struct registry *r, struct object *o, const struct envelope *env)
+{
+    const struct participant *gone_best = NULL;
+    struct participant *gone = NULL;
+    if (!env->participant) {
+        /* Keep who it was: if the user leaves the object, the event shows them. */
+        presence_user_state(&o->replica, env->user_key, &gone_best);
+        if (gone_best)
+            gone = participant_copy(gone_best);
+    }
+    enum presence_state before, after;
+    presence_apply(&o->replica, env->origin_instance, env->user_key, env->participant, &before,
+                   &after);
+
+    if (before != after) {
+        const struct participant *shown = gone;
+        if (after != PRESENCE_NONE)
+            presence_user_state(&o->replica, env->user_key, &shown);
+        struct frame *self = NULL, *others = NULL;
+        struct membership *m;
+        TAILQ_FOREACH(m, &o->members, olink)
+        {
+            int is_self = strcmp(user_of(m), env->user_key) == 0;
+            struct frame **f = is_self ? &self : &others;
+            if (!*f)
+                *f = proto_encode_presence(after, shown, o->object_id, is_self);
+            send_frame(m->s, *f);
+        }
+        frame_unref(self);
+        frame_unref(others);
+    } else if (is_local_origin(r, env) && env->origin_sid) {
+        /* Nothing changed for the others: only the requester hears about its own state. */
+        struct session *s = session_by_sid(r, env->origin_sid);
+        struct membership *m = s ? registry_membership(r, s, o->object_id) : NULL;
+        if (m && m->o == o)
+            send_own_event(m, m->state);
+    }
+    participant_free(gone);
+}
+
+static void deliver_data(struct registry *r, struct object *o, const struct envelope *env)
+{
+    struct proto_span none = {0};
+    struct frame *f = NULL;
+    int local = is_local_origin(r, env);
+    struct membership *m;
+    TAILQ_FOREACH(m, &o->members, olink)
+    {
+        if (local && env->origin_sid && m->s->sid == env->origin_sid)
+            continue; /* the saver gets ovice_data_saved_success instead */
+        if (!f)
+            f = proto_encode_data("ovice_shared_data", o->object_id, none, env->version,
+                                  env->data, -1);
+        send_frame(m->s, f);
+    }
+    frame_unref(f);
+}
+
+static void deliver(void *privdata, const char *okey, const struct envelope *env)
+{
+    struct registry *r = privdata;
+    struct object *o = dict_get(&r->objects, okey, strlen(okey));
+    if (!o)
+        return;
+    struct membership *m;
+    switch (env->kind) {
+    case ENVELOPE_BROADCAST: {
+        int local = is_local_origin(r, env);
+        TAILQ_FOREACH(m, &o->members, olink)
+        {
+            if (!env->echo && local && m->s->sid == env->origin_sid)
+                continue;
+            send_frame(m->s, env->frame);
+        }
+        break;
+    }
+    case ENVELOPE_EMIT:
+        TAILQ_FOREACH(m, &o->members, olink)
+        if (strcmp(user_of(m), env->to) == 0)
+            send_frame(m->s, env->frame);
+        break;
+    case ENVELOPE_PRESENCE:
+        deliver_presence(r, o, env);
+        break;
+    case ENVELOPE_DATA:
+        deliver_data(r, o, env);
+        break;
+    }
+}
+
+void registry_publish(struct registry *r, struct membership *m, struct frame *f, int echo,
+                      const char *to)
+{
+    struct envelope env = {.kind = to ? ENVELOPE_EMIT : ENVELOPE_BROADCAST,
+                           .origin_instance = r->instance_id,
+                           .origin_sid = m->s->sid,
+                           .frame = f,
+                           .echo = echo,
+                           .to = to};
+    r->engine->ops->publish(r->engine, m->o->okey, &env, NULL, NULL);
+}
+
+/* --- saved data -------------------------------------------------------------------------- */
+
+/* An answer the engine owes a session: found again by sid, since it may be gone by then. */
+struct pending {
+    struct registry *r;
+    uint64_t sid;
+    char *object_id;
+    char *ref; /* raw JSON text of the ref, or NULL */
+};
+
+static struct pending *pending_new(struct registry *r, struct membership *m,
+                                   struct proto_span ref)
+{
+    struct pending *p = oc_calloc(1, sizeof(*p));
+    p->r = r;
+    p->sid = m->s->sid;
+    p->object_id = oc_strdup(m->o->object_id);
+    p->ref = ref.len ? oc_strndup(ref.p, ref.len) : NULL;
+    return p;
+}
+
+static void pending_free(struct pending *p)
+{
+    free(p->object_id);
+    free(p->ref);
+    free(p);
+}
+
+static struct proto_span pending_ref(const struct pending *p)
+{
+    struct proto_span s = {p->ref, p->ref ? strlen(p->ref) : 0};
+    return s;
+}
+
+static void send_engine_error(struct session *s, struct pending *p, enum engine_status st)
+{
+    static const struct {
+        enum proto_error code;
+        const char *message;
+    } map[] = {
+        [ENGINE_OK] = {PROTO_ERR_INTERNAL, "internal error"},
+        [ENGINE_UNAVAILABLE] = {PROTO_ERR_UNAVAILABLE, "storage unavailable, try again"},
+        [ENGINE_CONFLICT] = {PROTO_ERR_CONFLICT, "ifVersion does not match the stored version"},
+        [ENGINE_TOO_LARGE] = {PROTO_ERR_TOO_LARGE, "saved data would exceed the limit"},
+        [ENGINE_ERROR] = {PROTO_ERR_INTERNAL, "internal error"},
+    };
+    struct frame *f = proto_encode_error(map[st].code, map[st].message, p->object_id,
+                                         pending_ref(p));
+    send_frame(s, f);
+    frame_unref(f);
+    metrics.errors[map[st].code]++;
+}
+
+static void data_answer(struct pending *p, enum engine_status st, const struct engine_data *d,
+                        const char *type, int with_updated_at)
+{
+    struct session *s = session_by_sid(p->r, p->sid);
+    if (s) {
+        if (st != ENGINE_OK) {
+            send_engine_error(s, p, st);
+        } else {
+            struct frame *f = proto_encode_data(type, p->object_id, pending_ref(p), d->version,
+                                                d->doc, with_updated_at ? d->updated_at : -1);
+            send_frame(s, f);
+            frame_unref(f);
+        }
+    }
+    pending_free(p);
+}
+
+static void got_data(void *privdata, enum engine_status st, const struct engine_data *d)
+{
+    data_answer(privdata, st, d, "ovice_saved_data", 0);
+}
+
+static void saved_data(void *privdata, enum engine_status st, const struct engine_data *d)
+{
+    data_answer(privdata, st, d, "ovice_data_saved_success", 1);
+}
+
+void registry_get_data(struct registry *r, struct membership *m, struct proto_span ref)
+{
+    r->engine->ops->data_get(r->engine, m->o->okey, got_data, pending_new(r, m, ref));
+}
+
+void registry_save_data(struct registry *r, struct membership *m, const struct data_doc *update,
+                        int merge, long long if_version, struct proto_span ref)
+{
+    struct engine_save req = {.update = update,
+                              .merge = merge,
+                              .if_version = if_version,
+                              .max_bytes = r->conf->max_data_bytes,
+                              .origin_instance = r->instance_id,
+                              .origin_sid = m->s->sid};
+    r->engine->ops->data_save(r->engine, m->o->okey, &req, saved_data, pending_new(r, m, ref));
+}
+
+/* --- lifecycle --------------------------------------------------------------------------- */
+
+struct registry *registry_new(struct engine *engine, const struct conf *conf,
+                              const char *instance_id)
+{
+    struct registry *r = oc_calloc(1, sizeof(*r));
+    r->engine = engine;
+    r->conf = conf;
+    r->instance_id = instance_id;
+    engine->deliver = deliver;
+    engine->deliver_privdata = r;
+    return r;
+}
+
+void registry_free(struct registry *r)
+{
+    if (!r)
+        return;
+    /* Sessions are removed by their connections first; what is left are empty tables. */
+    assert(r->objects.count == 0);
+    dict_free(&r->objects);
+    dict_free(&r->sessions);
+    free(r);
+}

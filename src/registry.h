@@ -1,0 +1,99 @@
+#ifndef OC_REGISTRY_H
+#define OC_REGISTRY_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/queue.h>
+
+#include "conf.h"
+#include "dict.h"
+#include "engine.h"
+#include "presence.h"
+#include "proto.h"
+#include "session.h"
+
+/*
+ * The objects this instance has participants on: object key -> channel with its local
+ * connections (memberships) and the replica of its presence. Indexes go both ways (object ->
+ * memberships, session -> memberships) and change together here. Everything an object's
+ * participants see arrives from the engine's deliver callback, so every recipient on every
+ * instance sees one order.
+ */
+
+/* One session on one object. */
+struct membership {
+    struct session *s;               /* the connection's session */
+    struct object *o;                /* the object */
+    enum presence_state state;       /* this connection's own state */
+    char object_type[8];             /* as subscribed: "static" or "dynamic" */
+    int host;                        /* isHost granted by an object token */
+    unsigned long long seq;          /* when it last changed; the newest wins ties */
+    TAILQ_ENTRY(membership) olink;   /* in o->members */
+    LIST_ENTRY(membership) slink;    /* in s->memberships */
+};
+
+/* One object with local participants. */
+struct object {
+    char *okey;                            /* "ws:objectId": the engine's key */
+    char *object_id;                       /* as clients name it */
+    TAILQ_HEAD(, membership) members;      /* local connections, in arrival order */
+    size_t nmembers;
+    struct presence replica;               /* everyone on the object, every instance */
+};
+
+struct registry {
+    struct engine *engine;      /* borrowed */
+    const struct conf *conf;    /* borrowed */
+    const char *instance_id;    /* borrowed */
+    struct dict objects;        /* okey -> struct object */
+    struct dict sessions;       /* sid (8 bytes) -> struct session, authenticated ones */
+    unsigned long long seq;     /* membership change counter */
+};
+
+enum registry_action {
+    REGISTRY_SUBSCRIBE,
+    REGISTRY_JOIN,
+    REGISTRY_LEAVE,
+    REGISTRY_UNSUBSCRIBE,
+};
+
+/* Takes the engine's deliveries. */
+struct registry *registry_new(struct engine *engine, const struct conf *conf,
+                              const char *instance_id);
+void registry_free(struct registry *r);
+
+/* An authenticated session: registered so asynchronous answers can find it. */
+void registry_session_add(struct registry *r, struct session *s);
+/* The session is closing: leaves every object (the others see it go) and is forgotten. */
+void registry_session_remove(struct registry *r, struct session *s);
+
+/* The session's membership of object_id in its workspace, or NULL. */
+struct membership *registry_membership(struct registry *r, struct session *s,
+                                       const char *object_id);
+
+/*
+ * Runs a presence command. object_type and host apply to subscribe and join. Returns
+ * PROTO_ERR_COUNT when done (events go out through the engine), or PROTO_ERR_NOT_SUBSCRIBED
+ * for leave or unsubscribe of an object the session is not on.
+ */
+enum proto_error registry_presence(struct registry *r, struct session *s, const char *object_id,
+                                   enum registry_action action, const char *object_type,
+                                   int host);
+
+/* Answers ovice_get_participants from the replica: no round trip. */
+void registry_send_participants(struct registry *r, struct membership *m, struct proto_span ref);
+
+/* True when user_key is a participant of m's object (any state), per the replica. */
+int registry_user_present(struct membership *m, const char *user_key);
+
+/* Publishes a ready ovice_message frame to the object (broadcast, or emit when to is set). */
+void registry_publish(struct registry *r, struct membership *m, struct frame *f, int echo,
+                      const char *to);
+
+/* ovice_get_data and ovice_save_and_emit_data; the answers go to the session (with ref) when
+ * the engine replies, if it is still there. */
+void registry_get_data(struct registry *r, struct membership *m, struct proto_span ref);
+void registry_save_data(struct registry *r, struct membership *m, const struct data_doc *update,
+                        int merge, long long if_version, struct proto_span ref);
+
+#endif
