@@ -1,0 +1,353 @@
+/*
+ * The engine contract: one table of cases, run against every engine. Each case talks to the
+ * engine only through its ops and checks what comes back through callbacks and deliveries.
+ * engine memory answers at once; an engine that answers later supplies pump(), which runs
+ * its loop until the awaited callback arrived.
+ */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine.h"
+
+#define MAX_SEEN 256
+
+/* What the deliver callback saw. */
+struct seen {
+    char okey[64];
+    enum envelope_kind kind;
+    char text[256];       /* frame payload, or user key for presence */
+    int removed;          /* presence: the entry was removed */
+    long long version;    /* data */
+    uint64_t origin_sid;
+};
+
+static struct seen seen[MAX_SEEN];
+static int nseen;
+
+static void on_deliver(void *privdata, const char *okey, const struct envelope *env)
+{
+    ck_assert_int_lt(nseen, MAX_SEEN);
+    struct seen *s = &seen[nseen++];
+    memset(s, 0, sizeof(*s));
+    snprintf(s->okey, sizeof(s->okey), "%s", okey);
+    s->kind = env->kind;
+    s->origin_sid = env->origin_sid;
+    if (env->frame) {
+        size_t len;
+        const char *p = frame_payload(env->frame, &len);
+        snprintf(s->text, sizeof(s->text), "%.*s", (int)len, p);
+    }
+    if (env->kind == ENVELOPE_PRESENCE) {
+        snprintf(s->text, sizeof(s->text), "%s", env->user_key);
+        s->removed = env->participant == NULL;
+    }
+    if (env->kind == ENVELOPE_DATA)
+        s->version = env->version;
+}
+
+/* An engine under test. */
+struct fixture {
+    const char *name;
+    struct engine *(*make)(void);
+    void (*pump)(const int *done); /* runs until *done; NULL when answers come at once */
+};
+
+static struct engine *make_memory(void)
+{
+    return engine_memory_new("inst-a");
+}
+
+static const struct fixture fixtures[] = {
+    {"memory", make_memory, NULL},
+};
+
+static const struct fixture *fx;
+static struct engine *E;
+
+static void wait_for(const int *done)
+{
+    if (fx->pump)
+        fx->pump(done);
+    ck_assert_msg(*done, "%s: callback never came", fx->name);
+}
+
+static void setup(void)
+{
+    nseen = 0;
+    E = fx->make();
+    E->deliver = on_deliver;
+    E->deliver_privdata = NULL;
+}
+
+static void teardown(void)
+{
+    E->ops->free(E);
+}
+
+/* --- helpers ----------------------------------------------------------------------------- */
+
+struct result {
+    int done;
+    enum engine_status st;
+    long long version;
+    long long updated_at;
+    char json[1024];
+    size_t n;            /* presence_list entries */
+    char users[8][32];
+    char instances[8][32];
+};
+
+static void on_done(void *privdata, enum engine_status st)
+{
+    struct result *r = privdata;
+    r->st = st;
+    r->done = 1;
+}
+
+static void on_data(void *privdata, enum engine_status st, const struct engine_data *d)
+{
+    struct result *r = privdata;
+    r->st = st;
+    r->done = 1;
+    if (st == ENGINE_OK) {
+        r->version = d->version;
+        r->updated_at = d->updated_at;
+        struct buf b = {0};
+        data_encode(d->doc, &b);
+        snprintf(r->json, sizeof(r->json), "%s", b.p);
+        buf_free(&b);
+    }
+}
+
+static void on_list(void *privdata, enum engine_status st, size_t n,
+                    const char *const *instances, const struct participant *const *ps)
+{
+    struct result *r = privdata;
+    r->st = st;
+    r->done = 1;
+    r->n = n;
+    for (size_t i = 0; i < n && i < 8; i++) {
+        snprintf(r->users[i], sizeof(r->users[i]), "%s", ps[i]->user_key);
+        snprintf(r->instances[i], sizeof(r->instances[i]), "%s", instances[i]);
+    }
+}
+
+static void publish(const char *okey, const char *text)
+{
+    struct frame *f = frame_new_text(text, strlen(text));
+    struct envelope env = {.kind = ENVELOPE_BROADCAST, .origin_instance = "inst-a",
+                           .origin_sid = 7, .frame = f};
+    struct result r = {0};
+    E->ops->publish(E, okey, &env, on_done, &r);
+    wait_for(&r.done);
+    ck_assert_int_eq(r.st, ENGINE_OK);
+    frame_unref(f);
+}
+
+static struct participant *part(const char *user, enum presence_state st)
+{
+    struct identity id = {.user_key = (char *)user, .user_json = (char *)user,
+                          .ws_json = "1", .ws_key = "1", .name = "n", .avatar_url = ""};
+    return participant_new(&id, NULL, 0, st);
+}
+
+static void presence(const char *okey, const char *inst, const char *user, enum presence_state st)
+{
+    struct participant *p = st == PRESENCE_NONE ? NULL : part(user, st);
+    struct envelope env = {.kind = ENVELOPE_PRESENCE, .origin_instance = inst, .origin_sid = 3,
+                           .user_key = user, .participant = p};
+    struct result r = {0};
+    E->ops->presence(E, okey, &env, on_done, &r);
+    wait_for(&r.done);
+    ck_assert_int_eq(r.st, ENGINE_OK);
+    participant_free(p);
+}
+
+static struct result save(const char *okey, const char *json, int merge, long long if_version,
+                          size_t max)
+{
+    struct data_doc d;
+    const char *err;
+    data_doc_init(&d);
+    ck_assert_int_eq(data_parse(json, strlen(json), &d, &err), 0);
+    struct engine_save req = {.update = &d, .merge = merge, .if_version = if_version,
+                              .max_bytes = max, .origin_instance = "inst-a", .origin_sid = 9};
+    struct result r = {0};
+    E->ops->data_save(E, okey, &req, on_data, &r);
+    wait_for(&r.done);
+    data_doc_clear(&d);
+    return r;
+}
+
+static struct result get(const char *okey)
+{
+    struct result r = {0};
+    E->ops->data_get(E, okey, on_data, &r);
+    wait_for(&r.done);
+    ck_assert_int_eq(r.st, ENGINE_OK);
+    return r;
+}
+
+/* --- the cases --------------------------------------------------------------------------- */
+
+START_TEST(publish_reaches_subscribers_only)
+{
+    ck_assert(E->ops->ready(E));
+    publish("1:A", "{\"n\":0}");
+    ck_assert_int_eq(nseen, 0); /* nobody subscribed */
+    E->ops->subscribe(E, "1:A");
+    publish("1:A", "{\"n\":1}");
+    publish("1:B", "{\"n\":2}");
+    ck_assert_int_eq(nseen, 1);
+    ck_assert_str_eq(seen[0].okey, "1:A");
+    ck_assert_int_eq(seen[0].kind, ENVELOPE_BROADCAST);
+    ck_assert_str_eq(seen[0].text, "{\"n\":1}");
+    ck_assert_uint_eq(seen[0].origin_sid, 7);
+    E->ops->unsubscribe(E, "1:A");
+    publish("1:A", "{\"n\":3}");
+    ck_assert_int_eq(nseen, 1);
+}
+END_TEST
+
+START_TEST(publish_keeps_order)
+{
+    E->ops->subscribe(E, "1:A");
+    char text[32];
+    for (int i = 0; i < 100; i++) {
+        snprintf(text, sizeof(text), "%d", i);
+        publish("1:A", text);
+    }
+    ck_assert_int_eq(nseen, 100);
+    for (int i = 0; i < 100; i++) {
+        snprintf(text, sizeof(text), "%d", i);
+        ck_assert_str_eq(seen[i].text, text);
+    }
+}
+END_TEST
+
+START_TEST(presence_set_list_remove)
+{
+    E->ops->subscribe(E, "1:A");
+    presence("1:A", "inst-a", "u1", PRESENCE_SUBSCRIBED);
+    presence("1:A", "inst-b", "u1", PRESENCE_JOINED);
+    presence("1:A", "inst-a", "u2", PRESENCE_JOINED);
+    ck_assert_int_eq(nseen, 3);
+    ck_assert_int_eq(seen[1].kind, ENVELOPE_PRESENCE);
+    ck_assert_str_eq(seen[1].text, "u1");
+    ck_assert_int_eq(seen[1].removed, 0);
+
+    struct result r = {0};
+    E->ops->presence_list(E, "1:A", on_list, &r);
+    wait_for(&r.done);
+    ck_assert_uint_eq(r.n, 3);
+    int u1 = 0, u2 = 0;
+    for (size_t i = 0; i < r.n; i++) {
+        u1 += strcmp(r.users[i], "u1") == 0;
+        u2 += strcmp(r.users[i], "u2") == 0 && strcmp(r.instances[i], "inst-a") == 0;
+    }
+    ck_assert_int_eq(u1, 2);
+    ck_assert_int_eq(u2, 1);
+
+    presence("1:A", "inst-b", "u1", PRESENCE_NONE);
+    ck_assert_int_eq(seen[nseen - 1].removed, 1);
+    memset(&r, 0, sizeof(r));
+    E->ops->presence_list(E, "1:A", on_list, &r);
+    wait_for(&r.done);
+    ck_assert_uint_eq(r.n, 2);
+
+    /* other objects see none of it */
+    memset(&r, 0, sizeof(r));
+    E->ops->presence_list(E, "2:A", on_list, &r);
+    wait_for(&r.done);
+    ck_assert_uint_eq(r.n, 0);
+}
+END_TEST
+
+START_TEST(data_starts_empty)
+{
+    struct result r = get("1:A");
+    ck_assert_int_eq(r.version, 0);
+    ck_assert_str_eq(r.json, "{}");
+}
+END_TEST
+
+START_TEST(data_replace_merge_and_publish)
+{
+    E->ops->subscribe(E, "1:A");
+    struct result r = save("1:A", "{\"a\":1,\"b\":[1, 2],\"c\":null}", 0, -1, 512000);
+    ck_assert_int_eq(r.st, ENGINE_OK);
+    ck_assert_int_eq(r.version, 1);
+    ck_assert_str_eq(r.json, "{\"a\":1,\"b\":[1,2],\"c\":null}");
+    ck_assert_int_gt(r.updated_at, 1600000000);
+    ck_assert_int_eq(nseen, 1);
+    ck_assert_int_eq(seen[0].kind, ENVELOPE_DATA);
+    ck_assert_int_eq(seen[0].version, 1);
+    ck_assert_uint_eq(seen[0].origin_sid, 9);
+
+    r = save("1:A", "{\"a\":null,\"d\":\"x\"}", 1, -1, 512000);
+    ck_assert_int_eq(r.version, 2);
+    ck_assert_str_eq(r.json, "{\"b\":[1,2],\"c\":null,\"d\":\"x\"}");
+    ck_assert_str_eq(get("1:A").json, "{\"b\":[1,2],\"c\":null,\"d\":\"x\"}");
+
+    r = save("1:A", "{\"z\":true}", 0, -1, 512000);
+    ck_assert_str_eq(r.json, "{\"z\":true}");
+    ck_assert_int_eq(get("1:A").version, 3);
+    ck_assert_str_eq(get("2:A").json, "{}");
+}
+END_TEST
+
+START_TEST(data_if_version)
+{
+    E->ops->subscribe(E, "1:A");
+    ck_assert_int_eq(save("1:A", "{\"a\":1}", 0, 0, 512000).st, ENGINE_OK);
+    ck_assert_int_eq(save("1:A", "{\"a\":2}", 0, 0, 512000).st, ENGINE_CONFLICT);
+    ck_assert_int_eq(nseen, 1); /* the refused save published nothing */
+    ck_assert_str_eq(get("1:A").json, "{\"a\":1}");
+    struct result r = save("1:A", "{\"a\":3}", 1, 1, 512000);
+    ck_assert_int_eq(r.st, ENGINE_OK);
+    ck_assert_int_eq(r.version, 2);
+}
+END_TEST
+
+START_TEST(data_limit)
+{
+    E->ops->subscribe(E, "1:A");
+    /* {"a":"xxxxx"} is 13 bytes */
+    ck_assert_int_eq(save("1:A", "{\"a\":\"xxxxx\"}", 0, -1, 13).st, ENGINE_OK);
+    ck_assert_int_eq(save("1:A", "{\"a\":\"xxxxxx\"}", 0, -1, 13).st, ENGINE_TOO_LARGE);
+    /* a merge is measured on its result: {"a":"xxxxx","b":1} is 19 bytes */
+    ck_assert_int_eq(save("1:A", "{\"b\":1}", 1, -1, 18).st, ENGINE_TOO_LARGE);
+    struct result r = get("1:A");
+    ck_assert_str_eq(r.json, "{\"a\":\"xxxxx\"}");
+    ck_assert_int_eq(r.version, 1);
+    ck_assert_int_eq(nseen, 1);
+    ck_assert_int_eq(save("1:A", "{\"b\":1}", 1, -1, 19).st, ENGINE_OK);
+}
+END_TEST
+
+int main(void)
+{
+    int failed = 0;
+    /* One run per engine, so the cases know which fixture they run against. */
+    for (size_t i = 0; i < sizeof(fixtures) / sizeof(fixtures[0]); i++) {
+        fx = &fixtures[i];
+        Suite *s = suite_create("engine");
+        TCase *tc = tcase_create(fx->name);
+        tcase_add_checked_fixture(tc, setup, teardown);
+        tcase_add_test(tc, publish_reaches_subscribers_only);
+        tcase_add_test(tc, publish_keeps_order);
+        tcase_add_test(tc, presence_set_list_remove);
+        tcase_add_test(tc, data_starts_empty);
+        tcase_add_test(tc, data_replace_merge_and_publish);
+        tcase_add_test(tc, data_if_version);
+        tcase_add_test(tc, data_limit);
+        suite_add_tcase(s, tc);
+        SRunner *sr = srunner_create(s);
+        srunner_run_all(sr, CK_NORMAL);
+        failed += srunner_ntests_failed(sr);
+        srunner_free(sr);
+    }
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
