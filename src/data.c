@@ -29,8 +29,7 @@ size_t data_field_bytes(const char *key, size_t klen, size_t vlen)
     size_t n = 2;
     for (size_t i = 0; i < klen; i++) {
         unsigned char c = (unsigned char)key[i];
-        if (c == '"' || c == '\\' || c == '\b' || c == '\f' || c == '\n' || c == '\r' ||
-            c == '\t')
+        if (c == '"' || c == '\\' || c == '\b' || c == '\f' || c == '\n' || c == '\r' || c == '\t')
             n += 2;
         else if (c < 0x20)
             n += 6;
@@ -132,8 +131,7 @@ const struct data_field *data_doc_get(const struct data_doc *d, const char *key,
     return pos == NOT_FOUND ? NULL : &d->fields[pos];
 }
 
-void data_doc_set(struct data_doc *d, const char *key, size_t klen, const char *value,
-                  size_t vlen)
+void data_doc_set(struct data_doc *d, const char *key, size_t klen, const char *value, size_t vlen)
 {
     size_t pos = find(d, key, klen);
     if (pos == NOT_FOUND)
@@ -153,15 +151,15 @@ void data_doc_set(struct data_doc *d, const char *key, size_t klen, const char *
  */
 struct parser {
     struct data_doc *doc;
-    struct buf val;                          /* the member value being written */
-    char *key;                               /* the member key waiting for its value */
-    size_t klen;                             /* bytes in key */
-    int depth;                               /* containers open, the top object included */
-    char kind[JSON_MAX_DEPTH + 1];           /* '{' or '[' of the container at each depth */
+    struct buf val;                            /* the member value being written */
+    char *key;                                 /* the member key waiting for its value */
+    size_t klen;                               /* bytes in key */
+    int depth;                                 /* containers open, the top object included */
+    char kind[JSON_MAX_DEPTH + 1];             /* '{' or '[' of the container at each depth */
     unsigned char started[JSON_MAX_DEPTH + 1]; /* 1 once that container has an element, so
                                                 * the next one needs a comma */
-    int done;                                /* the top-level object was closed */
-    const char *err;                         /* why a callback stopped the parse */
+    int done;                                  /* the top-level object was closed */
+    const char *err;                           /* why a callback stopped the parse */
 };
 
 /* Called before every value; returns 0 (stopping yajl) when the value is the document. */
@@ -514,8 +512,7 @@ void data_encode(const struct data_doc *d, struct buf *out)
     assert(out->len - start == d->bytes);
 }
 
-void data_encode_with_updated_at(const struct data_doc *d, long long updated_at,
-                                 struct buf *out)
+void data_encode_with_updated_at(const struct data_doc *d, long long updated_at, struct buf *out)
 {
     static const char key[] = "updated_at";
     size_t stored = find(d, key, sizeof(key) - 1);

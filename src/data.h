@@ -65,8 +65,7 @@ const struct data_field *data_doc_get(const struct data_doc *d, const char *key,
 /* Sets key to value (both copied), in place when the key exists, else appended; bytes is
  * kept up to date. value must be compact JSON text such as data_parse() produces: it is
  * trusted, not checked (the Redis engine rebuilds documents from its hash with this). */
-void data_doc_set(struct data_doc *d, const char *key, size_t klen, const char *value,
-                  size_t vlen);
+void data_doc_set(struct data_doc *d, const char *key, size_t klen, const char *value, size_t vlen);
 
 /*
  * Parses the payload of a save: len bytes of JSON text that must be one object. Every member
@@ -96,8 +95,8 @@ size_t data_field_bytes(const char *key, size_t klen, size_t vlen);
  * Returns 0, or DATA_TOO_LARGE when the result's bytes would exceed max_bytes; then *stored
  * is left exactly as it was and *err is "data too large". update is only read.
  */
-int data_apply(struct data_doc *stored, const struct data_doc *update, int merge,
-               size_t max_bytes, const char **err);
+int data_apply(struct data_doc *stored, const struct data_doc *update, int merge, size_t max_bytes,
+               const char **err);
 
 /* Appends d as a compact JSON object to out: exactly d->bytes bytes. */
 void data_encode(const struct data_doc *d, struct buf *out);
@@ -105,7 +104,6 @@ void data_encode(const struct data_doc *d, struct buf *out);
 /* Appends d as a compact JSON object with an "updated_at":updated_at member (the payload of
  * ovice_data_saved_success). A stored "updated_at" member is written in its place with the
  * new value, so the key appears once; otherwise the member comes last. */
-void data_encode_with_updated_at(const struct data_doc *d, long long updated_at,
-                                 struct buf *out);
+void data_encode_with_updated_at(const struct data_doc *d, long long updated_at, struct buf *out);
 
 #endif
