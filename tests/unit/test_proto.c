@@ -235,7 +235,7 @@ END_TEST
 
 static const char *payload_of(struct frame *f)
 {
-    static char text[1024];
+    static char text[4096];
     size_t len;
     const char *p = frame_payload(f, &len);
     ck_assert_uint_lt(len, sizeof(text));
@@ -307,6 +307,104 @@ START_TEST(frames_are_shared)
 }
 END_TEST
 
+
+static struct participant *sample(enum presence_state st)
+{
+    struct identity id = {.user_key = "12", .user_json = "12", .ws_json = "\"987\"",
+                          .ws_key = "987", .name = "Ann \"A\"", .avatar_url = "a.png",
+                          .language = "en", .email = "ann@example.com", .visitor = 1};
+    return participant_new(&id, "dynamic", 1, st);
+}
+
+START_TEST(encodes_presence_events)
+{
+    struct participant *p = sample(PRESENCE_JOINED);
+    struct frame *f = proto_encode_presence(PRESENCE_JOINED, p, "L1", 1);
+    ck_assert_str_eq(payload_of(f),
+                     "{\"type\":\"ovice_participant_joined\",\"objectId\":\"L1\",\"payload\":{"
+                     "\"id\":12,\"name\":\"Ann \\\"A\\\"\",\"objectId\":\"L1\",\"objectType\":"
+                     "\"dynamic\",\"avatarUrl\":\"a.png\",\"workspaceId\":\"987\",\"language\":"
+                     "\"en\",\"isHost\":true,\"isSelf\":true,\"isVisitor\":true,\"email\":"
+                     "\"ann@example.com\"}}");
+    frame_unref(f);
+    /* others never see the email */
+    f = proto_encode_presence(PRESENCE_NONE, p, "L1", 0);
+    const char *text = payload_of(f);
+    ck_assert_ptr_nonnull(strstr(text, "\"type\":\"ovice_participant_unsubscribed\""));
+    ck_assert_ptr_nonnull(strstr(text, "\"isSelf\":false"));
+    ck_assert_ptr_null(strstr(text, "email"));
+    ck_assert_ptr_null(strstr(text, "status"));
+    frame_unref(f);
+    participant_free(p);
+}
+END_TEST
+
+START_TEST(encodes_participants)
+{
+    struct participant *a = sample(PRESENCE_LEFT);
+    struct identity id = {.user_key = "b", .user_json = "\"b\"", .ws_json = "\"987\"",
+                          .ws_key = "987", .name = "B", .avatar_url = ""};
+    struct participant *b = participant_new(&id, NULL, 0, PRESENCE_SUBSCRIBED);
+    const struct participant *list[] = {a, b};
+    struct proto_span ref = {"3", 1};
+    struct frame *f = proto_encode_participants("L1", ref, list, 2, "b");
+    const char *text = payload_of(f);
+    ck_assert(json_validate(text, strlen(text)));
+    ck_assert_ptr_nonnull(strstr(text, "{\"type\":\"ovice_participants\",\"objectId\":\"L1\","
+                                       "\"ref\":3,\"payload\":[{\"id\":12,"));
+    ck_assert_ptr_nonnull(strstr(text, "\"status\":\"left\",\"isHost\":true,\"isSelf\":false"));
+    ck_assert_ptr_nonnull(strstr(text, "{\"id\":\"b\",\"name\":\"B\",\"objectId\":\"L1\","
+                                       "\"objectType\":\"static\",\"avatarUrl\":\"\","
+                                       "\"workspaceId\":\"987\",\"status\":\"subscribed\","
+                                       "\"isHost\":false,\"isSelf\":true,\"isVisitor\":false}]}"));
+    ck_assert_ptr_null(strstr(text, "email")); /* a's email is not b's to see */
+    frame_unref(f);
+    struct proto_span none = {0};
+    f = proto_encode_participants("L1", none, NULL, 0, "b");
+    ck_assert_str_eq(payload_of(f), "{\"type\":\"ovice_participants\",\"objectId\":\"L1\","
+                                    "\"payload\":[]}");
+    frame_unref(f);
+    participant_free(a);
+    participant_free(b);
+}
+END_TEST
+
+START_TEST(encodes_messages_raw)
+{
+    struct proto_span msg = {"{ \"a\" : \"\\u00e9\" }", 18};
+    struct proto_span none = {0}, to = {"\"12\"", 4};
+    struct frame *f = proto_encode_message("L1", "\"u\"", "ev", msg, none);
+    ck_assert_str_eq(payload_of(f), "{\"type\":\"ovice_message\",\"objectId\":\"L1\",\"payload\":{"
+                                    "\"source\":\"u\",\"event\":\"ev\",\"objectId\":\"L1\","
+                                    "\"message\":{ \"a\" : \"\\u00e9\" }}}");
+    frame_unref(f);
+    f = proto_encode_message("L1", "7", "ev", msg, to);
+    ck_assert_ptr_nonnull(strstr(payload_of(f), "\"source\":7,"));
+    ck_assert_ptr_nonnull(strstr(payload_of(f), "},\"to\":\"12\"}}"));
+    frame_unref(f);
+}
+END_TEST
+
+START_TEST(encodes_data)
+{
+    struct data_doc d;
+    const char *err;
+    data_doc_init(&d);
+    ck_assert_int_eq(data_parse("{\"k\": [1, 2]}", 13, &d, &err), 0);
+    struct proto_span ref = {"\"r\"", 3}, none = {0};
+    struct frame *f = proto_encode_data("ovice_data_saved_success", "L1", ref, 4, &d, 1700000000);
+    ck_assert_str_eq(payload_of(f), "{\"type\":\"ovice_data_saved_success\",\"objectId\":\"L1\","
+                                    "\"ref\":\"r\",\"version\":4,\"payload\":{\"k\":[1,2],"
+                                    "\"updated_at\":1700000000}}");
+    frame_unref(f);
+    f = proto_encode_data("ovice_shared_data", "L1", none, 4, &d, -1);
+    ck_assert_str_eq(payload_of(f), "{\"type\":\"ovice_shared_data\",\"objectId\":\"L1\","
+                                    "\"version\":4,\"payload\":{\"k\":[1,2]}}");
+    frame_unref(f);
+    data_doc_clear(&d);
+}
+END_TEST
+
 static Suite *proto_suite(void)
 {
     Suite *s = suite_create("proto");
@@ -328,6 +426,10 @@ static Suite *proto_suite(void)
     tcase_add_test(enc, encodes_error);
     tcase_add_test(enc, encodes_ready);
     tcase_add_test(enc, frames_are_shared);
+    tcase_add_test(enc, encodes_presence_events);
+    tcase_add_test(enc, encodes_participants);
+    tcase_add_test(enc, encodes_messages_raw);
+    tcase_add_test(enc, encodes_data);
     suite_add_tcase(s, enc);
     return s;
 }
