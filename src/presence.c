@@ -137,7 +137,9 @@ static enum presence_state user_state(const struct presence_user *u,
             top = e;
     if (best)
         *best = top ? top->p : NULL;
-    return top ? top->p->state : PRESENCE_NONE;
+    if (!top)
+        return PRESENCE_NONE;
+    return top->p->state == PRESENCE_SUBSCRIBED && u->linked ? PRESENCE_LEFT : top->p->state;
 }
 
 enum presence_state presence_user_state(const struct presence *pr, const char *user_key,
@@ -203,6 +205,8 @@ int presence_apply(struct presence *pr, const char *instance, const char *user_k
         *slot = e;
     }
     (*slot)->seq = ++pr->seq;
+    if (p->state >= PRESENCE_LEFT)
+        u->linked = 1;
     *after = user_state(u, NULL);
     return 1;
 }

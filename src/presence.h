@@ -60,6 +60,8 @@ struct presence_entry {
 struct presence_user {
     char *user_key;                 /* owned; also the dict key */
     struct presence_entry *entries; /* at least one */
+    int linked;                     /* was joined since it came: without a joined entry it is
+                                       "left", not "subscribed" (PROTOCOL.md section 4) */
     TAILQ_ENTRY(presence_user) link; /* users in arrival order */
 };
 
@@ -82,7 +84,8 @@ int presence_apply(struct presence *pr, const char *instance, const char *user_k
                    enum presence_state *after);
 
 /* The user's aggregate state (PRESENCE_NONE when absent) and, when present, the entry that
- * shows it: the highest state, the most recently set among equals. */
+ * shows it: the highest state, the most recently set among equals. A user who was joined
+ * and keeps only subscribed entries is left. */
 enum presence_state presence_user_state(const struct presence *pr, const char *user_key,
                                         const struct participant **best);
 

@@ -483,8 +483,9 @@ struct frame *proto_encode_ready(const char *user_json, const char *instance,
 }
 
 /* The participant object of the seed document: its keys and no others. */
+/* status is left out when PRESENCE_NONE (events carry no status). */
 static void append_participant(struct buf *b, const struct participant *p, const char *object_id,
-                               int is_self, int with_status)
+                               int is_self, enum presence_state status)
 {
     buf_append_str(b, "{\"id\":");
     buf_append_str(b, p->user_json);
@@ -502,9 +503,9 @@ static void append_participant(struct buf *b, const struct participant *p, const
         buf_append_str(b, ",\"language\":");
         json_append_string(b, p->language, strlen(p->language));
     }
-    if (with_status) {
+    if (status != PRESENCE_NONE) {
         buf_append_str(b, ",\"status\":\"");
-        buf_append_str(b, presence_state_name(p->state));
+        buf_append_str(b, presence_state_name(status));
         buf_append_char(b, '"');
     }
     buf_printf(b, ",\"isHost\":%s,\"isSelf\":%s,\"isVisitor\":%s", p->host ? "true" : "false",
@@ -524,13 +525,14 @@ struct frame *proto_encode_presence(enum presence_state state, const struct part
     frame_begin(&b);
     proto_append_envelope(&b, presence_event_name(state), object_id, none);
     buf_append_str(&b, ",\"payload\":");
-    append_participant(&b, p, object_id, is_self, 0);
+    append_participant(&b, p, object_id, is_self, PRESENCE_NONE);
     buf_append_char(&b, '}');
     return frame_finish(&b);
 }
 
 struct frame *proto_encode_participants(const char *object_id, struct proto_span ref,
-                                        const struct participant *const *list, size_t n,
+                                        const struct participant *const *list,
+                                        const enum presence_state *states, size_t n,
                                         const char *self_user_key)
 {
     struct buf b = {0};
@@ -541,7 +543,7 @@ struct frame *proto_encode_participants(const char *object_id, struct proto_span
         if (i)
             buf_append_char(&b, ',');
         append_participant(&b, list[i], object_id, strcmp(list[i]->user_key, self_user_key) == 0,
-                           1);
+                           states[i]);
     }
     buf_append_str(&b, "]}");
     return frame_finish(&b);

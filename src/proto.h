@@ -107,10 +107,11 @@ struct frame *proto_encode_ready(const char *user_json, const char *instance,
 struct frame *proto_encode_presence(enum presence_state state, const struct participant *p,
                                     const char *object_id, int is_self);
 
-/* ovice_participants: n participants (with their aggregate states in p->state), isSelf
- * where user_key equals self_user_key. */
+/* ovice_participants: n participants with their aggregate states, isSelf where user_key
+ * equals self_user_key. */
 struct frame *proto_encode_participants(const char *object_id, struct proto_span ref,
-                                        const struct participant *const *list, size_t n,
+                                        const struct participant *const *list,
+                                        const enum presence_state *states, size_t n,
                                         const char *self_user_key);
 
 /* ovice_message. source_json is the sender's id as JSON text; message is carried as the raw

@@ -140,6 +140,24 @@ static void send_own_event(struct membership *m, enum presence_state state)
     participant_free(p);
 }
 
+/* m is going. If its user was linked through it (joined or left), the user's other
+ * connections here are no longer merely subscribed: the user is left (PROTOCOL.md 4). */
+static void remove_membership(struct membership *m)
+{
+    struct object *o = m->o;
+    if (m->state >= PRESENCE_LEFT) {
+        struct membership *other;
+        TAILQ_FOREACH(other, &o->members, olink)
+        if (other != m && other->state == PRESENCE_SUBSCRIBED &&
+            strcmp(user_of(other), user_of(m)) == 0)
+            other->state = PRESENCE_LEFT;
+    }
+    TAILQ_REMOVE(&o->members, m, olink);
+    o->nmembers--;
+    LIST_REMOVE(m, slink);
+    free(m);
+}
+
 static enum presence_state next_state(enum presence_state cur, enum registry_action a)
 {
     switch (a) {
@@ -176,10 +194,7 @@ enum proto_error registry_presence(struct registry *r, struct session *s, const 
     if (action == REGISTRY_UNSUBSCRIBE) {
         /* The requester hears of it at once: it gets nothing from the object any more. */
         send_own_event(m, PRESENCE_NONE);
-        TAILQ_REMOVE(&o->members, m, olink);
-        o->nmembers--;
-        LIST_REMOVE(m, slink);
-        free(m);
+        remove_membership(m);
         publish_entry(r, o, s->id->user_key, 0);
         object_release_if_empty(r, o);
         return PROTO_ERR_COUNT;
@@ -201,10 +216,7 @@ static void leave_all(struct registry *r, struct session *s)
     struct membership *m;
     while ((m = LIST_FIRST(&s->memberships)) != NULL) {
         struct object *o = m->o;
-        TAILQ_REMOVE(&o->members, m, olink);
-        o->nmembers--;
-        LIST_REMOVE(m, slink);
-        free(m);
+        remove_membership(m);
         publish_entry(r, o, s->id->user_key, 0);
         object_release_if_empty(r, o);
     }
@@ -228,20 +240,37 @@ void registry_send_participants(struct registry *r, struct membership *m, struct
     struct presence *pr = &m->o->replica;
     size_t n = presence_user_count(pr), i = 0;
     const struct participant **list = oc_calloc(n + 1, sizeof(*list));
+    enum presence_state *states = oc_calloc(n + 1, sizeof(*states));
     struct presence_user *u;
     TAILQ_FOREACH(u, &pr->order, link)
     {
-        const struct participant *best;
-        presence_user_state(pr, u->user_key, &best);
-        list[i++] = best;
+        states[i] = presence_user_state(pr, u->user_key, &list[i]);
+        i++;
     }
-    struct frame *f = proto_encode_participants(m->o->object_id, ref, list, i, user_of(m));
+    struct frame *f =
+        proto_encode_participants(m->o->object_id, ref, list, states, i, user_of(m));
     send_frame(m->s, f);
     frame_unref(f);
     free(list);
+    free(states);
 }
 
 /* --- deliveries -------------------------------------------------------------------------- */
+
+/* The user went from joined to left through another instance: its connections here carry
+ * "left" from now on, so the entries agree with the replicas (and with newcomers that read
+ * them). Returns 1 when one changed. */
+static int upgrade_to_left(struct object *o, const char *user_key)
+{
+    int changed = 0;
+    struct membership *m;
+    TAILQ_FOREACH(m, &o->members, olink)
+    if (m->state == PRESENCE_SUBSCRIBED && strcmp(user_of(m), user_key) == 0) {
+        m->state = PRESENCE_LEFT;
+        changed = 1;
+    }
+    return changed;
+}
 
 static void deliver_presence(struct registry *r, struct object *o, const struct envelope *env)
 {
@@ -273,6 +302,8 @@ static void deliver_presence(struct registry *r, struct object *o, const struct 
         }
         frame_unref(self);
         frame_unref(others);
+        if (after == PRESENCE_LEFT && !is_local_origin(r, env) && upgrade_to_left(o, env->user_key))
+            publish_entry(r, o, env->user_key, 0);
     } else if (is_local_origin(r, env) && env->origin_sid) {
         /* Nothing changed for the others: only the requester hears about its own state. */
         struct session *s = session_by_sid(r, env->origin_sid);

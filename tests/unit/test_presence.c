@@ -97,12 +97,16 @@ START_TEST(aggregate_over_instances)
     ck_assert_int_eq(apply(&pr, "i3", "u", PRESENCE_SUBSCRIBED), T(PRESENCE_JOINED, PRESENCE_JOINED));
     /* the joined one leaves: left beats subscribed */
     ck_assert_int_eq(apply(&pr, "i2", "u", PRESENCE_LEFT), T(PRESENCE_JOINED, PRESENCE_LEFT));
-    /* the left one goes: back to subscribed */
-    ck_assert_int_eq(apply(&pr, "i2", "u", PRESENCE_NONE), T(PRESENCE_LEFT, PRESENCE_SUBSCRIBED));
-    ck_assert_int_eq(apply(&pr, "i1", "u", PRESENCE_NONE), T(PRESENCE_SUBSCRIBED, PRESENCE_SUBSCRIBED));
+    /* the left one goes: the user was linked and is still in range, so stays left */
+    ck_assert_int_eq(apply(&pr, "i2", "u", PRESENCE_NONE), T(PRESENCE_LEFT, PRESENCE_LEFT));
+    ck_assert_int_eq(apply(&pr, "i1", "u", PRESENCE_NONE), T(PRESENCE_LEFT, PRESENCE_LEFT));
     ck_assert_uint_eq(presence_user_count(&pr), 1);
-    ck_assert_int_eq(apply(&pr, "i3", "u", PRESENCE_NONE), T(PRESENCE_SUBSCRIBED, PRESENCE_NONE));
+    ck_assert_int_eq(apply(&pr, "i3", "u", PRESENCE_NONE), T(PRESENCE_LEFT, PRESENCE_NONE));
     ck_assert_uint_eq(presence_user_count(&pr), 0);
+    /* gone and back: the past link is forgotten */
+    ck_assert_int_eq(apply(&pr, "i1", "u", PRESENCE_SUBSCRIBED), T(PRESENCE_NONE, PRESENCE_SUBSCRIBED));
+    ck_assert_int_eq(apply(&pr, "i2", "u", PRESENCE_SUBSCRIBED), T(PRESENCE_SUBSCRIBED, PRESENCE_SUBSCRIBED));
+    ck_assert_int_eq(apply(&pr, "i2", "u", PRESENCE_NONE), T(PRESENCE_SUBSCRIBED, PRESENCE_SUBSCRIBED));
     presence_clear(&pr);
 }
 END_TEST

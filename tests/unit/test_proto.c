@@ -347,7 +347,8 @@ START_TEST(encodes_participants)
     struct participant *b = participant_new(&id, NULL, 0, PRESENCE_SUBSCRIBED);
     const struct participant *list[] = {a, b};
     struct proto_span ref = {"3", 1};
-    struct frame *f = proto_encode_participants("L1", ref, list, 2, "b");
+    const enum presence_state states[] = {PRESENCE_LEFT, PRESENCE_SUBSCRIBED};
+    struct frame *f = proto_encode_participants("L1", ref, list, states, 2, "b");
     const char *text = payload_of(f);
     ck_assert(json_validate(text, strlen(text)));
     ck_assert_ptr_nonnull(strstr(text, "{\"type\":\"ovice_participants\",\"objectId\":\"L1\","
@@ -360,7 +361,7 @@ START_TEST(encodes_participants)
     ck_assert_ptr_null(strstr(text, "email")); /* a's email is not b's to see */
     frame_unref(f);
     struct proto_span none = {0};
-    f = proto_encode_participants("L1", none, NULL, 0, "b");
+    f = proto_encode_participants("L1", none, NULL, NULL, 0, "b");
     ck_assert_str_eq(payload_of(f), "{\"type\":\"ovice_participants\",\"objectId\":\"L1\","
                                     "\"payload\":[]}");
     frame_unref(f);
