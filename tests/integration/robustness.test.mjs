@@ -167,8 +167,3 @@ test(`${CONNECTIONS} connections sending garbage do not disturb a working client
         'objcast_connections to drop back to 2');
 });
 
-// TODO(output limit): with --client_output_limit 65536, a client that stops reading (pause
-// its socket) while the server sends it many large frames must be closed, and other clients
-// must not wait for it. Replies to a single client's own messages are small (errors), so this
-// needs ovice_broadcast_message fan-out from a second client; write it with the broadcast
-// issue.
