@@ -33,10 +33,8 @@ const char *log_level_name(enum log_level level)
     return level <= LOG_LEVEL_ERROR ? names[level] : "?";
 }
 
-void log_msg(enum log_level level, const char *fmt, ...)
+static void vlog(enum log_level level, const char *fmt, va_list ap)
 {
-    if (level < current)
-        return;
     char line[2048];
     struct timeval tv;
     struct tm tm;
@@ -45,14 +43,29 @@ void log_msg(enum log_level level, const char *fmt, ...)
     int n = snprintf(line, sizeof(line), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ %s pid=%d ",
                      tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
                      tm.tm_sec, (int)(tv.tv_usec / 1000), names[level], (int)getpid());
-    va_list ap;
-    va_start(ap, fmt);
     int m = vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
-    va_end(ap);
     size_t len = (size_t)n + (m < 0 ? 0 : (size_t)m);
     if (len > sizeof(line) - 2)
         len = sizeof(line) - 2;
     line[len++] = '\n';
     ssize_t w = write(STDOUT_FILENO, line, len);
     (void)w;
+}
+
+void log_msg(enum log_level level, const char *fmt, ...)
+{
+    if (level < current)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vlog(level, fmt, ap);
+    va_end(ap);
+}
+
+void log_always(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vlog(LOG_LEVEL_INFO, fmt, ap);
+    va_end(ap);
 }

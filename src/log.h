@@ -22,6 +22,10 @@ const char *log_level_name(enum log_level level);
  */
 void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Like log_msg at info level, whatever the level: for the lines operators and scripts rely
+ * on (the listening line). */
+void log_always(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 #define log_debug(...)                                                                             \
     do {                                                                                           \
         if (log_get_level() <= LOG_LEVEL_DEBUG)                                                    \

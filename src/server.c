@@ -211,7 +211,7 @@ struct server *server_new(struct conf *conf, const char *instance_id, struct buf
 
 int server_run(struct server *s)
 {
-    log_info("objcastd listening on %s instance=%s engine=%s", s->listen_addr, s->instance_id,
+    log_always("objcastd listening on %s instance=%s engine=%s", s->listen_addr, s->instance_id,
              s->conf->engine == CONF_ENGINE_REDIS ? "redis" : "memory");
     event_base_dispatch(s->base);
     return 0;

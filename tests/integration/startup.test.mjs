@@ -14,6 +14,12 @@ test('startup logs the listening line with host, port, instance and engine', asy
     assert.equal(s.engine, 'memory');
 });
 
+test('the listening line is logged whatever log_level says', async (t) => {
+    const s = await startServer({ t, conf: { log_level: 'error' } });
+    assert.match(s.stdout(), /objcastd listening on 127\.0\.0\.1:\d+ instance=\S+ engine=memory/);
+    assert.doesNotMatch(s.stdout(), / info pid=\d+ (?!objcastd listening)/);
+});
+
 test('GET /healthz is 200', async (t) => {
     const s = await startServer({ t });
     const res = await httpGet(s, '/healthz');
