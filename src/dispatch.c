@@ -144,7 +144,7 @@ static void run_message(const struct dispatch_env *env, struct session *s,
     struct proto_span none = {0};
     struct frame *f = proto_encode_message(m->object_id, s->id->user_json, m->event, m->message,
                                            emit ? m->to_raw : none);
-    registry_publish(env->registry, mb, f, m->echo, emit ? m->to : NULL);
+    registry_publish(env->registry, mb, f, m->echo, emit ? m->to : NULL, m->ref);
     frame_unref(f);
 }
 
@@ -226,6 +226,13 @@ void dispatch_message(const struct dispatch_env *env, struct session *s, const c
     }
     if (m.type != PROTO_AUTH && m.type != PROTO_UNKNOWN && !m.object_id[0]) {
         dispatch_send_error(s, PROTO_ERR_BAD_REQUEST, "missing \"objectId\"", NULL, m.ref);
+        proto_msg_clear(&m);
+        return;
+    }
+
+    if (m.type != PROTO_AUTH && m.type != PROTO_UNKNOWN && !registry_ready(env->registry)) {
+        dispatch_send_error(s, PROTO_ERR_UNAVAILABLE, "storage unavailable, try again",
+                            m.object_id, m.ref);
         proto_msg_clear(&m);
         return;
     }

@@ -4,6 +4,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "buf.h"
+#include "conf.h"
 #include "data.h"
 #include "frame.h"
 #include "presence.h"
@@ -69,6 +71,12 @@ struct engine_save {
 };
 
 typedef void (*engine_deliver_fn)(void *privdata, const char *okey, const struct envelope *env);
+/* The engine was cut off and is back: envelopes may have been missed, so replicas must be
+ * read again and local entries stored again. */
+typedef void (*engine_reset_fn)(void *privdata);
+/* Appends this instance's stats as JSON members ("connections":N,...) for the instances
+ * registry. */
+typedef void (*engine_stats_fn)(void *privdata, struct buf *out);
 typedef void (*engine_done_fn)(void *privdata, enum engine_status st);
 typedef void (*engine_data_fn)(void *privdata, enum engine_status st,
                                const struct engine_data *data);
@@ -84,6 +92,8 @@ struct engine_ops {
     /* 1 when the engine can serve (always for memory). */
     int (*ready)(struct engine *e);
     void (*free)(struct engine *e);
+    /* Requests sent and not answered yet (shutdown waits for them). */
+    size_t (*pending)(struct engine *e);
     /* This instance wants (or no longer wants) the envelopes of okey. */
     void (*subscribe)(struct engine *e, const char *okey);
     void (*unsubscribe)(struct engine *e, const char *okey);
@@ -108,10 +118,19 @@ struct engine {
     const struct engine_ops *ops;
     const char *instance_id;   /* this instance, borrowed */
     engine_deliver_fn deliver; /* set by the registry */
-    void *deliver_privdata;
+    engine_reset_fn reset;     /* set by the registry */
+    void *deliver_privdata;    /* for deliver and reset */
+    engine_stats_fn stats;     /* set by the server */
+    void *stats_privdata;
 };
 
 /* engine_memory.c: one process, everything in memory. */
 struct engine *engine_memory_new(const char *instance_id);
+
+struct event_base;
+/* engine_redis.c: Redis pub/sub and hashes (PROTOCOL.md section 8), shared by instances.
+ * listen_addr is published in the instances registry. */
+struct engine *engine_redis_new(struct event_base *base, const struct conf *conf,
+                                const char *instance_id, const char *listen_addr);
 
 #endif

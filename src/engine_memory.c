@@ -177,6 +177,11 @@ static void mem_data_save(struct engine *e, const char *okey, const struct engin
     cb(privdata, ENGINE_OK, &d);
 }
 
+static size_t mem_pending(struct engine *e)
+{
+    return 0;
+}
+
 static void mem_free(struct engine *e)
 {
     struct engine_memory *m = (struct engine_memory *)e;
@@ -196,6 +201,7 @@ static const struct engine_ops memory_ops = {
     .name = "memory",
     .ready = mem_ready,
     .free = mem_free,
+    .pending = mem_pending,
     .subscribe = mem_subscribe,
     .unsubscribe = mem_unsubscribe,
     .publish = mem_publish,

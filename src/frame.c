@@ -42,6 +42,13 @@ struct frame *frame_new_text(const char *payload, size_t len)
     return frame_finish(&b);
 }
 
+struct frame *frame_new_copy(const char *payload, size_t len)
+{
+    struct frame *f = frame_new_text(payload, len);
+    frame_encoded_total--;
+    return f;
+}
+
 const char *frame_payload(const struct frame *f, size_t *len)
 {
     /* The header's second byte tells its length: 2, 4 or 10 bytes (server frames are

@@ -28,6 +28,8 @@ struct frame *frame_finish(struct buf *b);
 
 /* Builds a text frame by copying payload. One reference, owned by the caller. */
 struct frame *frame_new_text(const char *payload, size_t len);
+/* The same for a payload another instance encoded: a copy, not counted as an encoding. */
+struct frame *frame_new_copy(const char *payload, size_t len);
 
 /* The payload (the JSON text) of a frame, and its length. */
 const char *frame_payload(const struct frame *f, size_t *len);

@@ -83,11 +83,6 @@ int main(int argc, char **argv)
         conf_free(&conf);
         return 0;
     }
-    if (conf.engine == CONF_ENGINE_REDIS) {
-        fprintf(stderr, "objcastd: engine: redis is not available in this build yet\n");
-        conf_free(&conf);
-        return EXIT_CONF;
-    }
 
     log_set_level((enum log_level)conf.log_level);
     signal(SIGPIPE, SIG_IGN);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "json.h"
 
 const char *presence_state_name(enum presence_state s)
 {
@@ -211,7 +212,98 @@ int presence_apply(struct presence *pr, const char *instance, const char *user_k
     return 1;
 }
 
+void presence_move(struct presence *dst, struct presence *src)
+{
+    dst->users = src->users;
+    dst->seq = src->seq;
+    TAILQ_INIT(&dst->order);
+    TAILQ_CONCAT(&dst->order, &src->order, link);
+    memset(&src->users, 0, sizeof(src->users));
+    presence_init(src);
+}
+
 size_t presence_user_count(const struct presence *pr)
 {
     return pr->users.count;
+}
+
+static void member(struct buf *b, const char *key, const char *value)
+{
+    buf_append_str(b, key);
+    json_append_string(b, value, strlen(value));
+}
+
+void participant_to_json(const struct participant *p, struct buf *out)
+{
+    buf_append_str(out, "{\"id\":");
+    buf_append_str(out, p->user_json);
+    member(out, ",\"key\":", p->user_key);
+    buf_append_str(out, ",\"ws\":");
+    buf_append_str(out, p->ws_json);
+    member(out, ",\"name\":", p->name);
+    member(out, ",\"avatarUrl\":", p->avatar_url);
+    if (p->language)
+        member(out, ",\"language\":", p->language);
+    if (p->email)
+        member(out, ",\"email\":", p->email);
+    member(out, ",\"objectType\":", p->object_type);
+    member(out, ",\"state\":", presence_state_name(p->state));
+    buf_printf(out, ",\"visitor\":%s,\"host\":%s}", p->visitor ? "true" : "false",
+               p->host ? "true" : "false");
+}
+
+/* The JSON text of an id member: a string literal or an integer. */
+static char *id_json(const struct json_value *v)
+{
+    struct buf b = {0};
+    long long n;
+    if (json_typeof(v) == JSON_STRING)
+        json_append_string(&b, json_string(v), strlen(json_string(v)));
+    else if (json_typeof(v) == JSON_NUMBER && json_integer(v, &n) == 0)
+        buf_printf(&b, "%lld", n);
+    else
+        return NULL;
+    return buf_detach(&b);
+}
+
+static char *string_member(const struct json_value *doc, const char *key, int optional, int *ok)
+{
+    const char *s = json_string(json_get(doc, key));
+    if (!s && !optional)
+        *ok = 0;
+    return s ? oc_strdup(s) : NULL;
+}
+
+struct participant *participant_from_json(const char *text, size_t len)
+{
+    const char *err;
+    struct json_value *doc = json_parse(text, len, &err);
+    if (!doc)
+        return NULL;
+    int ok = json_typeof(doc) == JSON_OBJECT;
+    struct participant *p = oc_calloc(1, sizeof(*p));
+    p->user_json = id_json(json_get(doc, "id"));
+    p->ws_json = id_json(json_get(doc, "ws"));
+    p->user_key = string_member(doc, "key", 0, &ok);
+    p->name = string_member(doc, "name", 0, &ok);
+    p->avatar_url = string_member(doc, "avatarUrl", 0, &ok);
+    p->language = string_member(doc, "language", 1, &ok);
+    p->email = string_member(doc, "email", 1, &ok);
+    const char *type = json_string(json_get(doc, "objectType"));
+    const char *state = json_string(json_get(doc, "state"));
+    snprintf(p->object_type, sizeof(p->object_type), "%s",
+             type && strcmp(type, "dynamic") == 0 ? "dynamic" : "static");
+    p->state = !state                            ? PRESENCE_NONE
+               : strcmp(state, "joined") == 0     ? PRESENCE_JOINED
+               : strcmp(state, "left") == 0       ? PRESENCE_LEFT
+               : strcmp(state, "subscribed") == 0 ? PRESENCE_SUBSCRIBED
+                                                  : PRESENCE_NONE;
+    p->visitor = json_typeof(json_get(doc, "visitor")) == JSON_TRUE;
+    p->host = json_typeof(json_get(doc, "host")) == JSON_TRUE;
+    json_free(doc);
+    if (!ok || !p->user_json || !p->ws_json || p->state == PRESENCE_NONE) {
+        participant_free(p);
+        return NULL;
+    }
+    return p;
 }

@@ -47,6 +47,10 @@ struct participant *participant_new(const struct identity *id, const char *objec
                                     int host, enum presence_state state);
 struct participant *participant_copy(const struct participant *p);
 void participant_free(struct participant *p);
+/* The participant as stored in Redis and carried between instances (every field). */
+void participant_to_json(const struct participant *p, struct buf *out);
+/* Reads what participant_to_json() wrote; NULL when text is not such an object. */
+struct participant *participant_from_json(const char *text, size_t len);
 
 /* One instance's entry for a user. */
 struct presence_entry {
@@ -73,6 +77,8 @@ struct presence {
 
 void presence_init(struct presence *p);
 void presence_clear(struct presence *p);
+/* Moves every user of src into dst (which must be empty); src is left empty. */
+void presence_move(struct presence *dst, struct presence *src);
 
 /*
  * Sets (p not NULL, copied) or removes (p NULL) the entry of user_key from instance, and

@@ -31,18 +31,93 @@ static void object_key(struct buf *b, const struct session *s, const char *objec
     buf_printf(b, "%s:%s", s->id->ws_key, object_id);
 }
 
-static void bootstrap_done(void *privdata, enum engine_status st, size_t n,
-                           const char *const *instances,
-                           const struct participant *const *participants)
+static void publish_entry(struct registry *r, struct object *o, const char *user_key,
+                          uint64_t origin_sid);
+static struct participant *local_entry(struct object *o, const char *user_key);
+static void send_presence_change(struct object *o, const char *user_key,
+                                 enum presence_state after, const struct participant *shown);
+
+/* A replica read in flight: the object is found again by key, since it may be gone. */
+struct replica_read {
+    struct registry *r;
+    char *okey;
+    int resync; /* after an outage: tell local members what changed meanwhile */
+};
+
+/* Publishes every local user's entry once the replica is known. Each connection that
+ * waited gets its own event if it changed nothing for the others. */
+static void publish_waiting(struct registry *r, struct object *o, int as_origin)
 {
-    struct object *o = privdata;
-    if (st != ENGINE_OK)
-        return;
-    for (size_t i = 0; i < n; i++) {
-        enum presence_state before, after;
-        presence_apply(&o->replica, instances[i], participants[i]->user_key, participants[i],
-                       &before, &after);
+    struct membership *m, *next;
+    for (m = TAILQ_FIRST(&o->members); m; m = next) {
+        next = TAILQ_NEXT(m, olink);
+        publish_entry(r, o, m->s->id->user_key, as_origin ? m->s->sid : 0);
     }
+}
+
+static void replica_read_done(void *privdata, enum engine_status st, size_t n,
+                              const char *const *instances,
+                              const struct participant *const *participants)
+{
+    struct replica_read *rr = privdata;
+    struct registry *r = rr->r;
+    struct object *o = dict_get(&r->objects, rr->okey, strlen(rr->okey));
+    if (!o || st != ENGINE_OK) {
+        /* Unavailable: the next reset reads it again. */
+        free(rr->okey);
+        free(rr);
+        return;
+    }
+    struct presence fresh;
+    enum presence_state before, after;
+    presence_init(&fresh);
+    for (size_t i = 0; i < n; i++)
+        presence_apply(&fresh, instances[i], participants[i]->user_key, participants[i], &before,
+                       &after);
+    if (rr->resync) {
+        /* Our own entries may have expired while Redis was away: they are stored again
+         * below, so count them as they are. */
+        struct membership *m;
+        TAILQ_FOREACH(m, &o->members, olink)
+        {
+            struct participant *p = local_entry(o, m->s->id->user_key);
+            if (p)
+                presence_apply(&fresh, r->instance_id, p->user_key, p, &before, &after);
+            participant_free(p);
+        }
+        /* Whoever came or went meanwhile: one event per changed user. */
+        struct presence_user *u;
+        TAILQ_FOREACH(u, &o->replica.order, link)
+        {
+            const struct participant *old = NULL;
+            enum presence_state was = presence_user_state(&o->replica, u->user_key, &old);
+            if (presence_user_state(&fresh, u->user_key, NULL) == PRESENCE_NONE && was)
+                send_presence_change(o, u->user_key, PRESENCE_NONE, old);
+        }
+        TAILQ_FOREACH(u, &fresh.order, link)
+        {
+            const struct participant *now = NULL;
+            enum presence_state is = presence_user_state(&fresh, u->user_key, &now);
+            if (presence_user_state(&o->replica, u->user_key, NULL) != is)
+                send_presence_change(o, u->user_key, is, now);
+        }
+    }
+    presence_clear(&o->replica);
+    presence_move(&o->replica, &fresh);
+    o->bootstrapped = 1;
+    publish_waiting(r, o, !rr->resync);
+    free(rr->okey);
+    free(rr);
+}
+
+static void read_replica(struct registry *r, struct object *o, int resync)
+{
+    struct replica_read *rr = oc_malloc(sizeof(*rr));
+    rr->r = r;
+    rr->okey = oc_strdup(o->okey);
+    rr->resync = resync;
+    o->bootstrapped = 0;
+    r->engine->ops->presence_list(r->engine, o->okey, replica_read_done, rr);
 }
 
 static struct object *object_get(struct registry *r, const char *okey, const char *object_id,
@@ -59,7 +134,7 @@ static struct object *object_get(struct registry *r, const char *okey, const cha
     dict_set(&r->objects, okey, strlen(okey), o);
     /* Subscribe before reading the presence, so no change falls between the two. */
     r->engine->ops->subscribe(r->engine, okey);
-    r->engine->ops->presence_list(r->engine, okey, bootstrap_done, o);
+    read_replica(r, o, 0);
     return o;
 }
 
@@ -115,6 +190,8 @@ static struct participant *local_entry(struct object *o, const char *user_key)
 static void publish_entry(struct registry *r, struct object *o, const char *user_key,
                           uint64_t origin_sid)
 {
+    if (!o->bootstrapped)
+        return; /* published when the replica is read */
     struct participant *p = local_entry(o, user_key);
     struct envelope env = {.kind = ENVELOPE_PRESENCE,
                            .origin_instance = r->instance_id,
@@ -257,6 +334,25 @@ void registry_send_participants(struct registry *r, struct membership *m, struct
 
 /* --- deliveries -------------------------------------------------------------------------- */
 
+/* Tells every local connection on o that user_key is now in state after: the user's own
+ * connections get the self variant (isSelf, email), the others one shared frame. */
+static void send_presence_change(struct object *o, const char *user_key,
+                                 enum presence_state after, const struct participant *shown)
+{
+    struct frame *self = NULL, *others = NULL;
+    struct membership *m;
+    TAILQ_FOREACH(m, &o->members, olink)
+    {
+        int is_self = strcmp(user_of(m), user_key) == 0;
+        struct frame **f = is_self ? &self : &others;
+        if (!*f)
+            *f = proto_encode_presence(after, shown, o->object_id, is_self);
+        send_frame(m->s, *f);
+    }
+    frame_unref(self);
+    frame_unref(others);
+}
+
 /* The user went from joined to left through another instance: its connections here carry
  * "left" from now on, so the entries agree with the replicas (and with newcomers that read
  * them). Returns 1 when one changed. */
@@ -290,18 +386,7 @@ static void deliver_presence(struct registry *r, struct object *o, const struct 
         const struct participant *shown = gone;
         if (after != PRESENCE_NONE)
             presence_user_state(&o->replica, env->user_key, &shown);
-        struct frame *self = NULL, *others = NULL;
-        struct membership *m;
-        TAILQ_FOREACH(m, &o->members, olink)
-        {
-            int is_self = strcmp(user_of(m), env->user_key) == 0;
-            struct frame **f = is_self ? &self : &others;
-            if (!*f)
-                *f = proto_encode_presence(after, shown, o->object_id, is_self);
-            send_frame(m->s, *f);
-        }
-        frame_unref(self);
-        frame_unref(others);
+        send_presence_change(o, env->user_key, after, shown);
         if (after == PRESENCE_LEFT && !is_local_origin(r, env) && upgrade_to_left(o, env->user_key))
             publish_entry(r, o, env->user_key, 0);
     } else if (is_local_origin(r, env) && env->origin_sid) {
@@ -356,7 +441,8 @@ static void deliver(void *privdata, const char *okey, const struct envelope *env
             send_frame(m->s, env->frame);
         break;
     case ENVELOPE_PRESENCE:
-        deliver_presence(r, o, env);
+        if (o->bootstrapped)
+            deliver_presence(r, o, env);
         break;
     case ENVELOPE_DATA:
         deliver_data(r, o, env);
@@ -364,16 +450,9 @@ static void deliver(void *privdata, const char *okey, const struct envelope *env
     }
 }
 
-void registry_publish(struct registry *r, struct membership *m, struct frame *f, int echo,
-                      const char *to)
+int registry_ready(const struct registry *r)
 {
-    struct envelope env = {.kind = to ? ENVELOPE_EMIT : ENVELOPE_BROADCAST,
-                           .origin_instance = r->instance_id,
-                           .origin_sid = m->s->sid,
-                           .frame = f,
-                           .echo = echo,
-                           .to = to};
-    r->engine->ops->publish(r->engine, m->o->okey, &env, NULL, NULL);
+    return r->engine->ops->ready(r->engine);
 }
 
 /* --- saved data -------------------------------------------------------------------------- */
@@ -456,6 +535,27 @@ static void saved_data(void *privdata, enum engine_status st, const struct engin
     data_answer(privdata, st, d, "ovice_data_saved_success", 1);
 }
 
+static void published(void *privdata, enum engine_status st)
+{
+    struct pending *p = privdata;
+    struct session *s = st == ENGINE_OK ? NULL : session_by_sid(p->r, p->sid);
+    if (s)
+        send_engine_error(s, p, st);
+    pending_free(p);
+}
+
+void registry_publish(struct registry *r, struct membership *m, struct frame *f, int echo,
+                      const char *to, struct proto_span ref)
+{
+    struct envelope env = {.kind = to ? ENVELOPE_EMIT : ENVELOPE_BROADCAST,
+                           .origin_instance = r->instance_id,
+                           .origin_sid = m->s->sid,
+                           .frame = f,
+                           .echo = echo,
+                           .to = to};
+    r->engine->ops->publish(r->engine, m->o->okey, &env, published, pending_new(r, m, ref));
+}
+
 void registry_get_data(struct registry *r, struct membership *m, struct proto_span ref)
 {
     r->engine->ops->data_get(r->engine, m->o->okey, got_data, pending_new(r, m, ref));
@@ -475,6 +575,15 @@ void registry_save_data(struct registry *r, struct membership *m, const struct d
 
 /* --- lifecycle --------------------------------------------------------------------------- */
 
+/* The engine was away: read every replica again, tell local members what changed, store
+ * every local entry again. */
+static void reset(void *privdata)
+{
+    struct registry *r = privdata;
+    for (struct dict_entry *it = dict_first(&r->objects); it; it = dict_next(&r->objects, it))
+        read_replica(r, it->value, 1);
+}
+
 struct registry *registry_new(struct engine *engine, const struct conf *conf,
                               const char *instance_id)
 {
@@ -483,6 +592,7 @@ struct registry *registry_new(struct engine *engine, const struct conf *conf,
     r->conf = conf;
     r->instance_id = instance_id;
     engine->deliver = deliver;
+    engine->reset = reset;
     engine->deliver_privdata = r;
     return r;
 }

@@ -39,6 +39,8 @@ struct object {
     TAILQ_HEAD(, membership) members;      /* local connections, in arrival order */
     size_t nmembers;
     struct presence replica;               /* everyone on the object, every instance */
+    int bootstrapped;                      /* the replica was read from the engine; until
+                                              then local entries wait to be published */
 };
 
 struct registry {
@@ -86,9 +88,13 @@ void registry_send_participants(struct registry *r, struct membership *m, struct
 /* True when user_key is a participant of m's object (any state), per the replica. */
 int registry_user_present(struct membership *m, const char *user_key);
 
-/* Publishes a ready ovice_message frame to the object (broadcast, or emit when to is set). */
+/* 1 when the engine can serve: otherwise object messages are answered `unavailable`. */
+int registry_ready(const struct registry *r);
+
+/* Publishes a ready ovice_message frame to the object (broadcast, or emit when to is set).
+ * If the engine cannot take it, the sender gets `unavailable` (with ref). */
 void registry_publish(struct registry *r, struct membership *m, struct frame *f, int echo,
-                      const char *to);
+                      const char *to, struct proto_span ref);
 
 /* ovice_get_data and ovice_save_and_emit_data; the answers go to the session (with ref) when
  * the engine replies, if it is still there. */

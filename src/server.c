@@ -13,16 +13,34 @@
 #include "log.h"
 #include "metrics.h"
 
+/* Shutdown ends when every client is gone and the engine has answered what they caused
+ * (their presence removals). */
+static void maybe_finish_shutdown(struct server *s)
+{
+    if (!s->shutting_down || !TAILQ_EMPTY(&s->conns))
+        return;
+    if (s->engine && s->engine->ops->pending(s->engine) > 0 &&
+        s->engine->ops->ready(s->engine)) {
+        struct timeval tv = {0, 20000};
+        evtimer_add(s->drain_timer, &tv);
+        return;
+    }
+    log_info("shutdown complete");
+    event_base_loopexit(s->base, NULL);
+}
+
+static void on_drain(evutil_socket_t fd, short what, void *arg)
+{
+    maybe_finish_shutdown(arg);
+}
+
 static void reap(evutil_socket_t fd, short what, void *arg)
 {
     struct server *s = arg;
     struct conn *c;
     while ((c = TAILQ_FIRST(&s->dead)) != NULL)
         conn_free(c);
-    if (s->shutting_down && TAILQ_EMPTY(&s->conns)) {
-        log_info("shutdown complete");
-        event_base_loopexit(s->base, NULL);
-    }
+    maybe_finish_shutdown(s);
 }
 
 void server_reap_soon(struct server *s)
@@ -33,7 +51,17 @@ void server_reap_soon(struct server *s)
 static int http_ready(void *privdata)
 {
     struct server *s = privdata;
-    return s->conf->engine == CONF_ENGINE_MEMORY;
+    return s->engine && s->engine->ops->ready(s->engine);
+}
+
+static void engine_stats(void *privdata, struct buf *out)
+{
+    buf_printf(out,
+               "\"connections\":%lld,\"messages_in\":%llu,\"messages_out\":%llu,"
+               "\"bytes_in\":%llu,\"bytes_out\":%llu",
+               (long long)metrics.ws_connections, (unsigned long long)metrics.messages_received,
+               (unsigned long long)metrics.messages_sent, (unsigned long long)metrics.bytes_received,
+               (unsigned long long)metrics.bytes_sent);
 }
 
 static void http_metrics(void *privdata, struct buf *out)
@@ -185,9 +213,7 @@ struct server *server_new(struct conf *conf, const char *instance_id, struct buf
     s->dispatch.secrets[0].key = conf->token_secret;
     s->dispatch.secrets[0].len = strlen(conf->token_secret);
     s->dispatch.nsecrets = 1;
-    s->engine = engine_memory_new(s->instance_id);
-    s->registry = registry_new(s->engine, conf, s->instance_id);
-    s->dispatch.registry = s->registry;
+    s->dispatch.registry = NULL; /* the engine needs the bound address: see below */
     s->http.conf = conf;
     s->http.ready = http_ready;
     s->http.metrics = http_metrics;
@@ -197,6 +223,7 @@ struct server *server_new(struct conf *conf, const char *instance_id, struct buf
     s->reaper = event_new(s->base, -1, 0, reap, s);
     s->shutdown_timer = evtimer_new(s->base, on_shutdown_timeout, s);
     s->listen_retry = evtimer_new(s->base, on_listen_retry, s);
+    s->drain_timer = evtimer_new(s->base, on_drain, s);
     s->sigterm = evsignal_new(s->base, SIGTERM, on_signal, s);
     s->sigint = evsignal_new(s->base, SIGINT, on_signal, s);
     evsignal_add(s->sigterm, NULL);
@@ -206,6 +233,14 @@ struct server *server_new(struct conf *conf, const char *instance_id, struct buf
         server_free(s);
         return NULL;
     }
+    if (conf->engine == CONF_ENGINE_REDIS)
+        s->engine = engine_redis_new(s->base, conf, s->instance_id, s->listen_addr);
+    else
+        s->engine = engine_memory_new(s->instance_id);
+    s->engine->stats = engine_stats;
+    s->engine->stats_privdata = s;
+    s->registry = registry_new(s->engine, conf, s->instance_id);
+    s->dispatch.registry = s->registry;
     return s;
 }
 
@@ -228,11 +263,12 @@ void server_free(struct server *s)
         conn_free(c);
     if (s->listener)
         evconnlistener_free(s->listener);
-    registry_free(s->registry);
+    /* The engine first: it answers its waiting callbacks while the registry still exists. */
     if (s->engine)
         s->engine->ops->free(s->engine);
+    registry_free(s->registry);
     struct event *events[] = {s->reaper, s->shutdown_timer, s->listen_retry, s->sigterm,
-                              s->sigint};
+                              s->sigint, s->drain_timer};
     for (size_t i = 0; i < sizeof(events) / sizeof(events[0]); i++)
         if (events[i])
             event_free(events[i]);

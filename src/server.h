@@ -34,6 +34,7 @@ struct server {
     struct event *sigterm, *sigint;  /* graceful shutdown */
     struct event *shutdown_timer;
     struct event *listen_retry;      /* re-enables accepting after EMFILE */
+    struct event *drain_timer;       /* shutdown: waits for the engine's last answers */
     int shutting_down;
     uint64_t next_conn_id;
     char listen_addr[80];            /* "host:port" actually bound */

@@ -1,0 +1,287 @@
+#include "redis_conn.h"
+
+#include <hiredis/adapters/libevent.h>
+#include <hiredis/async.h>
+#include <hiredis/hiredis.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+#include <sys/time.h>
+
+#include "buf.h"
+#include "log.h"
+
+/* A command must be answered within this, or the connection is considered dead. */
+#define COMMAND_TIMEOUT_MS 3000
+/* Connecting may take this long. */
+#define CONNECT_TIMEOUT_MS 2000
+/* Backoff between connection attempts. */
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 5000
+
+/* A command waiting for its reply. Replies come in order, so the oldest is the head. */
+struct call {
+    struct redis_conn *rc;
+    redis_reply_fn cb;
+    void *privdata;
+    int64_t sent_ms;
+    TAILQ_ENTRY(call) link;
+};
+
+struct redis_conn {
+    struct event_base *base;
+    const struct conf *conf;
+    char *name;
+    int subscriber;
+    redisAsyncContext *ac;   /* NULL while disconnected */
+    int up;                  /* handshake done */
+    int handshake_left;      /* handshake replies still awaited */
+    struct event *retry;     /* next connection attempt */
+    struct event *watchdog;  /* deadlines of commands and of connecting */
+    int64_t connect_started_ms;
+    int backoff_ms;
+    unsigned long long reconnects;
+    TAILQ_HEAD(, call) calls;
+    size_t ncalls;
+    redis_state_fn on_state;
+    redis_reply_fn on_message;
+    void *privdata;
+};
+
+static int64_t now_ms(void)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+static void connect_now(struct redis_conn *rc);
+
+static void schedule_retry(struct redis_conn *rc)
+{
+    /* Jitter keeps a fleet of instances from reconnecting in step. */
+    int delay = rc->backoff_ms / 2 + rand() % (rc->backoff_ms / 2 + 1);
+    rc->backoff_ms = rc->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : rc->backoff_ms * 2;
+    struct timeval tv = {delay / 1000, (delay % 1000) * 1000};
+    evtimer_add(rc->retry, &tv);
+}
+
+static void went_down(struct redis_conn *rc, const char *why)
+{
+    int was_up = rc->up;
+    rc->ac = NULL;
+    rc->up = 0;
+    if (was_up)
+        log_warn("redis down conn=%s reason=\"%s\"", rc->name, why);
+    else
+        log_debug("redis connect failed conn=%s reason=\"%s\"", rc->name, why);
+    schedule_retry(rc);
+    if (was_up && rc->on_state)
+        rc->on_state(rc, 0, rc->privdata);
+}
+
+static void on_disconnect(const redisAsyncContext *ac, int status)
+{
+    struct redis_conn *rc = ac->data;
+    if (rc)
+        went_down(rc, ac->errstr[0] ? ac->errstr : "disconnected");
+}
+
+static void handshake_reply(redisAsyncContext *ac, void *r, void *privdata)
+{
+    struct redis_conn *rc = privdata;
+    redisReply *reply = r;
+    if (!reply || rc->ac != ac)
+        return;
+    if (reply->type == REDIS_REPLY_ERROR) {
+        log_error("redis handshake refused conn=%s error=\"%s\"", rc->name, reply->str);
+        redisAsyncDisconnect(ac);
+        return;
+    }
+    if (--rc->handshake_left > 0)
+        return;
+    rc->up = 1;
+    rc->backoff_ms = BACKOFF_MIN_MS;
+    log_info("redis up conn=%s host=%s port=%d", rc->name, rc->conf->redis_host,
+             rc->conf->redis_port);
+    if (rc->on_state)
+        rc->on_state(rc, 1, rc->privdata);
+}
+
+static void send_handshake(struct redis_conn *rc)
+{
+    const struct conf *c = rc->conf;
+    rc->handshake_left = 0;
+    if (c->redis_password) {
+        redisAsyncCommand(rc->ac, handshake_reply, rc, "AUTH %s", c->redis_password);
+        rc->handshake_left++;
+    }
+    if (c->redis_db) {
+        redisAsyncCommand(rc->ac, handshake_reply, rc, "SELECT %d", c->redis_db);
+        rc->handshake_left++;
+    }
+    redisAsyncCommand(rc->ac, handshake_reply, rc, "CLIENT SETNAME objcast:%s", rc->name);
+    rc->handshake_left++;
+}
+
+static void on_connect(const redisAsyncContext *ac, int status)
+{
+    struct redis_conn *rc = ac->data;
+    if (!rc)
+        return;
+    if (status != REDIS_OK) {
+        /* hiredis frees the context after this callback. */
+        went_down(rc, ac->errstr[0] ? ac->errstr : "connect failed");
+        return;
+    }
+    send_handshake(rc);
+}
+
+static void connect_now(struct redis_conn *rc)
+{
+    if (rc->ac)
+        return;
+    redisAsyncContext *ac = redisAsyncConnect(rc->conf->redis_host, rc->conf->redis_port);
+    if (!ac || ac->err) {
+        log_debug("redis connect failed conn=%s error=\"%s\"", rc->name, ac ? ac->errstr : "oom");
+        if (ac)
+            redisAsyncFree(ac);
+        schedule_retry(rc);
+        return;
+    }
+    ac->data = rc;
+    redisLibeventAttach(ac, rc->base);
+    redisAsyncSetConnectCallback(ac, on_connect);
+    redisAsyncSetDisconnectCallback(ac, on_disconnect);
+    rc->ac = ac;
+    rc->connect_started_ms = now_ms();
+    rc->reconnects++;
+}
+
+static void on_retry(evutil_socket_t fd, short what, void *arg)
+{
+    connect_now(arg);
+}
+
+/* Drops a connection that stopped answering: every waiting command fails. */
+static void abandon(struct redis_conn *rc, const char *why)
+{
+    redisAsyncContext *ac = rc->ac;
+    log_warn("redis timeout conn=%s reason=\"%s\"", rc->name, why);
+    /* redisAsyncFree answers the waiting callbacks with NULL and runs on_disconnect only for
+     * a connected context; make sure we go down exactly once. */
+    ac->data = NULL;
+    redisAsyncFree(ac);
+    went_down(rc, why);
+}
+
+static void on_watchdog(evutil_socket_t fd, short what, void *arg)
+{
+    struct redis_conn *rc = arg;
+    int64_t now = now_ms();
+    if (rc->ac && !rc->up && now - rc->connect_started_ms > CONNECT_TIMEOUT_MS) {
+        abandon(rc, "connect timeout");
+        return;
+    }
+    struct call *oldest = TAILQ_FIRST(&rc->calls);
+    if (rc->ac && oldest && now - oldest->sent_ms > COMMAND_TIMEOUT_MS)
+        abandon(rc, "command timeout");
+}
+
+static void call_reply(redisAsyncContext *ac, void *r, void *privdata)
+{
+    struct call *call = privdata;
+    struct redis_conn *rc = call->rc;
+    TAILQ_REMOVE(&rc->calls, call, link);
+    rc->ncalls--;
+    if (call->cb)
+        call->cb(rc, r, call->privdata);
+    free(call);
+}
+
+static void sub_reply(redisAsyncContext *ac, void *r, void *privdata)
+{
+    struct redis_conn *rc = privdata;
+    if (r && rc->on_message)
+        rc->on_message(rc, r, rc->privdata);
+}
+
+int redis_conn_command(struct redis_conn *rc, redis_reply_fn cb, void *privdata, int argc,
+                       const char **argv, const size_t *argvlen)
+{
+    if (!rc->up)
+        return -1;
+    if (rc->subscriber) {
+        /* Subscription callbacks stay registered for every message of the channel. */
+        return redisAsyncCommandArgv(rc->ac, sub_reply, rc, argc, argv, argvlen) == REDIS_OK
+                   ? 0
+                   : -1;
+    }
+    struct call *call = oc_malloc(sizeof(*call));
+    call->rc = rc;
+    call->cb = cb;
+    call->privdata = privdata;
+    call->sent_ms = now_ms();
+    if (redisAsyncCommandArgv(rc->ac, call_reply, call, argc, argv, argvlen) != REDIS_OK) {
+        free(call);
+        return -1;
+    }
+    TAILQ_INSERT_TAIL(&rc->calls, call, link);
+    rc->ncalls++;
+    return 0;
+}
+
+struct redis_conn *redis_conn_new(struct event_base *base, const struct conf *conf,
+                                  const char *name, int subscriber, redis_state_fn on_state,
+                                  redis_reply_fn on_message, void *privdata)
+{
+    struct redis_conn *rc = oc_calloc(1, sizeof(*rc));
+    rc->base = base;
+    rc->conf = conf;
+    rc->name = oc_strdup(name);
+    rc->subscriber = subscriber;
+    rc->on_state = on_state;
+    rc->on_message = on_message;
+    rc->privdata = privdata;
+    rc->backoff_ms = BACKOFF_MIN_MS;
+    TAILQ_INIT(&rc->calls);
+    rc->retry = evtimer_new(base, on_retry, rc);
+    rc->watchdog = event_new(base, -1, EV_PERSIST, on_watchdog, rc);
+    struct timeval tv = {0, 250000};
+    evtimer_add(rc->watchdog, &tv);
+    connect_now(rc);
+    rc->reconnects = 0;
+    return rc;
+}
+
+void redis_conn_free(struct redis_conn *rc)
+{
+    if (!rc)
+        return;
+    rc->on_state = NULL;
+    if (rc->ac) {
+        rc->ac->data = NULL;
+        redisAsyncFree(rc->ac);
+        rc->ac = NULL;
+    }
+    /* redisAsyncFree answered every waiting call (with NULL), which removed them. */
+    event_free(rc->retry);
+    event_free(rc->watchdog);
+    free(rc->name);
+    free(rc);
+}
+
+int redis_conn_up(const struct redis_conn *rc)
+{
+    return rc->up;
+}
+
+size_t redis_conn_pending(const struct redis_conn *rc)
+{
+    return rc->ncalls;
+}
+
+unsigned long long redis_conn_reconnects(const struct redis_conn *rc)
+{
+    return rc->reconnects;
+}

@@ -1,0 +1,46 @@
+#ifndef OC_REDIS_CONN_H
+#define OC_REDIS_CONN_H
+
+#include <event2/event.h>
+#include <stddef.h>
+
+#include "conf.h"
+
+/*
+ * One connection to Redis over hiredis's async API on our event loop: AUTH, SELECT and
+ * CLIENT SETNAME on connect, a deadline on every command (hiredis 0.14 has none for async
+ * contexts), and reconnection with capped exponential backoff and jitter. The process never
+ * blocks on Redis and never exits because of it.
+ */
+struct redis_conn;
+struct redisReply;
+
+/* A command's answer: reply is NULL when the command failed (connection lost, deadline
+ * passed). The reply is valid only during the callback. */
+typedef void (*redis_reply_fn)(struct redis_conn *rc, struct redisReply *reply, void *privdata);
+/* The connection came up (handshake done) or went down. */
+typedef void (*redis_state_fn)(struct redis_conn *rc, int up, void *privdata);
+
+/* Starts connecting at once. name is used in logs and CLIENT SETNAME (objcast:<name>).
+ * subscriber: the connection only does SUBSCRIBE/UNSUBSCRIBE; its messages go to
+ * on_message. */
+struct redis_conn *redis_conn_new(struct event_base *base, const struct conf *conf,
+                                  const char *name, int subscriber, redis_state_fn on_state,
+                                  redis_reply_fn on_message, void *privdata);
+void redis_conn_free(struct redis_conn *rc);
+
+/* 1 when connected and the handshake succeeded. */
+int redis_conn_up(const struct redis_conn *rc);
+
+/* Sends a command (argv with lengths). Returns 0, or -1 at once when the connection is down
+ * (cb is then not called). cb may be NULL. */
+int redis_conn_command(struct redis_conn *rc, redis_reply_fn cb, void *privdata, int argc,
+                       const char **argv, const size_t *argvlen);
+
+/* Commands sent and not answered yet. */
+size_t redis_conn_pending(const struct redis_conn *rc);
+
+/* Reconnections so far, and the command round-trip time of the last reply in microseconds. */
+unsigned long long redis_conn_reconnects(const struct redis_conn *rc);
+
+#endif
