@@ -1,8 +1,14 @@
 /* objcastd: the objcast server. Reads the configuration, then runs the server until a
  * SIGTERM or SIGINT has drained it. */
 
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
 #include <openssl/rand.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,7 +36,7 @@ static void raise_fd_limit(const struct conf *conf)
     rl.rlim_cur = want < rl.rlim_max ? want : rl.rlim_max;
     setrlimit(RLIMIT_NOFILE, &rl);
     if (rl.rlim_cur < want)
-        log_warn("open file limit below max_connections limit=%llu max_connections=%d",
+        log_info("open file limit below max_connections limit=%llu max_connections=%d",
                  (unsigned long long)rl.rlim_cur, conf->max_connections);
 }
 
@@ -53,6 +59,138 @@ static void ensure_secret(struct conf *conf)
     free(conf->token_secret);
     conf->token_secret = oc_strdup(text);
     log_warn("token_secret is not set: no client can authenticate (set token_secret)");
+}
+
+/* Runs one server process until it is drained. Returns the exit status. */
+static int serve(struct conf *conf, int worker)
+{
+    char instance[320];
+    if (conf->instance_id[0] && worker)
+        snprintf(instance, sizeof(instance), "%s-%d", conf->instance_id, worker);
+    else if (conf->instance_id[0])
+        snprintf(instance, sizeof(instance), "%s", conf->instance_id);
+    else {
+        char host[256] = "localhost";
+        gethostname(host, sizeof(host) - 1);
+        snprintf(instance, sizeof(instance), "%s:%d", host, (int)getpid());
+    }
+    struct buf err = {0};
+    struct server *srv = server_new(conf, instance, &err);
+    if (!srv) {
+        log_error("start failed reason=\"%s\"", err.p);
+        buf_free(&err);
+        return 1;
+    }
+    int rc = server_run(srv);
+    server_free(srv);
+    buf_free(&err);
+    return rc;
+}
+
+/* With port 0 every worker must bind the same port: take one now and hold it (bound, not
+ * listening, so it receives no connections) while the workers bind it with SO_REUSEPORT. */
+static int reserve_port(struct conf *conf)
+{
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+    struct addrinfo *ai = NULL;
+    if (getaddrinfo(conf->bind, "0", &hints, &ai) != 0 || !ai)
+        return -1;
+    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int one = 1;
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0 ||
+        bind(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
+        freeaddrinfo(ai);
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    freeaddrinfo(ai);
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    getsockname(fd, (struct sockaddr *)&ss, &len);
+    conf->port = ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
+                                          : ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    return fd;
+}
+
+static pid_t spawn_worker(struct conf *conf, int n, const sigset_t *old)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        sigprocmask(SIG_SETMASK, old, NULL);
+        int rc = serve(conf, n);
+        conf_free(conf);
+        _exit(rc);
+    }
+    if (pid < 0)
+        log_error("fork failed error=\"%s\"", strerror(errno));
+    return pid;
+}
+
+/*
+ * workers N: N processes share the port (SO_REUSEPORT) and the Redis engine, each an
+ * instance of its own. The parent only forwards signals and replaces a worker that died.
+ */
+static int run_workers(struct conf *conf)
+{
+    int held = conf->port == 0 ? reserve_port(conf) : -1;
+    if (conf->port == 0) {
+        log_error("cannot reserve a port for the workers");
+        return 1;
+    }
+    sigset_t set, old;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGCHLD);
+    sigaddset(&set, SIGHUP);
+    sigprocmask(SIG_BLOCK, &set, &old);
+
+    int n = conf->workers, alive = 0, stopping = 0;
+    pid_t *pids = oc_calloc((size_t)n, sizeof(*pids));
+    for (int i = 0; i < n; i++)
+        if ((pids[i] = spawn_worker(conf, i + 1, &old)) > 0)
+            alive++;
+    log_info("workers started count=%d port=%d", alive, conf->port);
+
+    while (alive > 0) {
+        int sig = sigwaitinfo(&set, NULL);
+        if (sig == SIGTERM || sig == SIGINT || sig == SIGHUP) {
+            if (sig != SIGHUP)
+                stopping = 1;
+            for (int i = 0; i < n; i++)
+                if (pids[i] > 0)
+                    kill(pids[i], sig);
+            continue;
+        }
+        if (sig != SIGCHLD)
+            continue;
+        pid_t pid;
+        int status;
+        while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+            for (int i = 0; i < n; i++) {
+                if (pids[i] != pid)
+                    continue;
+                pids[i] = 0;
+                alive--;
+                if (stopping)
+                    break;
+                log_warn("worker died worker=%d pid=%d status=%d: starting a new one", i + 1,
+                         (int)pid, status);
+                sleep(1); /* a worker that dies at once must not spin */
+                if ((pids[i] = spawn_worker(conf, i + 1, &old)) > 0)
+                    alive++;
+                break;
+            }
+        }
+    }
+    free(pids);
+    if (held >= 0)
+        close(held);
+    log_info("workers stopped");
+    return 0;
 }
 
 int main(int argc, char **argv)
@@ -89,25 +227,8 @@ int main(int argc, char **argv)
     raise_fd_limit(&conf);
     ensure_secret(&conf);
 
-    char instance[320];
-    if (conf.instance_id[0]) {
-        snprintf(instance, sizeof(instance), "%s", conf.instance_id);
-    } else {
-        char host[256] = "localhost";
-        gethostname(host, sizeof(host) - 1);
-        snprintf(instance, sizeof(instance), "%s:%d", host, (int)getpid());
-    }
-
-    struct server *srv = server_new(&conf, instance, &err);
-    if (!srv) {
-        log_error("start failed reason=\"%s\"", err.p);
-        buf_free(&err);
-        conf_free(&conf);
-        return 1;
-    }
-    int rc = server_run(srv);
-    server_free(srv);
-    conf_free(&conf);
     buf_free(&err);
+    int rc = conf.workers > 1 ? run_workers(&conf) : serve(&conf, 0);
+    conf_free(&conf);
     return rc;
 }

@@ -102,8 +102,8 @@ static void handshake_reply(redisAsyncContext *ac, void *r, void *privdata)
         return;
     rc->up = 1;
     rc->backoff_ms = BACKOFF_MIN_MS;
-    log_info("redis up conn=%s host=%s port=%d", rc->name, rc->conf->redis_host,
-             rc->conf->redis_port);
+    log_info("redis up conn=%s role=%s host=%s port=%d", rc->name,
+             rc->subscriber ? "subscriber" : "commands", rc->conf->redis_host, rc->conf->redis_port);
     if (rc->on_state)
         rc->on_state(rc, 1, rc->privdata);
 }
