@@ -623,7 +623,7 @@ static void r_presence(struct engine *base, const char *okey, const struct envel
     key(&words[1], e, okey, "presence:exp");
     key(&words[2], e, okey, "meta");
     key(&words[3], e, okey, "ch");
-    buf_printf(&words[4], "%s|%s", env->user_key, e->base.instance_id);
+    buf_printf(&words[4], "%s|%s", env->user_key, env->origin_instance);
     if (env->participant)
         participant_to_json(env->participant, &words[5]);
     buf_printf(&words[6], "%lld", (long long)now_ms() + (long long)e->conf->presence_ttl * 1000);
