@@ -8,7 +8,7 @@ die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
 # Debian packages the build and the tests need.
 BUILD_PACKAGES=(build-essential autoconf automake libtool pkg-config libevent-dev
-    libhiredis-dev libyajl-dev check libssl-dev libhttp-parser-dev redis-server)
+    libhiredis-dev libyajl-dev check libssl-dev libhttp-parser-dev redis-server haproxy)
 
 apt_updated=0
 # Installs every named Debian package that is not installed yet.
