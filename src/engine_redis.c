@@ -67,14 +67,14 @@ static struct script sweep_script = {"sweep",
     "end\n"
     "return #gone\n", ""};
 
-/* KEYS: presence, exp, meta. ARGV: now ms. Returns {pseq, member, json, ...} of the live
- * entries. */
+/* KEYS: presence, exp, meta. ARGV: now ms, 1 to include expired entries. Returns {pseq,
+ * member, json, ...} of the live entries. */
 static struct script snapshot_script = {"snapshot",
     "local out = {redis.call('HGET', KEYS[3], 'pseq') or '0'}\n"
     "local all = redis.call('HGETALL', KEYS[1])\n"
     "for i = 1, #all, 2 do\n"
     "  local score = redis.call('ZSCORE', KEYS[2], all[i])\n"
-    "  if score and tonumber(score) > tonumber(ARGV[1]) then\n"
+    "  if score and (ARGV[2] == '1' or tonumber(score) > tonumber(ARGV[1])) then\n"
     "    out[#out + 1] = all[i]\n"
     "    out[#out + 1] = all[i + 1]\n"
     "  end\n"
@@ -210,6 +210,8 @@ struct engine_redis {
     long long started;       /* unix seconds */
     unsigned ticks;
     int outage;              /* a connection went down since both were last up */
+    int64_t sweep_after_ms;  /* after an outage, other instances get time to come back
+                                and refresh their entries before any is called dead */
     int was_ready;
 };
 
@@ -475,19 +477,21 @@ static void snapshot_reply(struct redis_conn *rc, redisReply *r, void *privdata)
 static void snapshot(struct engine_redis *e, struct chan *ch, engine_presence_fn cb,
                      void *privdata)
 {
-    struct buf words[4] = {{0}};
+    struct buf words[5] = {{0}};
     key(&words[0], e, ch->okey, "presence");
     key(&words[1], e, ch->okey, "presence:exp");
     key(&words[2], e, ch->okey, "meta");
     buf_printf(&words[3], "%lld", (long long)now_ms());
+    /* Right after an outage nobody could refresh: expired entries still count. */
+    buf_append_str(&words[4], now_ms() < e->sweep_after_ms ? "1" : "0");
     struct snap *s = oc_malloc(sizeof(*s));
     s->e = e;
     s->okey = oc_strdup(ch->okey);
     s->cb = cb;
     s->privdata = privdata;
     ch->snapping++;
-    if (run_script(e, &snapshot_script, 3, words, 4, snapshot_reply, s) != 0) {
-        free_words(words, 4);
+    if (run_script(e, &snapshot_script, 3, words, 5, snapshot_reply, s) != 0) {
+        free_words(words, 5);
         snapshot_reply(e->cmd, NULL, s);
     }
 }
@@ -787,6 +791,8 @@ static size_t r_pending(struct engine *base)
 
 static void sweep(struct engine_redis *e)
 {
+    if (now_ms() < e->sweep_after_ms)
+        return;
     for (struct dict_entry *it = dict_first(&e->chans); it; it = dict_next(&e->chans, it)) {
         struct chan *ch = it->value;
         struct buf words[5] = {{0}};
@@ -867,6 +873,8 @@ static void on_state(struct redis_conn *rc, int up, void *privdata)
         for (struct dict_entry *it = dict_first(&e->chans); it; it = dict_next(&e->chans, it))
             subscribe_chan(e, it->value);
     if (r_ready(&e->base)) {
+        if (e->outage)
+            e->sweep_after_ms = now_ms() + ((int64_t)e->conf->presence_ttl + 6) * 1000;
         if (e->outage && e->base.reset) {
             log_info("redis resync objects=%zu", e->chans.count);
             e->base.reset(e->base.deliver_privdata);
