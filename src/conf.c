@@ -63,6 +63,7 @@ _Static_assert(LOG_LEVEL_DEBUG == 0 && LOG_LEVEL_INFO == 1 && LOG_LEVEL_WARNING 
 static const char *const engine_words[] = {"memory", "redis", NULL};
 static const char *const object_tokens_words[] = {"optional", "required", NULL};
 static const char *const log_level_words[] = {"debug", "info", "warning", "error", NULL};
+static const char *const yes_no_words[] = {"no", "yes", NULL};
 
 static int validate_nonempty(struct conf *c, int argc, char **argv, const char **err);
 static int validate_redis_url(struct conf *c, int argc, char **argv, const char **err);
@@ -138,6 +139,12 @@ static const struct conf_key keys[] = {
      .words = log_level_words, .help = "least important level written to the log"},
     {.name = "workers", .type = CONF_T_INT, .offset = FIELD(workers), .def = "1", .min = 1,
      .max = 64, .help = "processes sharing the port (more than 1 needs engine redis)"},
+    /* demo: never in production */
+    {.name = "demo", .type = CONF_T_ENUM, .offset = FIELD(demo), .def = "no",
+     .words = yes_no_words,
+     .help = "serve the demo and its token endpoint to loopback clients (unsafe: demo only)"},
+    {.name = "demo_port", .type = CONF_T_INT, .offset = FIELD(demo_port), .def = "0", .min = 0,
+     .max = 65535, .help = "second port serving the demo plugins (their own origin); 0 = none"},
 };
 /* clang-format on */
 

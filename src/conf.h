@@ -52,6 +52,8 @@ struct conf {
     char *static_dir;
     int log_level;             /* enum log_level */
     int workers;
+    int demo;                  /* demo pages and token endpoints (never in production) */
+    int demo_port;             /* second port serving the demo plugins; 0 = none */
     char *conf_file;           /* name of the file (or text) loaded last, NULL when none;
                                   conf_validate() errors name it, or "(command line)" */
 };

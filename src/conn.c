@@ -4,6 +4,7 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdlib.h>
@@ -39,7 +40,9 @@ struct conn {
     enum conn_state state;
     struct http_request *http;  /* while in CONN_STATE_HTTP, else NULL */
     struct ws_decoder *ws;      /* once upgraded, else NULL */
+    const struct http_env *env; /* routes of the port it came in on */
     uint64_t id;                /* unique in the process, for logs */
+    int peer_loopback;          /* the peer is on this machine */
     int64_t last_rx_ms;         /* when bytes last arrived (ms, loop clock) */
     int64_t ping_sent_ms;       /* when the outstanding ping was sent, 0 if none */
     unsigned close_code;        /* close code sent, for the log; 0 if none */
@@ -291,7 +294,8 @@ static void read_http(struct conn *c, struct evbuffer *in)
             break;
         }
         int keep_alive = 0;
-        enum http_route_result route = http_route(c->http, &c->srv->http, &out, &keep_alive);
+        c->http->peer_loopback = c->peer_loopback;
+        enum http_route_result route = http_route(c->http, c->env, &out, &keep_alive);
         metrics.http_requests++;
         write_raw(c, out.p, out.len);
         buf_free(&out);
@@ -393,7 +397,22 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
     }
 }
 
-struct conn *conn_new(struct server *srv, evutil_socket_t fd)
+static int is_loopback(const struct sockaddr *a)
+{
+    if (!a)
+        return 0;
+    if (a->sa_family == AF_INET)
+        return (ntohl(((const struct sockaddr_in *)a)->sin_addr.s_addr) >> 24) == 127;
+    if (a->sa_family == AF_INET6) {
+        const struct in6_addr *x = &((const struct sockaddr_in6 *)a)->sin6_addr;
+        return IN6_IS_ADDR_LOOPBACK(x) ||
+               (IN6_IS_ADDR_V4MAPPED(x) && x->s6_addr[12] == 127);
+    }
+    return 0;
+}
+
+struct conn *conn_new(struct server *srv, evutil_socket_t fd, const struct sockaddr *peer,
+                      const struct http_env *env)
 {
     struct bufferevent *bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
     if (!bev) {
@@ -406,6 +425,8 @@ struct conn *conn_new(struct server *srv, evutil_socket_t fd)
     struct conn *c = oc_calloc(1, sizeof(*c));
     c->srv = srv;
     c->bev = bev;
+    c->env = env;
+    c->peer_loopback = is_loopback(peer);
     c->id = ++srv->next_conn_id;
     c->state = CONN_STATE_HTTP;
     c->http = http_request_new(srv->conf->max_frame_bytes);

@@ -19,8 +19,12 @@ enum conn_state {
     CONN_STATE_DEAD,     /* on the server's dead list, freed by the reaper */
 };
 
-/* Takes over fd (accepted, non-blocking). Returns NULL and closes fd on failure. */
-struct conn *conn_new(struct server *srv, evutil_socket_t fd);
+struct http_env;
+struct sockaddr;
+/* Takes over fd (accepted, non-blocking) from peer; its HTTP requests are answered with env.
+ * Returns NULL and closes fd on failure. */
+struct conn *conn_new(struct server *srv, evutil_socket_t fd, const struct sockaddr *peer,
+                      const struct http_env *env);
 
 /* Server shutdown: a WebSocket is closed with 1001, an HTTP connection after its response. */
 void conn_shutdown(struct conn *c);

@@ -1,7 +1,10 @@
 #include "http.h"
 
+#include <fcntl.h>
 #include <http_parser.h>
 #include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -51,6 +54,8 @@ static void commit_header(struct http_request *r)
         set_header(&r->authorization, &r->value, 0);
     else if (strcasecmp(name, "content-type") == 0)
         set_header(&r->content_type, &r->value, 0);
+    else if (strcasecmp(name, "host") == 0)
+        set_header(&r->host, &r->value, 0);
     buf_reset(&r->field);
     buf_reset(&r->value);
 }
@@ -156,7 +161,7 @@ static void clear_fields(struct http_request *r)
 {
     char **strings[] = {&r->path,   &r->query,  &r->upgrade,       &r->connection,
                         &r->ws_key, &r->origin, &r->authorization, &r->content_type,
-                        &r->ws_version};
+                        &r->ws_version, &r->host};
     for (size_t i = 0; i < sizeof(strings) / sizeof(strings[0]); i++) {
         free(*strings[i]);
         *strings[i] = NULL;
@@ -230,6 +235,7 @@ const char *http_reason(int status)
     switch (status) {
     case 101: return "Switching Protocols";
     case 200: return "OK";
+    case 301: return "Moved Permanently";
     case 204: return "No Content";
     case 400: return "Bad Request";
     case 401: return "Unauthorized";
@@ -348,6 +354,127 @@ static enum http_route_result route_ws(const struct http_request *r, const struc
     return HTTP_ROUTE_UPGRADE;
 }
 
+/* Static files are small (objcast.js, demo pages): read whole, at most this. */
+#define STATIC_MAX (4 << 20)
+
+static const char *content_type_of(const char *path)
+{
+    static const struct {
+        const char *ext, *type;
+    } types[] = {
+        {".html", "text/html; charset=utf-8"}, {".js", "text/javascript; charset=utf-8"},
+        {".mjs", "text/javascript; charset=utf-8"}, {".css", "text/css; charset=utf-8"},
+        {".json", "application/json"}, {".svg", "image/svg+xml"}, {".png", "image/png"},
+        {".txt", "text/plain; charset=utf-8"},
+    };
+    const char *dot = strrchr(path, '.');
+    for (size_t i = 0; dot && i < sizeof(types) / sizeof(types[0]); i++)
+        if (strcmp(dot, types[i].ext) == 0)
+            return types[i].type;
+    return "application/octet-stream";
+}
+
+/* A request path safe to append to static_dir: no "..", no "//", no '%' or '\\'. */
+static int path_safe(const char *path)
+{
+    if (path[0] != '/' || strstr(path, "..") || strstr(path, "//") || strchr(path, '%') ||
+        strchr(path, '\\'))
+        return 0;
+    return 1;
+}
+
+/* Answers with the file static_dir + rel, or 404. */
+static void respond_file(struct buf *out, const struct http_env *env, const char *rel,
+                         int keep_alive, int head, const char *extra)
+{
+    struct buf file = {0}, body = {0};
+    buf_printf(&file, "%s%s", env->static_dir ? env->static_dir : "web", rel);
+    if (file.p[file.len - 1] == '/')
+        buf_append_str(&file, "index.html");
+    int fd = path_safe(rel) ? open(file.p, O_RDONLY | O_CLOEXEC) : -1;
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > STATIC_MAX) {
+        if (fd >= 0)
+            close(fd);
+        respond_text(out, 404, "not found\n", keep_alive, NULL, head);
+        buf_free(&file);
+        return;
+    }
+    buf_reserve(&body, (size_t)st.st_size);
+    ssize_t n;
+    while (body.len < (size_t)st.st_size &&
+           (n = read(fd, body.p + body.len, (size_t)st.st_size - body.len)) > 0)
+        body.len += (size_t)n;
+    close(fd);
+    struct buf headers = {0};
+    buf_append_str(&headers, "Cache-Control: no-cache\r\n");
+    if (extra)
+        buf_append_str(&headers, extra);
+    http_respond(out, 200, content_type_of(file.p), body.p, body.len, keep_alive, headers.p, head);
+    buf_free(&headers);
+    buf_free(&file);
+    buf_free(&body);
+}
+
+static int has_prefix(const char *s, const char *prefix)
+{
+    return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+static int hex(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                                         : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                                                : -1;
+}
+
+char *http_query_param(const char *query, const char *name)
+{
+    size_t nlen = strlen(name);
+    for (const char *p = query; p && *p;) {
+        const char *end = strchr(p, '&');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        if (len > nlen && strncmp(p, name, nlen) == 0 && p[nlen] == '=') {
+            struct buf v = {0};
+            for (size_t i = nlen + 1; i < len; i++) {
+                if (p[i] == '+')
+                    buf_append_char(&v, ' ');
+                else if (p[i] == '%' && i + 2 < len && hex(p[i + 1]) >= 0 && hex(p[i + 2]) >= 0) {
+                    buf_append_char(&v, (char)(hex(p[i + 1]) * 16 + hex(p[i + 2])));
+                    i += 2;
+                } else
+                    buf_append_char(&v, p[i]);
+            }
+            return buf_detach(&v);
+        }
+        p = end ? end + 1 : NULL;
+    }
+    return NULL;
+}
+
+/* The demo: its pages and the token endpoints, loopback clients only. */
+static enum http_route_result route_demo(const struct http_request *r, const struct http_env *env,
+                                         struct buf *out, int keep_alive, int head)
+{
+    const char *path = r->path;
+    int kind = strcmp(path, "/demo/token") == 0 ? 0 : strcmp(path, "/demo/object-token") == 0 ? 1 : -1;
+    if (kind < 0) {
+        respond_file(out, env, path, keep_alive, head, NULL);
+        return HTTP_ROUTE_RESPOND;
+    }
+    if (!r->peer_loopback) {
+        respond_text(out, 403, "the demo token endpoint answers loopback clients only\n",
+                     keep_alive, NULL, head);
+        return HTTP_ROUTE_RESPOND;
+    }
+    struct buf json = {0};
+    int status = env->demo_token(env->privdata, kind, r, &json);
+    http_respond(out, status, "application/json", json.p ? json.p : "", json.len, keep_alive,
+                 "Cache-Control: no-store\r\n", head);
+    buf_free(&json);
+    return HTTP_ROUTE_RESPOND;
+}
+
 enum http_route_result http_route(const struct http_request *r, const struct http_env *env,
                                   struct buf *out, int *keep_alive)
 {
@@ -355,6 +482,26 @@ enum http_route_result http_route(const struct http_request *r, const struct htt
     int head = r->method == HTTP_METHOD_HEAD;
     int readable = r->method == HTTP_METHOD_GET || head;
     *keep_alive = r->keep_alive && !r->is_upgrade;
+
+    if (env->static_only) {
+        if (readable && has_prefix(path, "/demo/plugins/"))
+            respond_file(out, env, path, *keep_alive, head, NULL);
+        else
+            respond_text(out, 404, "not found\n", *keep_alive, NULL, head);
+        return HTTP_ROUTE_RESPOND;
+    }
+    if (readable && (strcmp(path, "/objcast.js") == 0 || strcmp(path, "/objcast.mjs") == 0)) {
+        /* Host pages on any origin load the bridge as a script or import it as a module. */
+        respond_file(out, env, path, *keep_alive, head, "Access-Control-Allow-Origin: *\r\n");
+        return HTTP_ROUTE_RESPOND;
+    }
+    if (env->demo_token && readable && (has_prefix(path, "/demo/") || strcmp(path, "/demo") == 0)) {
+        if (strcmp(path, "/demo") == 0) {
+            respond_text(out, 301, "moved\n", *keep_alive, "Location: /demo/\r\n", head);
+            return HTTP_ROUTE_RESPOND;
+        }
+        return route_demo(r, env, out, *keep_alive, head);
+    }
 
     if (strcmp(path, "/ws") == 0)
         return route_ws(r, env, out, keep_alive);

@@ -40,6 +40,8 @@ struct http_request {
     char *origin;           /* Origin */
     char *authorization;    /* Authorization */
     char *content_type;     /* Content-Type */
+    char *host;             /* Host */
+    int peer_loopback;      /* the peer is on this machine (set by the connection) */
     int keep_alive;         /* the client may send another request after this one */
     int is_upgrade;         /* the parser saw an upgrade request: bytes after the head are
                                not HTTP */
@@ -81,6 +83,11 @@ struct http_env {
     int (*ready)(void *privdata);                     /* engine connected */
     void (*metrics)(void *privdata, struct buf *out); /* Prometheus text */
     int (*can_accept)(void *privdata);                /* room for one more WebSocket */
+    /* Demo only: writes the JSON answer of /demo/token or /demo/object-token (kind 0 or 1)
+     * to out; returns the HTTP status. NULL when the demo is off. */
+    int (*demo_token)(void *privdata, int kind, const struct http_request *r, struct buf *out);
+    const char *static_dir;   /* where objcast.js and demo/ are */
+    int static_only;          /* the demo plugins' port: only /demo/plugins/ files */
     void *privdata;
 };
 
@@ -102,6 +109,10 @@ void http_respond(struct buf *out, int status, const char *content_type, const c
 void http_respond_feed_error(struct buf *out, enum http_feed_result res);
 
 const char *http_reason(int status);
+
+/* The value of name in a query string ("a=1&name=x"), %-decoded, '+' as space; a new string
+ * the caller frees, or NULL when absent. */
+char *http_query_param(const char *query, const char *name);
 
 /* True when the comma-separated header value has token (case-insensitive). */
 int http_header_has_token(const char *value, const char *token);

@@ -7,9 +7,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <openssl/rand.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
 
+#include "auth.h"
 #include "conn.h"
+#include "json.h"
 #include "log.h"
 #include "metrics.h"
 
@@ -54,6 +59,93 @@ static int http_ready(void *privdata)
     return s->engine && s->engine->ops->ready(s->engine);
 }
 
+/* A relative static_dir that does not exist from here falls back to the source tree's
+ * (so objcastd run from anywhere in a build serves its own web/). */
+static char *resolve_static_dir(const char *dir)
+{
+    struct stat st;
+    if (dir[0] == '/' || (stat(dir, &st) == 0 && S_ISDIR(st.st_mode)))
+        return oc_strdup(dir);
+    struct buf b = {0};
+    buf_printf(&b, "%s/%s", OBJCAST_SRCDIR, dir);
+    if (stat(b.p, &st) == 0 && S_ISDIR(st.st_mode))
+        return buf_detach(&b);
+    buf_free(&b);
+    return oc_strdup(dir);
+}
+
+/* /demo/token (kind 0): a connection token for a new demo user; /demo/object-token (kind 1):
+ * an object token. Demo only: anybody on this machine may ask. */
+static int demo_token(void *privdata, int kind, const struct http_request *r, struct buf *out)
+{
+    struct server *s = privdata;
+    long long now = (long long)time(NULL);
+    struct buf claims = {0};
+    int status = 200;
+    if (kind == 0) {
+        char *name = http_query_param(r->query, "name");
+        uint8_t raw[4];
+        RAND_bytes(raw, sizeof(raw));
+        char user[32];
+        snprintf(user, sizeof(user), "demo-%02x%02x%02x%02x", raw[0], raw[1], raw[2], raw[3]);
+        const char *shown = name && name[0] ? name : user;
+        buf_printf(&claims, "{\"sub\":\"%s\",\"ws\":1,\"name\":", user);
+        json_append_string(&claims, shown, strlen(shown));
+        buf_printf(&claims, ",\"avatarUrl\":\"\",\"language\":\"en\",\"iat\":%lld,\"exp\":%lld}",
+                   now, now + 12 * 3600);
+        char *token = auth_jwt_sign(claims.p, s->conf->token_secret, strlen(s->conf->token_secret));
+        const char *host = r->host ? r->host : "127.0.0.1";
+        char hostname[256];
+        snprintf(hostname, sizeof(hostname), "%s", host);
+        char *colon = hostname[0] == '[' ? strstr(hostname, "]:") : strrchr(hostname, ':');
+        if (colon)
+            colon[hostname[0] == '[' ? 1 : 0] = '\0';
+        buf_printf(out, "{\"token\":\"%s\",\"userId\":\"%s\",\"name\":", token, user);
+        json_append_string(out, shown, strlen(shown));
+        buf_append_str(out, ",\"ws\":1,\"url\":");
+        struct buf url = {0};
+        buf_printf(&url, "ws://%s/ws", host);
+        json_append_string(out, url.p, url.len);
+        buf_reset(&url);
+        buf_printf(&url, "http://%s:%d", hostname, s->conf->demo_port ? s->conf->demo_port
+                                                                       : s->conf->port);
+        buf_append_str(out, ",\"pluginOrigin\":");
+        json_append_string(out, url.p, url.len);
+        buf_append_char(out, '}');
+        buf_free(&url);
+        free(token);
+        free(name);
+    } else {
+        char *obj = http_query_param(r->query, "objectId");
+        char *user = http_query_param(r->query, "userId");
+        char *host = http_query_param(r->query, "host");
+        char *type = http_query_param(r->query, "objectType");
+        if (!obj || !user || !obj[0] || !user[0]) {
+            buf_append_str(out, "{\"error\":\"objectId and userId are required\"}");
+            status = 400;
+        } else {
+            buf_append_str(&claims, "{\"sub\":");
+            json_append_string(&claims, user, strlen(user));
+            buf_append_str(&claims, ",\"obj\":");
+            json_append_string(&claims, obj, strlen(obj));
+            if (type && (strcmp(type, "static") == 0 || strcmp(type, "dynamic") == 0))
+                buf_printf(&claims, ",\"objectType\":\"%s\"", type);
+            buf_printf(&claims, ",\"host\":%s,\"exp\":%lld}",
+                       host && strcmp(host, "true") == 0 ? "true" : "false", now + 12 * 3600);
+            char *token =
+                auth_jwt_sign(claims.p, s->conf->token_secret, strlen(s->conf->token_secret));
+            buf_printf(out, "{\"token\":\"%s\"}", token);
+            free(token);
+        }
+        free(obj);
+        free(user);
+        free(host);
+        free(type);
+    }
+    buf_free(&claims);
+    return status;
+}
+
 static void engine_stats(void *privdata, struct buf *out)
 {
     buf_printf(out,
@@ -79,7 +171,7 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
                       int socklen, void *arg)
 {
     struct server *s = arg;
-    conn_new(s, fd);
+    conn_new(s, fd, addr, l == s->demo_listener ? &s->demo_http : &s->http);
 }
 
 static void on_listen_retry(evutil_socket_t fd, short what, void *arg)
@@ -126,6 +218,10 @@ void server_shutdown(struct server *s)
         evconnlistener_free(s->listener);
         s->listener = NULL;
     }
+    if (s->demo_listener) {
+        evconnlistener_free(s->demo_listener);
+        s->demo_listener = NULL;
+    }
     struct conn *c, *next;
     for (c = TAILQ_FIRST(&s->conns); c; c = next) {
         next = conn_next(c);
@@ -164,11 +260,11 @@ static void format_addr(struct server *s, evutil_socket_t fd)
              host, port);
 }
 
-static int bind_listener(struct server *s, struct buf *err)
+static struct evconnlistener *listen_on(struct server *s, int portnum, struct buf *err)
 {
     const struct conf *conf = s->conf;
     char port[16];
-    snprintf(port, sizeof(port), "%d", conf->port);
+    snprintf(port, sizeof(port), "%d", portnum);
     struct evutil_addrinfo hints = {.ai_family = AF_UNSPEC,
                                     .ai_socktype = SOCK_STREAM,
                                     .ai_flags = EVUTIL_AI_PASSIVE | EVUTIL_AI_NUMERICSERV};
@@ -176,21 +272,33 @@ static int bind_listener(struct server *s, struct buf *err)
     int rc = evutil_getaddrinfo(conf->bind, port, &hints, &ai);
     if (rc != 0 || !ai) {
         buf_printf(err, "bind: cannot resolve \"%s\": %s", conf->bind, evutil_gai_strerror(rc));
-        return -1;
+        return NULL;
     }
     unsigned flags = LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC;
     if (conf->workers > 1)
         flags |= LEV_OPT_REUSEABLE_PORT;
-    s->listener = evconnlistener_new_bind(s->base, on_accept, s, flags, 4096, ai->ai_addr,
-                                          (int)ai->ai_addrlen);
+    struct evconnlistener *l = evconnlistener_new_bind(s->base, on_accept, s, flags, 4096,
+                                                       ai->ai_addr, (int)ai->ai_addrlen);
     evutil_freeaddrinfo(ai);
-    if (!s->listener) {
-        buf_printf(err, "cannot listen on %s port %d: %s", conf->bind, conf->port,
-                   strerror(errno));
-        return -1;
+    if (!l) {
+        buf_printf(err, "cannot listen on %s port %d: %s", conf->bind, portnum, strerror(errno));
+        return NULL;
     }
-    evconnlistener_set_error_cb(s->listener, on_accept_error);
+    evconnlistener_set_error_cb(l, on_accept_error);
+    return l;
+}
+
+static int bind_listener(struct server *s, struct buf *err)
+{
+    s->listener = listen_on(s, s->conf->port, err);
+    if (!s->listener)
+        return -1;
     format_addr(s, evconnlistener_get_fd(s->listener));
+    if (s->conf->demo && s->conf->demo_port) {
+        s->demo_listener = listen_on(s, s->conf->demo_port, err);
+        if (!s->demo_listener)
+            return -1;
+    }
     return 0;
 }
 
@@ -219,6 +327,15 @@ struct server *server_new(struct conf *conf, const char *instance_id, struct buf
     s->http.metrics = http_metrics;
     s->http.can_accept = http_can_accept;
     s->http.privdata = s;
+    s->static_dir = resolve_static_dir(conf->static_dir);
+    s->http.static_dir = s->static_dir;
+    if (conf->demo) {
+        s->http.demo_token = demo_token;
+        log_warn("demo is on: /demo/token hands out identities to loopback clients; "
+                 "never run this in production");
+    }
+    s->demo_http = s->http;
+    s->demo_http.static_only = 1;
 
     s->reaper = event_new(s->base, -1, 0, reap, s);
     s->shutdown_timer = evtimer_new(s->base, on_shutdown_timeout, s);
@@ -263,6 +380,9 @@ void server_free(struct server *s)
         conn_free(c);
     if (s->listener)
         evconnlistener_free(s->listener);
+    if (s->demo_listener)
+        evconnlistener_free(s->demo_listener);
+    free(s->static_dir);
     /* The engine first: it answers its waiting callbacks while the registry still exists. */
     if (s->engine)
         s->engine->ops->free(s->engine);

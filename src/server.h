@@ -28,6 +28,9 @@ struct server {
     struct registry *registry;       /* objects with local participants */
     struct dispatch_env dispatch;    /* what dispatch needs (points into conf) */
     struct http_env http;            /* what the HTTP routes need */
+    struct http_env demo_http;       /* the demo plugins' port: static files only */
+    struct evconnlistener *demo_listener; /* demo_port, or NULL */
+    char *static_dir;                /* static_dir, resolved */
     struct conn_list conns;          /* every live connection */
     struct conn_list dead;           /* connections to free on the next reaper run */
     struct event *reaper;            /* frees dead connections outside their callbacks */
