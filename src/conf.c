@@ -649,6 +649,30 @@ int conf_set(struct conf *c, const char *key, int argc, char **argv, const char 
     return rc < 0 ? OC_ERR : OC_OK;
 }
 
+/* A command-line override. A key of several words also takes them as one argument
+ * (--client_rate "100 200"), split on blanks, as redis-server does. */
+static int conf_set_cli(struct conf *c, const char *key, int argc, char **argv, int pos,
+                        struct buf *err)
+{
+    struct buf name = {0};
+    for (const char *p = key; *p; p++)
+        buf_append_char(&name, (char)tolower((unsigned char)*p));
+    const struct conf_key *k = key_find(name.p ? name.p : "");
+    buf_free(&name);
+    int multi = k && (k->type == CONF_T_LIST || (k->type == CONF_T_SPECIAL && k->nargs > 1));
+    if (!multi || argc != 1 || !strpbrk(argv[0], " \t"))
+        return conf_set(c, key, argc, argv, cmdline, pos, err);
+    char *copy = oc_strdup(argv[0]);
+    char *words[64];
+    int n = 0;
+    for (char *save = NULL, *w = strtok_r(copy, " \t", &save); w && n < 64;
+         w = strtok_r(NULL, " \t", &save))
+        words[n++] = w;
+    int rc = conf_set(c, key, n, words, cmdline, pos, err);
+    free(copy);
+    return rc;
+}
+
 /* ---- defaults -------------------------------------------------------------------------------- */
 
 /* Splits a default on spaces; defaults never need quoting beyond "" for empty strings. */
@@ -1037,7 +1061,7 @@ int conf_from_argv(struct conf *c, int argc, char **argv, struct conf_cli *cli, 
         goto out;
     }
     for (int k = 0; k < nov; k++) {
-        if (conf_set(c, ov[k].key, ov[k].argc, ov[k].argv, cmdline, ov[k].pos, err) < 0) {
+        if (conf_set_cli(c, ov[k].key, ov[k].argc, ov[k].argv, ov[k].pos, err) < 0) {
             rc = OC_ERR;
             goto out;
         }

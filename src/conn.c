@@ -191,7 +191,7 @@ static void session_send(struct session *s, struct frame *f)
 static void session_close(struct session *s, unsigned code, const char *reason)
 {
     struct conn *c = (struct conn *)s;
-    if (code == WS_CLOSE_POLICY || code == WS_CLOSE_AUTH_TIMEOUT)
+    if (!s->id && (code == WS_CLOSE_POLICY || code == WS_CLOSE_AUTH_TIMEOUT))
         metrics.closes[METRICS_CLOSE_AUTH]++;
     ws_close(c, code, reason);
 }

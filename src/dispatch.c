@@ -201,6 +201,46 @@ static void run_plugin(const struct dispatch_env *env, struct session *s, const 
     }
 }
 
+static int64_t monotonic_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * client_rate RATE BURST: a token bucket per connection. A message over the rate is refused
+ * with rate_limited; refusals fill a second bucket that leaks at the same rate, and a client
+ * that overflows it (it keeps sending far over the rate) is closed with 1008. Returns 1 when
+ * the message may run.
+ */
+static int rate_allows(const struct dispatch_env *env, struct session *s,
+                       const struct proto_msg *m)
+{
+    double rate = env->conf->client_rate, burst = env->conf->client_burst;
+    int64_t now = monotonic_ms();
+    if (!s->bucket_ms) {
+        s->tokens = burst;
+        s->bucket_ms = now;
+    }
+    double refill = (double)(now - s->bucket_ms) * rate / 1000.0;
+    s->bucket_ms = now;
+    s->tokens = s->tokens + refill > burst ? burst : s->tokens + refill;
+    s->abuse = s->abuse > refill ? s->abuse - refill : 0;
+    if (s->tokens >= 1) {
+        s->tokens -= 1;
+        return 1;
+    }
+    dispatch_send_error(s, PROTO_ERR_RATE_LIMITED, "too many messages: slow down", m->object_id,
+                        m->ref);
+    if (++s->abuse > burst) {
+        log_info("rate abuse closed sid=%llu", (unsigned long long)s->sid);
+        metrics.closes[METRICS_CLOSE_RATE]++;
+        s->ops->close(s, WS_CLOSE_POLICY, "rate limit exceeded");
+    }
+    return 0;
+}
+
 void dispatch_message(const struct dispatch_env *env, struct session *s, const char *text,
                       size_t len)
 {
@@ -219,6 +259,10 @@ void dispatch_message(const struct dispatch_env *env, struct session *s, const c
         return;
     }
 
+    if (!rate_allows(env, s, &m)) {
+        proto_msg_clear(&m);
+        return;
+    }
     if (rc != 0) {
         dispatch_send_error(s, PROTO_ERR_BAD_REQUEST, err, m.object_id, m.ref);
         proto_msg_clear(&m);

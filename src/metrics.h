@@ -23,7 +23,7 @@ struct metrics {
     uint64_t bytes_sent;             /* bytes queued to sockets */
     uint64_t auth_failures;          /* objcast_auth refused or timed out */
     uint64_t errors[PROTO_ERR_COUNT]; /* objcast_error sent, by code */
-    uint64_t closes[5];              /* server-initiated closes, by reason (see below) */
+    uint64_t closes[6];              /* server-initiated closes, by reason (see below) */
 };
 
 /* Why the server closed a connection, for objcast_server_closes_total. */
@@ -33,6 +33,7 @@ enum metrics_close {
     METRICS_CLOSE_PING,         /* no answer to ping */
     METRICS_CLOSE_SLOW,         /* output over client_output_limit */
     METRICS_CLOSE_SHUTDOWN,     /* server shutting down (1001) */
+    METRICS_CLOSE_RATE,         /* kept sending far over client_rate (1008) */
 };
 
 extern struct metrics metrics;

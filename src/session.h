@@ -28,6 +28,10 @@ struct session {
     const struct session_ops *ops;
     struct identity *id; /* NULL until objcast_auth succeeded; owned by the session */
     uint64_t sid;        /* unique within the process: async answers find it by this */
+    double tokens;       /* client_rate bucket: messages it may still send now */
+    double abuse;        /* refused messages, leaking at the same rate: over the burst the
+                            client is closed (1008) */
+    int64_t bucket_ms;   /* when the buckets were last updated (monotonic ms) */
     struct membership_list memberships; /* the objects it is on (registry.c keeps it) */
 };
 
