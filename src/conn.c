@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "api.h"
 #include "dispatch.h"
 #include "frame.h"
 #include "http.h"
@@ -43,10 +44,20 @@ struct conn {
     const struct http_env *env; /* routes of the port it came in on */
     uint64_t id;                /* unique in the process, for logs */
     int peer_loopback;          /* the peer is on this machine */
+    struct api_wait *api;       /* a server API request waiting for the engine, or NULL */
+    int in_read;                /* inside read_http(): answers are picked up by its loop */
     int64_t last_rx_ms;         /* when bytes last arrived (ms, loop clock) */
     int64_t ping_sent_ms;       /* when the outstanding ping was sent, 0 if none */
     unsigned close_code;        /* close code sent, for the log; 0 if none */
     TAILQ_ENTRY(conn) link;     /* in srv->conns, or srv->dead once dead */
+};
+
+/* A server API request in flight. It outlives its connection if need be: conn_free()
+ * clears conn, and the answer is then dropped. */
+struct api_wait {
+    struct conn *conn;
+    int done;       /* answered while read_http() was still running */
+    int keep_alive; /* the request allowed another one after it */
 };
 
 static const struct session_ops ws_session_ops;
@@ -108,6 +119,8 @@ void conn_free(struct conn *c)
     assert(c->state == CONN_STATE_DEAD);
     TAILQ_REMOVE(&c->srv->dead, c, link);
     log_debug("conn closed id=%llu code=%u", (unsigned long long)c->id, c->close_code);
+    if (c->api)
+        c->api->conn = NULL; /* its answer will find nobody */
     bufferevent_free(c->bev);
     event_free(c->timer);
     http_request_free(c->http);
@@ -271,8 +284,69 @@ static void start_ws(struct conn *c)
     arm_timer(c, c->srv->conf->auth_timeout);
 }
 
+static void after_response(struct conn *c, int keep_alive);
+static void read_http(struct conn *c, struct evbuffer *in);
+
+static void api_answer(void *privdata, int status, const char *body, size_t len)
+{
+    struct api_wait *w = privdata;
+    struct conn *c = w->conn;
+    if (!c || c->state != CONN_STATE_HTTP) {
+        free(w);
+        if (c)
+            c->api = NULL;
+        return;
+    }
+    struct buf out = {0};
+    http_respond(&out, status, "application/json", body, len, w->keep_alive, NULL,
+                 c->http->method == HTTP_METHOD_HEAD);
+    write_raw(c, out.p, out.len);
+    buf_free(&out);
+    metrics.http_requests++;
+    if (c->in_read) {
+        w->done = 1; /* read_http() goes on from here */
+        return;
+    }
+    c->api = NULL;
+    int keep_alive = w->keep_alive;
+    free(w);
+    after_response(c, keep_alive);
+    if (c->state == CONN_STATE_HTTP)
+        read_http(c, bufferevent_get_input(c->bev));
+}
+
+static void after_response(struct conn *c, int keep_alive)
+{
+    if (keep_alive && !c->srv->shutting_down) {
+        http_request_reset(c->http);
+        arm_timer(c, HTTP_IDLE_SECONDS);
+    } else {
+        finish(c);
+    }
+}
+
+/* Starts a server API request. Returns 1 when it is still waiting for the engine. */
+static int start_api(struct conn *c)
+{
+    struct api_wait *w = oc_calloc(1, sizeof(*w));
+    w->conn = c;
+    w->keep_alive = c->http->keep_alive;
+    c->api = w;
+    api_handle(&c->srv->api, c->http, api_answer, w);
+    if (!w->done)
+        return 1;
+    c->api = NULL;
+    int keep_alive = w->keep_alive;
+    free(w);
+    after_response(c, keep_alive);
+    return 0;
+}
+
 static void read_http(struct conn *c, struct evbuffer *in)
 {
+    if (c->api)
+        return; /* one request at a time: the rest waits for its answer */
+    c->in_read = 1;
     while (c->state == CONN_STATE_HTTP) {
         size_t len = evbuffer_get_length(in);
         if (len == 0)
@@ -293,6 +367,11 @@ static void read_http(struct conn *c, struct evbuffer *in)
             finish(c);
             break;
         }
+        if (!c->env->static_only && api_path(c->http->path)) {
+            if (start_api(c))
+                break;
+            continue;
+        }
         int keep_alive = 0;
         c->http->peer_loopback = c->peer_loopback;
         enum http_route_result route = http_route(c->http, c->env, &out, &keep_alive);
@@ -300,15 +379,14 @@ static void read_http(struct conn *c, struct evbuffer *in)
         write_raw(c, out.p, out.len);
         buf_free(&out);
         if (route == HTTP_ROUTE_UPGRADE) {
+            c->in_read = 0;
             start_ws(c);
             read_ws(c, in);
-        } else if (keep_alive && !c->srv->shutting_down) {
-            http_request_reset(c->http);
-            arm_timer(c, HTTP_IDLE_SECONDS);
-        } else {
-            finish(c);
+            return;
         }
+        after_response(c, keep_alive);
     }
+    c->in_read = 0;
 }
 
 static void on_read(struct bufferevent *bev, void *arg)

@@ -474,22 +474,25 @@ static void snapshot_reply(struct redis_conn *rc, redisReply *r, void *privdata)
     free(s);
 }
 
-static void snapshot(struct engine_redis *e, struct chan *ch, engine_presence_fn cb,
-                     void *privdata)
+/* Reads okey's presence. With its channel (ch not NULL), messages are held meanwhile and
+ * those the snapshot already holds are dropped after it. */
+static void snapshot(struct engine_redis *e, const char *okey, struct chan *ch,
+                     engine_presence_fn cb, void *privdata)
 {
     struct buf words[5] = {{0}};
-    key(&words[0], e, ch->okey, "presence");
-    key(&words[1], e, ch->okey, "presence:exp");
-    key(&words[2], e, ch->okey, "meta");
+    key(&words[0], e, okey, "presence");
+    key(&words[1], e, okey, "presence:exp");
+    key(&words[2], e, okey, "meta");
     buf_printf(&words[3], "%lld", (long long)now_ms());
     /* Right after an outage nobody could refresh: expired entries still count. */
     buf_append_str(&words[4], now_ms() < e->sweep_after_ms ? "1" : "0");
     struct snap *s = oc_malloc(sizeof(*s));
     s->e = e;
-    s->okey = oc_strdup(ch->okey);
+    s->okey = oc_strdup(okey);
     s->cb = cb;
     s->privdata = privdata;
-    ch->snapping++;
+    if (ch)
+        ch->snapping++;
     if (run_script(e, &snapshot_script, 3, words, 5, snapshot_reply, s) != 0) {
         free_words(words, 5);
         snapshot_reply(e->cmd, NULL, s);
@@ -502,7 +505,7 @@ static void run_waits(struct engine_redis *e, struct chan *ch)
     ch->waits = NULL;
     for (; w; w = next) {
         next = w->next;
-        snapshot(e, ch, w->cb, w->privdata);
+        snapshot(e, ch->okey, ch, w->cb, w->privdata);
         free(w);
     }
 }
@@ -672,12 +675,14 @@ static void r_presence_list(struct engine *base, const char *okey, engine_presen
 {
     struct engine_redis *e = (struct engine_redis *)base;
     struct chan *ch = dict_get(&e->chans, okey, strlen(okey));
-    if (!ch || !r_ready(base)) {
+    if (!r_ready(base)) {
         cb(privdata, ENGINE_UNAVAILABLE, 0, NULL, NULL);
         return;
     }
-    if (ch->confirmed) {
-        snapshot(e, ch, cb, privdata);
+    if (!ch || ch->confirmed) {
+        /* Without a channel (the server API reading an object nobody here is on), a plain
+         * read. */
+        snapshot(e, okey, ch, cb, privdata);
         return;
     }
     /* Read only once subscribed, so no change can fall between the snapshot and the

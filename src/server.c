@@ -358,6 +358,9 @@ struct server *server_new(struct conf *conf, const char *instance_id, struct buf
     s->engine->stats_privdata = s;
     s->registry = registry_new(s->engine, conf, s->instance_id);
     s->dispatch.registry = s->registry;
+    s->api.conf = conf;
+    s->api.engine = s->engine;
+    s->api.instance_id = s->instance_id;
     return s;
 }
 

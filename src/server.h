@@ -7,6 +7,7 @@
 #include <sys/queue.h>
 
 #include "conf.h"
+#include "api.h"
 #include "dispatch.h"
 #include "engine.h"
 #include "registry.h"
@@ -27,6 +28,7 @@ struct server {
     struct engine *engine;           /* memory or redis */
     struct registry *registry;       /* objects with local participants */
     struct dispatch_env dispatch;    /* what dispatch needs (points into conf) */
+    struct api_env api;              /* what the server API needs */
     struct http_env http;            /* what the HTTP routes need */
     struct http_env demo_http;       /* the demo plugins' port: static files only */
     struct evconnlistener *demo_listener; /* demo_port, or NULL */

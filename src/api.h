@@ -1,0 +1,37 @@
+#ifndef OC_API_H
+#define OC_API_H
+
+#include "buf.h"
+#include "conf.h"
+#include "engine.h"
+#include "http.h"
+
+/*
+ * The server API for the platform's backend (PROTOCOL.md section 7):
+ *   GET  /api/v1/workspaces/{ws}/objects/{obj}/participants
+ *   GET  /api/v1/workspaces/{ws}/objects/{obj}/data
+ *   PUT  /api/v1/workspaces/{ws}/objects/{obj}/data       body: the object; ?merge=true,
+ *                                                          ?ifVersion=N
+ *   POST /api/v1/workspaces/{ws}/objects/{obj}/broadcast  body: {event, message, source?}
+ * with "Authorization: Bearer <api_key>". Answers are JSON; errors are
+ * {"error":{"code":C,"message":M}} with the protocol's codes.
+ */
+
+/* Called once with the whole answer; body is valid during the call. */
+typedef void (*api_done_fn)(void *privdata, int status, const char *body, size_t len);
+
+struct api_env {
+    const struct conf *conf;
+    struct engine *engine;
+    const char *instance_id;
+};
+
+/* True when path belongs to the API. */
+int api_path(const char *path);
+
+/* Runs one complete request. done may be called before this returns or later (when the
+ * engine answers); exactly once either way. */
+void api_handle(const struct api_env *env, const struct http_request *r, api_done_fn done,
+                void *privdata);
+
+#endif
