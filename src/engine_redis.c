@@ -631,8 +631,10 @@ static void r_presence(struct engine *base, const char *okey, const struct envel
     key(&words[2], e, okey, "meta");
     key(&words[3], e, okey, "ch");
     buf_printf(&words[4], "%s|%s", env->user_key, env->origin_instance);
-    if (env->participant)
-        participant_to_json(env->participant, &words[5]);
+    if (env->participant) {
+        const char *colon = strchr(okey, ':');
+        participant_to_json(env->participant, colon ? colon + 1 : okey, &words[5]);
+    }
     buf_printf(&words[6], "%lld", (long long)now_ms() + (long long)e->conf->presence_ttl * 1000);
     header_start(&words[7], 'p', env);
     buf_append_str(&words[7], ",\"u\":");

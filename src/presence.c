@@ -233,36 +233,39 @@ static void member(struct buf *b, const char *key, const char *value)
     json_append_string(b, value, strlen(value));
 }
 
-void participant_to_json(const struct participant *p, struct buf *out)
+void participant_to_json(const struct participant *p, const char *object_id, struct buf *out)
 {
     buf_append_str(out, "{\"id\":");
     buf_append_str(out, p->user_json);
-    member(out, ",\"key\":", p->user_key);
-    buf_append_str(out, ",\"ws\":");
-    buf_append_str(out, p->ws_json);
     member(out, ",\"name\":", p->name);
+    member(out, ",\"objectId\":", object_id);
+    member(out, ",\"objectType\":", p->object_type);
     member(out, ",\"avatarUrl\":", p->avatar_url);
+    buf_append_str(out, ",\"workspaceId\":");
+    buf_append_str(out, p->ws_json);
     if (p->language)
         member(out, ",\"language\":", p->language);
-    if (p->email)
-        member(out, ",\"email\":", p->email);
-    member(out, ",\"objectType\":", p->object_type);
-    member(out, ",\"state\":", presence_state_name(p->state));
-    buf_printf(out, ",\"visitor\":%s,\"host\":%s}", p->visitor ? "true" : "false",
-               p->host ? "true" : "false");
+    member(out, ",\"status\":", presence_state_name(p->state));
+    buf_printf(out, ",\"isHost\":%s,\"isSelf\":false,\"isVisitor\":%s}", p->host ? "true" : "false",
+               p->visitor ? "true" : "false");
 }
 
-/* The JSON text of an id member: a string literal or an integer. */
-static char *id_json(const struct json_value *v)
+/* The JSON text of an id member (a string literal or an integer) and its plain form. */
+static char *id_json(const struct json_value *v, char **plain)
 {
     struct buf b = {0};
     long long n;
-    if (json_typeof(v) == JSON_STRING)
+    if (json_typeof(v) == JSON_STRING && json_string(v)[0]) {
         json_append_string(&b, json_string(v), strlen(json_string(v)));
-    else if (json_typeof(v) == JSON_NUMBER && json_integer(v, &n) == 0)
+        if (plain)
+            *plain = oc_strdup(json_string(v));
+    } else if (json_typeof(v) == JSON_NUMBER && json_integer(v, &n) == 0) {
         buf_printf(&b, "%lld", n);
-    else
+        if (plain)
+            *plain = oc_strdup(b.p);
+    } else {
         return NULL;
+    }
     return buf_detach(&b);
 }
 
@@ -282,15 +285,13 @@ struct participant *participant_from_json(const char *text, size_t len)
         return NULL;
     int ok = json_typeof(doc) == JSON_OBJECT;
     struct participant *p = oc_calloc(1, sizeof(*p));
-    p->user_json = id_json(json_get(doc, "id"));
-    p->ws_json = id_json(json_get(doc, "ws"));
-    p->user_key = string_member(doc, "key", 0, &ok);
+    p->user_json = id_json(json_get(doc, "id"), &p->user_key);
+    p->ws_json = id_json(json_get(doc, "workspaceId"), NULL);
     p->name = string_member(doc, "name", 0, &ok);
     p->avatar_url = string_member(doc, "avatarUrl", 0, &ok);
     p->language = string_member(doc, "language", 1, &ok);
-    p->email = string_member(doc, "email", 1, &ok);
     const char *type = json_string(json_get(doc, "objectType"));
-    const char *state = json_string(json_get(doc, "state"));
+    const char *state = json_string(json_get(doc, "status"));
     snprintf(p->object_type, sizeof(p->object_type), "%s",
              type && strcmp(type, "dynamic") == 0 ? "dynamic" : "static");
     p->state = !state                            ? PRESENCE_NONE
@@ -298,8 +299,8 @@ struct participant *participant_from_json(const char *text, size_t len)
                : strcmp(state, "left") == 0       ? PRESENCE_LEFT
                : strcmp(state, "subscribed") == 0 ? PRESENCE_SUBSCRIBED
                                                   : PRESENCE_NONE;
-    p->visitor = json_typeof(json_get(doc, "visitor")) == JSON_TRUE;
-    p->host = json_typeof(json_get(doc, "host")) == JSON_TRUE;
+    p->visitor = json_typeof(json_get(doc, "isVisitor")) == JSON_TRUE;
+    p->host = json_typeof(json_get(doc, "isHost")) == JSON_TRUE;
     json_free(doc);
     if (!ok || !p->user_json || !p->ws_json || p->state == PRESENCE_NONE) {
         participant_free(p);

@@ -47,8 +47,10 @@ struct participant *participant_new(const struct identity *id, const char *objec
                                     int host, enum presence_state state);
 struct participant *participant_copy(const struct participant *p);
 void participant_free(struct participant *p);
-/* The participant as stored in Redis and carried between instances (every field). */
-void participant_to_json(const struct participant *p, struct buf *out);
+/* The participant as stored in Redis and carried between instances: the participant object of
+ * PROTOCOL.md section 4 with its status, as nobody in particular sees it (isSelf false, no
+ * email: a user's own connections show the email from their own token). */
+void participant_to_json(const struct participant *p, const char *object_id, struct buf *out);
 /* Reads what participant_to_json() wrote; NULL when text is not such an object. */
 struct participant *participant_from_json(const char *text, size_t len);
 

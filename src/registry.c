@@ -207,6 +207,16 @@ static void send_frame(struct session *s, struct frame *f)
     s->ops->send(s, f);
 }
 
+/* A participant as its own user sees it: with the email of the user's token (entries from
+ * other instances carry none). */
+static struct participant *self_view(const struct participant *p, const struct identity *id)
+{
+    struct participant *mine = participant_copy(p);
+    free(mine->email);
+    mine->email = id->email ? oc_strdup(id->email) : NULL;
+    return mine;
+}
+
 /* The event a connection gets about its own state. */
 static void send_own_event(struct membership *m, enum presence_state state)
 {
@@ -319,15 +329,19 @@ void registry_send_participants(struct registry *r, struct membership *m, struct
     const struct participant **list = oc_calloc(n + 1, sizeof(*list));
     enum presence_state *states = oc_calloc(n + 1, sizeof(*states));
     struct presence_user *u;
+    struct participant *mine = NULL;
     TAILQ_FOREACH(u, &pr->order, link)
     {
         states[i] = presence_user_state(pr, u->user_key, &list[i]);
+        if (strcmp(u->user_key, user_of(m)) == 0)
+            list[i] = mine = self_view(list[i], m->s->id);
         i++;
     }
     struct frame *f =
         proto_encode_participants(m->o->object_id, ref, list, states, i, user_of(m));
     send_frame(m->s, f);
     frame_unref(f);
+    participant_free(mine);
     free(list);
     free(states);
 }
@@ -344,10 +358,14 @@ static void send_presence_change(struct object *o, const char *user_key,
     TAILQ_FOREACH(m, &o->members, olink)
     {
         int is_self = strcmp(user_of(m), user_key) == 0;
-        struct frame **f = is_self ? &self : &others;
-        if (!*f)
-            *f = proto_encode_presence(after, shown, o->object_id, is_self);
-        send_frame(m->s, *f);
+        if (is_self && !self) {
+            struct participant *mine = self_view(shown, m->s->id);
+            self = proto_encode_presence(after, mine, o->object_id, 1);
+            participant_free(mine);
+        } else if (!is_self && !others) {
+            others = proto_encode_presence(after, shown, o->object_id, 0);
+        }
+        send_frame(m->s, is_self ? self : others);
     }
     frame_unref(self);
     frame_unref(others);
