@@ -1,0 +1,298 @@
+// The objcast demo host page: a small 2D space with two plugin objects.
+//
+// Served by objcastd with `demo yes` at /demo/. It asks objcastd's demo token endpoint for
+// an identity (never do that in production: your backend issues tokens), connects the
+// bridge, embeds the two plugins from the second origin (demo_port) and drives presence
+// from where the avatar stands. URL parameters: ?name=Alice (display name), &host=1 (the
+// user owns the dynamic chat object: isHost).
+
+import objcast from '/objcast.mjs';
+
+const RANGE = 80; // px from an object's edge within which the user is subscribed
+const STEP = 20; // px per arrow key press
+const SPACE = { w: 1000, h: 640 };
+
+/** The objects of the space; each shows one plugin. */
+const OBJECTS = [
+    { objectId: 'notes', objectType: 'static', title: 'Sticky notes', plugin: 'notes.html', x: 40, y: 40, w: 400, h: 300 },
+    { objectId: 'chat', objectType: 'dynamic', title: 'Chat & reactions', plugin: 'chat.html', x: 600, y: 200, w: 360, h: 340 },
+];
+
+const params = new URLSearchParams(location.search);
+const wantHost = params.get('host') === '1';
+const name = params.get('name') || `Guest ${Math.floor(1000 + Math.random() * 9000)}`;
+
+const $ = (sel) => document.querySelector(sel);
+const space = $('#space');
+const avatar = $('#avatar');
+
+/** Everything the page saw, for people and for tests (tests/e2e read window.demo). */
+const demo = {
+    user: null,
+    client: null,
+    pos: { x: 500, y: 600 },
+    log: [], // every server message
+    presence: [], // every presence event
+    rejected: [], // postMessages the bridge ignored
+    errors: [],
+    states: [], // connection states
+    objects: {}, // objectId -> {def, state ('none'|'subscribed'|'joined'|'left'), people: Map}
+};
+window.demo = demo;
+
+function logLine(text) {
+    const li = document.createElement('li');
+    li.textContent = `${new Date().toLocaleTimeString()} ${text}`;
+    const log = $('#log');
+    log.prepend(li);
+    while (log.children.length > 80) log.lastChild.remove();
+}
+
+async function getJSON(url) {
+    const res = await fetch(url, { cache: 'no-store' });
+    if (!res.ok) throw new Error(`${url}: HTTP ${res.status}`);
+    return res.json();
+}
+
+// ---------------------------------------------------------------------------------------
+// Start: identity, bridge, objects
+
+async function start() {
+    const user = await getJSON(`/demo/token?name=${encodeURIComponent(name)}`);
+    demo.user = user;
+    $('#me').textContent = `you are ${user.name} (${user.userId})`;
+    avatar.querySelector('span').textContent = (user.name || '?').trim().charAt(0).toUpperCase();
+    avatar.title = user.name;
+
+    const client = objcast.connect({
+        url: user.url,
+        // A function, so a reconnection could fetch a fresh token from the backend; the
+        // demo's tokens last 12 hours, the same one does.
+        token: () => user.token,
+    });
+    demo.client = client;
+
+    client.on('state', (e) => {
+        demo.states.push(e.state);
+        const el = $('#conn');
+        el.className = `conn ${e.state}`;
+        el.textContent = e.state === 'reconnecting' ? `reconnecting (${Math.round(e.delay || 0)} ms)` : e.state;
+        logLine(`connection ${e.state}${e.code ? ` (close ${e.code})` : ''}`);
+    });
+    client.on('message', (m) => {
+        demo.log.push(m);
+        if (demo.log.length > 2000) demo.log.splice(0, 500);
+        logLine(`<- ${m.type}${m.objectId ? ` ${m.objectId}` : ''}${m.payload?.code ? ` ${m.payload.code}` : ''}`);
+    });
+    client.on('error', (e) => {
+        demo.errors.push(e);
+        logLine(`error ${e.code}${e.objectId ? ` on ${e.objectId}` : ''}${e.retrying ? ' (retrying)' : ''}: ${e.message}`);
+    });
+    client.on('rejected', (e) => {
+        demo.rejected.push({ reason: e.reason, origin: e.origin, objectId: e.objectId, data: e.data });
+        logLine(`ignored a postMessage from ${e.origin}: ${e.reason}`);
+    });
+    client.on('presence', onPresence);
+
+    for (const def of OBJECTS) addObject(def, user);
+    drawAvatar();
+    space.focus();
+}
+
+function addObject(def, user) {
+    const el = document.createElement('div');
+    el.className = 'object';
+    el.id = `object-${def.objectId}`;
+    el.dataset.objectId = def.objectId;
+    Object.assign(el.style, { left: `${def.x}px`, top: `${def.y}px`, width: `${def.w}px`, height: `${def.h}px` });
+
+    const title = document.createElement('div');
+    title.className = 'title';
+    title.innerHTML = '<span class="name"></span><span class="state">out of range</span>';
+    title.querySelector('.name').textContent = def.title;
+    title.addEventListener('click', (ev) => {
+        ev.stopPropagation();
+        toggleJoin(def.objectId);
+    });
+
+    const range = document.createElement('div');
+    range.className = 'range';
+    Object.assign(range.style, {
+        left: `${def.x - RANGE}px`, top: `${def.y - RANGE}px`,
+        width: `${def.w + 2 * RANGE}px`, height: `${def.h + 2 * RANGE}px`,
+    });
+
+    const iframe = document.createElement('iframe');
+    iframe.title = def.title;
+    iframe.name = `plugin-${def.objectId}`;
+    // The plugin runs on its own origin; sandboxing keeps it away from the host's window.
+    iframe.setAttribute('sandbox', 'allow-scripts allow-same-origin allow-forms');
+    // Attach before the iframe loads, so its first messages are routed.
+    demo.client.attach(iframe, {
+        objectId: def.objectId,
+        objectType: def.objectType,
+        pluginOrigin: user.pluginOrigin,
+        objectToken: () => getJSON(`/demo/object-token?objectId=${encodeURIComponent(def.objectId)}` +
+            `&userId=${encodeURIComponent(user.userId)}&objectType=${def.objectType}` +
+            `&host=${def.objectType === 'dynamic' && wantHost ? 'true' : 'false'}`).then((r) => r.token),
+    });
+    iframe.src = `${user.pluginOrigin}/demo/plugins/${def.plugin}`;
+
+    el.append(title, iframe);
+    space.append(range, el);
+
+    const section = document.createElement('section');
+    section.id = `panel-${def.objectId}`;
+    section.innerHTML = '<h2><span class="name"></span> <span class="state">out of range</span></h2><ul class="people"><li class="empty">nobody (walk closer to see who is here)</li></ul>';
+    section.querySelector('.name').textContent = def.title;
+    $('#objects').append(section);
+
+    demo.objects[def.objectId] = { def, el, section, state: 'none', people: new Map() };
+}
+
+// ---------------------------------------------------------------------------------------
+// Presence: where the avatar stands decides subscribe/unsubscribe, clicks join/leave
+
+function distanceTo(def, p) {
+    const dx = Math.max(def.x - p.x, 0, p.x - (def.x + def.w));
+    const dy = Math.max(def.y - p.y, 0, p.y - (def.y + def.h));
+    return Math.hypot(dx, dy);
+}
+
+function inRange(def, p = demo.pos) {
+    return distanceTo(def, p) <= RANGE;
+}
+
+function setState(objectId, state) {
+    const o = demo.objects[objectId];
+    o.state = state;
+    o.el.classList.remove('subscribed', 'joined', 'left');
+    if (state !== 'none') o.el.classList.add(state);
+    const text = { none: 'out of range', subscribed: 'in range: click to join', joined: 'joined: click to leave', left: 'left: click to join' }[state];
+    o.el.querySelector('.title .state').textContent = text;
+    o.section.querySelector('h2 .state').textContent = state === 'none' ? 'out of range' : state;
+}
+
+/** Subscribes to objects the avatar came near and unsubscribes from those it left. */
+function updateRanges() {
+    for (const [id, o] of Object.entries(demo.objects)) {
+        const near = inRange(o.def);
+        if (near && o.state === 'none') {
+            demo.client.subscribe(id);
+            setState(id, 'subscribed');
+        } else if (!near && o.state !== 'none') {
+            demo.client.unsubscribe(id);
+            setState(id, 'none');
+        }
+    }
+}
+
+function toggleJoin(objectId) {
+    const o = demo.objects[objectId];
+    if (!inRange(o.def)) {
+        // Walk up to the object first: just below its middle, inside the range.
+        const d = o.def;
+        moveTo(d.x + d.w / 2, Math.min(SPACE.h - 20, d.y + d.h + RANGE / 2));
+        if (!inRange(d)) moveTo(d.x - RANGE / 2, d.y + d.h / 2);
+    }
+    if (o.state === 'joined') {
+        demo.client.leave(objectId);
+        setState(objectId, 'left');
+    } else {
+        demo.client.join(objectId);
+        setState(objectId, 'joined');
+    }
+}
+
+function moveTo(x, y) {
+    demo.pos = {
+        x: Math.round(Math.max(18, Math.min(SPACE.w - 18, x))),
+        y: Math.round(Math.max(18, Math.min(SPACE.h - 18, y))),
+    };
+    drawAvatar();
+    updateRanges();
+}
+
+function drawAvatar() {
+    avatar.style.left = `${demo.pos.x}px`;
+    avatar.style.top = `${demo.pos.y}px`;
+    avatar.dataset.x = demo.pos.x;
+    avatar.dataset.y = demo.pos.y;
+}
+
+space.addEventListener('click', (ev) => {
+    if (ev.target.closest('.object')) return;
+    const r = space.getBoundingClientRect();
+    moveTo(ev.clientX - r.left - space.clientLeft, ev.clientY - r.top - space.clientTop);
+    space.focus();
+});
+
+space.addEventListener('keydown', (ev) => {
+    const d = { ArrowLeft: [-STEP, 0], ArrowRight: [STEP, 0], ArrowUp: [0, -STEP], ArrowDown: [0, STEP] }[ev.key];
+    if (!d) return;
+    ev.preventDefault();
+    moveTo(demo.pos.x + d[0], demo.pos.y + d[1]);
+});
+
+// ---------------------------------------------------------------------------------------
+// The participants panel
+
+async function refreshPeople(objectId) {
+    const o = demo.objects[objectId];
+    try {
+        const list = await demo.client.getParticipants(objectId);
+        if (o.state === 'none') return;
+        o.people = new Map(list.map((p) => [String(p.id), p]));
+        renderPeople(objectId);
+    } catch (e) {
+        /* not on the object any more */
+    }
+}
+
+function onPresence(e) {
+    demo.presence.push({ objectId: e.objectId, status: e.status, id: e.participant.id, name: e.participant.name, isSelf: e.isSelf });
+    const o = demo.objects[e.objectId];
+    if (!o) return;
+    const id = String(e.participant.id);
+    if (e.isSelf && e.status === 'unsubscribed') {
+        o.people.clear();
+    } else if (e.status === 'unsubscribed') {
+        o.people.delete(id);
+    } else {
+        o.people.set(id, { ...e.participant, status: e.status });
+        // Our own event: the connection is (again) on the object, e.g. after a
+        // reconnection. Fetch the whole list, others may have come meanwhile.
+        if (e.isSelf) refreshPeople(e.objectId);
+    }
+    renderPeople(e.objectId);
+}
+
+function renderPeople(objectId) {
+    const o = demo.objects[objectId];
+    const ul = o.section.querySelector('.people');
+    ul.textContent = '';
+    if (!o.people.size) {
+        const li = document.createElement('li');
+        li.className = 'empty';
+        li.textContent = o.state === 'none' ? 'nobody (walk closer to see who is here)' : 'nobody';
+        ul.append(li);
+        return;
+    }
+    for (const p of o.people.values()) {
+        const li = document.createElement('li');
+        li.dataset.id = p.id;
+        li.dataset.status = p.status;
+        const nameEl = document.createElement('span');
+        nameEl.textContent = `${p.name || p.id}${p.isSelf ? ' (you)' : ''}${p.isHost ? ' ★' : ''}`;
+        const badge = document.createElement('span');
+        badge.className = `badge ${p.status}`;
+        badge.textContent = p.status;
+        li.append(nameEl, badge);
+        ul.append(li);
+    }
+}
+
+start().catch((e) => {
+    $('#me').textContent = `cannot start: ${e.message}`;
+    console.error(e);
+});
