@@ -259,6 +259,7 @@ void dispatch_message(const struct dispatch_env *env, struct session *s, const c
         return;
     }
 
+    metrics.by_type[m.type]++;
     if (!rate_allows(env, s, &m)) {
         proto_msg_clear(&m);
         return;

@@ -25,6 +25,7 @@
 #include "engine.h"
 #include "json.h"
 #include "log.h"
+#include "metrics.h"
 #include "redis_conn.h"
 
 /* --- Lua scripts ------------------------------------------------------------------------- */
@@ -796,6 +797,12 @@ static size_t r_pending(struct engine *base)
 
 /* --- housekeeping ------------------------------------------------------------------------ */
 
+static void swept(struct redis_conn *rc, redisReply *r, void *privdata)
+{
+    if (r && r->type == REDIS_REPLY_INTEGER && r->integer > 0)
+        metrics.presence_swept += (uint64_t)r->integer;
+}
+
 static void sweep(struct engine_redis *e)
 {
     if (now_ms() < e->sweep_after_ms)
@@ -808,7 +815,7 @@ static void sweep(struct engine_redis *e)
         key(&words[2], e, ch->okey, "meta");
         key(&words[3], e, ch->okey, "ch");
         buf_printf(&words[4], "%lld", (long long)now_ms());
-        if (run_script(e, &sweep_script, 4, words, 5, NULL, NULL) != 0)
+        if (run_script(e, &sweep_script, 4, words, 5, swept, NULL) != 0)
             free_words(words, 5);
     }
 }
@@ -869,6 +876,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 static void on_state(struct redis_conn *rc, int up, void *privdata)
 {
     struct engine_redis *e = privdata;
+    metrics.redis_up = r_ready(&e->base);
     if (!up) {
         e->outage = 1;
         if (rc == e->sub)
@@ -880,6 +888,8 @@ static void on_state(struct redis_conn *rc, int up, void *privdata)
         for (struct dict_entry *it = dict_first(&e->chans); it; it = dict_next(&e->chans, it))
             subscribe_chan(e, it->value);
     if (r_ready(&e->base)) {
+        if (e->outage)
+            metrics.redis_reconnects++;
         if (e->outage)
             e->sweep_after_ms = now_ms() + ((int64_t)e->conf->presence_ttl + 6) * 1000;
         if (e->outage && e->base.reset) {

@@ -4,6 +4,18 @@
 
 struct metrics metrics;
 
+const double metrics_latency_bounds[METRICS_LATENCY_BUCKETS] = {
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 2.5};
+
+void metrics_redis_latency(double seconds)
+{
+    int i = 0;
+    while (i < METRICS_LATENCY_BUCKETS && seconds > metrics_latency_bounds[i])
+        i++;
+    metrics.redis_latency[i]++;
+    metrics.redis_latency_sum += seconds;
+}
+
 static void header(struct buf *out, const char *name, const char *type, const char *help)
 {
     buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
@@ -56,4 +68,33 @@ void metrics_render(struct buf *out)
     for (int i = 0; i < 6; i++)
         buf_printf(out, "objcast_server_closes_total{reason=\"%s\"} %llu\n", close_reasons[i],
                    (unsigned long long)m->closes[i]);
+
+    header(out, "objcast_messages_received_by_type_total", "counter",
+           "WebSocket messages received, by protocol type.");
+    for (int i = 0; i < PROTO_TYPE_COUNT; i++)
+        buf_printf(out, "objcast_messages_received_by_type_total{type=\"%s\"} %llu\n",
+                   i ? proto_type_name((enum proto_type)i) : "unknown",
+                   (unsigned long long)m->by_type[i]);
+    gauge(out, "objcast_objects", "Objects with participants on this instance.", m->objects);
+    gauge(out, "objcast_subscriptions", "Connections on objects (any presence state).",
+          m->memberships);
+    gauge(out, "objcast_redis_up", "Engine redis: 1 when both Redis connections are up.",
+          m->redis_up);
+    counter(out, "objcast_redis_reconnects_total", "Reconnections to Redis.",
+            m->redis_reconnects);
+    counter(out, "objcast_presence_swept_total",
+            "Presence entries of dead instances removed by this instance's sweeps.",
+            m->presence_swept);
+    header(out, "objcast_redis_command_seconds", "histogram", "Redis command round trips.");
+    uint64_t cum = 0;
+    for (int i = 0; i < METRICS_LATENCY_BUCKETS; i++) {
+        cum += m->redis_latency[i];
+        buf_printf(out, "objcast_redis_command_seconds_bucket{le=\"%g\"} %llu\n",
+                   metrics_latency_bounds[i], (unsigned long long)cum);
+    }
+    cum += m->redis_latency[METRICS_LATENCY_BUCKETS];
+    buf_printf(out, "objcast_redis_command_seconds_bucket{le=\"+Inf\"} %llu\n",
+               (unsigned long long)cum);
+    buf_printf(out, "objcast_redis_command_seconds_sum %.6f\n", m->redis_latency_sum);
+    buf_printf(out, "objcast_redis_command_seconds_count %llu\n", (unsigned long long)cum);
 }

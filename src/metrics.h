@@ -11,6 +11,13 @@
  * GET /metrics. One process is single-threaded, so plain integers suffice; with `workers`
  * each process reports its own (Prometheus sums them by instance).
  */
+/* Upper bounds (seconds) of the Redis command latency histogram buckets. */
+#define METRICS_LATENCY_BUCKETS 12
+extern const double metrics_latency_bounds[METRICS_LATENCY_BUCKETS];
+
+/* Counts one Redis command round trip of `seconds`. */
+void metrics_redis_latency(double seconds);
+
 struct metrics {
     uint64_t connections_accepted;   /* TCP connections accepted */
     int64_t connections;             /* open TCP connections (HTTP or WebSocket) */
@@ -24,6 +31,14 @@ struct metrics {
     uint64_t auth_failures;          /* objcast_auth refused or timed out */
     uint64_t errors[PROTO_ERR_COUNT]; /* objcast_error sent, by code */
     uint64_t closes[6];              /* server-initiated closes, by reason (see below) */
+    uint64_t by_type[PROTO_TYPE_COUNT]; /* messages received, by type (0: unknown) */
+    int64_t objects;                 /* objects with local participants */
+    int64_t memberships;             /* connections on objects (subscriptions) */
+    int64_t redis_up;                /* engine redis: both connections up (1) or not (0) */
+    uint64_t redis_reconnects;       /* successful reconnections to Redis */
+    uint64_t redis_latency[METRICS_LATENCY_BUCKETS + 1]; /* command round trips, by bucket */
+    double redis_latency_sum;        /* seconds */
+    uint64_t presence_swept;         /* dead instances' entries removed by sweeps */
 };
 
 /* Why the server closed a connection, for objcast_server_closes_total. */

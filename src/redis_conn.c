@@ -10,6 +10,7 @@
 
 #include "buf.h"
 #include "log.h"
+#include "metrics.h"
 
 /* A command must be answered within this, or the connection is considered dead. */
 #define COMMAND_TIMEOUT_MS 3000
@@ -194,6 +195,8 @@ static void call_reply(redisAsyncContext *ac, void *r, void *privdata)
     struct redis_conn *rc = call->rc;
     TAILQ_REMOVE(&rc->calls, call, link);
     rc->ncalls--;
+    if (r)
+        metrics_redis_latency((double)(now_ms() - call->sent_ms) / 1000.0);
     if (call->cb)
         call->cb(rc, r, call->privdata);
     free(call);

@@ -132,6 +132,7 @@ static struct object *object_get(struct registry *r, const char *okey, const cha
     TAILQ_INIT(&o->members);
     presence_init(&o->replica);
     dict_set(&r->objects, okey, strlen(okey), o);
+    metrics.objects++;
     /* Subscribe before reading the presence, so no change falls between the two. */
     r->engine->ops->subscribe(r->engine, okey);
     read_replica(r, o, 0);
@@ -144,6 +145,7 @@ static void object_release_if_empty(struct registry *r, struct object *o)
         return;
     r->engine->ops->unsubscribe(r->engine, o->okey);
     dict_del(&r->objects, o->okey, strlen(o->okey));
+    metrics.objects--;
     presence_clear(&o->replica);
     free(o->okey);
     free(o->object_id);
@@ -241,6 +243,7 @@ static void remove_membership(struct membership *m)
     }
     TAILQ_REMOVE(&o->members, m, olink);
     o->nmembers--;
+    metrics.memberships--;
     LIST_REMOVE(m, slink);
     free(m);
 }
@@ -274,6 +277,7 @@ enum proto_error registry_presence(struct registry *r, struct session *s, const 
         m->state = PRESENCE_NONE;
         TAILQ_INSERT_TAIL(&o->members, m, olink);
         o->nmembers++;
+        metrics.memberships++;
         LIST_INSERT_HEAD(&s->memberships, m, slink);
     }
     struct object *o = m->o;
