@@ -95,6 +95,9 @@ static const struct conf_key keys[] = {
     /* security */
     {.name = "token_secret", .type = CONF_T_STRING, .offset = FIELD(token_secret), .def = "",
      .help = "HMAC-SHA256 secret of connection and object tokens (must be set)"},
+    {.name = "token_secret_grace", .type = CONF_T_INT, .offset = FIELD(token_secret_grace),
+     .def = "300", .min = 0, .max = 86400,
+     .help = "seconds a replaced token_secret still verifies after SIGHUP (rotation)"},
     {.name = "api_key", .type = CONF_T_STRING, .offset = FIELD(api_key), .def = "",
      .help = "bearer key of the server API; empty disables the API"},
     {.name = "allowed_origins", .type = CONF_T_LIST, .offset = FIELD(allowed_origins), .def = "*",

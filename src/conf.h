@@ -34,6 +34,7 @@ struct conf {
     char *redis_prefix;
     char *instance_id;         /* "" = hostname:pid, filled in at start */
     char *token_secret;        /* "" = none set */
+    int token_secret_grace;    /* seconds the previous secret still verifies after a reload */
     char *api_key;             /* "" = server API disabled */
     char **allowed_origins;    /* NULL-terminated; {"*"} allows every origin */
     enum conf_object_tokens object_tokens;

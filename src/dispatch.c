@@ -18,6 +18,12 @@ void dispatch_send_error(struct session *s, enum proto_error code, const char *m
     metrics.errors[code]++;
 }
 
+/* How many secrets verify now: the previous one only during its grace period. */
+static size_t live_secrets(const struct dispatch_env *env, long long now)
+{
+    return env->nsecrets > 1 && now < env->previous_until ? env->nsecrets : 1;
+}
+
 static void refuse_auth(struct session *s, const char *why, struct proto_span ref)
 {
     char text[160];
@@ -36,8 +42,9 @@ static void authenticate(const struct dispatch_env *env, struct session *s,
         refuse_auth(s, "missing token", m->ref);
         return;
     }
+    long long now = (long long)time(NULL);
     struct json_value *claims = auth_jwt_verify(m->token, strlen(m->token), env->secrets,
-                                                env->nsecrets, (long long)time(NULL), &err);
+                                                live_secrets(env, now), now, &err);
     if (!claims) {
         refuse_auth(s, err, m->ref);
         return;
@@ -78,9 +85,10 @@ static int check_object_token(const struct dispatch_env *env, struct session *s,
     }
     const char *err = NULL;
     char text[160];
+    long long now = (long long)time(NULL);
     struct json_value *claims =
-        auth_jwt_verify(m->object_token, strlen(m->object_token), env->secrets, env->nsecrets,
-                        (long long)time(NULL), &err);
+        auth_jwt_verify(m->object_token, strlen(m->object_token), env->secrets,
+                        live_secrets(env, now), now, &err);
     if (claims && auth_object_grant(claims, g, &err) == 0) {
         if (strcmp(g->user_key, s->id->user_key) != 0)
             err = "objectToken is for another user";

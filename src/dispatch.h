@@ -15,6 +15,7 @@ struct dispatch_env {
     const char *instance_id;
     struct auth_secret secrets[2]; /* current secret first, then the previous one if any */
     size_t nsecrets;
+    long long previous_until;      /* unix seconds until which secrets[1] still verifies */
     struct registry *registry;     /* objects and their participants */
 };
 

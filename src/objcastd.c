@@ -62,6 +62,9 @@ static void ensure_secret(struct conf *conf)
 }
 
 /* Runs one server process until it is drained. Returns the exit status. */
+static int main_argc;
+static char **main_argv;
+
 static int serve(struct conf *conf, int worker)
 {
     char instance[320];
@@ -81,6 +84,7 @@ static int serve(struct conf *conf, int worker)
         buf_free(&err);
         return 1;
     }
+    server_set_args(srv, main_argc, main_argv);
     int rc = server_run(srv);
     server_free(srv);
     buf_free(&err);
@@ -198,6 +202,8 @@ int main(int argc, char **argv)
     struct conf conf;
     struct conf_cli cli;
     struct buf err = {0};
+    main_argc = argc;
+    main_argv = argv;
 
     if (conf_from_argv(&conf, argc, argv, &cli, &err) != 0) {
         fprintf(stderr, "objcastd: %s\n", err.p);

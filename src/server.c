@@ -232,9 +232,81 @@ void server_shutdown(struct server *s)
     server_reap_soon(s);
 }
 
+void server_set_args(struct server *s, int argc, char **argv)
+{
+    s->argc = argc;
+    s->argv = argv;
+}
+
+static void swap_str(char **a, char **b)
+{
+    char *t = *a;
+    *a = *b;
+    *b = t;
+}
+
+int server_reload(struct server *s)
+{
+    struct conf fresh;
+    struct conf_cli cli;
+    struct buf err = {0};
+    if (!s->argv || conf_from_argv(&fresh, s->argc, s->argv, &cli, &err) != 0) {
+        log_error("reload refused reason=\"%s\"", err.p ? err.p : "no arguments");
+        buf_free(&err);
+        conf_free(&fresh);
+        return -1;
+    }
+    buf_free(&err);
+    struct conf *c = s->conf;
+    /* What a running process cannot change: said, not done. */
+    if (strcmp(fresh.bind, c->bind) != 0 || fresh.port != c->port || fresh.engine != c->engine ||
+        strcmp(fresh.redis_url, c->redis_url) != 0 || fresh.workers != c->workers ||
+        strcmp(fresh.redis_prefix, c->redis_prefix) != 0)
+        log_warn("reload: bind, port, engine, redis_url, redis_prefix and workers need a "
+                 "restart; their new values are ignored");
+    if (fresh.token_secret[0] && strcmp(fresh.token_secret, c->token_secret) != 0) {
+        free(s->previous_secret);
+        s->previous_secret = c->token_secret;
+        c->token_secret = oc_strdup(fresh.token_secret);
+        s->dispatch.secrets[0].key = c->token_secret;
+        s->dispatch.secrets[0].len = strlen(c->token_secret);
+        s->dispatch.secrets[1].key = s->previous_secret;
+        s->dispatch.secrets[1].len = strlen(s->previous_secret);
+        s->dispatch.nsecrets = 2;
+        s->dispatch.previous_until = (long long)time(NULL) + fresh.token_secret_grace;
+        log_info("reload: token_secret rotated grace=%ds", fresh.token_secret_grace);
+    }
+    swap_str(&c->api_key, &fresh.api_key);
+    char **origins = c->allowed_origins;
+    c->allowed_origins = fresh.allowed_origins;
+    fresh.allowed_origins = origins;
+    c->object_tokens = fresh.object_tokens;
+    c->token_secret_grace = fresh.token_secret_grace;
+    c->auth_timeout = fresh.auth_timeout;
+    c->ping_interval = fresh.ping_interval;
+    c->ping_timeout = fresh.ping_timeout;
+    c->max_message_bytes = fresh.max_message_bytes;
+    c->max_data_bytes = fresh.max_data_bytes;
+    c->max_connections = fresh.max_connections;
+    c->client_output_limit = fresh.client_output_limit;
+    c->client_rate = fresh.client_rate;
+    c->client_burst = fresh.client_burst;
+    c->shutdown_timeout = fresh.shutdown_timeout;
+    c->log_level = fresh.log_level;
+    log_set_level((enum log_level)c->log_level);
+    log_info("reload done log_level=%s", log_level_name((enum log_level)c->log_level));
+    conf_free(&fresh);
+    return 0;
+}
+
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
     struct server *s = arg;
+    if (sig == SIGHUP) {
+        log_info("signal received signal=SIGHUP");
+        server_reload(s);
+        return;
+    }
     log_info("signal received signal=%s", sig == SIGTERM ? "SIGTERM" : "SIGINT");
     server_shutdown(s);
 }
@@ -345,6 +417,8 @@ struct server *server_new(struct conf *conf, const char *instance_id, struct buf
     s->sigint = evsignal_new(s->base, SIGINT, on_signal, s);
     evsignal_add(s->sigterm, NULL);
     evsignal_add(s->sigint, NULL);
+    s->sighup = evsignal_new(s->base, SIGHUP, on_signal, s);
+    evsignal_add(s->sighup, NULL);
 
     if (bind_listener(s, err) != 0) {
         server_free(s);
@@ -386,12 +460,13 @@ void server_free(struct server *s)
     if (s->demo_listener)
         evconnlistener_free(s->demo_listener);
     free(s->static_dir);
+    free(s->previous_secret);
     /* The engine first: it answers its waiting callbacks while the registry still exists. */
     if (s->engine)
         s->engine->ops->free(s->engine);
     registry_free(s->registry);
     struct event *events[] = {s->reaper, s->shutdown_timer, s->listen_retry, s->sigterm,
-                              s->sigint, s->drain_timer};
+                              s->sigint, s->drain_timer, s->sighup};
     for (size_t i = 0; i < sizeof(events) / sizeof(events[0]); i++)
         if (events[i])
             event_free(events[i]);

@@ -37,6 +37,10 @@ struct server {
     struct conn_list dead;           /* connections to free on the next reaper run */
     struct event *reaper;            /* frees dead connections outside their callbacks */
     struct event *sigterm, *sigint;  /* graceful shutdown */
+    struct event *sighup;            /* reload the configuration */
+    int argc;                        /* main()'s arguments, to read the conf again */
+    char **argv;
+    char *previous_secret;           /* the secret replaced by the last reload, owned */
     struct event *shutdown_timer;
     struct event *listen_retry;      /* re-enables accepting after EMFILE */
     struct event *drain_timer;       /* shutdown: waits for the engine's last answers */
@@ -58,6 +62,15 @@ void server_free(struct server *s);
 /* Starts a graceful shutdown: stop accepting, close every client with 1001, exit the loop
  * when they are gone or shutdown_timeout passed. */
 void server_shutdown(struct server *s);
+
+/* Remembers how the configuration was given, so SIGHUP can read it again. */
+void server_set_args(struct server *s, int argc, char **argv);
+
+/* Reads the configuration again and applies what can change while running: log level,
+ * limits, timeouts, origins, object tokens, api_key, and token_secret (the previous one
+ * still verifies for token_secret_grace seconds). Returns 0, or -1 (nothing changed) when
+ * the configuration is invalid. */
+int server_reload(struct server *s);
 
 /* Called by conn.c: schedules the reaper to free dead connections. */
 void server_reap_soon(struct server *s);
