@@ -46,6 +46,7 @@ struct conf {
     size_t max_data_bytes;
     size_t max_frame_bytes;
     int max_connections;
+    int max_objects_per_connection; /* objects one connection may be on at once */
     size_t client_output_limit;
     int client_rate;           /* messages per second */
     int client_burst;          /* bucket size */

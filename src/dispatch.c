@@ -115,6 +115,15 @@ static void run_presence(const struct dispatch_env *env, struct session *s,
     int host = 0;
     const char *object_type = NULL;
     struct object_grant g = {0};
+    if ((action == REGISTRY_SUBSCRIBE || action == REGISTRY_JOIN) &&
+        !registry_membership(env->registry, s, m->object_id) &&
+        registry_session_objects(s) >= (size_t)env->conf->max_objects_per_connection) {
+        char text[96];
+        snprintf(text, sizeof(text), "too many objects on one connection (limit %d)",
+                 env->conf->max_objects_per_connection);
+        dispatch_send_error(s, PROTO_ERR_TOO_LARGE, text, m->object_id, m->ref);
+        return;
+    }
     if (action == REGISTRY_SUBSCRIBE || action == REGISTRY_JOIN) {
         if (check_object_token(env, s, m, &host, &object_type, &g) != 0) {
             object_grant_clear(&g);

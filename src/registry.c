@@ -472,6 +472,15 @@ static void deliver(void *privdata, const char *okey, const struct envelope *env
     }
 }
 
+size_t registry_session_objects(const struct session *s)
+{
+    size_t n = 0;
+    const struct membership *m;
+    LIST_FOREACH(m, &s->memberships, slink)
+    n++;
+    return n;
+}
+
 int registry_ready(const struct registry *r)
 {
     return r->engine->ops->ready(r->engine);

@@ -88,6 +88,9 @@ void registry_send_participants(struct registry *r, struct membership *m, struct
 /* True when user_key is a participant of m's object (any state), per the replica. */
 int registry_user_present(struct membership *m, const char *user_key);
 
+/* Objects the session is on. */
+size_t registry_session_objects(const struct session *s);
+
 /* 1 when the engine can serve: otherwise object messages are answered `unavailable`. */
 int registry_ready(const struct registry *r);
 

@@ -288,6 +288,7 @@ int server_reload(struct server *s)
     c->max_message_bytes = fresh.max_message_bytes;
     c->max_data_bytes = fresh.max_data_bytes;
     c->max_connections = fresh.max_connections;
+    c->max_objects_per_connection = fresh.max_objects_per_connection;
     c->client_output_limit = fresh.client_output_limit;
     c->client_rate = fresh.client_rate;
     c->client_burst = fresh.client_burst;
