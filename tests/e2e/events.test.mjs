@@ -2,7 +2,8 @@
 // from inside the cross-origin plugin iframes of two users (two browser contexts) walking
 // around the demo space: presence (subscribed, joined, left, unsubscribed), participants
 // with isSelf per user, broadcast, emit with `to`, saved data, shared data, saved success
-// with updated_at. Screenshots of both windows go to tests/e2e/out/.
+// with updated_at. Screenshots of both windows (each showing both avatars) go to
+// tests/e2e/out/.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
@@ -181,12 +182,18 @@ test('seed events reach the plugin iframes exactly as the seed shows, for two us
             }
         }
     }
-    // the keyboard walks too: Bob steps right twice
+    // the keyboard walks too: Bob steps right four times (still by the notes), and Alice's
+    // window shows his avatar there (tests/e2e/avatars.test.mjs has the details)
     await bob.page.focus('#space');
     const p0 = await bob.page.evaluate(() => window.demo.pos);
-    await bob.page.keyboard.press('ArrowRight');
-    await bob.page.keyboard.press('ArrowRight');
-    assert.deepStrictEqual(await bob.page.evaluate(() => window.demo.pos), { x: p0.x + 40, y: p0.y });
+    for (let i = 0; i < 4; i++) await bob.page.keyboard.press('ArrowRight');
+    const p1 = { x: p0.x + 80, y: p0.y };
+    assert.deepStrictEqual(await bob.page.evaluate(() => window.demo.pos), p1);
+    await alice.page.waitForFunction(({ id, x, y }) => {
+        const el = document.querySelector(`#space .avatar.other[data-user-id="${id}"]`);
+        return el && Number(el.dataset.x) === x && Number(el.dataset.y) === y;
+    }, { id: bob.userId, ...p1 }, { timeout: 3000 });
+    await bob.page.waitForSelector(`#space .avatar.other[data-user-id="${alice.userId}"]`, { timeout: 3000 });
 
     await sleep(300); // let the avatar transition finish
     await screenshot(alice, 'events-alice.png');

@@ -157,6 +157,20 @@ test('Redis lost, objcastd killed, objcastd restarted before Redis: the plugins 
         const states = await u.page.evaluate(() => window.demo.states);
         assert.ok(states.filter((s) => s === 'open').length >= 3, `${u.name}: reconnected twice (${states.join(',')})`);
     }
+    // each window shows the other's avatar again; Bob steps up (still in range of both
+    // objects) so that the screenshots show both avatars apart
+    await bob.page.focus('#space');
+    for (let i = 0; i < 3; i++) await bob.page.keyboard.press('ArrowUp');
+    const avatarAt = (viewer, who, pos) => waitFor(() => viewer.page.evaluate(({ id, x, y }) => {
+        const el = document.querySelector(`#space .avatar.other[data-user-id="${id}"]`);
+        return !!el && Number(el.dataset.x) === x && Number(el.dataset.y) === y;
+    }, { id: who.userId, ...pos }), 5000, `${viewer.name}'s window to show ${who.name} at ${pos.x},${pos.y}`);
+    const posOf = (u) => u.page.evaluate(() => window.demo.pos);
+    assert.deepStrictEqual(await posOf(bob), { x: 520, y: 240 });
+    await avatarAt(alice, bob, await posOf(bob));
+    await avatarAt(bob, alice, await posOf(alice));
+    assert.deepStrictEqual(await bob.page.evaluate(() => [window.demo.objects.notes.state, window.demo.objects.chat.state]),
+        ['joined', 'subscribed'], 'Bob is still on both objects');
     await sleep(300);
     await screenshot(alice, 'reconnect-alice.png');
     await screenshot(bob, 'reconnect-bob.png');

@@ -105,8 +105,9 @@ test('the bridge ignores other windows, other origins and host commands, and set
     const logFrom = await alice.page.evaluate(() => window.demo.log.length);
     await bob.pluginPost('chat', broadcast('for-alice'));
     await bob.frame('chat').click('.react[data-emoji="♥"]');
-    await waitFor(() => alice.page.evaluate((n) => window.demo.log.slice(n).filter((m) => m.type === 'ovice_message').length >= 2, logFrom),
-        5000, 'Bob\'s messages at Alice\'s bridge');
+    await waitFor(() => alice.page.evaluate((n) => window.demo.log.slice(n)
+        .filter((m) => m.type === 'ovice_message' && m.objectId === 'chat').length >= 2, logFrom),
+    5000, 'Bob\'s messages at Alice\'s bridge');
     await sleep(300);
     assert.deepStrictEqual(await evil.evaluate(() => window.received), [], 'the third origin received nothing');
 

@@ -5,12 +5,22 @@
 // bridge, embeds the two plugins from the second origin (demo_port) and drives presence
 // from where the avatar stands. URL parameters: ?name=Alice (display name), &host=1 (the
 // user owns the dynamic chat object: isHost).
+//
+// Everyone's avatar is objcast traffic too, with no plugin and no server support: every page
+// subscribes (host API) to a hidden static object, SPACE_OBJECT, broadcasts its position
+// there as event "move" ({x, y, name}) when it moves, answers a newcomer's subscribed event
+// with an emit of its position to that newcomer, and removes an avatar when its user is
+// unsubscribed from the hidden object.
 
 import objcast from '/objcast.mjs';
 
 const RANGE = 80; // px from an object's edge within which the user is subscribed
 const STEP = 20; // px per arrow key press
 const SPACE = { w: 1000, h: 640 };
+const SPACE_OBJECT = 'space'; // the hidden object carrying avatar positions (not a plugin)
+const MOVE_EVERY = 100; // ms: at most one position broadcast per this interval
+/** Other users' avatar colors (never the blue of one's own avatar). */
+const COLORS = ['#e4572e', '#2e9e5b', '#9b59b6', '#d08a1d', '#17a2b8', '#c2185b', '#6d4c41', '#7cb342'];
 
 /** The objects of the space; each shows one plugin. */
 const OBJECTS = [
@@ -37,6 +47,7 @@ const demo = {
     errors: [],
     states: [], // connection states
     objects: {}, // objectId -> {def, state ('none'|'subscribed'|'joined'|'left'), people: Map}
+    others: {}, // userId -> {id, name, x, y, color, seen}: the other avatars on the floor
 };
 window.demo = demo;
 
@@ -61,8 +72,10 @@ async function start() {
     const user = await getJSON(`/demo/token?name=${encodeURIComponent(name)}`);
     demo.user = user;
     $('#me').textContent = `you are ${user.name} (${user.userId})`;
-    avatar.querySelector('span').textContent = (user.name || '?').trim().charAt(0).toUpperCase();
+    avatar.querySelector('.initial').textContent = initialOf(user.name);
+    avatar.querySelector('.label').textContent = `${user.name} (you)`;
     avatar.title = user.name;
+    avatar.dataset.userId = user.userId;
 
     const client = objcast.connect({
         url: user.url,
@@ -82,6 +95,10 @@ async function start() {
     client.on('message', (m) => {
         demo.log.push(m);
         if (demo.log.length > 2000) demo.log.splice(0, 500);
+        if (m.objectId === SPACE_OBJECT && m.type === 'ovice_message') {
+            onSpaceMessage(m.payload);
+            return; // positions would flood the log
+        }
         logLine(`<- ${m.type}${m.objectId ? ` ${m.objectId}` : ''}${m.payload?.code ? ` ${m.payload.code}` : ''}`);
     });
     client.on('error', (e) => {
@@ -95,6 +112,7 @@ async function start() {
     client.on('presence', onPresence);
 
     for (const def of OBJECTS) addObject(def, user);
+    enterSpace(user);
     drawAvatar();
     space.focus();
 }
@@ -211,6 +229,7 @@ function moveTo(x, y) {
     };
     drawAvatar();
     updateRanges();
+    announce();
 }
 
 function drawAvatar() {
@@ -221,6 +240,7 @@ function drawAvatar() {
 }
 
 space.addEventListener('click', (ev) => {
+    // Other avatars take the pointer (for their tooltip) but a click on them walks too.
     if (ev.target.closest('.object')) return;
     const r = space.getBoundingClientRect();
     moveTo(ev.clientX - r.left - space.clientLeft, ev.clientY - r.top - space.clientTop);
@@ -251,6 +271,10 @@ async function refreshPeople(objectId) {
 
 function onPresence(e) {
     demo.presence.push({ objectId: e.objectId, status: e.status, id: e.participant.id, name: e.participant.name, isSelf: e.isSelf });
+    if (e.objectId === SPACE_OBJECT) {
+        onSpacePresence(e);
+        return;
+    }
     const o = demo.objects[e.objectId];
     if (!o) return;
     const id = String(e.participant.id);
@@ -290,6 +314,160 @@ function renderPeople(objectId) {
         li.append(nameEl, badge);
         ul.append(li);
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// Other users' avatars: positions over the hidden object SPACE_OBJECT
+
+function initialOf(n) {
+    return (String(n || '?').trim().charAt(0) || '?').toUpperCase();
+}
+
+function colorOf(id) {
+    let h = 0;
+    for (const c of String(id)) h = (h * 31 + c.codePointAt(0)) >>> 0;
+    return COLORS[h % COLORS.length];
+}
+
+/** Puts this page on the hidden object; the bridge keeps it there across reconnections. */
+function enterSpace(user) {
+    demo.client.configure(SPACE_OBJECT, {
+        objectType: 'static',
+        // Not needed with object_tokens optional (the default), but the demo works with
+        // object_tokens required too.
+        objectToken: () => getJSON(`/demo/object-token?objectId=${SPACE_OBJECT}&userId=${encodeURIComponent(user.userId)}` +
+            '&objectType=static&host=false').then((r) => r.token),
+    });
+    demo.client.subscribe(SPACE_OBJECT);
+}
+
+function positionMessage(to) {
+    const payload = {
+        source: '', // objcast sets the authenticated user
+        event: 'move',
+        objectId: SPACE_OBJECT,
+        message: { x: demo.pos.x, y: demo.pos.y, name: demo.user.name },
+    };
+    if (to !== undefined) payload.to = to;
+    return payload;
+}
+
+/*
+ * Broadcasts the position, at most every MOVE_EVERY ms, always ending on the latest one.
+ * At most one broadcast waits in the bridge at a time (e.g. while reconnecting): what is
+ * sent is the position of the moment, never a backlog of old ones.
+ */
+const mover = { dirty: false, busy: false, timer: null, last: 0 };
+
+function announce() {
+    mover.dirty = true;
+    pumpMoves();
+}
+
+function pumpMoves() {
+    if (!mover.dirty || mover.busy || mover.timer || !demo.user) return;
+    const wait = mover.last + MOVE_EVERY - Date.now();
+    if (wait > 0) {
+        mover.timer = setTimeout(() => {
+            mover.timer = null;
+            pumpMoves();
+        }, wait);
+        return;
+    }
+    mover.dirty = false;
+    mover.busy = true;
+    mover.last = Date.now();
+    demo.client.request(SPACE_OBJECT, 'ovice_broadcast_message', positionMessage())
+        .catch(() => { /* reported by the error event; the next move or presence tries again */ })
+        .finally(() => {
+            mover.busy = false;
+            pumpMoves();
+        });
+}
+
+/** Tells one newcomer where this avatar stands (they missed the earlier broadcasts). */
+function tellPosition(to) {
+    demo.client.request(SPACE_OBJECT, 'ovice_emit_message', positionMessage(to)).catch(() => {
+        /* not_present: the newcomer went away already */
+    });
+}
+
+function onSpacePresence(e) {
+    const id = String(e.participant.id);
+    if (e.isSelf) {
+        if (e.status === 'unsubscribed') {
+            for (const other of Object.keys(demo.others)) removeOther(other);
+        } else if (e.status === 'subscribed') {
+            // On the object (again, after a reconnection): say where we are, everyone
+            // answers with where they are. Drop those who went away meanwhile.
+            announce();
+            forgetGone();
+        }
+        return;
+    }
+    if (e.status === 'unsubscribed') {
+        removeOther(id);
+    } else if (e.status === 'subscribed') {
+        if (demo.others[id]) demo.others[id].seen = Date.now();
+        tellPosition(e.participant.id);
+    }
+}
+
+/** Removes the avatars of users no longer on the hidden object (seen before the list). */
+async function forgetGone() {
+    const asked = Date.now();
+    let list;
+    try {
+        list = await demo.client.getParticipants(SPACE_OBJECT);
+    } catch (e) {
+        return;
+    }
+    const here = new Set(list.map((p) => String(p.id)));
+    for (const [id, other] of Object.entries(demo.others)) {
+        if (!here.has(id) && other.seen < asked) removeOther(id);
+    }
+}
+
+function onSpaceMessage(p) {
+    if (!p || p.event !== 'move' || p.source === undefined || p.source === null) return;
+    const id = String(p.source);
+    if (demo.user && id === demo.user.userId) return; // our own other tab: not drawn twice
+    const m = p.message || {};
+    const x = Number(m.x);
+    const y = Number(m.y);
+    if (!Number.isFinite(x) || !Number.isFinite(y)) return;
+    drawOther(id, typeof m.name === 'string' && m.name ? m.name.slice(0, 80) : id,
+        Math.round(Math.max(0, Math.min(SPACE.w, x))), Math.round(Math.max(0, Math.min(SPACE.h, y))));
+}
+
+function drawOther(id, name, x, y) {
+    let other = demo.others[id];
+    let el = space.querySelector(`.avatar.other[data-user-id="${CSS.escape(id)}"]`);
+    if (!other || !el) {
+        other = { id, color: colorOf(id) };
+        demo.others[id] = other;
+        if (!el) {
+            el = document.createElement('div');
+            el.className = 'avatar other';
+            el.dataset.userId = id;
+            el.innerHTML = '<span class="initial"></span><span class="label"></span>';
+            el.style.background = other.color;
+            space.insertBefore(el, avatar);
+        }
+    }
+    Object.assign(other, { name, x, y, seen: Date.now() });
+    el.title = name;
+    el.querySelector('.initial').textContent = initialOf(name);
+    el.querySelector('.label').textContent = name;
+    el.style.left = `${x}px`;
+    el.style.top = `${y}px`;
+    el.dataset.x = x;
+    el.dataset.y = y;
+}
+
+function removeOther(id) {
+    delete demo.others[id];
+    for (const el of space.querySelectorAll(`.avatar.other[data-user-id="${CSS.escape(id)}"]`)) el.remove();
 }
 
 start().catch((e) => {
