@@ -1,0 +1,535 @@
+// Writes the benchmark report (Markdown) and the data of its plots from the results of
+// scripts/bench.
+//
+//   node scripts/bench.d/report.mjs --results build/bench/results.jsonl \
+//       --out docs/benchmarks.md --plot-data build/bench/plot
+//
+// results.jsonl: one line per run, objcast-bench's --json object with bench_id (W1a, W1b,
+// W2, W3, W4, idle), bench_target, bench_param (subscribers / connections, or the payload
+// size for W4), bench_rep, bench_ok and bench_exit added by scripts/bench (a failed run
+// may carry only those). The machine and the settings come from BENCH_* environment
+// variables (see make_report in scripts/bench).
+//
+// Plot data in --plot-data: fanout-<target>.dat ("subscribers median min max" of W1a/W3
+// deliveries/s), lat-<N>-<target>.dat (W1b percentiles as step-CDF points) and, for each
+// plot, <plot>.gpvars: gnuplot assignments naming the series, read by scripts/bench.d/*.gp.
+import fs from 'node:fs';
+import path from 'node:path';
+
+function args() {
+    const a = { results: 'build/bench/results.jsonl', out: 'docs/benchmarks.md', plotData: '' };
+    const v = process.argv.slice(2);
+    for (let i = 0; i < v.length; i++) {
+        const next = () => {
+            if (i + 1 >= v.length) throw new Error(`${v[i]} needs a value`);
+            return v[++i];
+        };
+        if (v[i] === '--results') a.results = next();
+        else if (v[i] === '--out') a.out = next();
+        else if (v[i] === '--plot-data') a.plotData = next();
+        else throw new Error(`unknown argument ${v[i]}`);
+    }
+    return a;
+}
+
+const opt = args();
+const env = (k, d = '') => process.env[`BENCH_${k}`] ?? d;
+
+// ---------------------------------------------------------------------------------
+// Results
+
+const runs = [];
+for (const [i, line] of fs.readFileSync(opt.results, 'utf8').split('\n').entries()) {
+    if (!line.trim()) continue;
+    try {
+        runs.push(JSON.parse(line));
+    } catch {
+        process.stderr.write(`report: ${opt.results}:${i + 1}: not JSON, skipped\n`);
+    }
+}
+
+const TARGETS = {
+    'objcast-memory': 'objcast, engine memory',
+    'objcast-redis': 'objcast, engine redis (1 instance)',
+    'objcast-redis-workers2': 'objcast, engine redis, workers 2',
+    'objcast-redis-2inst': 'objcast, engine redis, 2 instances',
+    'nchan-memory': 'Nchan, memory storage',
+    'nchan-redis': 'Nchan, Redis storage',
+    'nchan-redis-2nginx': 'Nchan, Redis storage, 2 nginx',
+};
+const targetOrder = Object.keys(TARGETS);
+const label = (t) => TARGETS[t] ?? t;
+
+// groups[id][param][target] = [run, ...] (every run, failed ones included)
+const groups = {};
+for (const r of runs) {
+    const g = ((groups[r.bench_id] ??= {})[r.bench_param] ??= {});
+    (g[r.bench_target] ??= []).push(r);
+}
+const params = (id) =>
+    Object.keys(groups[id] ?? {})
+        .map(Number)
+        .sort((a, b) => a - b);
+const targetsOf = (id, p) =>
+    Object.keys(groups[id]?.[p] ?? {}).sort((a, b) => targetOrder.indexOf(a) - targetOrder.indexOf(b));
+const okRuns = (id, p, t) => (groups[id]?.[p]?.[t] ?? []).filter((r) => r.bench_ok);
+
+function median(xs) {
+    const s = [...xs].sort((a, b) => a - b);
+    const m = s.length >> 1;
+    return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+// {med, min, max, n} of metric f (a key or a function of a run) over the ok runs, or null
+function stat(id, p, t, f) {
+    const get = typeof f === 'function' ? f : (r) => r[f];
+    const xs = okRuns(id, p, t)
+        .map(get)
+        .filter((x) => typeof x === 'number' && Number.isFinite(x));
+    if (!xs.length) return null;
+    return { med: median(xs), min: Math.min(...xs), max: Math.max(...xs), n: xs.length };
+}
+
+// deliveries per second of server CPU (what one server core delivers)
+const perCore = (r) => (r.server_cpu_s > 0 ? r.deliveries / r.server_cpu_s : NaN);
+
+// ---------------------------------------------------------------------------------
+// Formatting
+
+const group3 = (s) => s.replace(/\B(?=(\d{3})+(?!\d))/g, ',');
+function num(x) {
+    if (x == null || !Number.isFinite(x)) return 'n/a';
+    const a = Math.abs(x);
+    if (a >= 1000) return group3(Math.round(x).toString());
+    if (a >= 100) return x.toFixed(0);
+    if (a >= 10) return x.toFixed(1);
+    if (a >= 1) return x.toFixed(2);
+    return x.toFixed(3);
+}
+function us(x) {
+    if (x == null || !Number.isFinite(x)) return 'n/a';
+    if (x >= 1000) return `${num(x / 1000)} ms`;
+    return `${num(x)} µs`;
+}
+const int = (x) => (x == null || !Number.isFinite(x) ? 'n/a' : group3(Math.round(x).toString()));
+const pct = (x) => (x == null || !Number.isFinite(x) ? 'n/a' : `${x.toFixed(0)}%`);
+const kib = (x) => (x == null || !Number.isFinite(x) ? 'n/a' : `${num(x / 1024)} MiB`);
+const bytes = (x) => (x == null || !Number.isFinite(x) ? 'n/a' : `${num(x)} B`);
+const sizeName = (b) => (b % 1024 === 0 ? `${b / 1024} KiB` : b % 1000 === 0 ? `${b / 1000} KB` : `${b} B`);
+
+// "median (min–max)", or the value alone for one run
+function cell(s, fmt = num) {
+    if (!s) return '—';
+    if (s.n === 1 || s.min === s.max) return fmt(s.med);
+    return `${fmt(s.med)} (${fmt(s.min)}–${fmt(s.max)})`;
+}
+
+// left-aligned text columns: the first `left` ones
+function table(head, rows, left = 2) {
+    const out = [`| ${head.join(' | ')} |`, `|${head.map((h, i) => (i < left ? '---' : '---:')).join('|')}|`];
+    for (const r of rows) out.push(`| ${r.join(' | ')} |`);
+    return out.join('\n');
+}
+
+function runsCell(id, p, t) {
+    const all = groups[id]?.[p]?.[t] ?? [];
+    const ok = all.filter((r) => r.bench_ok).length;
+    const bad = all.length - ok;
+    const incomplete = all.filter((r) => r.bench_ok && (r.missing > 0 || r.errors > 0)).length;
+    let s = `${ok}`;
+    if (bad) s += `, ${bad} failed`;
+    if (incomplete) s += `, ${incomplete} with missing/errors`;
+    return s;
+}
+
+// ---------------------------------------------------------------------------------
+// The document
+
+const quick = env('QUICK') === '1';
+const memory = (s) => (/^\d+ kB$/.test(s) ? `${(parseInt(s, 10) / 1048576).toFixed(1)} GiB` : s || '?');
+const reps = Number(env('REPEATS', '3'));
+const md = [];
+const p = (...lines) => md.push(...lines);
+
+p('# Benchmarks: objcast vs Nchan', '');
+if (quick) {
+    p(
+        '> **Quick run** (`scripts/bench --quick`): one repeat, short windows, at most 1,000',
+        '> subscribers/connections, taken while other work shared this 2-core machine. It checks',
+        '> that the benchmark runs; its numbers are noisy and are **not** the benchmark. The full',
+        '> run is `scripts/bench` (3 repeats, 100/1,000/5,000 subscribers, 10,000 connections).',
+        '',
+    );
+}
+p(
+    `Generated by \`scripts/bench\` on ${env('DATE', '?')} from \`${path.relative(process.cwd(), opt.results) || opt.results}\``,
+    '(one line per run). Each figure is the **median** of the runs with the **min–max** in',
+    'parentheses (a single value when there was one run). Regenerate the document from the same',
+    'results with `scripts/bench --report`.',
+    '',
+);
+
+p('## Machine', '');
+p(
+    table(
+        ['what', 'value'],
+        [
+            ['CPUs (nproc)', env('MACHINE_NPROC', '?')],
+            ['CPU model', env('MACHINE_MODEL', '?')],
+            ['memory', memory(env('MACHINE_MEM'))],
+            ['kernel', env('MACHINE_KERNEL', '?')],
+            ['OS', env('MACHINE_OS', '?')],
+            ['load average at the start', env('MACHINE_LOAD', '?')],
+            ['software', env('VERSIONS', '?')],
+        ],
+    ),
+    '',
+);
+
+const dur = env('DURATION'), warm = env('WARMUP'), drain = env('DRAIN');
+p('## Settings', '');
+p(
+    `- Repeats: ${reps} of every workload × target${env('ONLY') ? ` (only ${env('ONLY')})` : ''}; the repeats are interleaved (all runs once, then again).`,
+    `- Window: ${warm} s warmup, then ${dur} s measured; drain up to ${drain} s, then every expected delivery is checked (idle: ${env('IDLE_WARMUP')} s + ${env('IDLE_DURATION')} s).`,
+    `- Pinning (taskset): every server process of a run (objcastd and its workers, nginx master and its one worker with \`worker_cpu_affinity\`, redis-server) on CPU ${env('SERVER_CPU')}; the generator (\`objcast-bench --procs 1 --pin ${env('GEN_CPU')}\`) on CPU ${env('GEN_CPU')}. So the server side always has exactly one core: "server CPU" is % of that core.`,
+    '- Fresh servers for every run, all on 127.0.0.1: objcastd (`-O2` build in build/bench, `--client_rate 1000000 1000000`, `--log_level warning`); redis-server with conf/redis.conf without persistence; nginx with `scripts/bench.d/nchan.conf.in` (1 worker, `nchan_subscriber websocket` on `/sub/<channel>`, `nchan_publisher` on `/pub/<channel>`, Redis storage through `nchan_redis_pass`).',
+    `- Server CPU and RSS: from /proc for the server processes only (objcastd or the nginx master, their children, and redis-server when the target uses Redis). "µs/delivery" = server CPU time in the window / deliveries in the window; "per core" = deliveries per second of server CPU time.`,
+    `- Connections open at ${num(Number(env('CONNECT_RATE')))}/s; setup may take ${env('SETUP_TIMEOUT')} s.`,
+    `- Messages: ${env('MSG_SIZE')} bytes of JSON. W1b offers ${num(Number(env('FIXED_TOTAL')))} deliveries/s (${num(Number(env('FIXED_TOTAL')))}/N messages/s). W4: ${env('DATA_RECEIVERS')} receivers, one save outstanding.`,
+    '- Latency = receive time − send time stamped in the message (same clock, same machine). At max rate (W1a, W3) the sender keeps 64 messages in flight, so latency there is queueing: compare latency at the fixed rate (W1b).',
+    '- objcast-bench drives Nchan for fan-out and idle only: W2 (many objects) and W4 (saved data, an objcast operation) have no Nchan column.',
+    '- Nchan at "max rate": objcast-bench publishes to Nchan on one keep-alive connection, one POST at a time (`--inflight` does not apply), so Nchan\'s max rate is bounded by the publish round trip and its server CPU can stay below 100%: when it does, Nchan was not saturated and its deliveries/s is a lower bound. The per-core figures (µs/delivery, deliveries per server core-second) compare the two whatever the load.',
+    '',
+);
+
+// --- floors ----------------------------------------------------------------------
+
+const floorRows = [];
+function floor(name, detail, value, ok, ratioText) {
+    floorRows.push([name, detail, value, ratioText, ok == null ? 'not run' : ok ? '**PASS**' : '**MISS**']);
+}
+const refN = params('W1a').includes(1000) || !params('W1a').length ? 1000 : params('W1a').at(-1);
+const pairs = [
+    ['objcast-memory', 'nchan-memory'],
+    ['objcast-redis', 'nchan-redis'],
+];
+for (const [o, n] of pairs) {
+    const a = stat('W1a', refN, o, 'deliveries_per_s');
+    const b = stat('W1a', refN, n, 'deliveries_per_s');
+    const r = a && b ? a.med / b.med : null;
+    floor(
+        `W1 max deliveries/s at ${num(refN)} subscribers ≥ 2× Nchan`,
+        `${label(o)} vs ${label(n)}`,
+        a && b ? `${num(a.med)} vs ${num(b.med)}` : 'n/a',
+        r == null ? null : r >= 2,
+        r == null ? 'n/a' : `${r.toFixed(2)}×`,
+    );
+}
+for (const [o, n] of pairs) {
+    const a = stat('W1a', refN, o, 'server_us_per_delivery');
+    floor(
+        'Server CPU per delivery ≤ 1.0 µs (W1 max rate)',
+        `${label(o)}, ${num(refN)} subscribers`,
+        a ? `${a.med.toFixed(3)} µs` : 'n/a',
+        a ? a.med <= 1.0 : null,
+        a ? `${a.med.toFixed(2)}× the floor` : 'n/a',
+    );
+    const b = stat('W1a', refN, n, 'server_us_per_delivery');
+    const r = a && b ? a.med / b.med : null;
+    floor(
+        "Server CPU per delivery ≤ 0.4× Nchan's",
+        `${label(o)} vs ${label(n)}`,
+        a && b ? `${a.med.toFixed(3)} vs ${b.med.toFixed(3)} µs` : 'n/a',
+        r == null ? null : r <= 0.4,
+        r == null ? 'n/a' : `${r.toFixed(2)}×`,
+    );
+}
+{
+    const n3 = params('W3').includes(1000) || !params('W3').length ? 1000 : params('W3').at(-1);
+    const a = n3 != null ? stat('W3', n3, 'objcast-redis-2inst', 'deliveries_per_s') : null;
+    const b = n3 != null ? stat('W3', n3, 'nchan-redis-2nginx', 'deliveries_per_s') : null;
+    const r = a && b ? a.med / b.med : null;
+    floor(
+        'W3 cross-instance deliveries/s ≥ 2× Nchan+Redis with 2 nginx',
+        `${label('objcast-redis-2inst')} vs ${label('nchan-redis-2nginx')}${n3 != null ? `, ${num(n3)} subscribers` : ''}`,
+        a && b ? `${num(a.med)} vs ${num(b.med)}` : 'n/a',
+        r == null ? null : r >= 2,
+        r == null ? 'n/a' : `${r.toFixed(2)}×`,
+    );
+}
+for (const t of ['objcast-memory', 'objcast-redis']) {
+    const c = params('idle').at(-1) ?? 10000;
+    const a = c != null ? stat('idle', c, t, 'server_bytes_per_conn') : null;
+    floor(
+        'Idle RSS ≤ 4 KiB per connection',
+        `${label(t)}${c != null ? `, ${num(c)} connections` : ''}`,
+        a ? `${num(a.med)} B` : 'n/a',
+        a ? a.med <= 4096 : null,
+        a ? `${(a.med / 4096).toFixed(2)}× the floor` : 'n/a',
+    );
+}
+for (const n of params('W1b')) {
+    for (const [o, c] of pairs) {
+        const a = stat('W1b', n, o, 'lat_p99_us');
+        const b = stat('W1b', n, c, 'lat_p99_us');
+        const r = a && b ? a.med / b.med : null;
+        floor(
+            `W1 p99 latency at ${num(Number(env('FIXED_TOTAL', '50000')))} deliveries/s ≤ Nchan's`,
+            `${label(o)} vs ${label(c)}, ${num(n)} subscribers`,
+            a && b ? `${us(a.med)} vs ${us(b.med)}` : 'n/a',
+            r == null ? null : r <= 1,
+            r == null ? 'n/a' : `${r.toFixed(2)}×`,
+        );
+    }
+}
+p('## Floors', '');
+p(
+    'The targets of the issue, objcast against Nchan like for like (memory against memory storage,',
+    'Redis against Redis storage), on the medians below. Ratio: objcast / Nchan (or / the floor).',
+    '',
+);
+if (quick) p('*Quick run: these verdicts come from single short runs and say nothing yet.*', '');
+p(table(['floor', 'compared', 'value', 'ratio', 'verdict'], floorRows, 3), '');
+
+// --- workload tables -------------------------------------------------------------
+
+function section(id, title, intro, headParam, paramFmt, cols) {
+    if (!groups[id]) return;
+    p(`## ${title}`, '', ...intro, '');
+    const rows = [];
+    for (const n of params(id))
+        for (const t of targetsOf(id, n))
+            rows.push([paramFmt(n), label(t), ...cols.map(([, f, fmt]) => cell(stat(id, n, t, f), fmt)), runsCell(id, n, t)]);
+    p(table([headParam, 'target', ...cols.map(([h]) => h), 'runs'], rows), '');
+}
+
+section(
+    'W1a',
+    'W1a: fan-out at max rate',
+    [
+        'One object, N subscribers, one sender broadcasting 1 KiB messages as fast as 64 messages in',
+        'flight allow. Plot: [bench-fanout.png](bench-fanout.png).',
+    ],
+    'subscribers',
+    num,
+    [
+        ['deliveries/s', 'deliveries_per_s', num],
+        ['messages/s', 'sent_per_s', num],
+        ['server CPU', 'server_cpu_pct', pct],
+        ['µs/delivery', 'server_us_per_delivery', (x) => x.toFixed(3)],
+        ['per server core /s', perCore, num],
+        ['generator CPU', (r) => (100 * r.gen_cpu_s) / r.duration_s, pct],
+    ],
+);
+section(
+    'W1b',
+    'W1b: fan-out at a fixed 50,000 deliveries/s',
+    [
+        'The same fan-out at 50,000/N messages/s: end-to-end latency. Plot (percentiles as a step',
+        'CDF): [bench-latency.png](bench-latency.png).',
+    ],
+    'subscribers',
+    num,
+    [
+        ['deliveries/s', 'deliveries_per_s', num],
+        ['p50', 'lat_p50_us', us],
+        ['p99', 'lat_p99_us', us],
+        ['p99.9', 'lat_p999_us', us],
+        ['max', 'lat_max_us', us],
+        ['server CPU', 'server_cpu_pct', pct],
+        ['µs/delivery', 'server_us_per_delivery', (x) => x.toFixed(3)],
+        ['late sends', 'late', int],
+    ],
+);
+section(
+    'W2',
+    'W2: many objects',
+    [
+        `Connections spread over ${num(runs.find((r) => r.bench_id === 'W2' && r.objects)?.objects ?? NaN)} objects (connection i on object i mod K), each object`,
+        'receiving 1 message/s from one of its members, delivered to the others.',
+    ],
+    'connections',
+    num,
+    [
+        ['deliveries/s', 'deliveries_per_s', num],
+        ['server CPU', 'server_cpu_pct', pct],
+        ['server RSS', 'server_rss_kb', kib],
+        ['p50', 'lat_p50_us', us],
+        ['p99', 'lat_p99_us', us],
+        ['µs/delivery', 'server_us_per_delivery', (x) => x.toFixed(3)],
+    ],
+);
+section(
+    'W3',
+    'W3: cross-instance fan-out',
+    [
+        'W1a with the receivers spread over two instances on one Redis (receiver i on instance',
+        'i mod 2; the sender on the first): two objcastd with engine redis, or two nginx with Nchan',
+        'Redis storage. All of them and Redis share the server core.',
+    ],
+    'subscribers',
+    num,
+    [
+        ['deliveries/s', 'deliveries_per_s', num],
+        ['server CPU', 'server_cpu_pct', pct],
+        ['µs/delivery', 'server_us_per_delivery', (x) => x.toFixed(3)],
+        ['per server core /s', perCore, num],
+        ['generator CPU', (r) => (100 * r.gen_cpu_s) / r.duration_s, pct],
+    ],
+);
+section(
+    'W4',
+    'W4: saved data',
+    [
+        '`ovice_save_and_emit_data` in a closed loop (one save outstanding), engine redis; every',
+        'save is emitted as `ovice_shared_data` to the receivers. Save latency: until',
+        '`ovice_data_saved_success`.',
+    ],
+    'payload',
+    sizeName,
+    [
+        ['saves/s', 'saves_per_s', num],
+        ['save p50', 'save_p50_us', us],
+        ['save p99', 'save_p99_us', us],
+        ['delivery p99', 'lat_p99_us', us],
+        ['deliveries/s', 'deliveries_per_s', num],
+        ['server CPU', 'server_cpu_pct', pct],
+    ],
+);
+section(
+    'idle',
+    'Idle connections',
+    [
+        'N connections set up and left idle (objcast: authenticated and subscribed; Nchan: WebSocket',
+        'subscribers of one channel). Per connection: (server RSS at the end − RSS before the',
+        'connections) / N, Redis included where used.',
+    ],
+    'connections',
+    num,
+    [
+        ['bytes per connection', 'server_bytes_per_conn', bytes],
+        ['server RSS before', 'server_rss_before_kb', kib],
+        ['server RSS after', 'server_rss_kb', kib],
+        ['setup s', 'setup_s', num],
+    ],
+);
+
+// --- problems --------------------------------------------------------------------
+
+const problems = [];
+for (const r of runs) {
+    const what = `${r.bench_id} ${label(r.bench_target)} ${r.bench_param} (repeat ${r.bench_rep})`;
+    if (!r.bench_ok) problems.push(`- ${what}: failed (exit ${r.bench_exit})${r.first_error ? `: ${r.first_error}` : ''}`);
+    else if (r.missing > 0 || r.errors > 0)
+        problems.push(`- ${what}: ${num(r.missing ?? 0)} deliveries missing after the drain, ${num(r.errors ?? 0)} errors${r.first_error ? ` (first: ${r.first_error})` : ''}`);
+}
+p('## Problems', '');
+p(...(problems.length ? problems : ['None: every run completed and every expected delivery arrived.']), '');
+p(
+    '## Reproducing',
+    '',
+    '```sh',
+    'scripts/bench                 # everything, 3 repeats (installs nginx-light/-core + libnginx-mod-nchan, redis-server, gnuplot-nox)',
+    'scripts/bench --quick         # a short check of the script',
+    'scripts/bench --only W1,idle  # a subset',
+    'scripts/bench --report        # rebuild this file and the plots from build/bench/results.jsonl',
+    '```',
+    '',
+);
+
+fs.mkdirSync(path.dirname(opt.out), { recursive: true });
+fs.writeFileSync(opt.out, md.join('\n'));
+
+// ---------------------------------------------------------------------------------
+// Plot data
+
+if (opt.plotData) {
+    fs.mkdirSync(opt.plotData, { recursive: true });
+    const q = (s) => `'${String(s).replace(/'/g, "''")}'`;
+    const style = (t) => ({
+        lc: {
+            'objcast-memory': '#1f77b4',
+            'objcast-redis': '#2ca02c',
+            'objcast-redis-workers2': '#17becf',
+            'objcast-redis-2inst': '#9467bd',
+            'nchan-memory': '#d62728',
+            'nchan-redis': '#ff7f0e',
+            'nchan-redis-2nginx': '#8c564b',
+        }[t] ?? '#000000',
+        dt: t.startsWith('nchan') ? 2 : 1,
+    });
+
+    // deliveries/s by subscribers: W1a targets, then W3's
+    const fan = [];
+    for (const id of ['W1a', 'W3']) {
+        const ts = new Set(params(id).flatMap((n) => targetsOf(id, n)));
+        for (const t of targetOrder.filter((x) => ts.has(x))) {
+            const lines = [];
+            for (const n of params(id)) {
+                const s = stat(id, n, t, 'deliveries_per_s');
+                if (s) lines.push(`${n} ${s.med} ${s.min} ${s.max}`);
+            }
+            if (!lines.length) continue;
+            const file = `fanout-${id}-${t}.dat`;
+            fs.writeFileSync(path.join(opt.plotData, file), lines.join('\n') + '\n');
+            fan.push({ file, title: id === 'W3' ? `${label(t)} (W3)` : label(t), ...style(t) });
+        }
+    }
+    const vars = (series, extra = []) =>
+        [
+            `nseries = ${series.length}`,
+            ...series.flatMap((s, i) => [
+                `file${i + 1} = ${q(path.join(opt.plotData, s.file))}`,
+                `title${i + 1} = ${q(s.title)}`,
+                `color${i + 1} = ${q(s.lc)}`,
+                `dash${i + 1} = ${s.dt}`,
+            ]),
+            ...extra,
+        ].join('\n') + '\n';
+    const quickNote = quick ? ' (quick run)' : '';
+    if (fan.length)
+        fs.writeFileSync(
+            path.join(opt.plotData, 'fanout.gpvars'),
+            vars(fan, [`plottitle = ${q(`W1a / W3 fan-out at max rate: deliveries/s (median, min-max)${quickNote}`)}`]),
+        );
+
+    // latency at the fixed rate, one panel per subscriber count: percentiles as step-CDF
+    // points on a "nines" axis (y = -log10(1 - q); max drawn at 4)
+    const ns = params('W1b');
+    const lat = [];
+    const panels = [];
+    for (const n of ns) {
+        const series = [];
+        for (const t of targetsOf('W1b', n)) {
+            const pts = [
+                ['lat_p50_us', 0.5],
+                ['lat_p90_us', 0.9],
+                ['lat_p99_us', 0.99],
+                ['lat_p999_us', 0.999],
+                ['lat_max_us', null],
+            ].map(([k, qq]) => [stat('W1b', n, t, k)?.med, qq == null ? 4 : -Math.log10(1 - qq)]);
+            if (pts.some(([x]) => x == null || !(x > 0))) continue;
+            const file = `lat-${n}-${t}.dat`;
+            fs.writeFileSync(path.join(opt.plotData, file), pts.map(([x, y]) => `${x} ${y}`).join('\n') + '\n');
+            series.push({ file, title: label(t), ...style(t) });
+        }
+        if (series.length) panels.push({ n, series });
+    }
+    if (panels.length) {
+        const extra = [`npanels = ${panels.length}`, `plottitle = ${q(`W1b latency at ${num(Number(env('FIXED_TOTAL', '50000')))} deliveries/s: percentiles as a step CDF${quickNote}`)}`];
+        panels.forEach((pn, j) => {
+            extra.push(`pn${j + 1} = ${pn.series.length}`, `ptitle${j + 1} = ${q(`${num(pn.n)} subscribers`)}`);
+            pn.series.forEach((s, i) => {
+                const k = `${j + 1}_${i + 1}`;
+                extra.push(
+                    `file${k} = ${q(path.join(opt.plotData, s.file))}`,
+                    `title${k} = ${q(s.title)}`,
+                    `color${k} = ${q(s.lc)}`,
+                    `dash${k} = ${s.dt}`,
+                );
+            });
+        });
+        lat.push(...extra);
+        fs.writeFileSync(path.join(opt.plotData, 'latency.gpvars'), lat.join('\n') + '\n');
+    }
+}
