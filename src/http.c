@@ -313,7 +313,8 @@ static enum http_route_result route_ws(const struct http_request *r, const struc
                                        struct buf *out, int *keep_alive)
 {
     if (r->method != HTTP_METHOD_GET) {
-        respond_text(out, 405, "GET only\n", *keep_alive, "Allow: GET\r\n", 0);
+        respond_text(out, 405, "GET only\n", *keep_alive, "Allow: GET\r\n",
+                     r->method == HTTP_METHOD_HEAD);
         return HTTP_ROUTE_RESPOND;
     }
     if (!http_header_has_token(r->upgrade, "websocket") ||

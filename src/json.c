@@ -37,7 +37,8 @@ static long hex4(const char *s, size_t n)
  * - Nesting of [ and { outside strings must stay within JSON_MAX_DEPTH: yajl has no limit of
  *   its own, and yajl_tree_free() recurses.
  * - '/' outside strings is refused: yajl_tree_parse() always allows comments, which are not
- *   JSON, and a quote inside a comment would make this scan skip real brackets.
+ *   JSON, and a quote inside a comment would make this scan skip real brackets. So are \v
+ *   and \f, which yajl takes for whitespace (JSON and browsers do not).
  * - With strict_escapes (json_parse only: its strings become C strings), \u0000 is refused
  *   because it would silently cut a string short, and so are unpaired UTF-16 surrogates,
  *   which yajl turns into invalid UTF-8 or pairs with whatever escape follows.
@@ -79,7 +80,7 @@ static const char *prescan(const char *s, size_t n, int strict_escapes)
                 return "nested too deeply";
         } else if (c == ']' || c == '}') {
             depth--;
-        } else if (c == '/') {
+        } else if (c == '/' || c == '\v' || c == '\f') {
             return "invalid JSON";
         }
     }

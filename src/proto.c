@@ -5,6 +5,7 @@
 #include <yajl/yajl_parse.h>
 
 #include "json.h"
+#include "utf8.h"
 
 static const char *type_names[PROTO_TYPE_COUNT] = {
     [PROTO_UNKNOWN] = "",
@@ -93,6 +94,7 @@ struct parse_ctx {
     int have_type;
     char payload_object_id[PROTO_ID_MAX + 1];
     struct capture cap[2];  /* payload, and payload.message */
+    int finishing;          /* in yajl_complete_parse(): offsets are not into text */
 };
 
 /* Records the first error and reads on, so "ref" and "objectId" after the bad field can
@@ -141,11 +143,21 @@ static enum key key_lookup(const unsigned char *k, size_t len, int payload)
     return KEY_OTHER;
 }
 
+/* yajl decodes \u0000 into a NUL, which would cut the C string short, and a lone low
+ * surrogate into bytes that are not UTF-8, which every frame echoing the string would carry:
+ * the strings kept from a message must have neither. */
+static int decoded_ok(const unsigned char *s, size_t len)
+{
+    return !memchr(s, '\0', len) && utf8_validate(UTF8_ACCEPT, s, len) == UTF8_ACCEPT;
+}
+
 static int copy_id(struct parse_ctx *c, char *dst, const unsigned char *s, size_t len,
                    const char *what)
 {
     if (len == 0)
         return fail(c, what);
+    if (!decoded_ok(s, len))
+        return fail(c, "unsupported \\u escape");
     if (len > PROTO_ID_MAX)
         return fail(c, "id too long");
     memcpy(dst, s, len);
@@ -180,6 +192,10 @@ static int bool_key(struct parse_ctx *c, int *dst, enum kind kind, int bval, con
 static void capture(struct parse_ctx *c, int slot, enum kind kind, size_t key_end,
                     struct proto_span *span)
 {
+    /* A number cut off by the end of the text is only seen while yajl finishes on a buffer
+     * of its own: there is no span to take, and the text is refused anyway. */
+    if (c->finishing)
+        return;
     size_t start = value_start(c, key_end);
     span->p = c->text + start;
     if (kind == V_MAP || kind == V_ARRAY) {
@@ -201,9 +217,13 @@ static int top_member(struct parse_ctx *c, enum kind kind, const unsigned char *
     case KEY_TYPE:
         if (kind != V_STRING)
             return fail(c, "\"type\" must be a string");
+        if (!decoded_ok(s, len))
+            return fail(c, "unsupported \\u escape");
         c->have_type = 1;
         m->type = proto_type_lookup((const char *)s, len);
         size_t n = len < sizeof(m->type_name) - 1 ? len : sizeof(m->type_name) - 1;
+        while (n < len && (s[n] & 0xC0) == 0x80)
+            n--; /* cut before a character, not inside it: the name is echoed */
         memcpy(m->type_name, s, n);
         m->type_name[n] = '\0';
         return 1;
@@ -274,6 +294,8 @@ static int payload_member(struct parse_ctx *c, enum kind kind, const unsigned ch
             return fail(c, "\"event\" must be a string");
         if (len > PROTO_ID_MAX)
             return fail(c, "\"event\" too long");
+        if (!decoded_ok(s, len))
+            return fail(c, "unsupported \\u escape");
         memcpy(m->event, s, len);
         m->event[len] = '\0';
         m->has_event = 1;
@@ -288,7 +310,7 @@ static int payload_member(struct parse_ctx *c, enum kind kind, const unsigned ch
     case KEY_OBJECT_ID:
         if (kind != V_STRING)
             return 1; /* the top-level objectId is the one that counts */
-        if (len == 0 || len > PROTO_ID_MAX)
+        if (len == 0 || len > PROTO_ID_MAX || !decoded_ok(s, len))
             return 1;
         memcpy(c->payload_object_id, s, len);
         c->payload_object_id[len] = '\0';
@@ -406,13 +428,21 @@ int proto_parse(const char *text, size_t len, struct proto_msg *m, const char **
     memset(m, 0, sizeof(*m));
     m->if_version = -1;
 
+    /* yajl takes \v and \f for whitespace, and spans would start at them or hold them;
+     * JSON has them nowhere outside escapes, so they are refused before parsing. */
+    if (memchr(text, '\v', len) || memchr(text, '\f', len)) {
+        *err = "invalid JSON";
+        return -1;
+    }
     struct parse_ctx c = {.text = text, .m = m};
     c.h = yajl_alloc(&callbacks, NULL, &c);
     /* The WebSocket layer validated UTF-8 already; the API checks its bodies itself. */
     yajl_config(c.h, yajl_dont_validate_strings, 1);
     yajl_status st = yajl_parse(c.h, (const unsigned char *)text, len);
-    if (st == yajl_status_ok)
+    if (st == yajl_status_ok) {
+        c.finishing = 1;
         st = yajl_complete_parse(c.h);
+    }
     yajl_free(c.h);
 
     if (st != yajl_status_ok || c.err) {

@@ -278,6 +278,21 @@ START_TEST(routes_upgrade)
 }
 END_TEST
 
+/* Found by fuzz_http: HEAD /ws got its 405 with a body, which a keep-alive client reads as
+ * the start of the next response. */
+START_TEST(head_answers_have_no_body)
+{
+    struct buf out = {0};
+    int ka;
+    route("HEAD /ws HTTP/1.1\r\n\r\n", &out, &ka);
+    ck_assert_int_eq(status_of(&out), 405);
+    ck_assert_int_eq(ka, 1);
+    ck_assert_ptr_nonnull(strstr(out.p, "Content-Length: 9\r\n"));
+    ck_assert_uint_eq(out.len, (size_t)(strstr(out.p, "\r\n\r\n") + 4 - out.p));
+    buf_free(&out);
+}
+END_TEST
+
 START_TEST(feed_errors_map_to_statuses)
 {
     struct buf out = {0};
@@ -312,6 +327,7 @@ static Suite *http_suite(void)
     tcase_add_checked_fixture(routes, setup, teardown);
     tcase_add_test(routes, routes_health_ready_metrics);
     tcase_add_test(routes, routes_upgrade);
+    tcase_add_test(routes, head_answers_have_no_body);
     tcase_add_test(routes, feed_errors_map_to_statuses);
     suite_add_tcase(s, routes);
     return s;

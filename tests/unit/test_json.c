@@ -178,6 +178,17 @@ START_TEST(test_depth_hidden_in_comment)
 }
 END_TEST
 
+/* Found by fuzz_proto: yajl takes \v and \f for whitespace, JSON and browsers do not. */
+START_TEST(test_vertical_tab_and_form_feed)
+{
+    assert_both("{\"a\"\v:1}", 0);
+    assert_both("\f[1]", 0);
+    assert_both("[1,\v2]", 0);
+    assert_both("{\"a\":1}\f", 0);
+    assert_both("[\"\\f\\u000b\"]", 1); /* escaped inside a string they are fine */
+}
+END_TEST
+
 START_TEST(test_parse_invalid_utf8)
 {
     static const char *const bad[] = {
@@ -660,6 +671,7 @@ static Suite *json_suite(void)
     tcase_add_test(tc, test_depth_limit);
     tcase_add_test(tc, test_depth_brackets_in_strings);
     tcase_add_test(tc, test_depth_hidden_in_comment);
+    tcase_add_test(tc, test_vertical_tab_and_form_feed);
     tcase_add_test(tc, test_parse_invalid_utf8);
     tcase_add_test(tc, test_parse_embedded_nul);
     tcase_add_test(tc, test_parse_escapes);

@@ -192,6 +192,93 @@ START_TEST(ref_survives_errors)
 }
 END_TEST
 
+/* Found by fuzz_proto: a number cut off by the end of the text is only reported while yajl
+ * finishes on a buffer of its own, so its span came out with a wrapped-around length. */
+START_TEST(number_at_end_of_text_has_no_span)
+{
+    const char *texts[] = {"{\"ref\":1", "{\"type\":\"x\",\"ref\":-12",
+                           "{\"type\":\"ovice_emit_message\",\"payload\":{\"to\":12"};
+    for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+        struct proto_msg m;
+        const char *err;
+        ck_assert_int_eq(parse(texts[i], &m, &err), -1);
+        ck_assert_uint_eq(m.ref.len, 0);
+        ck_assert_uint_eq(m.to_raw.len, 0);
+        proto_msg_clear(&m);
+    }
+}
+END_TEST
+
+/* Found by fuzz_proto: yajl takes \v and \f for whitespace, so a span started at them and
+ * "message"\f:{...} was relayed to every subscriber as "message":\f:{...}. */
+START_TEST(vertical_tab_and_form_feed_refused)
+{
+    const char *texts[] = {
+        "{\"type\":\"ovice_broadcast_message\",\"objectId\":\"L1\","
+        "\"payload\":{\"event\":\"e\",\"message\"\f:{\"x\":1}}}",
+        "{\"type\":\"x\",\"ref\"\v:1}",
+        "{\"type\":\"x\",\"payload\":{\"message\":[1,\v2]}}",
+    };
+    for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+        struct proto_msg m;
+        const char *err;
+        ck_assert_int_eq(parse(texts[i], &m, &err), -1);
+        proto_msg_clear(&m);
+    }
+}
+END_TEST
+
+/* Found by fuzz_proto: yajl decodes \u0000 into a NUL, which cut "to" and "objectId" short,
+ * and a lone low surrogate into bytes that are not UTF-8, which went out in every frame that
+ * echoes the string (a browser fails the WebSocket on them). */
+START_TEST(decoded_strings_are_utf8_without_nul)
+{
+    const char *bad[] = {
+        "{\"type\":\"x\",\"objectId\":\"\\udc00\"}",
+        "{\"type\":\"x\",\"objectId\":\"L1\\u0000x\"}",
+        "{\"type\":\"\\udfff\"}",
+        "{\"type\":\"ovice_emit_message\",\"objectId\":\"L1\","
+        "\"payload\":{\"event\":\"\\udc00\",\"message\":1,\"to\":\"b\"}}",
+        "{\"type\":\"ovice_emit_message\",\"objectId\":\"L1\","
+        "\"payload\":{\"event\":\"e\",\"message\":1,\"to\":\"a\\u0000b\"}}",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        struct proto_msg m;
+        const char *err;
+        ck_assert_msg(parse(bad[i], &m, &err) == -1, "accepted %s", bad[i]);
+        proto_msg_clear(&m);
+    }
+    /* A payload objectId is only a fallback: a bad one is ignored, not refused. */
+    struct proto_msg m;
+    const char *err;
+    ck_assert_int_eq(parse("{\"type\":\"x\",\"payload\":{\"objectId\":\"\\udc00\"}}", &m, &err), 0);
+    ck_assert_str_eq(m.object_id, "");
+    proto_msg_clear(&m);
+    /* Escapes that decode to whole characters stay accepted. */
+    ck_assert_int_eq(parse("{\"type\":\"x\",\"objectId\":\"\\ud83d\\ude00\\u00e9\"}", &m, &err), 0);
+    ck_assert_str_eq(m.object_id, "\xf0\x9f\x98\x80\xc3\xa9");
+    proto_msg_clear(&m);
+}
+END_TEST
+
+/* Found by fuzz_proto: type_name was cut at a byte count, possibly inside a character, and
+ * dispatch echoes it in the unknown_type error. */
+START_TEST(long_type_name_is_cut_on_a_character)
+{
+    char text[200];
+    char name[100];
+    memset(name, 'a', 62);
+    strcpy(name + 62, "\xc3\xa9\xc3\xa9"); /* é at bytes 62-63: the cut falls inside it */
+    snprintf(text, sizeof(text), "{\"type\":\"%s\"}", name);
+    struct proto_msg m;
+    const char *err;
+    ck_assert_int_eq(parse(text, &m, &err), 0);
+    ck_assert_uint_eq(strlen(m.type_name), 62);
+    ck_assert(strncmp(m.type_name, name, 62) == 0);
+    proto_msg_clear(&m);
+}
+END_TEST
+
 START_TEST(ids_have_a_length_limit)
 {
     char id[PROTO_ID_MAX + 2];
@@ -420,6 +507,10 @@ static Suite *proto_suite(void)
     tcase_add_test(tc, unknown_type_parses);
     tcase_add_test(tc, rejects_malformed);
     tcase_add_test(tc, ref_survives_errors);
+    tcase_add_test(tc, number_at_end_of_text_has_no_span);
+    tcase_add_test(tc, vertical_tab_and_form_feed_refused);
+    tcase_add_test(tc, decoded_strings_are_utf8_without_nul);
+    tcase_add_test(tc, long_type_name_is_cut_on_a_character);
     tcase_add_test(tc, ids_have_a_length_limit);
     tcase_add_test(tc, nesting_limit);
     suite_add_tcase(s, tc);
