@@ -9,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "metrics.h"
 #include "version.h"
 #include "ws.h"
 
@@ -279,6 +280,9 @@ static void respond_text(struct buf *out, int status, const char *text, int keep
 
 void http_respond_feed_error(struct buf *out, enum http_feed_result res)
 {
+    metrics.http_refused[res == HTTP_FEED_HEAD_TOO_LARGE   ? METRICS_REFUSED_HEAD
+                         : res == HTTP_FEED_BODY_TOO_LARGE ? METRICS_REFUSED_BODY
+                                                           : METRICS_REFUSED_BAD]++;
     int status = res == HTTP_FEED_HEAD_TOO_LARGE   ? 431
                  : res == HTTP_FEED_BODY_TOO_LARGE ? 413
                                                    : 400;
@@ -339,6 +343,7 @@ static enum http_route_result route_ws(const struct http_request *r, const struc
         return HTTP_ROUTE_RESPOND;
     }
     if (env->can_accept && !env->can_accept(env->privdata)) {
+        metrics.http_refused[METRICS_REFUSED_FULL]++;
         *keep_alive = 0;
         respond_text(out, 503, "server full or shutting down\n", 0, "Retry-After: 1\r\n", 0);
         return HTTP_ROUTE_RESPOND;

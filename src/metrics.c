@@ -85,6 +85,13 @@ void metrics_render(struct buf *out)
     counter(out, "objcast_presence_swept_total",
             "Presence entries of dead instances removed by this instance's sweeps.",
             m->presence_swept);
+    static const char *refused[] = {"max_connections", "head_too_large", "body_too_large",
+                                    "malformed"};
+    header(out, "objcast_http_refused_total", "counter",
+           "HTTP requests refused by a limit, by reason.");
+    for (int i = 0; i < 4; i++)
+        buf_printf(out, "objcast_http_refused_total{reason=\"%s\"} %llu\n", refused[i],
+                   (unsigned long long)m->http_refused[i]);
     header(out, "objcast_redis_command_seconds", "histogram", "Redis command round trips.");
     uint64_t cum = 0;
     for (int i = 0; i < METRICS_LATENCY_BUCKETS; i++) {

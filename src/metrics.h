@@ -39,6 +39,15 @@ struct metrics {
     uint64_t redis_latency[METRICS_LATENCY_BUCKETS + 1]; /* command round trips, by bucket */
     double redis_latency_sum;        /* seconds */
     uint64_t presence_swept;         /* dead instances' entries removed by sweeps */
+    uint64_t http_refused[4];        /* HTTP requests refused by a limit (see below) */
+};
+
+/* Why an HTTP request was refused, for objcast_http_refused_total. */
+enum metrics_refused {
+    METRICS_REFUSED_FULL = 0,  /* max_connections reached (503 on upgrade) */
+    METRICS_REFUSED_HEAD,      /* request head over its limit (431) */
+    METRICS_REFUSED_BODY,      /* request body over its limit (413) */
+    METRICS_REFUSED_BAD,       /* malformed request (400) */
 };
 
 /* Why the server closed a connection, for objcast_server_closes_total. */

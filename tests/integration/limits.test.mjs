@@ -9,7 +9,9 @@ test('max_connections: one more WebSocket gets 503 on upgrade; room again once o
     const clients = [];
     for (let i = 0; i < 3; i++) clients.push(await connectAuthed(s, { sub: `u${i}`, ws: 1 }));
     await assert.rejects(connect(s), (e) => e.statusCode === 503);
-    assert.equal((await getMetrics(s)).samples.objcast_connections, 3);
+    const m = await getMetrics(s);
+    assert.equal(m.samples.objcast_connections, 3);
+    assert.equal(m.samples.objcast_http_refused_total, 1, 'the refusal is counted');
     clients[0].close();
     await clients[0].closed();
     let ok = null;
