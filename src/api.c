@@ -32,28 +32,14 @@ static void reply_error(api_done_fn done, void *pd, int status, const char *code
 /* Percent-decodes one path segment; NULL when it is empty or malformed. */
 static char *segment(const char *s, size_t len)
 {
-    struct buf b = {0};
-    for (size_t i = 0; i < len; i++) {
-        if (s[i] == '%' && i + 2 < len) {
-            char hexs[3] = {s[i + 1], s[i + 2], 0};
-            char *end;
-            long v = strtol(hexs, &end, 16);
-            if (*end || v <= 0) {
-                buf_free(&b);
-                return NULL;
-            }
-            buf_append_char(&b, (char)v);
-            i += 2;
-        } else {
-            buf_append_char(&b, s[i]);
-        }
-    }
-    if (!b.len || b.len > PROTO_ID_MAX ||
-        utf8_validate(UTF8_ACCEPT, (const uint8_t *)b.p, b.len) != UTF8_ACCEPT) {
-        buf_free(&b);
+    char *v = http_percent_decode(s, len, 0);
+    size_t n = v ? strlen(v) : 0;
+    if (!v || !n || n > PROTO_ID_MAX ||
+        utf8_validate(UTF8_ACCEPT, (const uint8_t *)v, n) != UTF8_ACCEPT) {
+        free(v);
         return NULL;
     }
-    return buf_detach(&b);
+    return v;
 }
 
 /* Splits /api/v1/workspaces/{ws}/objects/{obj}/{action}. */
@@ -152,37 +138,20 @@ static void got_presence(void *privdata, enum engine_status st, size_t n,
         return;
     }
     struct presence pr;
-    enum presence_state before, after;
     presence_init(&pr);
-    for (size_t i = 0; i < n; i++)
-        presence_apply(&pr, instances[i], participants[i]->user_key, participants[i], &before,
-                       &after);
-    size_t count = presence_user_count(&pr), i = 0;
-    const struct participant **list = oc_calloc(count + 1, sizeof(*list));
-    enum presence_state *states = oc_calloc(count + 1, sizeof(*states));
-    struct presence_user *u;
-    TAILQ_FOREACH(u, &pr.order, link)
-    {
-        states[i] = presence_user_state(&pr, u->user_key, &list[i]);
-        i++;
-    }
-    /* The backend sees what a plugin sees, as nobody in particular (isSelf false). */
-    struct proto_span none = {0};
-    struct frame *f = proto_encode_participants(c->object_id, none, list, states, i, "");
-    size_t len;
-    const char *text = frame_payload(f, &len);
-    /* {"type":"ovice_participants","objectId":..,"payload":[...]} -> {"objectId":..,
-     * "participants":[...]} */
-    const char *arr = strstr(text, ",\"payload\":[");
+    presence_apply_all(&pr, n, instances, participants);
+    const struct participant **list;
+    enum presence_state *states;
+    size_t count = presence_users(&pr, &list, &states);
     struct buf b = {0};
     buf_append_str(&b, "{\"objectId\":");
     json_append_string(&b, c->object_id, strlen(c->object_id));
     buf_append_str(&b, ",\"participants\":");
-    buf_append(&b, arr + 11, len - (size_t)(arr + 11 - text) - 1);
+    /* The backend sees what a plugin sees, as nobody in particular (isSelf false). */
+    proto_append_participants(&b, c->object_id, list, states, count, "");
     buf_append_char(&b, '}');
     c->done(c->privdata, 200, b.p, b.len);
     buf_free(&b);
-    frame_unref(f);
     free(list);
     free(states);
     presence_clear(&pr);

@@ -888,10 +888,10 @@ static void on_state(struct redis_conn *rc, int up, void *privdata)
         for (struct dict_entry *it = dict_first(&e->chans); it; it = dict_next(&e->chans, it))
             subscribe_chan(e, it->value);
     if (r_ready(&e->base)) {
-        if (e->outage)
+        if (e->outage) {
             metrics.redis_reconnects++;
-        if (e->outage)
             e->sweep_after_ms = now_ms() + ((int64_t)e->conf->presence_ttl + 6) * 1000;
+        }
         if (e->outage && e->base.reset) {
             log_info("redis resync objects=%zu", e->chans.count);
             e->base.reset(e->base.deliver_privdata);

@@ -434,25 +434,36 @@ static int hex(char c)
                                                                 : -1;
 }
 
+char *http_percent_decode(const char *s, size_t len, int plus_space)
+{
+    struct buf v = {0};
+    for (size_t i = 0; i < len; i++) {
+        if (plus_space && s[i] == '+') {
+            buf_append_char(&v, ' ');
+        } else if (s[i] == '%') {
+            int hi = i + 2 < len ? hex(s[i + 1]) : -1;
+            int lo = hi >= 0 ? hex(s[i + 2]) : -1;
+            if (lo < 0 || (hi == 0 && lo == 0)) {
+                buf_free(&v);
+                return NULL;
+            }
+            buf_append_char(&v, (char)(hi * 16 + lo));
+            i += 2;
+        } else {
+            buf_append_char(&v, s[i]);
+        }
+    }
+    return buf_detach(&v);
+}
+
 char *http_query_param(const char *query, const char *name)
 {
     size_t nlen = strlen(name);
     for (const char *p = query; p && *p;) {
         const char *end = strchr(p, '&');
         size_t len = end ? (size_t)(end - p) : strlen(p);
-        if (len > nlen && strncmp(p, name, nlen) == 0 && p[nlen] == '=') {
-            struct buf v = {0};
-            for (size_t i = nlen + 1; i < len; i++) {
-                if (p[i] == '+')
-                    buf_append_char(&v, ' ');
-                else if (p[i] == '%' && i + 2 < len && hex(p[i + 1]) >= 0 && hex(p[i + 2]) >= 0) {
-                    buf_append_char(&v, (char)(hex(p[i + 1]) * 16 + hex(p[i + 2])));
-                    i += 2;
-                } else
-                    buf_append_char(&v, p[i]);
-            }
-            return buf_detach(&v);
-        }
+        if (len > nlen && strncmp(p, name, nlen) == 0 && p[nlen] == '=')
+            return http_percent_decode(p + nlen + 1, len - nlen - 1, 1);
         p = end ? end + 1 : NULL;
     }
     return NULL;

@@ -110,6 +110,10 @@ void http_respond_feed_error(struct buf *out, enum http_feed_result res);
 
 const char *http_reason(int status);
 
+/* %-decodes len bytes of s ('+' as a space when plus_space): a new string the caller frees,
+ * or NULL when a '%' is not followed by two hex digits or decodes to NUL. */
+char *http_percent_decode(const char *s, size_t len, int plus_space);
+
 /* The value of name in a query string ("a=1&name=x"), %-decoded, '+' as space; a new string
  * the caller frees, or NULL when absent. */
 char *http_query_param(const char *query, const char *name);

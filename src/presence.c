@@ -222,6 +222,30 @@ void presence_move(struct presence *dst, struct presence *src)
     presence_init(src);
 }
 
+void presence_apply_all(struct presence *pr, size_t n, const char *const *instances,
+                        const struct participant *const *participants)
+{
+    enum presence_state before, after;
+    for (size_t i = 0; i < n; i++)
+        presence_apply(pr, instances[i], participants[i]->user_key, participants[i], &before,
+                       &after);
+}
+
+size_t presence_users(const struct presence *pr, const struct participant ***list,
+                      enum presence_state **states)
+{
+    size_t n = presence_user_count(pr), i = 0;
+    *list = oc_calloc(n + 1, sizeof(**list));
+    *states = oc_calloc(n + 1, sizeof(**states));
+    const struct presence_user *u;
+    TAILQ_FOREACH(u, &pr->order, link)
+    {
+        (*states)[i] = presence_user_state(pr, u->user_key, &(*list)[i]);
+        i++;
+    }
+    return i;
+}
+
 size_t presence_user_count(const struct presence *pr)
 {
     return pr->users.count;

@@ -99,4 +99,13 @@ enum presence_state presence_user_state(const struct presence *pr, const char *u
 
 size_t presence_user_count(const struct presence *pr);
 
+/* Sets n entries at once (a snapshot read from the engine). */
+void presence_apply_all(struct presence *pr, size_t n, const char *const *instances,
+                        const struct participant *const *participants);
+
+/* Every user in arrival order: *list gets the entry that shows each (owned by pr) and
+ * *states its aggregate state. Returns the count; the caller frees both arrays. */
+size_t presence_users(const struct presence *pr, const struct participant ***list,
+                      enum presence_state **states);
+
 #endif

@@ -560,6 +560,21 @@ struct frame *proto_encode_presence(enum presence_state state, const struct part
     return frame_finish(&b);
 }
 
+void proto_append_participants(struct buf *b, const char *object_id,
+                               const struct participant *const *list,
+                               const enum presence_state *states, size_t n,
+                               const char *self_user_key)
+{
+    buf_append_char(b, '[');
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            buf_append_char(b, ',');
+        append_participant(b, list[i], object_id, strcmp(list[i]->user_key, self_user_key) == 0,
+                           states[i]);
+    }
+    buf_append_char(b, ']');
+}
+
 struct frame *proto_encode_participants(const char *object_id, struct proto_span ref,
                                         const struct participant *const *list,
                                         const enum presence_state *states, size_t n,
@@ -568,14 +583,9 @@ struct frame *proto_encode_participants(const char *object_id, struct proto_span
     struct buf b = {0};
     frame_begin(&b);
     proto_append_envelope(&b, "ovice_participants", object_id, ref);
-    buf_append_str(&b, ",\"payload\":[");
-    for (size_t i = 0; i < n; i++) {
-        if (i)
-            buf_append_char(&b, ',');
-        append_participant(&b, list[i], object_id, strcmp(list[i]->user_key, self_user_key) == 0,
-                           states[i]);
-    }
-    buf_append_str(&b, "]}");
+    buf_append_str(&b, ",\"payload\":");
+    proto_append_participants(&b, object_id, list, states, n, self_user_key);
+    buf_append_char(&b, '}');
     return frame_finish(&b);
 }
 

@@ -107,8 +107,14 @@ struct frame *proto_encode_ready(const char *user_json, const char *instance,
 struct frame *proto_encode_presence(enum presence_state state, const struct participant *p,
                                     const char *object_id, int is_self);
 
-/* ovice_participants: n participants with their aggregate states, isSelf where user_key
- * equals self_user_key. */
+/* Appends the JSON array of n participants with their aggregate states, isSelf where
+ * user_key equals self_user_key ("" for nobody). */
+void proto_append_participants(struct buf *b, const char *object_id,
+                               const struct participant *const *list,
+                               const enum presence_state *states, size_t n,
+                               const char *self_user_key);
+
+/* ovice_participants: that array as the payload. */
 struct frame *proto_encode_participants(const char *object_id, struct proto_span ref,
                                         const struct participant *const *list,
                                         const enum presence_state *states, size_t n,

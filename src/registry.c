@@ -71,9 +71,7 @@ static void replica_read_done(void *privdata, enum engine_status st, size_t n,
     struct presence fresh;
     enum presence_state before, after;
     presence_init(&fresh);
-    for (size_t i = 0; i < n; i++)
-        presence_apply(&fresh, instances[i], participants[i]->user_key, participants[i], &before,
-                       &after);
+    presence_apply_all(&fresh, n, instances, participants);
     if (rr->resync) {
         /* Our own entries may have expired while Redis was away: they are stored again
          * below, so count them as they are. */
@@ -328,21 +326,15 @@ int registry_user_present(struct membership *m, const char *user_key)
 
 void registry_send_participants(struct registry *r, struct membership *m, struct proto_span ref)
 {
-    struct presence *pr = &m->o->replica;
-    size_t n = presence_user_count(pr), i = 0;
-    const struct participant **list = oc_calloc(n + 1, sizeof(*list));
-    enum presence_state *states = oc_calloc(n + 1, sizeof(*states));
-    struct presence_user *u;
+    const struct participant **list;
+    enum presence_state *states;
+    size_t n = presence_users(&m->o->replica, &list, &states);
     struct participant *mine = NULL;
-    TAILQ_FOREACH(u, &pr->order, link)
-    {
-        states[i] = presence_user_state(pr, u->user_key, &list[i]);
-        if (strcmp(u->user_key, user_of(m)) == 0)
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(list[i]->user_key, user_of(m)) == 0)
             list[i] = mine = self_view(list[i], m->s->id);
-        i++;
-    }
     struct frame *f =
-        proto_encode_participants(m->o->object_id, ref, list, states, i, user_of(m));
+        proto_encode_participants(m->o->object_id, ref, list, states, n, user_of(m));
     send_frame(m->s, f);
     frame_unref(f);
     participant_free(mine);
