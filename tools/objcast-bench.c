@@ -59,6 +59,10 @@
 #define MAX_MESSAGE (64u * 1024 * 1024)
 /* The fanout sender stops producing while this much output waits for the socket. */
 #define SENDER_OUT_CAP (4u * 1024 * 1024)
+/* The nchan publisher keeps at most this many POSTs unanswered on its keep-alive connection
+ * (HTTP/1.1 pipelining; nginx answers them in order). One at a time would make the publisher's
+ * round trip, not nginx, the limit of the max-rate runs. */
+#define PUBLISH_PIPELINE 16
 /* An upgrade response head longer than this is refused. */
 #define MAX_HEAD 8192
 /* Fixed-rate sends later than this are stamped with their due time, not the send time: the
@@ -461,7 +465,7 @@ struct worker {
     struct conn *sender;     /* fanout/data sender or nchan publisher (process 0), else NULL */
     struct conn *designated; /* fanout: the window's receiver (process 0), else NULL */
     uint64_t rejected;       /* sends answered with an error (not outstanding any more) */
-    uint64_t outstanding;    /* data: saves unanswered; publisher: request unanswered */
+    uint64_t outstanding;    /* data: saves unanswered; publisher: requests unanswered */
     uint64_t pub_ok;         /* nchan: publishes answered with 2xx */
     uint32_t next_k;         /* many: next object to send on (owned by this process) */
     uint64_t next_m;         /* many: its round */
@@ -652,9 +656,9 @@ static void conn_lost(struct conn *c, const char *fmt, ...)
 
     if (c->role == ROLE_PUBLISHER && was_ready) {
         if (w->outstanding) {
+            w->rejected += w->outstanding;
+            w->rep.errors += w->outstanding;
             w->outstanding = 0;
-            w->rejected++;
-            w->rep.errors++;
         }
         c->state = CS_IDLE;
         struct timeval now = {0, 0};
@@ -1106,7 +1110,7 @@ static void send_upgrade(struct conn *c)
     conn_write(c, w->msg.p, w->msg.len);
 }
 
-/* --- nchan publisher: HTTP/1.1 keep-alive, one request at a time ------------------------- */
+/* --- nchan publisher: HTTP/1.1 keep-alive, requests pipelined (PUBLISH_PIPELINE) ---------- */
 
 static int pub_on_headers_complete(http_parser *hp)
 {
@@ -1309,8 +1313,8 @@ static int sender_may_send(struct worker *w)
     struct conn *s = w->sender;
     if (!s || s->state != CS_READY || s->fd < 0 || s->out.len > SENDER_OUT_CAP)
         return 0;
-    if (s->role == ROLE_PUBLISHER && w->outstanding)
-        return 0; /* one request at a time: see publisher_input() */
+    if (s->role == ROLE_PUBLISHER && w->outstanding >= PUBLISH_PIPELINE)
+        return 0; /* answers come back in order: see publisher_input() */
     return 1;
 }
 
