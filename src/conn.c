@@ -1,8 +1,8 @@
 #include "conn.h"
 
 #include <assert.h>
+#include <errno.h>
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
 
 #include "api.h"
 #include "dispatch.h"
@@ -17,6 +19,7 @@
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
+#include "outq.h"
 #include "server.h"
 #include "session.h"
 #include "ws.h"
@@ -27,16 +30,20 @@
  * after our write side is shut. */
 #define FLUSH_SECONDS 5
 #define LINGER_SECONDS 3
-/* Frames this small are copied into the output buffer: a shared reference costs more. */
-#define COPY_FRAME_MAX 512
-/* Bytes read or written per socket call (libevent's defaults are 4 KiB and 16 KiB). */
+/* Bytes read per socket call. libevent 2.1's evbuffer_read() takes at most 4 KiB, which
+ * caps a busy sender at a few messages per loop turn; objcastd reads for itself. */
 #define MAX_SINGLE_READ 65536
-#define MAX_SINGLE_WRITE (1 << 20)
+/* Writes at most this many times in one flush: one writev() takes at most 128 chains. */
+#define FLUSH_WRITES_MAX 4
 
 struct conn {
     struct session session;     /* first, so a session pointer is a conn pointer */
     struct server *srv;         /* the server this connection belongs to */
-    struct bufferevent *bev;    /* socket and its input/output buffers */
+    evutil_socket_t fd;         /* the socket, non-blocking; closed by conn_free() */
+    struct event *rev;          /* EV_READ, always pending until the connection dies */
+    struct event *wev;          /* EV_WRITE, pending only while write_armed */
+    struct evbuffer *in;        /* HTTP bytes not parsed yet (a WebSocket reads past it) */
+    struct outq out;            /* frames not written yet */
     struct event *timer;        /* one deadline at a time: see arm_timer() */
     enum conn_state state;
     struct http_request *http;  /* while in CONN_STATE_HTTP, else NULL */
@@ -49,7 +56,10 @@ struct conn {
     int64_t last_rx_ms;         /* when bytes last arrived (ms, loop clock) */
     int64_t ping_sent_ms;       /* when the outstanding ping was sent, 0 if none */
     unsigned close_code;        /* close code sent, for the log; 0 if none */
+    int unflushed;              /* on srv->unflushed: output waits for the end of the turn */
+    int write_armed;            /* the socket was full: on_writable() writes the rest */
     TAILQ_ENTRY(conn) link;     /* in srv->conns, or srv->dead once dead */
+    TAILQ_ENTRY(conn) flush_link; /* in srv->unflushed while unflushed */
 };
 
 /* A server API request in flight. It outlives its connection if need be: conn_free()
@@ -107,8 +117,13 @@ void conn_kill(struct conn *c)
     if (c->state == CONN_STATE_DEAD)
         return;
     conn_set_state(c, CONN_STATE_DEAD);
-    bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+    event_del(c->rev);
+    event_del(c->wev);
     evtimer_del(c->timer);
+    if (c->unflushed) {
+        TAILQ_REMOVE(&c->srv->unflushed, c, flush_link);
+        c->unflushed = 0;
+    }
     TAILQ_REMOVE(&c->srv->conns, c, link);
     TAILQ_INSERT_TAIL(&c->srv->dead, c, link);
     server_reap_soon(c->srv);
@@ -121,7 +136,11 @@ void conn_free(struct conn *c)
     log_debug("conn closed id=%llu code=%u", (unsigned long long)c->id, c->close_code);
     if (c->api)
         c->api->conn = NULL; /* its answer will find nobody */
-    bufferevent_free(c->bev);
+    event_free(c->rev);
+    event_free(c->wev);
+    evbuffer_free(c->in);
+    outq_clear(&c->out);
+    evutil_closesocket(c->fd);
     event_free(c->timer);
     http_request_free(c->http);
     if (c->ws) {
@@ -137,8 +156,9 @@ void conn_free(struct conn *c)
 /* Shuts our write side once the output is gone, then waits for the peer's EOF. */
 static void shut_write(struct conn *c)
 {
-    shutdown(bufferevent_getfd(c->bev), SHUT_WR);
-    bufferevent_disable(c->bev, EV_WRITE);
+    shutdown(c->fd, SHUT_WR);
+    event_del(c->wev);
+    c->write_armed = 0;
     conn_set_state(c, CONN_STATE_LINGER);
     arm_timer(c, LINGER_SECONDS);
 }
@@ -150,16 +170,93 @@ static void finish(struct conn *c)
         c->state == CONN_STATE_DEAD)
         return;
     conn_set_state(c, CONN_STATE_FLUSHING);
-    if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+    if (c->out.bytes == 0)
         shut_write(c);
     else
         arm_timer(c, FLUSH_SECONDS);
 }
 
+/*
+ * Output is written once per loop turn, the way Redis does it: adding output only puts the
+ * connection on srv->unflushed, and conn_flush() runs after the turn's other callbacks, so
+ * one writev() carries every frame queued for the connection meanwhile (a broadcast burst
+ * read from one sender becomes one write per recipient). Only a socket that is full gets
+ * EV_WRITE armed until on_writable() has written the rest; the usual write costs no
+ * epoll_ctl().
+ */
+static void want_flush(struct conn *c)
+{
+    if (c->unflushed || c->write_armed || c->state == CONN_STATE_DEAD)
+        return;
+    if (TAILQ_EMPTY(&c->srv->unflushed))
+        server_flush_soon(c->srv);
+    TAILQ_INSERT_TAIL(&c->srv->unflushed, c, flush_link);
+    c->unflushed = 1;
+}
+
+/* Writes up to `times` times, until the output is gone or the socket is full. Returns -1
+ * (the connection is dead) on a write error, else 0. */
+static int write_out(struct conn *c, int times)
+{
+    for (int i = 0; i < times && c->out.bytes > 0; i++) {
+        ssize_t n = outq_write(&c->out, c->fd);
+        if (n > 0)
+            continue;
+        if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+            log_debug("conn write failed id=%llu errno=%d", (unsigned long long)c->id, errno);
+            conn_kill(c);
+            return -1;
+        }
+        break;
+    }
+    return 0;
+}
+
+/* The output is gone: a closing connection shuts its write side. */
+static void written(struct conn *c)
+{
+    if (c->state == CONN_STATE_FLUSHING)
+        shut_write(c);
+}
+
+static void flush_one(struct conn *c)
+{
+    if (write_out(c, FLUSH_WRITES_MAX) != 0)
+        return;
+    if (c->out.bytes > 0) {
+        c->write_armed = 1;
+        event_add(c->wev, NULL);
+    } else {
+        written(c);
+    }
+}
+
+/* EV_WRITE, armed by flush_one() while the socket is full. */
+static void on_writable(evutil_socket_t fd, short what, void *arg)
+{
+    struct conn *c = arg;
+    if (write_out(c, 1) != 0 || c->out.bytes > 0)
+        return;
+    c->write_armed = 0;
+    event_del(c->wev);
+    written(c);
+}
+
+void conn_flush(struct server *srv)
+{
+    struct conn *c;
+    while ((c = TAILQ_FIRST(&srv->unflushed)) != NULL) {
+        TAILQ_REMOVE(&srv->unflushed, c, flush_link);
+        c->unflushed = 0;
+        flush_one(c);
+    }
+}
+
 static void write_raw(struct conn *c, const void *data, size_t len)
 {
-    evbuffer_add(bufferevent_get_output(c->bev), data, len);
+    outq_push_bytes(&c->out, data, len);
     metrics.bytes_sent += len;
+    want_flush(c);
 }
 
 /* Sends a close frame and ends the connection. */
@@ -175,27 +272,19 @@ static void ws_close(struct conn *c, unsigned code, const char *reason)
     finish(c);
 }
 
-static void frame_release(const void *data, size_t len, void *arg)
-{
-    frame_unref(arg);
-}
-
 static void session_send(struct session *s, struct frame *f)
 {
     struct conn *c = (struct conn *)s;
     if (c->state != CONN_STATE_WS)
         return;
-    struct evbuffer *out = bufferevent_get_output(c->bev);
-    if (f->len <= COPY_FRAME_MAX)
-        evbuffer_add(out, f->data, f->len);
-    else
-        evbuffer_add_reference(out, f->data, f->len, frame_release, frame_ref(f));
+    outq_push(&c->out, f);
     metrics.messages_sent++;
     metrics.bytes_sent += f->len;
-    if (evbuffer_get_length(out) > c->srv->conf->client_output_limit) {
+    want_flush(c);
+    if (c->out.bytes > c->srv->conf->client_output_limit) {
         /* A consumer this slow pays alone: nobody waits for it. */
         log_info("slow consumer closed id=%llu pending=%zu", (unsigned long long)c->id,
-                 evbuffer_get_length(out));
+                 c->out.bytes);
         metrics.closes[METRICS_CLOSE_SLOW]++;
         conn_kill(c);
     }
@@ -255,20 +344,29 @@ static void handle_ws_event(struct conn *c, const struct ws_event *ev)
     }
 }
 
-static void read_ws(struct conn *c, struct evbuffer *in)
+/* Decodes and handles what arrived, while the WebSocket stays open. Returns the bytes used:
+ * less than len only if the connection began to close. */
+static size_t feed_ws(struct conn *c, const uint8_t *p, size_t len)
 {
-    while (c->state == CONN_STATE_WS) {
-        struct evbuffer_iovec v;
-        if (evbuffer_peek(in, -1, NULL, &v, 1) < 1 || v.iov_len == 0)
-            break;
+    size_t done = 0;
+    while (c->state == CONN_STATE_WS && done < len) {
         struct ws_event ev;
-        size_t used = ws_decode(c->ws, v.iov_base, v.iov_len, &ev);
-        evbuffer_drain(in, used);
+        size_t used = ws_decode(c->ws, p + done, len - done, &ev);
+        done += used;
         metrics.bytes_received += used;
         handle_ws_event(c, &ev);
         if (used == 0 && ev.type == WS_EV_NONE)
             break;
     }
+    return done;
+}
+
+/* The bytes that followed the upgrade request in the same read. */
+static void read_ws(struct conn *c, struct evbuffer *in)
+{
+    struct evbuffer_iovec v;
+    while (c->state == CONN_STATE_WS && evbuffer_peek(in, -1, NULL, &v, 1) == 1 && v.iov_len)
+        evbuffer_drain(in, feed_ws(c, v.iov_base, v.iov_len));
 }
 
 static void start_ws(struct conn *c)
@@ -312,7 +410,7 @@ static void api_answer(void *privdata, int status, const char *body, size_t len)
     free(w);
     after_response(c, keep_alive);
     if (c->state == CONN_STATE_HTTP)
-        read_http(c, bufferevent_get_input(c->bev));
+        read_http(c, c->in);
 }
 
 static void after_response(struct conn *c, int keep_alive)
@@ -389,17 +487,32 @@ static void read_http(struct conn *c, struct evbuffer *in)
     c->in_read = 0;
 }
 
-static void on_read(struct bufferevent *bev, void *arg)
+/* One buffer for every connection's reads: a WebSocket is decoded straight out of it, and
+ * only HTTP bytes are copied (into c->in, as a request may arrive in pieces). */
+static uint8_t read_buf[MAX_SINGLE_READ];
+
+static void on_readable(evutil_socket_t fd, short what, void *arg)
 {
     struct conn *c = arg;
-    struct evbuffer *in = bufferevent_get_input(bev);
+    ssize_t n = recv(fd, read_buf, sizeof(read_buf), 0);
+    if (n <= 0) {
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+            return;
+        log_debug("conn peer gone id=%llu state=%s eof=%d", (unsigned long long)c->id,
+                  state_name(c->state), n == 0);
+        conn_kill(c);
+        return;
+    }
     c->last_rx_ms = now_ms(c);
+    size_t used = 0;
     switch (c->state) {
     case CONN_STATE_HTTP:
-        read_http(c, in);
+        evbuffer_add(c->in, read_buf, (size_t)n);
+        used = (size_t)n;
+        read_http(c, c->in);
         break;
     case CONN_STATE_WS:
-        read_ws(c, in);
+        used = feed_ws(c, read_buf, (size_t)n);
         break;
     default:
         break;
@@ -407,27 +520,9 @@ static void on_read(struct bufferevent *bev, void *arg)
     /* Closing: whatever else the peer sends is read and dropped, so its close reply never
      * meets a reset. */
     if (c->state == CONN_STATE_FLUSHING || c->state == CONN_STATE_LINGER) {
-        size_t n = evbuffer_get_length(in);
-        metrics.bytes_received += n;
-        evbuffer_drain(in, n);
-    }
-}
-
-static void on_write(struct bufferevent *bev, void *arg)
-{
-    struct conn *c = arg;
-    /* Called when the output buffer is empty. */
-    if (c->state == CONN_STATE_FLUSHING)
-        shut_write(c);
-}
-
-static void on_event(struct bufferevent *bev, short what, void *arg)
-{
-    struct conn *c = arg;
-    if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
-        log_debug("conn peer gone id=%llu state=%s eof=%d", (unsigned long long)c->id,
-                  state_name(c->state), (what & BEV_EVENT_EOF) != 0);
-        conn_kill(c);
+        size_t left = evbuffer_get_length(c->in);
+        metrics.bytes_received += left + ((size_t)n - used);
+        evbuffer_drain(c->in, left);
     }
 }
 
@@ -492,17 +587,15 @@ static int is_loopback(const struct sockaddr *a)
 struct conn *conn_new(struct server *srv, evutil_socket_t fd, const struct sockaddr *peer,
                       const struct http_env *env)
 {
-    struct bufferevent *bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
-    if (!bev) {
-        evutil_closesocket(fd);
-        return NULL;
-    }
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 
     struct conn *c = oc_calloc(1, sizeof(*c));
     c->srv = srv;
-    c->bev = bev;
+    c->fd = fd;
+    c->in = evbuffer_new();
+    c->rev = event_new(srv->base, fd, EV_READ | EV_PERSIST, on_readable, c);
+    c->wev = event_new(srv->base, fd, EV_WRITE | EV_PERSIST, on_writable, c);
     c->env = env;
     c->peer_loopback = is_loopback(peer);
     c->id = ++srv->next_conn_id;
@@ -513,10 +606,11 @@ struct conn *conn_new(struct server *srv, evutil_socket_t fd, const struct socka
     metrics.connections++;
     metrics.connections_accepted++;
 
-    bufferevent_set_max_single_read(bev, MAX_SINGLE_READ);
-    bufferevent_set_max_single_write(bev, MAX_SINGLE_WRITE);
-    bufferevent_setcb(bev, on_read, on_write, on_event, c);
-    bufferevent_enable(bev, EV_READ | EV_WRITE);
+    /* libevent fails here only when memory runs out: abort, as every allocation does. */
+    if (!c->in || !c->rev || !c->wev || event_add(c->rev, NULL) != 0) {
+        log_error("out of memory setting up a connection");
+        abort();
+    }
     arm_timer(c, HTTP_IDLE_SECONDS);
     return c;
 }

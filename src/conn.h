@@ -35,6 +35,10 @@ struct conn *conn_next(struct conn *c);
 /* Drops the connection at once (no close frame) and queues it for the reaper. */
 void conn_kill(struct conn *c);
 
+/* Writes the output queued this loop turn, one connection after another (the server's
+ * flusher runs it). */
+void conn_flush(struct server *srv);
+
 /* Frees a dead connection. Only the reaper and server_free() call it. */
 void conn_free(struct conn *c);
 

@@ -49,6 +49,18 @@ struct frame *frame_new_copy(const char *payload, size_t len)
     return f;
 }
 
+struct frame *frame_new_bytes(const void *data, size_t len)
+{
+    struct frame *f = oc_malloc(sizeof(*f));
+    f->refs = 1;
+    f->storage = oc_malloc(len);
+    if (len)
+        memcpy(f->storage, data, len);
+    f->data = (uint8_t *)f->storage;
+    f->len = len;
+    return f;
+}
+
 const char *frame_payload(const struct frame *f, size_t *len)
 {
     /* The header's second byte tells its length: 2, 4 or 10 bytes (server frames are

@@ -31,6 +31,11 @@ struct frame *frame_new_text(const char *payload, size_t len);
 /* The same for a payload another instance encoded: a copy, not counted as an encoding. */
 struct frame *frame_new_copy(const char *payload, size_t len);
 
+/* Wraps a copy of len bytes that are already what goes on the wire (an HTTP response, a
+ * control frame), so an output queue can hold them like any frame. Not counted as an
+ * encoding; frame_payload() does not apply to it. */
+struct frame *frame_new_bytes(const void *data, size_t len);
+
 /* The payload (the JSON text) of a frame, and its length. */
 const char *frame_payload(const struct frame *f, size_t *len);
 

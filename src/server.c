@@ -53,6 +53,16 @@ void server_reap_soon(struct server *s)
     event_active(s->reaper, EV_TIMEOUT, 0);
 }
 
+static void flush(evutil_socket_t fd, short what, void *arg)
+{
+    conn_flush(arg);
+}
+
+void server_flush_soon(struct server *s)
+{
+    event_active(s->flusher, EV_TIMEOUT, 0);
+}
+
 static int http_ready(void *privdata)
 {
     struct server *s = privdata;
@@ -382,6 +392,7 @@ struct server *server_new(struct conf *conf, const char *instance_id, struct buf
     s->instance_id = oc_strdup(instance_id);
     TAILQ_INIT(&s->conns);
     TAILQ_INIT(&s->dead);
+    TAILQ_INIT(&s->unflushed);
 
     s->base = event_base_new();
     if (!s->base) {
@@ -411,6 +422,7 @@ struct server *server_new(struct conf *conf, const char *instance_id, struct buf
     s->demo_http.static_only = 1;
 
     s->reaper = event_new(s->base, -1, 0, reap, s);
+    s->flusher = event_new(s->base, -1, 0, flush, s);
     s->shutdown_timer = evtimer_new(s->base, on_shutdown_timeout, s);
     s->listen_retry = evtimer_new(s->base, on_listen_retry, s);
     s->drain_timer = evtimer_new(s->base, on_drain, s);
@@ -466,7 +478,7 @@ void server_free(struct server *s)
     if (s->engine)
         s->engine->ops->free(s->engine);
     registry_free(s->registry);
-    struct event *events[] = {s->reaper, s->shutdown_timer, s->listen_retry, s->sigterm,
+    struct event *events[] = {s->reaper, s->flusher, s->shutdown_timer, s->listen_retry, s->sigterm,
                               s->sigint, s->drain_timer, s->sighup};
     for (size_t i = 0; i < sizeof(events) / sizeof(events[0]); i++)
         if (events[i])

@@ -36,6 +36,8 @@ struct server {
     struct conn_list conns;          /* every live connection */
     struct conn_list dead;           /* connections to free on the next reaper run */
     struct event *reaper;            /* frees dead connections outside their callbacks */
+    struct conn_list unflushed;      /* connections with output not yet written this turn */
+    struct event *flusher;           /* writes them, once per loop turn: see conn_flush() */
     struct event *sigterm, *sigint;  /* graceful shutdown */
     struct event *sighup;            /* reload the configuration */
     int argc;                        /* main()'s arguments, to read the conf again */
@@ -74,5 +76,8 @@ int server_reload(struct server *s);
 
 /* Called by conn.c: schedules the reaper to free dead connections. */
 void server_reap_soon(struct server *s);
+
+/* Makes the flusher run once the loop turn's other callbacks are done. */
+void server_flush_soon(struct server *s);
 
 #endif
