@@ -198,7 +198,7 @@ p(
     `- Messages: ${env('MSG_SIZE')} bytes of JSON. W1b offers ${num(Number(env('FIXED_TOTAL')))} deliveries/s (${num(Number(env('FIXED_TOTAL')))}/N messages/s). W4: ${env('DATA_RECEIVERS')} receivers, one save outstanding.`,
     '- Latency = receive time − send time stamped in the message (same clock, same machine). At max rate (W1a, W3) the sender keeps 64 messages in flight, so latency there is queueing: compare latency at the fixed rate (W1b).',
     '- objcast-bench drives Nchan for fan-out and idle only: W2 (many objects) and W4 (saved data, an objcast operation) have no Nchan column.',
-    '- Nchan at "max rate": objcast-bench publishes to Nchan on one keep-alive connection, one POST at a time (`--inflight` does not apply), so Nchan\'s max rate is bounded by the publish round trip and its server CPU can stay below 100%: when it does, Nchan was not saturated and its deliveries/s is a lower bound. The per-core figures (µs/delivery, deliveries per server core-second) compare the two whatever the load.',
+    '- Nchan at "max rate": objcast-bench publishes to Nchan by HTTP POST on one keep-alive connection with up to 16 requests pipelined, and keeps the same 64-message window as for objcast, so nginx, not the publisher\'s round trip, sets the pace (its server CPU shows it: near 100%).',
     '',
 );
 
@@ -423,6 +423,10 @@ for (const r of runs) {
     else if (r.missing > 0 || r.errors > 0)
         problems.push(`- ${what}: ${num(r.missing ?? 0)} deliveries missing after the drain, ${num(r.errors ?? 0)} errors${r.first_error ? ` (first: ${r.first_error})` : ''}`);
 }
+// The profile is measured apart (scripts/profile) and kept in a file of its own beside the
+// report: a benchmark run does not record it.
+const profileFile = path.join(path.dirname(opt.out), 'bench-profile.md');
+if (fs.existsSync(profileFile)) p(fs.readFileSync(profileFile, 'utf8').trimEnd(), '');
 p('## Problems', '');
 p(...(problems.length ? problems : ['None: every run completed and every expected delivery arrived.']), '');
 p(
