@@ -13,7 +13,7 @@ set xtics add (5000 5000, 10000 10000)
 set mxtics 10
 set xlabel "subscribers of the object"
 set ylabel "deliveries/s"
-set format y "%.0s%c"
+set format y "%.1s%c" # mantissa with one decimal: 2.5M, not 2M
 set yrange [0:*]
 set offsets graph 0.05, graph 0.05, graph 0.05, 0
 set grid xtics ytics
