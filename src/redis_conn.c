@@ -1,10 +1,11 @@
 #include "redis_conn.h"
 
-#include <hiredis/adapters/libevent.h>
+#include <event2/event.h>
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/queue.h>
 #include <sys/time.h>
 
@@ -57,6 +58,103 @@ static int64_t now_ms(void)
 }
 
 static void connect_now(struct redis_conn *rc);
+
+/*
+ * hiredis on libevent. hiredis reads at most 16 KiB per redisAsyncHandleRead(); a busy
+ * subscriber connection then hands over a dozen messages per loop turn, and every
+ * recipient gets a write() per dozen. This adapter reads again while the socket has more,
+ * up to REDIS_READS_PER_TURN times, so one turn takes a whole burst of published messages
+ * and the turn's flush writes it to each recipient at once.
+ */
+#define REDIS_READS_PER_TURN 8
+
+struct redis_events {
+    redisAsyncContext *ac;
+    struct event *rev, *wev;
+    int reading; /* inside on_redis_readable(): freeing waits for it */
+    int freed;   /* hiredis let the context go while reading */
+};
+
+static void redis_events_free(struct redis_events *e)
+{
+    event_free(e->rev);
+    event_free(e->wev);
+    free(e);
+}
+
+static void on_redis_readable(evutil_socket_t fd, short what, void *arg)
+{
+    struct redis_events *e = arg;
+    e->reading = 1;
+    for (int i = 0; i < REDIS_READS_PER_TURN; i++) {
+        redisAsyncHandleRead(e->ac);
+        int more = 0;
+        if (e->freed || ioctl(fd, FIONREAD, &more) != 0 || more <= 0)
+            break;
+    }
+    e->reading = 0;
+    if (e->freed)
+        redis_events_free(e);
+}
+
+static void on_redis_writable(evutil_socket_t fd, short what, void *arg)
+{
+    struct redis_events *e = arg;
+    redisAsyncHandleWrite(e->ac);
+}
+
+static void redis_add_read(void *privdata)
+{
+    event_add(((struct redis_events *)privdata)->rev, NULL);
+}
+
+static void redis_del_read(void *privdata)
+{
+    event_del(((struct redis_events *)privdata)->rev);
+}
+
+static void redis_add_write(void *privdata)
+{
+    event_add(((struct redis_events *)privdata)->wev, NULL);
+}
+
+static void redis_del_write(void *privdata)
+{
+    event_del(((struct redis_events *)privdata)->wev);
+}
+
+/* hiredis is done with the context. */
+static void redis_cleanup(void *privdata)
+{
+    struct redis_events *e = privdata;
+    event_del(e->rev);
+    event_del(e->wev);
+    if (e->reading)
+        e->freed = 1; /* on_redis_readable() frees it on its way out */
+    else
+        redis_events_free(e);
+}
+
+static void redis_attach(redisAsyncContext *ac, struct event_base *base)
+{
+    struct redis_events *e = oc_calloc(1, sizeof(*e));
+    e->ac = ac;
+    e->rev = event_new(base, ac->c.fd, EV_READ, on_redis_readable, e);
+    e->wev = event_new(base, ac->c.fd, EV_WRITE, on_redis_writable, e);
+    if (!e->rev || !e->wev) {
+        log_error("out of memory attaching a Redis connection");
+        abort();
+    }
+    ac->ev.data = e;
+    ac->ev.addRead = redis_add_read;
+    ac->ev.delRead = redis_del_read;
+    ac->ev.addWrite = redis_add_write;
+    ac->ev.delWrite = redis_del_write;
+    ac->ev.cleanup = redis_cleanup;
+    /* Connecting: writable means connected, and the first reply may come at once. */
+    event_add(e->rev, NULL);
+    event_add(e->wev, NULL);
+}
 
 static void schedule_retry(struct redis_conn *rc)
 {
@@ -151,7 +249,7 @@ static void connect_now(struct redis_conn *rc)
         return;
     }
     ac->data = rc;
-    redisLibeventAttach(ac, rc->base);
+    redis_attach(ac, rc->base);
     redisAsyncSetConnectCallback(ac, on_connect);
     redisAsyncSetDisconnectCallback(ac, on_disconnect);
     rc->ac = ac;
