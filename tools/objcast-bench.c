@@ -59,9 +59,11 @@
 #define MAX_MESSAGE (64u * 1024 * 1024)
 /* The fanout sender stops producing while this much output waits for the socket. */
 #define SENDER_OUT_CAP (4u * 1024 * 1024)
-/* The nchan publisher keeps at most this many POSTs unanswered on its keep-alive connection
- * (HTTP/1.1 pipelining; nginx answers them in order). One at a time would make the publisher's
- * round trip, not nginx, the limit of the max-rate runs. */
+/* At max rate (--rate 0) the nchan publisher keeps at most this many POSTs unanswered on its
+ * keep-alive connection (HTTP/1.1 pipelining; nginx answers them in order): one at a time
+ * would make the publisher's round trip, not nginx, the limit. At a fixed rate it sends one
+ * at a time: nginx turns TCP_NODELAY on only when a connection goes idle (keep-alive), so a
+ * pipelined answer can wait for a delayed ACK (~40 ms) and would charge that to Nchan. */
 #define PUBLISH_PIPELINE 16
 /* An upgrade response head longer than this is refused. */
 #define MAX_HEAD 8192
@@ -1313,7 +1315,9 @@ static int sender_may_send(struct worker *w)
     struct conn *s = w->sender;
     if (!s || s->state != CS_READY || s->fd < 0 || s->out.len > SENDER_OUT_CAP)
         return 0;
-    if (s->role == ROLE_PUBLISHER && w->outstanding >= PUBLISH_PIPELINE)
+    /* Pipelined only at max rate: see PUBLISH_PIPELINE. */
+    unsigned pipeline = w->o->rate > 0 ? 1 : PUBLISH_PIPELINE;
+    if (s->role == ROLE_PUBLISHER && w->outstanding >= pipeline)
         return 0; /* answers come back in order: see publisher_input() */
     return 1;
 }

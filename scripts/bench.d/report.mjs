@@ -198,7 +198,7 @@ p(
     `- Messages: ${env('MSG_SIZE')} bytes of JSON. W1b offers ${num(Number(env('FIXED_TOTAL')))} deliveries/s (${num(Number(env('FIXED_TOTAL')))}/N messages/s). W4: ${env('DATA_RECEIVERS')} receivers, one save outstanding.`,
     '- Latency = receive time − send time stamped in the message (same clock, same machine). At max rate (W1a, W3) the sender keeps 64 messages in flight, so latency there is queueing: compare latency at the fixed rate (W1b).',
     '- objcast-bench drives Nchan for fan-out and idle only: W2 (many objects) and W4 (saved data, an objcast operation) have no Nchan column.',
-    '- Nchan at "max rate": objcast-bench publishes to Nchan by HTTP POST on one keep-alive connection with up to 16 requests pipelined, and keeps the same 64-message window as for objcast, so nginx, not the publisher\'s round trip, sets the pace (its server CPU shows it: near 100%).',
+    '- Nchan at "max rate": objcast-bench publishes to Nchan by HTTP POST on one keep-alive connection with up to 16 requests pipelined at max rate, and keeps the same 64-message window as for objcast, so nginx, not the publisher\'s round trip, sets the pace (its server CPU shows it: near 100%). At the fixed rate of W1b it sends one POST at a time: nginx turns `TCP_NODELAY` on only for idle keep-alive connections, and pipelined answers could wait ~40 ms for a delayed ACK.',
     '',
 );
 
