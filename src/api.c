@@ -7,6 +7,7 @@
 #include "json.h"
 #include "presence.h"
 #include "proto.h"
+#include "registry.h"
 #include "utf8.h"
 
 #define API_PREFIX "/api/v1/workspaces/"
@@ -71,22 +72,19 @@ struct api_call {
     api_done_fn done;
     void *privdata;
     char *object_id;
-    char *ws;
 };
 
-static struct api_call *call_new(api_done_fn done, void *pd, const char *ws, const char *obj)
+static struct api_call *call_new(api_done_fn done, void *pd, const char *obj)
 {
     struct api_call *c = oc_malloc(sizeof(*c));
     c->done = done;
     c->privdata = pd;
-    c->ws = oc_strdup(ws);
     c->object_id = oc_strdup(obj);
     return c;
 }
 
 static void call_free(struct api_call *c)
 {
-    free(c->ws);
     free(c->object_id);
     free(c);
 }
@@ -286,25 +284,25 @@ void api_handle(const struct api_env *env, const struct http_request *r, api_don
         return;
     }
     struct buf okey = {0};
-    buf_printf(&okey, "%s:%s", ws, obj);
+    registry_object_key(&okey, ws, obj);
     int method_ok = 1;
     if (!env->engine->ops->ready(env->engine)) {
         reply_error(done, privdata, 503, "unavailable", "storage unavailable, try again");
     } else if (strcmp(action, "participants") == 0) {
         if ((method_ok = r->method == HTTP_METHOD_GET))
             env->engine->ops->presence_list(env->engine, okey.p, got_presence,
-                                            call_new(done, privdata, ws, obj));
+                                            call_new(done, privdata, obj));
     } else if (strcmp(action, "data") == 0) {
         if (r->method == HTTP_METHOD_GET)
             env->engine->ops->data_get(env->engine, okey.p, got_data,
-                                       call_new(done, privdata, ws, obj));
+                                       call_new(done, privdata, obj));
         else if (r->method == HTTP_METHOD_PUT)
-            put_data(env, r, okey.p, call_new(done, privdata, ws, obj));
+            put_data(env, r, okey.p, call_new(done, privdata, obj));
         else
             method_ok = 0;
     } else if (strcmp(action, "broadcast") == 0) {
         if ((method_ok = r->method == HTTP_METHOD_POST))
-            broadcast(env, r, okey.p, call_new(done, privdata, ws, obj));
+            broadcast(env, r, okey.p, call_new(done, privdata, obj));
     } else {
         reply_error(done, privdata, 404, "not_found", "no such API route");
     }

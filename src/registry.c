@@ -25,10 +25,15 @@ static int is_local_origin(const struct registry *r, const struct envelope *env)
     return env->origin_instance && strcmp(env->origin_instance, r->instance_id) == 0;
 }
 
-static void object_key(struct buf *b, const struct session *s, const char *object_id)
+void registry_object_key(struct buf *b, const char *ws_key, const char *object_id)
 {
     buf_reset(b);
-    buf_printf(b, "%s:%s", s->id->ws_key, object_id);
+    buf_printf(b, "%s:%s", ws_key, object_id);
+}
+
+static void object_key(struct buf *b, const struct session *s, const char *object_id)
+{
+    registry_object_key(b, s->id->ws_key, object_id);
 }
 
 static void publish_entry(struct registry *r, struct object *o, const char *user_key,

@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <sys/queue.h>
 
+#include "buf.h"
 #include "conf.h"
 #include "dict.h"
 #include "engine.h"
@@ -87,6 +88,9 @@ void registry_send_participants(struct registry *r, struct membership *m, struct
 
 /* True when user_key is a participant of m's object (any state), per the replica. */
 int registry_user_present(struct membership *m, const char *user_key);
+
+/* The key of an object in the engine (and in Redis): "<workspace>:<objectId>". */
+void registry_object_key(struct buf *b, const char *ws_key, const char *object_id);
 
 /* Objects the session is on. */
 size_t registry_session_objects(const struct session *s);

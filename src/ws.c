@@ -57,8 +57,7 @@ static void release_message(struct ws_decoder *d)
 /* XORs n bytes of src with the frame's masking key into dst; offset is the position of src[0]
  * in the frame's payload. Works a word at a time: the key repeats every 4 bytes, so an 8-byte
  * key rotated to the offset applies to every aligned group of 8. dst and src may be equal. */
-static void unmask(uint8_t *dst, const uint8_t *src, size_t n, const uint8_t mask[4],
-                   uint64_t offset)
+void ws_mask(uint8_t *dst, const uint8_t *src, size_t n, const uint8_t mask[4], uint64_t offset)
 {
     uint8_t key[8];
     for (unsigned i = 0; i < 8; i++)
@@ -188,14 +187,14 @@ static int payload_bytes(struct ws_decoder *d, const uint8_t *in, size_t n, stru
 {
     if (is_control(d->opcode)) {
         /* frame_len <= 125 was checked in the header, so this stays inside ctl. */
-        unmask(d->ctl + d->frame_read, in, n, d->mask, d->frame_read);
+        ws_mask(d->ctl + d->frame_read, in, n, d->mask, d->frame_read);
         d->frame_read += n;
         return 1;
     }
 
     buf_reserve(&d->msg, n);
     uint8_t *dst = (uint8_t *)d->msg.p + d->msg.len;
-    unmask(dst, in, n, d->mask, d->frame_read);
+    ws_mask(dst, in, n, d->mask, d->frame_read);
     d->msg.len += n;
     d->msg.p[d->msg.len] = '\0';
     d->frame_read += n;

@@ -101,6 +101,10 @@ size_t ws_decode(struct ws_decoder *d, const uint8_t *in, size_t len, struct ws_
 /* True for a close code a peer may send (1000-1003, 1007-1014, 3000-4999). */
 int ws_close_code_valid(unsigned code);
 
+/* XORs n bytes of src with the masking key into dst (masking and unmasking are the same);
+ * offset is the position of src[0] in the payload. dst may be src. */
+void ws_mask(uint8_t *dst, const uint8_t *src, size_t n, const uint8_t mask[4], uint64_t offset);
+
 /* Writes an unmasked server frame header with FIN set to out (WS_MAX_HEADER bytes);
  * returns its length. */
 size_t ws_header_encode(uint8_t *out, enum ws_opcode opcode, uint64_t payload_len);

@@ -554,24 +554,6 @@ static void conn_write(struct conn *c, const void *p, size_t n)
     want_write(c);
 }
 
-static void mask_bytes(uint8_t *p, size_t n, const uint8_t key[4])
-{
-    uint8_t k8[8];
-    uint64_t k;
-    for (int i = 0; i < 8; i++)
-        k8[i] = key[i & 3];
-    memcpy(&k, k8, 8);
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        uint64_t v;
-        memcpy(&v, p + i, 8);
-        v ^= k;
-        memcpy(p + i, &v, 8);
-    }
-    for (; i < n; i++)
-        p[i] ^= key[i & 3];
-}
-
 /* Sends one masked client frame (FIN set). */
 static void ws_send(struct conn *c, enum ws_opcode op, const void *payload, size_t len)
 {
@@ -597,7 +579,7 @@ static void ws_send(struct conn *c, enum ws_opcode op, const void *payload, size
     buf_reserve(&w->frame, hl + len);
     buf_append(&w->frame, h, hl);
     buf_append(&w->frame, payload, len);
-    mask_bytes((uint8_t *)w->frame.p + hl, len, h + hl - 4);
+    ws_mask((uint8_t *)w->frame.p + hl, (uint8_t *)w->frame.p + hl, len, h + hl - 4, 0);
     conn_write(c, w->frame.p, w->frame.len);
 }
 
