@@ -41,6 +41,7 @@ struct conf {
     int auth_timeout;          /* seconds */
     int ping_interval;         /* seconds */
     int ping_timeout;          /* seconds */
+    int message_timeout;       /* seconds from a message's first byte to its last */
     int presence_ttl;          /* seconds */
     size_t max_message_bytes;
     size_t max_data_bytes;

@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -35,6 +36,15 @@
 #define MAX_SINGLE_READ 65536
 /* Writes at most this many times in one flush: one writev() takes at most 128 chains. */
 #define FLUSH_WRITES_MAX 4
+/* Before objcast_auth a message is buffered only up to this: enough for an objcast_auth with
+ * the largest token accepted (8 KiB), and all an unauthenticated client can make us hold. */
+#define PREAUTH_MAX_MESSAGE 16384
+/* What a queued frame costs besides its bytes (the frame and its slot in the ring): counted
+ * toward client_output_limit, so a flood of tiny pongs is bounded like a few big frames. */
+#define FRAME_COST 64
+/* How long a session may wait for its presence command to take effect (the own event back
+ * from the engine) before its next messages run anyway. */
+#define WAIT_SECONDS 5
 
 struct conn {
     struct session session;     /* first, so a session pointer is a conn pointer */
@@ -42,9 +52,14 @@ struct conn {
     evutil_socket_t fd;         /* the socket, non-blocking; closed by conn_free() */
     struct event *rev;          /* EV_READ, always pending until the connection dies */
     struct event *wev;          /* EV_WRITE, pending only while write_armed */
-    struct evbuffer *in;        /* HTTP bytes not parsed yet (a WebSocket reads past it) */
+    struct evbuffer *in;        /* bytes received but not handled yet: HTTP not parsed, or what
+                                   followed a message that made the connection hold */
     struct outq out;            /* frames not written yet */
     struct event *timer;        /* one deadline at a time: see arm_timer() */
+    struct event *deadline;     /* message_timeout and the session's wait: see on_deadline() */
+    int64_t msg_since_ms;       /* when the message being received began, 0 between messages */
+    int64_t wait_since_ms;      /* when the session began to wait, 0 when it does not */
+    int held;                   /* not read for now (EV_READ removed): see update_reading() */
     enum conn_state state;
     struct http_request *http;  /* while in CONN_STATE_HTTP, else NULL */
     struct ws_decoder *ws;      /* once upgraded, else NULL */
@@ -71,6 +86,7 @@ struct api_wait {
 };
 
 static const struct session_ops ws_session_ops;
+static size_t out_cost(const struct conn *c);
 
 static int64_t now_ms(const struct conn *c)
 {
@@ -120,6 +136,7 @@ void conn_kill(struct conn *c)
     event_del(c->rev);
     event_del(c->wev);
     evtimer_del(c->timer);
+    evtimer_del(c->deadline);
     if (c->unflushed) {
         TAILQ_REMOVE(&c->srv->unflushed, c, flush_link);
         c->unflushed = 0;
@@ -139,9 +156,11 @@ void conn_free(struct conn *c)
     event_free(c->rev);
     event_free(c->wev);
     evbuffer_free(c->in);
+    c->srv->freed_output += out_cost(c);
     outq_clear(&c->out);
     evutil_closesocket(c->fd);
     event_free(c->timer);
+    event_free(c->deadline);
     http_request_free(c->http);
     if (c->ws) {
         ws_decoder_reset(c->ws);
@@ -170,10 +189,53 @@ static void finish(struct conn *c)
         c->state == CONN_STATE_DEAD)
         return;
     conn_set_state(c, CONN_STATE_FLUSHING);
+    if (c->held) {
+        /* Whatever the peer sends now is read and dropped (see on_readable()). */
+        c->held = 0;
+        event_add(c->rev, NULL);
+    }
     if (c->out.bytes == 0)
         shut_write(c);
     else
         arm_timer(c, FLUSH_SECONDS);
+}
+
+/*
+ * Holding: a connection is not read while what it sent before has not been dealt with. Its
+ * unread bytes wait in the kernel (the peer's TCP window closes), and what was read past
+ * the point where it began to hold waits in c->in, at most one read's worth. It holds while
+ *  - its session waits for a presence command to take effect (per-connection order);
+ *  - a server API request waits for the engine (one request at a time);
+ *  - its output is past half of client_output_limit: a client that sends requests, pings or
+ *    messages with replies and never reads them costs no more than that. Others' broadcasts
+ *    still come, and past the whole limit the connection is closed (session_send()).
+ */
+static size_t out_cost(const struct conn *c)
+{
+    return c->out.bytes + (size_t)c->out.count * FRAME_COST;
+}
+
+static int must_hold(const struct conn *c)
+{
+    return c->session.waiting || c->api || out_cost(c) >= c->srv->conf->client_output_limit / 2;
+}
+
+/* Stops or resumes reading as must_hold() says. A connection that resumes with bytes in c->in
+ * handles them on the next loop turn, from on_readable(), never inside the caller. */
+static void update_reading(struct conn *c)
+{
+    if (c->state != CONN_STATE_HTTP && c->state != CONN_STATE_WS)
+        return;
+    int hold = must_hold(c);
+    if (hold && !c->held) {
+        event_del(c->rev);
+        c->held = 1;
+    } else if (!hold && c->held) {
+        c->held = 0;
+        event_add(c->rev, NULL);
+        if (evbuffer_get_length(c->in))
+            event_active(c->rev, EV_READ, 0);
+    }
 }
 
 /*
@@ -229,13 +291,19 @@ static void flush_one(struct conn *c)
     } else {
         written(c);
     }
+    if (c->held)
+        update_reading(c);
 }
 
 /* EV_WRITE, armed by flush_one() while the socket is full. */
 static void on_writable(evutil_socket_t fd, short what, void *arg)
 {
     struct conn *c = arg;
-    if (write_out(c, 1) != 0 || c->out.bytes > 0)
+    if (write_out(c, 1) != 0)
+        return;
+    if (c->held)
+        update_reading(c);
+    if (c->out.bytes > 0)
         return;
     c->write_armed = 0;
     event_del(c->wev);
@@ -281,7 +349,7 @@ static void session_send(struct session *s, struct frame *f)
     metrics.messages_sent++;
     metrics.bytes_sent += f->len;
     want_flush(c);
-    if (c->out.bytes > c->srv->conf->client_output_limit) {
+    if (out_cost(c) > c->srv->conf->client_output_limit) {
         /* A consumer this slow pays alone: nobody waits for it. */
         log_info("slow consumer closed id=%llu pending=%zu", (unsigned long long)c->id,
                  c->out.bytes);
@@ -298,9 +366,28 @@ static void session_close(struct session *s, unsigned code, const char *reason)
     ws_close(c, code, reason);
 }
 
+/* Arms the deadline timer for whatever it watches, unless it is already pending (then it
+ * fires first and arms itself again for what is left: see on_deadline()). */
+static void watch_deadline(struct conn *c, int64_t ms)
+{
+    if (!evtimer_pending(c->deadline, NULL)) {
+        struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
+        evtimer_add(c->deadline, &tv);
+    }
+}
+
+/* The session's presence command took effect: its held-back messages run next turn. */
+static void session_resume(struct session *s)
+{
+    struct conn *c = (struct conn *)s;
+    c->wait_since_ms = 0;
+    update_reading(c);
+}
+
 static const struct session_ops ws_session_ops = {
     .send = session_send,
     .close = session_close,
+    .resume = session_resume,
 };
 
 static void send_control(struct conn *c, enum ws_opcode op, const uint8_t *payload, size_t len)
@@ -319,9 +406,16 @@ static void handle_ws_event(struct conn *c, const struct ws_event *ev)
         int was_authenticated = c->session.id != NULL;
         metrics.messages_received++;
         dispatch_message(&c->srv->dispatch, &c->session, (const char *)ev->payload, ev->len);
-        /* Authenticated now: the timer switches from the auth deadline to pings. */
-        if (!was_authenticated && c->session.id && c->state == CONN_STATE_WS)
+        /* Authenticated now: the timer switches from the auth deadline to pings, and
+         * messages may be as large as the configuration allows. */
+        if (!was_authenticated && c->session.id && c->state == CONN_STATE_WS) {
             arm_timer(c, c->srv->conf->ping_interval);
+            c->ws->max_message = c->srv->conf->max_frame_bytes;
+        }
+        if (c->session.waiting && !c->wait_since_ms) {
+            c->wait_since_ms = now_ms(c);
+            watch_deadline(c, (int64_t)WAIT_SECONDS * 1000);
+        }
         break;
     }
     case WS_EV_PING:
@@ -349,7 +443,7 @@ static void handle_ws_event(struct conn *c, const struct ws_event *ev)
 static size_t feed_ws(struct conn *c, const uint8_t *p, size_t len)
 {
     size_t done = 0;
-    while (c->state == CONN_STATE_WS && done < len) {
+    while (c->state == CONN_STATE_WS && done < len && !must_hold(c)) {
         struct ws_event ev;
         size_t used = ws_decode(c->ws, p + done, len - done, &ev);
         done += used;
@@ -358,14 +452,25 @@ static size_t feed_ws(struct conn *c, const uint8_t *p, size_t len)
         if (used == 0 && ev.type == WS_EV_NONE)
             break;
     }
+    /* A message begun must end within message_timeout, so a trickle cannot hold its buffer. */
+    if (c->state == CONN_STATE_WS && ws_decoder_partial(c->ws)) {
+        if (!c->msg_since_ms) {
+            c->msg_since_ms = now_ms(c);
+            watch_deadline(c, (int64_t)c->srv->conf->message_timeout * 1000);
+        }
+    } else {
+        c->msg_since_ms = 0;
+    }
     return done;
 }
 
-/* The bytes that followed the upgrade request in the same read. */
+/* Bytes kept in c->in: what followed the upgrade request, or what was read past the point
+ * where the connection began to hold. */
 static void read_ws(struct conn *c, struct evbuffer *in)
 {
     struct evbuffer_iovec v;
-    while (c->state == CONN_STATE_WS && evbuffer_peek(in, -1, NULL, &v, 1) == 1 && v.iov_len)
+    while (c->state == CONN_STATE_WS && !must_hold(c) &&
+           evbuffer_peek(in, -1, NULL, &v, 1) == 1 && v.iov_len)
         evbuffer_drain(in, feed_ws(c, v.iov_base, v.iov_len));
 }
 
@@ -374,7 +479,8 @@ static void start_ws(struct conn *c)
     http_request_free(c->http);
     c->http = NULL;
     c->ws = oc_malloc(sizeof(*c->ws));
-    ws_decoder_init(c->ws, c->srv->conf->max_frame_bytes);
+    size_t max = c->srv->conf->max_frame_bytes;
+    ws_decoder_init(c->ws, max < PREAUTH_MAX_MESSAGE ? max : PREAUTH_MAX_MESSAGE);
     c->session.ops = &ws_session_ops;
     c->session.sid = c->id;
     conn_set_state(c, CONN_STATE_WS);
@@ -409,8 +515,7 @@ static void api_answer(void *privdata, int status, const char *body, size_t len)
     int keep_alive = w->keep_alive;
     free(w);
     after_response(c, keep_alive);
-    if (c->state == CONN_STATE_HTTP)
-        read_http(c, c->in);
+    update_reading(c); /* the requests that waited behind it run next turn */
 }
 
 static void after_response(struct conn *c, int keep_alive)
@@ -445,7 +550,7 @@ static void read_http(struct conn *c, struct evbuffer *in)
     if (c->api)
         return; /* one request at a time: the rest waits for its answer */
     c->in_read = 1;
-    while (c->state == CONN_STATE_HTTP) {
+    while (c->state == CONN_STATE_HTTP && !must_hold(c)) {
         size_t len = evbuffer_get_length(in);
         if (len == 0)
             break;
@@ -491,9 +596,25 @@ static void read_http(struct conn *c, struct evbuffer *in)
  * only HTTP bytes are copied (into c->in, as a request may arrive in pieces). */
 static uint8_t read_buf[MAX_SINGLE_READ];
 
+/* Handles the bytes kept in c->in, as far as the connection may go. */
+static void read_kept(struct conn *c)
+{
+    if (c->state == CONN_STATE_HTTP)
+        read_http(c, c->in);
+    else if (c->state == CONN_STATE_WS)
+        read_ws(c, c->in);
+}
+
 static void on_readable(evutil_socket_t fd, short what, void *arg)
 {
     struct conn *c = arg;
+    if (evbuffer_get_length(c->in) && (c->state == CONN_STATE_HTTP || c->state == CONN_STATE_WS)) {
+        /* Older bytes first; new ones only once those are all handled. */
+        read_kept(c);
+        update_reading(c);
+    }
+    if (c->held)
+        return; /* it holds again, or an activation raced update_reading() */
     ssize_t n = recv(fd, read_buf, sizeof(read_buf), 0);
     if (n <= 0) {
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
@@ -513,10 +634,16 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
         break;
     case CONN_STATE_WS:
         used = feed_ws(c, read_buf, (size_t)n);
+        /* It began to hold: the rest waits its turn. */
+        if (c->state == CONN_STATE_WS && used < (size_t)n) {
+            evbuffer_add(c->in, read_buf + used, (size_t)n - used);
+            used = (size_t)n;
+        }
         break;
     default:
         break;
     }
+    update_reading(c);
     /* Closing: whatever else the peer sends is read and dropped, so its close reply never
      * meets a reset. */
     if (c->state == CONN_STATE_FLUSHING || c->state == CONN_STATE_LINGER) {
@@ -524,6 +651,40 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
         metrics.bytes_received += left + ((size_t)n - used);
         evbuffer_drain(c->in, left);
     }
+}
+
+/* The deadlines of an open WebSocket besides pings: a message begun must be complete within
+ * message_timeout, and a session waits for its command at most WAIT_SECONDS. */
+static void on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+    struct conn *c = arg;
+    if (c->state != CONN_STATE_WS)
+        return;
+    int64_t now = now_ms(c), next = INT64_MAX;
+    if (c->msg_since_ms) {
+        int64_t due = c->msg_since_ms + (int64_t)c->srv->conf->message_timeout * 1000;
+        if (now >= due) {
+            log_info("message timeout id=%llu", (unsigned long long)c->id);
+            metrics.closes[METRICS_CLOSE_STALLED]++;
+            ws_close(c, WS_CLOSE_POLICY, "message not completed in time");
+            return;
+        }
+        next = due;
+    }
+    if (c->wait_since_ms) {
+        int64_t due = c->wait_since_ms + (int64_t)WAIT_SECONDS * 1000;
+        if (now >= due) {
+            /* The engine never confirmed the command: go on rather than hang. */
+            log_warn("presence command unconfirmed id=%llu", (unsigned long long)c->id);
+            c->session.waiting = 0;
+            c->wait_since_ms = 0;
+            update_reading(c);
+        } else if (due < next) {
+            next = due;
+        }
+    }
+    if (next != INT64_MAX)
+        watch_deadline(c, next - now);
 }
 
 /* The one timer of a connection: its meaning depends on the state. */
@@ -602,12 +763,14 @@ struct conn *conn_new(struct server *srv, evutil_socket_t fd, const struct socka
     c->state = CONN_STATE_HTTP;
     c->http = http_request_new(srv->conf->max_frame_bytes);
     c->timer = evtimer_new(srv->base, on_timer, c);
+    c->deadline = evtimer_new(srv->base, on_deadline, c);
     TAILQ_INSERT_TAIL(&srv->conns, c, link);
     metrics.connections++;
     metrics.connections_accepted++;
 
     /* libevent fails here only when memory runs out: abort, as every allocation does. */
-    if (!c->in || !c->rev || !c->wev || event_add(c->rev, NULL) != 0) {
+    if (!c->in || !c->rev || !c->wev || !c->timer || !c->deadline ||
+        event_add(c->rev, NULL) != 0) {
         log_error("out of memory setting up a connection");
         abort();
     }

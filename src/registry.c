@@ -20,6 +20,46 @@ void registry_session_add(struct registry *r, struct session *s)
     dict_set(&r->sessions, (const char *)&s->sid, sizeof(s->sid), s);
 }
 
+/* --- per-connection order ----------------------------------------------------------------
+ *
+ * A presence command takes effect when its own event comes back from the engine (through
+ * Redis with engine redis): only then does the replica show it. Until then the session
+ * waits (s->waiting holds the command's number) and its transport holds its next messages
+ * back, so a get_participants right behind a subscribe lists the sender. Other sessions
+ * never wait for it.
+ */
+
+/* A command's entry write, whose failure must end the wait too. */
+struct wait_ref {
+    struct registry *r;
+    uint64_t sid;
+    uint64_t wait; /* the command waited for */
+};
+
+static void session_wait(struct registry *r, struct session *s)
+{
+    s->waiting = ++r->wait_seq;
+}
+
+/* Ends s's wait: for `wait` only, or whatever it waits for when wait is 0. */
+static void session_release(struct session *s, uint64_t wait)
+{
+    if (!s || !s->waiting || (wait && s->waiting != wait))
+        return;
+    s->waiting = 0;
+    if (s->ops->resume)
+        s->ops->resume(s);
+}
+
+static void entry_written(void *privdata, enum engine_status st)
+{
+    struct wait_ref *w = privdata;
+    /* Stored: the own event is on its way. Otherwise it never comes: stop waiting. */
+    if (st != ENGINE_OK)
+        session_release(session_by_sid(w->r, w->sid), w->wait);
+    free(w);
+}
+
 static int is_local_origin(const struct registry *r, const struct envelope *env)
 {
     return env->origin_instance && strcmp(env->origin_instance, r->instance_id) == 0;
@@ -67,6 +107,12 @@ static void replica_read_done(void *privdata, enum engine_status st, size_t n,
     struct replica_read *rr = privdata;
     struct registry *r = rr->r;
     struct object *o = dict_get(&r->objects, rr->okey, strlen(rr->okey));
+    if (o && st != ENGINE_OK) {
+        /* Their commands cannot take effect now: the members stop waiting. */
+        struct membership *m;
+        TAILQ_FOREACH(m, &o->members, olink)
+        session_release(m->s, 0);
+    }
     if (!o || st != ENGINE_OK) {
         /* Unavailable: the next reset reads it again. */
         free(rr->okey);
@@ -203,7 +249,13 @@ static void publish_entry(struct registry *r, struct object *o, const char *user
                            .origin_sid = origin_sid,
                            .user_key = user_key,
                            .participant = p};
-    r->engine->ops->presence(r->engine, o->okey, &env, NULL, NULL);
+    struct session *s = origin_sid ? session_by_sid(r, origin_sid) : NULL;
+    struct wait_ref *w = NULL;
+    if (s && s->waiting) {
+        w = oc_malloc(sizeof(*w));
+        *w = (struct wait_ref){.r = r, .sid = origin_sid, .wait = s->waiting};
+    }
+    r->engine->ops->presence(r->engine, o->okey, &env, w ? entry_written : NULL, w);
     participant_free(p);
 }
 
@@ -301,6 +353,7 @@ enum proto_error registry_presence(struct registry *r, struct session *s, const 
         m->host = host;
     }
     m->seq = ++r->seq;
+    session_wait(r, s);
     publish_entry(r, o, s->id->user_key, s->sid);
     return PROTO_ERR_COUNT;
 }
@@ -415,6 +468,9 @@ static void deliver_presence(struct registry *r, struct object *o, const struct 
         if (m && m->o == o)
             send_own_event(m, m->state);
     }
+    /* The requester's command shows in the replica now: its next message may run. */
+    if (is_local_origin(r, env) && env->origin_sid)
+        session_release(session_by_sid(r, env->origin_sid), 0);
     participant_free(gone);
 }
 
@@ -608,6 +664,9 @@ void registry_save_data(struct registry *r, struct membership *m, const struct d
 static void reset(void *privdata)
 {
     struct registry *r = privdata;
+    /* Own events in flight may be lost with the old connection: nobody waits for them. */
+    for (struct dict_entry *it = dict_first(&r->sessions); it; it = dict_next(&r->sessions, it))
+        session_release(it->value, 0);
     for (struct dict_entry *it = dict_first(&r->objects); it; it = dict_next(&r->objects, it))
         read_replica(r, it->value, 1);
 }

@@ -51,6 +51,7 @@ struct registry {
     struct dict objects;        /* okey -> struct object */
     struct dict sessions;       /* sid (8 bytes) -> struct session, authenticated ones */
     unsigned long long seq;     /* membership change counter */
+    uint64_t wait_seq;          /* numbers the commands sessions wait for */
 };
 
 enum registry_action {

@@ -2,6 +2,9 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -45,6 +48,13 @@ static void reap(evutil_socket_t fd, short what, void *arg)
     struct conn *c;
     while ((c = TAILQ_FIRST(&s->dead)) != NULL)
         conn_free(c);
+#ifdef __GLIBC__
+    /* A dropped connection with a long queue of small frames leaves holes all over the
+     * heap; give their pages back (large blocks were unmapped already). */
+    if (s->freed_output >= TRIM_AFTER_BYTES)
+        malloc_trim(0);
+#endif
+    s->freed_output = 0;
     maybe_finish_shutdown(s);
 }
 
@@ -181,6 +191,17 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
                       int socklen, void *arg)
 {
     struct server *s = arg;
+    /* Every TCP connection counts, upgraded or not: idle sockets cost memory too. One over
+     * the limit gets a 503 if the socket takes it at once, and is closed without reading. */
+    if (metrics.connections >= s->conf->max_connections) {
+        static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\n"
+                                   "Retry-After: 1\r\nContent-Length: 0\r\n\r\n";
+        metrics.http_refused[METRICS_REFUSED_FULL]++;
+        if (send(fd, busy, sizeof(busy) - 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+            log_debug("503 at accept not sent errno=%d", errno);
+        evutil_closesocket(fd);
+        return;
+    }
     conn_new(s, fd, addr, l == s->demo_listener ? &s->demo_http : &s->http);
 }
 
@@ -295,6 +316,7 @@ int server_reload(struct server *s)
     c->auth_timeout = fresh.auth_timeout;
     c->ping_interval = fresh.ping_interval;
     c->ping_timeout = fresh.ping_timeout;
+    c->message_timeout = fresh.message_timeout;
     c->max_message_bytes = fresh.max_message_bytes;
     c->max_data_bytes = fresh.max_data_bytes;
     c->max_connections = fresh.max_connections;

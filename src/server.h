@@ -16,6 +16,9 @@
 struct conn;
 TAILQ_HEAD(conn_list, conn);
 
+/* Output freed with dropped connections after which the reaper gives memory back. */
+#define TRIM_AFTER_BYTES (1024 * 1024)
+
 /*
  * One process: its event loop, its listener, every connection, signals and shutdown.
  * With `workers N` each forked process has a server of its own.
@@ -46,6 +49,8 @@ struct server {
     struct event *shutdown_timer;
     struct event *listen_retry;      /* re-enables accepting after EMFILE */
     struct event *drain_timer;       /* shutdown: waits for the engine's last answers */
+    size_t freed_output;             /* output dropped with connections freed since the last
+                                        reaper run: past TRIM_AFTER_BYTES the heap is trimmed */
     int shutting_down;
     uint64_t next_conn_id;
     char listen_addr[80];            /* "host:port" actually bound */

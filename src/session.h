@@ -22,6 +22,10 @@ struct session_ops {
     /* Starts the close handshake with code and a short reason. Safe to call from inside any
      * callback; the session stays valid until the transport frees it. */
     void (*close)(struct session *s, unsigned code, const char *reason);
+    /* The session stopped waiting (see `waiting`): the transport goes on with the messages
+     * it held back. Called from inside engine callbacks, so it must only schedule the work.
+     * May be NULL for a transport that never holds messages back. */
+    void (*resume)(struct session *s);
 };
 
 struct session {
@@ -32,6 +36,10 @@ struct session {
     double abuse;        /* refused messages, leaking at the same rate: over the burst the
                             client is closed (1008) */
     int64_t bucket_ms;   /* when the buckets were last updated (monotonic ms) */
+    uint64_t waiting;    /* the command whose effect is not visible yet (a presence change on
+                            its way through the engine): while nonzero the transport holds
+                            the next messages back, so each message sees every earlier one
+                            of its connection (PROTOCOL.md section 2) */
     struct membership_list memberships; /* the objects it is on (registry.c keeps it) */
 };
 

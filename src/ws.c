@@ -326,6 +326,11 @@ size_t ws_decode(struct ws_decoder *d, const uint8_t *in, size_t len, struct ws_
     }
 }
 
+int ws_decoder_partial(const struct ws_decoder *d)
+{
+    return d->in_message || d->hdr_len > 0;
+}
+
 int ws_close_code_valid(unsigned code)
 {
     return (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) ||

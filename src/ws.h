@@ -98,6 +98,10 @@ void ws_decoder_reset(struct ws_decoder *d);
  */
 size_t ws_decode(struct ws_decoder *d, const uint8_t *in, size_t len, struct ws_event *ev);
 
+/* True while a frame or a fragmented message has begun and not ended: the connection layer
+ * times how long a message takes to arrive. */
+int ws_decoder_partial(const struct ws_decoder *d);
+
 /* True for a close code a peer may send (1000-1003, 1007-1014, 3000-4999). */
 int ws_close_code_valid(unsigned code);
 
