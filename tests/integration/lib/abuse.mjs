@@ -14,6 +14,8 @@ import path from 'node:path';
 import { auth, connect, httpGet, mintToken, objcastdPath, rawSocket, srcDir, startServer } from './server.mjs';
 
 export const MiB = 1024 * 1024;
+/* What a server may grow under an attack besides one client's queue. */
+export const SLACK_RSS = 8 * MiB;
 
 /* The daemon for memory measurements: {bin, sanitized, note}. */
 export function releaseBinary() {
