@@ -178,6 +178,7 @@ const READY_RE = /objcastd listening on (\S+):(\d+) instance=(\S+) engine=(\S+)/
  *   conf       extra --key value overrides
  *   args       extra raw arguments
  *   env        extra environment
+ *   bin        the daemon to run (default objcastdPath())
  *   readyTimeoutMs  how long to wait for the listening line (default 15000)
  */
 export async function startServer(opts = {}) {
@@ -191,7 +192,7 @@ export async function startServer(opts = {}) {
         ...confArgs(opts.conf),
         ...(opts.args || []),
     ];
-    const bin = objcastdPath();
+    const bin = opts.bin || objcastdPath();
     if (!existsSync(bin)) throw new Error(`objcastd not found at ${bin} (set OBJCASTD)`);
     const proc = spawn(bin, args, {
         cwd: dir,
