@@ -545,16 +545,23 @@ int registry_ready(const struct registry *r)
 struct pending {
     struct registry *r;
     uint64_t sid;
+    uint64_t wait; /* the session waits for this answer (see session_wait()), or 0 */
     char *object_id;
     char *ref; /* raw JSON text of the ref, or NULL */
 };
 
+/* An answer the session waits for holds its next messages back, so replies come in the
+ * order of the requests (a get_participants behind a get_data is answered after it). */
 static struct pending *pending_new(struct registry *r, struct membership *m,
-                                   struct proto_span ref)
+                                   struct proto_span ref, int wait)
 {
     struct pending *p = oc_calloc(1, sizeof(*p));
     p->r = r;
     p->sid = m->s->sid;
+    if (wait) {
+        session_wait(r, m->s);
+        p->wait = m->s->waiting;
+    }
     p->object_id = oc_strdup(m->o->object_id);
     p->ref = ref.len ? oc_strndup(ref.p, ref.len) : NULL;
     return p;
@@ -605,6 +612,7 @@ static void data_answer(struct pending *p, enum engine_status st, const struct e
             send_frame(s, f);
             frame_unref(f);
         }
+        session_release(s, p->wait);
     }
     pending_free(p);
 }
@@ -637,12 +645,12 @@ void registry_publish(struct registry *r, struct membership *m, struct frame *f,
                            .frame = f,
                            .echo = echo,
                            .to = to};
-    r->engine->ops->publish(r->engine, m->o->okey, &env, published, pending_new(r, m, ref));
+    r->engine->ops->publish(r->engine, m->o->okey, &env, published, pending_new(r, m, ref, 0));
 }
 
 void registry_get_data(struct registry *r, struct membership *m, struct proto_span ref)
 {
-    r->engine->ops->data_get(r->engine, m->o->okey, got_data, pending_new(r, m, ref));
+    r->engine->ops->data_get(r->engine, m->o->okey, got_data, pending_new(r, m, ref, 1));
 }
 
 void registry_save_data(struct registry *r, struct membership *m, const struct data_doc *update,
@@ -654,7 +662,7 @@ void registry_save_data(struct registry *r, struct membership *m, const struct d
                               .max_bytes = r->conf->max_data_bytes,
                               .origin_instance = r->instance_id,
                               .origin_sid = m->s->sid};
-    r->engine->ops->data_save(r->engine, m->o->okey, &req, saved_data, pending_new(r, m, ref));
+    r->engine->ops->data_save(r->engine, m->o->okey, &req, saved_data, pending_new(r, m, ref, 1));
 }
 
 /* --- lifecycle --------------------------------------------------------------------------- */
