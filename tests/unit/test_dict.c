@@ -40,7 +40,8 @@ START_TEST(test_seed_changes_hash)
         uint64_t before = dict_hash(keys[i], strlen(keys[i]));
         dict_seed(other);
         uint64_t after = dict_hash(keys[i], strlen(keys[i]));
-        ck_assert_msg(before != after, "one flipped key bit left the hash of \"%s\" alone", keys[i]);
+        ck_assert_msg(before != after, "one flipped key bit left the hash of \"%s\" alone",
+                      keys[i]);
         dict_seed(default_key);
         ck_assert_uint_eq(dict_hash(keys[i], strlen(keys[i])), before);
     }
