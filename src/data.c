@@ -154,6 +154,12 @@ struct parser {
     struct buf val;                            /* the member value being written */
     char *key;                                 /* the member key waiting for its value */
     size_t klen;                               /* bytes in key */
+    size_t pos;                                /* key's position in doc, or NOT_FOUND when
+                                                * its value will append a member */
+    size_t max_bytes;                          /* stop once floor exceeds this */
+    size_t floor;                              /* the least the finished document can
+                                                * weigh: see data_parse_limited() */
+    int too_large;                             /* floor passed max_bytes */
     int depth;                                 /* containers open, the top object included */
     char kind[JSON_MAX_DEPTH + 1];             /* '{' or '[' of the container at each depth */
     unsigned char started[JSON_MAX_DEPTH + 1]; /* 1 once that container has an element, so
@@ -184,11 +190,11 @@ static void value_end(struct parser *p)
         return;
     struct data_doc *d = p->doc;
     char *value = oc_strndup(p->val.p, p->val.len);
-    size_t pos = find(d, p->key, p->klen);
-    if (pos == NOT_FOUND) {
+    /* on_map_key() looked the key up, and no member was added since. */
+    if (p->pos == NOT_FOUND) {
         append_owned(d, p->key, p->klen, value, p->val.len);
     } else {
-        replace_owned(d, pos, value, p->val.len);
+        replace_owned(d, p->pos, value, p->val.len);
         free(p->key);
     }
     p->key = NULL;
@@ -290,6 +296,16 @@ static int on_map_key(void *ctx, const unsigned char *s, size_t len)
     if (p->depth == 1) {
         p->key = oc_strndup((const char *)s, len);
         p->klen = len;
+        p->pos = find(p->doc, p->key, p->klen);
+        if (p->pos == NOT_FOUND) {
+            /* A new key stays in the document whatever follows, with a value of at least
+             * one byte, and a comma when it is not the first. */
+            p->floor += data_field_bytes(p->key, p->klen, 1) + (p->doc->count ? 1 : 0);
+            if (p->floor > p->max_bytes) {
+                p->too_large = 1;
+                return 0;
+            }
+        }
         return 1;
     }
     if (p->started[p->depth])
@@ -372,6 +388,19 @@ static int surrogates_paired(const char *s, size_t n)
 
 int data_parse(const char *json, size_t len, struct data_doc *out, const char **err)
 {
+    return data_parse_limited(json, len, SIZE_MAX, out, err);
+}
+
+/*
+ * The floor. Of what has been parsed, only the distinct keys are sure to end up in the
+ * document: a later duplicate may give any value a one-byte replacement. So the document
+ * weighs at least 2 + the sum over those keys of data_field_bytes(key, klen, 1) + the
+ * commas between them; once that passes max_bytes no input can bring it back under, and
+ * the rest of the text need not be parsed. Whitespace never counts: only keys do.
+ */
+int data_parse_limited(const char *json, size_t len, size_t max_bytes, struct data_doc *out,
+                       const char **err)
+{
     data_doc_init(out);
     /* The caller has checked UTF-8 already; checking again costs far less than the parse
      * and lets this module promise valid UTF-8 on its own (yajl's check is looser). */
@@ -384,7 +413,7 @@ int data_parse(const char *json, size_t len, struct data_doc *out, const char **
         return -1;
     }
 
-    struct parser p = {.doc = out};
+    struct parser p = {.doc = out, .max_bytes = max_bytes, .floor = 2};
     yajl_handle h = yajl_alloc(&callbacks, NULL, &p);
     yajl_status st = yajl_parse(h, (const unsigned char *)json, len);
     if (st == yajl_status_ok)
@@ -393,11 +422,17 @@ int data_parse(const char *json, size_t len, struct data_doc *out, const char **
     buf_free(&p.val);
     free(p.key);
 
-    if (st == yajl_status_ok && p.done)
+    if (st == yajl_status_ok && p.done && out->bytes <= max_bytes)
         return 0;
-    *err = st == yajl_status_client_canceled && p.err ? p.err : "invalid JSON";
+    int rc = -1;
+    if (p.too_large || (st == yajl_status_ok && p.done)) {
+        *err = "data too large";
+        rc = DATA_TOO_LARGE;
+    } else {
+        *err = st == yajl_status_client_canceled && p.err ? p.err : "invalid JSON";
+    }
     data_doc_clear(out);
-    return -1;
+    return rc;
 }
 
 /* --- saving ------------------------------------------------------------------------------- */

@@ -30,8 +30,9 @@
  * only the update's keys.
  */
 
-/* data_apply()'s only failure: the result would exceed max_bytes; nothing was changed.
- * Distinct from data_parse()'s -1, so a caller may map both through one switch. */
+/* data_apply()'s only failure: the result would exceed max_bytes; nothing was changed. Also
+ * data_parse_limited()'s verdict on a payload too large to store. Distinct from
+ * data_parse()'s -1, so a caller may map both through one switch. */
 #define DATA_TOO_LARGE -2
 
 /* One top-level member. Both strings are owned by the document. */
@@ -82,6 +83,21 @@ void data_doc_set(struct data_doc *d, const char *key, size_t klen, const char *
  * The caller frees *out with data_doc_clear() (harmless after a failure).
  */
 int data_parse(const char *json, size_t len, struct data_doc *out, const char **err);
+
+/*
+ * data_parse() that also refuses a document weighing more than max_bytes (the size rule
+ * above) with DATA_TOO_LARGE, *out empty and *err "data too large". It stops as soon as the
+ * keys read so far prove the result too large: every distinct key stays, with a value of one
+ * byte at least (a later duplicate can shrink any value, so values and whitespace prove
+ * nothing). Use it for a replace, whose result is the payload itself. Not for a merge: a
+ * null value deletes a stored key, and a later duplicate can make any key null, so a merge's
+ * result can be "{}" whatever the payload holds; its parse runs to the end of the text,
+ * linear in it, and data_apply() checks the result.
+ * Text that is invalid before the floor passes max_bytes gives -1 as data_parse() would;
+ * text invalid after that point may give DATA_TOO_LARGE.
+ */
+int data_parse_limited(const char *json, size_t len, size_t max_bytes, struct data_doc *out,
+                       const char **err);
 
 /* Bytes one member adds to the object's size: string_bytes(key) + 1 + vlen (see above). */
 size_t data_field_bytes(const char *key, size_t klen, size_t vlen);

@@ -1,16 +1,40 @@
 #include "dict.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include "buf.h"
 
+/* The key until dict_seed_random() runs: public, so only tests and tools may rely on it. */
 static uint64_t k0 = 0x736f6d6570736575ULL, k1 = 0x646f72616e646f6dULL;
 
 void dict_seed(const uint8_t key[16])
 {
     memcpy(&k0, key, 8);
     memcpy(&k1, key + 8, 8);
+}
+
+int dict_seed_random(void)
+{
+    uint8_t key[16];
+    size_t got = 0;
+    /* getrandom() without flags blocks only until the kernel's pool is first initialized,
+     * and may return fewer bytes when a signal interrupts it. */
+    while (got < sizeof(key)) {
+        ssize_t n = getrandom(key + got, sizeof(key) - got, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            if (n == 0)
+                errno = EIO;
+            return -1;
+        }
+        got += (size_t)n;
+    }
+    dict_seed(key);
+    return 0;
 }
 
 #define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))

@@ -23,8 +23,15 @@ struct dict {
     size_t count;
 };
 
-/* Seeds the hash function; called once at start (tests may call it with a fixed key). */
+/* Seeds the hash function with a fixed key (tests, and dict_seed_random()). Every table's
+ * entries cache their hash, so seed before any table of this process holds an entry. */
 void dict_seed(const uint8_t key[16]);
+/* Seeds the hash function with 16 bytes from the OS's random source (getrandom(2)). Each
+ * process calls it once at start, before its first insert; a forked worker calls it again so
+ * no two processes share a key. Returns 0, or -1 with errno set when no random bytes could
+ * be had: the caller must then refuse to start, as the public default key lets clients choose
+ * keys that all fall into one bucket. */
+int dict_seed_random(void);
 
 /* A zeroed struct dict is an empty table. */
 void *dict_get(const struct dict *d, const char *key, size_t klen);
@@ -41,6 +48,7 @@ void dict_free(struct dict *d);
 struct dict_entry *dict_first(const struct dict *d);
 struct dict_entry *dict_next(const struct dict *d, const struct dict_entry *e);
 
+/* SipHash-2-4 of the key under the current seed (the public default key until seeded). */
 uint64_t dict_hash(const char *key, size_t klen);
 
 #endif

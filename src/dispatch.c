@@ -1,5 +1,6 @@
 #include "dispatch.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -176,12 +177,16 @@ static void run_save(const struct dispatch_env *env, struct session *s, const st
     struct data_doc update;
     const char *err = NULL;
     data_doc_init(&update);
-    if (data_parse(m->payload.p, m->payload.len, &update, &err) != 0) {
-        dispatch_send_error(s, PROTO_ERR_BAD_REQUEST, err, m->object_id, m->ref);
-    } else if (!m->merge && update.bytes > env->conf->max_data_bytes) {
-        /* A replace this large can only fail: no need to ask the engine. */
+    /* A replace stores the payload itself, so one too large can only fail: the parse stops as
+     * soon as that is sure, and the engine is not asked. A merge's result can shrink through
+     * null values (data.h), so its parse runs to the end and the engine checks the result. */
+    size_t limit = m->merge ? SIZE_MAX : env->conf->max_data_bytes;
+    int rc = data_parse_limited(m->payload.p, m->payload.len, limit, &update, &err);
+    if (rc == DATA_TOO_LARGE) {
         dispatch_send_error(s, PROTO_ERR_TOO_LARGE, "saved data would exceed the limit",
                             m->object_id, m->ref);
+    } else if (rc != 0) {
+        dispatch_send_error(s, PROTO_ERR_BAD_REQUEST, err, m->object_id, m->ref);
     } else {
         registry_save_data(env->registry, mb, &update, m->merge, m->if_version, m->ref);
     }

@@ -20,6 +20,7 @@
 
 #include "base64.h"
 #include "conf.h"
+#include "dict.h"
 #include "log.h"
 #include "server.h"
 #include "version.h"
@@ -76,6 +77,19 @@ static void ensure_secret(struct conf *conf)
     free(conf->token_secret);
     conf->token_secret = oc_strdup(text);
     log_warn("token_secret is not set: no client can authenticate (set token_secret)");
+}
+
+/* Clients choose the keys of every table (object ids, user ids, saved-data keys): with
+ * SipHash's public default key they could pick keys that all share one bucket. Each process
+ * gets its own key, so a worker's collisions cannot be learned from another. Returns 0, or
+ * -1 after logging why the process must not serve. */
+static int seed_hashes(void)
+{
+    if (dict_seed_random() == 0)
+        return 0;
+    log_error("cannot seed the hash tables from the OS's random source error=\"%s\"",
+              strerror(errno));
+    return -1;
 }
 
 /* Runs one server process until it is drained. Returns the exit status. */
@@ -141,7 +155,8 @@ static pid_t spawn_worker(struct conf *conf, int n, const sigset_t *old)
     pid_t pid = fork();
     if (pid == 0) {
         sigprocmask(SIG_SETMASK, old, NULL);
-        int rc = serve(conf, n);
+        /* After the fork: a worker must not share its parent's (or a sibling's) key. */
+        int rc = seed_hashes() == 0 ? serve(conf, n) : 1;
         conf_free(conf);
         _exit(rc);
     }
@@ -250,6 +265,12 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     raise_fd_limit(&conf);
     ensure_secret(&conf);
+    /* Before any table is filled; workers seed again after their fork (spawn_worker()). */
+    if (seed_hashes() != 0) {
+        buf_free(&err);
+        conf_free(&conf);
+        return 1;
+    }
 
     buf_free(&err);
     int rc = conf.workers > 1 ? run_workers(&conf) : serve(&conf, 0);

@@ -758,6 +758,121 @@ START_TEST(test_many_keys)
 }
 END_TEST
 
+/* --- parsing under a size limit (a replace) ------------------------------------------------ */
+
+/* data_parse_limited() of text under max; returns the verdict and checks what it leaves. */
+static int parse_limited(const char *text, size_t max, const char **err)
+{
+    struct data_doc d;
+    *err = NULL;
+    int rc = data_parse_limited(text, strlen(text), max, &d, err);
+    if (rc == 0)
+        ck_assert_uint_le(d.bytes, max);
+    else
+        ck_assert_uint_eq(d.count, 0); /* failures leave the document empty */
+    data_doc_clear(&d);
+    return rc;
+}
+
+START_TEST(test_limited_exact_size)
+{
+    /* The limit is on the compact size: {"a":1} is 7 bytes however it is spaced. */
+    const char *err;
+    ck_assert_int_eq(parse_limited("{\"a\":1}", 7, &err), 0);
+    ck_assert_int_eq(parse_limited(" {\n  \"a\" :\t1 \n} ", 7, &err), 0);
+    ck_assert_int_eq(parse_limited("{\"a\":1}", 6, &err), DATA_TOO_LARGE);
+    ck_assert_str_eq(err, "data too large");
+    /* Over only through its value: found when the text ends. */
+    ck_assert_int_eq(parse_limited("{\"a\":\"xy\"}", 9, &err), DATA_TOO_LARGE);
+    ck_assert_int_eq(parse_limited("{\"a\":\"xy\"}", 10, &err), 0);
+    /* The key's escapes count as written: {"\n":1} is 8 bytes, found at the key. */
+    ck_assert_int_eq(parse_limited("{\"\\n\":1}", 7, &err), DATA_TOO_LARGE);
+    ck_assert_int_eq(parse_limited("{\"\\n\":1}", 8, &err), 0);
+    ck_assert_int_eq(parse_limited("{}", 2, &err), 0);
+}
+END_TEST
+
+START_TEST(test_limited_duplicates_shrink)
+{
+    /* A later duplicate may replace a long value with a short one: values prove nothing until
+     * the end, so this 7-byte result is accepted although the text carried a long value. */
+    const char *err;
+    ck_assert_int_eq(parse_limited("{\"a\":\"xxxxxxxxxxxxxxxxxxxx\",\"a\":1}", 7, &err), 0);
+    ck_assert_int_eq(parse_limited("{\"a\":[1,2,3,4,5,6,7,8,9],\"b\":2,\"a\":1}", 13, &err), 0);
+    ck_assert_int_eq(parse_limited("{\"a\":[1,2,3,4,5,6,7,8,9],\"b\":2,\"a\":1}", 12, &err),
+                     DATA_TOO_LARGE);
+    /* Repeating one key never adds to the size. */
+    struct buf t = {0};
+    buf_append_str(&t, "{\"k\":0");
+    for (int i = 0; i < 1000; i++)
+        buf_append_str(&t, ",\"k\":0");
+    buf_append_char(&t, '}');
+    ck_assert_int_eq(parse_limited(t.p, 7, &err), 0);
+    buf_free(&t);
+}
+END_TEST
+
+START_TEST(test_limited_stops_early)
+{
+    /* 2,000 distinct keys, then text that is not JSON. The keys alone weigh more than 1,024
+     * bytes, so the parse stops among them and never reaches the bad tail: too large, not
+     * invalid. A parse that read on would say "invalid JSON". */
+    struct buf t = {0};
+    buf_append_char(&t, '{');
+    for (int i = 0; i < 2000; i++)
+        buf_printf(&t, "%s\"key%d\":0", i ? "," : "", i);
+    buf_append_str(&t, ", !!! not json");
+    const char *err;
+    ck_assert_int_eq(parse_limited(t.p, 1024, &err), DATA_TOO_LARGE);
+    ck_assert_str_eq(err, "data too large");
+    /* Unlimited, the same text is invalid: the tail is really bad. */
+    struct data_doc d;
+    ck_assert_int_eq(data_parse(t.p, t.len, &d, &err), -1);
+    ck_assert_str_eq(err, "invalid JSON");
+    data_doc_clear(&d);
+    /* Invalid before the limit is reached stays invalid, and other errors keep their text. */
+    ck_assert_int_eq(parse_limited("{\"a\":1,,}", 1024, &err), -1);
+    ck_assert_str_eq(err, "invalid JSON");
+    ck_assert_int_eq(parse_limited("[1]", 1024, &err), -1);
+    ck_assert_str_eq(err, "payload must be a JSON object");
+    buf_free(&t);
+}
+END_TEST
+
+START_TEST(test_limited_agrees_with_size)
+{
+    /* Random objects with duplicate keys, escapes, nesting and whitespace: under every limit
+     * around the exact size, the limited parse accepts exactly when the size fits. A floor
+     * that overestimated (values or whitespace counted) would refuse at the exact size. */
+    static const char *keys[] = {"a", "b", "\\n", "\\u0001", "\\\"q", "long key with spaces", "é"};
+    static const char *values[] = {"1", "null", "\"xxxxxxxxxx\"", "[1, 2, {\"z\": [3]}]",
+                                   "\"\\u00e9\\/\"", "{}", "-1.5e3", "\"\\t\""};
+    uint32_t seed = 12345;
+    for (int round = 0; round < 300; round++) {
+        struct buf t = {0};
+        buf_append_str(&t, " { ");
+        int n = 1 + (int)((seed = seed * 1103515245u + 12345u) >> 16) % 12;
+        for (int i = 0; i < n; i++) {
+            seed = seed * 1103515245u + 12345u;
+            unsigned k = (seed >> 16) % (sizeof(keys) / sizeof(keys[0]));
+            seed = seed * 1103515245u + 12345u;
+            unsigned v = (seed >> 16) % (sizeof(values) / sizeof(values[0]));
+            buf_printf(&t, "%s\"%s\" :  %s", i ? " ,\n" : "", keys[k], values[v]);
+        }
+        buf_append_str(&t, " } ");
+        struct data_doc d;
+        parse_ok(t.p, &d);
+        size_t size = d.bytes;
+        data_doc_clear(&d);
+        const char *err;
+        ck_assert_int_eq(parse_limited(t.p, size, &err), 0);
+        ck_assert_int_eq(parse_limited(t.p, size + 1, &err), 0);
+        ck_assert_int_eq(parse_limited(t.p, size - 1, &err), DATA_TOO_LARGE);
+        buf_free(&t);
+    }
+}
+END_TEST
+
 static Suite *data_suite(void)
 {
     Suite *s = suite_create("data");
@@ -791,6 +906,13 @@ static Suite *data_suite(void)
     tcase_add_test(tc, test_limit_replace);
     tcase_add_test(tc, test_limit_merge);
     tcase_add_test(tc, test_limit_protocol_size);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("limited");
+    tcase_add_test(tc, test_limited_exact_size);
+    tcase_add_test(tc, test_limited_duplicates_shrink);
+    tcase_add_test(tc, test_limited_stops_early);
+    tcase_add_test(tc, test_limited_agrees_with_size);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("encode");
