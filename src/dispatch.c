@@ -90,10 +90,7 @@ static int check_object_token(const struct dispatch_env *env, struct session *s,
         auth_jwt_verify(m->object_token, strlen(m->object_token), env->secrets,
                         live_secrets(env, now), now, &err);
     if (claims && auth_object_grant(claims, g, &err) == 0) {
-        if (strcmp(g->user_key, s->id->user_key) != 0)
-            err = "objectToken is for another user";
-        else if (strcmp(g->object_id, m->object_id) != 0)
-            err = "objectToken is for another object";
+        auth_object_grant_check(g, s->id, m->object_id, &err);
     } else if (!err) {
         err = "invalid objectToken";
     }
