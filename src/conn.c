@@ -45,6 +45,8 @@ struct conn {
     struct evbuffer *in;        /* HTTP bytes not parsed yet (a WebSocket reads past it) */
     struct outq out;            /* frames not written yet */
     struct event *timer;        /* one deadline at a time: see arm_timer() */
+    struct event *expiry;       /* the connection token's exp: see arm_expiry(); NULL before */
+    long long expiry_exp;       /* the exp (unix seconds) expiry was armed for, 0 if none */
     enum conn_state state;
     struct http_request *http;  /* while in CONN_STATE_HTTP, else NULL */
     struct ws_decoder *ws;      /* once upgraded, else NULL */
@@ -120,6 +122,8 @@ void conn_kill(struct conn *c)
     event_del(c->rev);
     event_del(c->wev);
     evtimer_del(c->timer);
+    if (c->expiry)
+        evtimer_del(c->expiry);
     if (c->unflushed) {
         TAILQ_REMOVE(&c->srv->unflushed, c, flush_link);
         c->unflushed = 0;
@@ -142,6 +146,8 @@ void conn_free(struct conn *c)
     outq_clear(&c->out);
     evutil_closesocket(c->fd);
     event_free(c->timer);
+    if (c->expiry)
+        event_free(c->expiry);
     http_request_free(c->http);
     if (c->ws) {
         ws_decoder_reset(c->ws);
@@ -312,6 +318,47 @@ static void send_control(struct conn *c, enum ws_opcode op, const uint8_t *paylo
         write_raw(c, payload, len);
 }
 
+/* A token may say it lasts for years; the timer looks again at least this often, so a far
+ * exp never has to fit a timeval. */
+#define EXPIRY_RECHECK_SECONDS 86400
+
+static void on_expiry(evutil_socket_t fd, short what, void *arg);
+
+/*
+ * A connection lives only as long as its token (PROTOCOL.md section 3). Arms the expiry timer
+ * for the session's current exp, which objcast_refresh moves later; closes with 4001 once it
+ * has passed. Kept apart from the state timer: pings and the token's life are independent.
+ */
+static void arm_expiry(struct conn *c)
+{
+    long long exp = c->session.id->exp;
+    if (exp == c->expiry_exp)
+        return;
+    int64_t now = now_ms(c);
+    long long now_s = (long long)(now / 1000);
+    if (exp <= now_s) {
+        log_info("token expired id=%llu exp=%lld", (unsigned long long)c->id, exp);
+        metrics.closes[METRICS_CLOSE_TOKEN]++;
+        ws_close(c, WS_CLOSE_TOKEN_EXPIRED, "token expired");
+        return;
+    }
+    int64_t left_ms = exp - now_s > EXPIRY_RECHECK_SECONDS ? (int64_t)EXPIRY_RECHECK_SECONDS * 1000
+                                                           : (int64_t)exp * 1000 - now;
+    struct timeval tv = {.tv_sec = left_ms / 1000, .tv_usec = (left_ms % 1000) * 1000};
+    if (!c->expiry)
+        c->expiry = evtimer_new(c->srv->base, on_expiry, c);
+    evtimer_add(c->expiry, &tv);
+    c->expiry_exp = exp;
+}
+
+static void on_expiry(evutil_socket_t fd, short what, void *arg)
+{
+    struct conn *c = arg;
+    c->expiry_exp = 0; /* look again: a refresh may have moved exp while the timer ran */
+    if (c->state == CONN_STATE_WS && c->session.id)
+        arm_expiry(c);
+}
+
 static void handle_ws_event(struct conn *c, const struct ws_event *ev)
 {
     switch (ev->type) {
@@ -322,6 +369,9 @@ static void handle_ws_event(struct conn *c, const struct ws_event *ev)
         /* Authenticated now: the timer switches from the auth deadline to pings. */
         if (!was_authenticated && c->session.id && c->state == CONN_STATE_WS)
             arm_timer(c, c->srv->conf->ping_interval);
+        /* Authenticated or refreshed: the token's exp may have moved. */
+        if (c->session.id && c->state == CONN_STATE_WS)
+            arm_expiry(c);
         break;
     }
     case WS_EV_PING:

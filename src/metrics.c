@@ -36,7 +36,8 @@ static void gauge(struct buf *out, const char *name, const char *help, int64_t v
 void metrics_render(struct buf *out)
 {
     static const char *close_reasons[] = {"protocol",      "auth",     "ping_timeout",
-                                          "slow_consumer", "shutdown", "rate_limit"};
+                                          "slow_consumer", "shutdown", "rate_limit",
+                                          "token_expired"};
     const struct metrics *m = &metrics;
 
     gauge(out, "objcast_connections", "Open WebSocket connections.", m->ws_connections);
@@ -65,7 +66,7 @@ void metrics_render(struct buf *out)
 
     header(out, "objcast_server_closes_total", "counter",
            "Connections closed by the server, by reason.");
-    for (int i = 0; i < 6; i++)
+    for (int i = 0; i < METRICS_CLOSE_COUNT; i++)
         buf_printf(out, "objcast_server_closes_total{reason=\"%s\"} %llu\n", close_reasons[i],
                    (unsigned long long)m->closes[i]);
 

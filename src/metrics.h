@@ -18,6 +18,18 @@ extern const double metrics_latency_bounds[METRICS_LATENCY_BUCKETS];
 /* Counts one Redis command round trip of `seconds`. */
 void metrics_redis_latency(double seconds);
 
+/* Why the server closed a connection, for objcast_server_closes_total. */
+enum metrics_close {
+    METRICS_CLOSE_PROTOCOL = 0, /* RFC 6455 violation (1002, 1003, 1007, 1009) */
+    METRICS_CLOSE_AUTH,         /* auth failed or timed out (1008, 4000) */
+    METRICS_CLOSE_PING,         /* no answer to ping */
+    METRICS_CLOSE_SLOW,         /* output over client_output_limit */
+    METRICS_CLOSE_SHUTDOWN,     /* server shutting down (1001) */
+    METRICS_CLOSE_RATE,         /* kept sending far over client_rate (1008) */
+    METRICS_CLOSE_TOKEN,        /* the connection token expired without a refresh (4001) */
+    METRICS_CLOSE_COUNT,
+};
+
 struct metrics {
     uint64_t connections_accepted;   /* TCP connections accepted */
     int64_t connections;             /* open TCP connections (HTTP or WebSocket) */
@@ -30,7 +42,7 @@ struct metrics {
     uint64_t bytes_sent;             /* bytes queued to sockets */
     uint64_t auth_failures;          /* objcast_auth refused or timed out */
     uint64_t errors[PROTO_ERR_COUNT]; /* objcast_error sent, by code */
-    uint64_t closes[6];              /* server-initiated closes, by reason (see below) */
+    uint64_t closes[METRICS_CLOSE_COUNT]; /* server-initiated closes, by reason (see below) */
     uint64_t by_type[PROTO_TYPE_COUNT]; /* messages received, by type (0: unknown) */
     int64_t objects;                 /* objects with local participants */
     int64_t memberships;             /* connections on objects (subscriptions) */
@@ -50,15 +62,6 @@ enum metrics_refused {
     METRICS_REFUSED_BAD,       /* malformed request (400) */
 };
 
-/* Why the server closed a connection, for objcast_server_closes_total. */
-enum metrics_close {
-    METRICS_CLOSE_PROTOCOL = 0, /* RFC 6455 violation (1002, 1003, 1007, 1009) */
-    METRICS_CLOSE_AUTH,         /* auth failed or timed out (1008, 4000) */
-    METRICS_CLOSE_PING,         /* no answer to ping */
-    METRICS_CLOSE_SLOW,         /* output over client_output_limit */
-    METRICS_CLOSE_SHUTDOWN,     /* server shutting down (1001) */
-    METRICS_CLOSE_RATE,         /* kept sending far over client_rate (1008) */
-};
 
 extern struct metrics metrics;
 
