@@ -399,7 +399,10 @@ int auth_object_grant(const struct json_value *claims, struct object_grant *g, c
         *err = "claims not an object";
         return -1;
     }
+    /* "ws" is required: without it a token for object L1 would be good for L1 of every
+     * workspace, and ids are only unique within one. */
     if (id_claim(claims, "sub", NULL, &g->user_key, "missing sub", "invalid sub", err) ||
+        id_claim(claims, "ws", NULL, &g->ws_key, "missing ws", "invalid ws", err) ||
         id_claim(claims, "obj", NULL, &g->object_id, "missing obj", "invalid obj", err) ||
         opt_string(claims, "objectType", &g->object_type, "invalid objectType", err) ||
         opt_bool(claims, "host", &g->host, "invalid host", err))
@@ -419,7 +422,39 @@ fail:
 void object_grant_clear(struct object_grant *g)
 {
     free(g->user_key);
+    free(g->ws_key);
     free(g->object_id);
     free(g->object_type);
     memset(g, 0, sizeof(*g));
+}
+
+int auth_object_grant_check(const struct object_grant *g, const struct identity *id,
+                            const char *object_id, const char **err)
+{
+    /* Keys are the normalised string forms id_claim() made on both sides, so a plain strcmp
+     * compares 987 with "987" as equal and "0987" with 987 as different. */
+    if (strcmp(g->user_key, id->user_key) != 0)
+        *err = "objectToken is for another user";
+    else if (strcmp(g->ws_key, id->ws_key) != 0)
+        *err = "objectToken is for another workspace";
+    else if (strcmp(g->object_id, object_id) != 0)
+        *err = "objectToken is for another object";
+    else
+        return 0;
+    return -1;
+}
+
+int auth_identity_refresh(struct identity *cur, const struct identity *next, const char **err)
+{
+    if (strcmp(next->user_key, cur->user_key) != 0)
+        *err = "the new token is for another user";
+    else if (strcmp(next->ws_key, cur->ws_key) != 0)
+        *err = "the new token is for another workspace";
+    else if (next->exp <= cur->exp)
+        *err = "the new token does not expire later than the current one";
+    else {
+        cur->exp = next->exp;
+        return 0;
+    }
+    return -1;
 }

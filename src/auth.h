@@ -60,14 +60,33 @@ void identity_free(struct identity *id);
 /* What an object token grants (PROTOCOL.md section 3). */
 struct object_grant {
     char *user_key;    /* "sub" as a plain string */
+    char *ws_key;      /* "ws" as a plain string: the token is good in that workspace only */
     char *object_id;   /* "obj" */
     char *object_type; /* "objectType" ("static" or "dynamic") or NULL when absent */
     int host;          /* "host", default 0 */
 };
 
-/* Fills *g from object-token claims ("sub" and "obj" required). Returns 0, or -1 with *err
- * set. Free the strings with object_grant_clear(). */
+/* Fills *g from object-token claims ("sub", "ws" and "obj" required, each a non-empty string or
+ * an integer). Returns 0, or -1 with *err set. Free the strings with object_grant_clear(). */
 int auth_object_grant(const struct json_value *claims, struct object_grant *g, const char **err);
 void object_grant_clear(struct object_grant *g);
+
+/*
+ * Whether grant g may be used by identity id on object_id: same user, same workspace and same
+ * object, each compared by string form (the integer 987 and the string "987" are one id).
+ * Returns 0, or -1 with *err set to a static reason ("objectToken is for another user",
+ * "... another workspace", "... another object").
+ */
+int auth_object_grant_check(const struct object_grant *g, const struct identity *id,
+                            const char *object_id, const char **err);
+
+/*
+ * A connection token presented again to extend a connection's life (objcast_refresh). next
+ * must name the same user and workspace as cur (by string form) and expire later than cur;
+ * then cur takes next's exp and keeps every other claim as it was (docs/decisions.md: a
+ * refresh extends a session, it does not change who is on it). Returns 0, or -1 with *err
+ * set and cur untouched. next stays the caller's.
+ */
+int auth_identity_refresh(struct identity *cur, const struct identity *next, const char **err);
 
 #endif

@@ -42,9 +42,12 @@
 /* What a queued frame costs besides its bytes (the frame and its slot in the ring): counted
  * toward client_output_limit, so a flood of tiny pongs is bounded like a few big frames. */
 #define FRAME_COST 64
-/* How long a session may wait for its presence command to take effect (the own event back
- * from the engine) before its next messages run anyway. */
+/* How long a session may wait for its command to take effect (the own event back from the
+ * engine, or the engine's answer) before its next messages run anyway. */
 #define WAIT_SECONDS 5
+/* A token may say it lasts for years: the deadline timer looks again at least this often,
+ * so a far exp never has to fit a timeval. */
+#define DEADLINE_MAX_MS (86400 * 1000LL)
 
 struct conn {
     struct session session;     /* first, so a session pointer is a conn pointer */
@@ -56,7 +59,9 @@ struct conn {
                                    followed a message that made the connection hold */
     struct outq out;            /* frames not written yet */
     struct event *timer;        /* one deadline at a time: see arm_timer() */
-    struct event *deadline;     /* message_timeout and the session's wait: see on_deadline() */
+    struct event *deadline;     /* message_timeout, the session's wait and the token's exp:
+                                   see schedule_deadline() */
+    int64_t deadline_ms;        /* when deadline fires (ms, loop clock), 0 if not pending */
     int64_t msg_since_ms;       /* when the message being received began, 0 between messages */
     int64_t wait_since_ms;      /* when the session began to wait, 0 when it does not */
     int held;                   /* not read for now (EV_READ removed): see update_reading() */
@@ -366,14 +371,37 @@ static void session_close(struct session *s, unsigned code, const char *reason)
     ws_close(c, code, reason);
 }
 
-/* Arms the deadline timer for whatever it watches, unless it is already pending (then it
- * fires first and arms itself again for what is left: see on_deadline()). */
-static void watch_deadline(struct conn *c, int64_t ms)
+/* The earliest deadline of an open WebSocket besides pings (ms, loop clock), or 0: the end
+ * of message_timeout for a message begun, of WAIT_SECONDS for a session waiting, and the
+ * connection token's exp (PROTOCOL.md section 3: a connection lives as long as its token). */
+static int64_t next_deadline(const struct conn *c)
 {
-    if (!evtimer_pending(c->deadline, NULL)) {
-        struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
-        evtimer_add(c->deadline, &tv);
+    int64_t due = 0;
+    if (c->msg_since_ms)
+        due = c->msg_since_ms + (int64_t)c->srv->conf->message_timeout * 1000;
+    if (c->wait_since_ms) {
+        int64_t d = c->wait_since_ms + (int64_t)WAIT_SECONDS * 1000;
+        due = due && due < d ? due : d;
     }
+    if (c->session.id && c->session.id->exp) {
+        int64_t d = (int64_t)c->session.id->exp * 1000;
+        due = due && due < d ? due : d;
+    }
+    return due;
+}
+
+/* Arms the deadline timer for next_deadline(), unless it fires earlier anyway (it looks
+ * again then). Cheap enough to call after every message: it seldom re-arms. */
+static void schedule_deadline(struct conn *c)
+{
+    int64_t due = next_deadline(c);
+    if (!due || (c->deadline_ms && c->deadline_ms <= due))
+        return;
+    int64_t now = now_ms(c), ms = due - now;
+    ms = ms < 0 ? 0 : ms > DEADLINE_MAX_MS ? DEADLINE_MAX_MS : ms;
+    struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
+    evtimer_add(c->deadline, &tv);
+    c->deadline_ms = now + ms;
 }
 
 /* The session's presence command took effect: its held-back messages run next turn. */
@@ -412,10 +440,11 @@ static void handle_ws_event(struct conn *c, const struct ws_event *ev)
             arm_timer(c, c->srv->conf->ping_interval);
             c->ws->max_message = c->srv->conf->max_frame_bytes;
         }
-        if (c->session.waiting && !c->wait_since_ms) {
+        if (c->session.waiting && !c->wait_since_ms)
             c->wait_since_ms = now_ms(c);
-            watch_deadline(c, (int64_t)WAIT_SECONDS * 1000);
-        }
+        /* Authenticated, refreshed or waiting: a deadline may have come nearer. */
+        if (c->session.id && c->state == CONN_STATE_WS)
+            schedule_deadline(c);
         break;
     }
     case WS_EV_PING:
@@ -456,7 +485,7 @@ static size_t feed_ws(struct conn *c, const uint8_t *p, size_t len)
     if (c->state == CONN_STATE_WS && ws_decoder_partial(c->ws)) {
         if (!c->msg_since_ms) {
             c->msg_since_ms = now_ms(c);
-            watch_deadline(c, (int64_t)c->srv->conf->message_timeout * 1000);
+            schedule_deadline(c);
         }
     } else {
         c->msg_since_ms = 0;
@@ -653,38 +682,36 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
     }
 }
 
-/* The deadlines of an open WebSocket besides pings: a message begun must be complete within
- * message_timeout, and a session waits for its command at most WAIT_SECONDS. */
+/* See next_deadline(). */
 static void on_deadline(evutil_socket_t fd, short what, void *arg)
 {
     struct conn *c = arg;
+    c->deadline_ms = 0;
     if (c->state != CONN_STATE_WS)
         return;
-    int64_t now = now_ms(c), next = INT64_MAX;
-    if (c->msg_since_ms) {
-        int64_t due = c->msg_since_ms + (int64_t)c->srv->conf->message_timeout * 1000;
-        if (now >= due) {
-            log_info("message timeout id=%llu", (unsigned long long)c->id);
-            metrics.closes[METRICS_CLOSE_STALLED]++;
-            ws_close(c, WS_CLOSE_POLICY, "message not completed in time");
-            return;
-        }
-        next = due;
+    int64_t now = now_ms(c);
+    if (c->session.id && c->session.id->exp && now >= (int64_t)c->session.id->exp * 1000) {
+        log_info("token expired id=%llu exp=%lld", (unsigned long long)c->id,
+                 (long long)c->session.id->exp);
+        metrics.closes[METRICS_CLOSE_TOKEN]++;
+        ws_close(c, WS_CLOSE_TOKEN_EXPIRED, "token expired");
+        return;
     }
-    if (c->wait_since_ms) {
-        int64_t due = c->wait_since_ms + (int64_t)WAIT_SECONDS * 1000;
-        if (now >= due) {
-            /* The engine never confirmed the command: go on rather than hang. */
-            log_warn("presence command unconfirmed id=%llu", (unsigned long long)c->id);
-            c->session.waiting = 0;
-            c->wait_since_ms = 0;
-            update_reading(c);
-        } else if (due < next) {
-            next = due;
-        }
+    if (c->msg_since_ms &&
+        now >= c->msg_since_ms + (int64_t)c->srv->conf->message_timeout * 1000) {
+        log_info("message timeout id=%llu", (unsigned long long)c->id);
+        metrics.closes[METRICS_CLOSE_STALLED]++;
+        ws_close(c, WS_CLOSE_POLICY, "message not completed in time");
+        return;
     }
-    if (next != INT64_MAX)
-        watch_deadline(c, next - now);
+    if (c->wait_since_ms && now >= c->wait_since_ms + (int64_t)WAIT_SECONDS * 1000) {
+        /* The engine never confirmed the command: go on rather than hang. */
+        log_warn("command unconfirmed id=%llu", (unsigned long long)c->id);
+        c->session.waiting = 0;
+        c->wait_since_ms = 0;
+        update_reading(c);
+    }
+    schedule_deadline(c);
 }
 
 /* The one timer of a connection: its meaning depends on the state. */

@@ -68,6 +68,39 @@ static void authenticate(const struct dispatch_env *env, struct session *s,
     frame_unref(f);
 }
 
+/*
+ * objcast_refresh: a new connection token extends the connection's life (PROTOCOL.md section
+ * 3). A refused one leaves the connection as it was, open until the current token's exp: the
+ * host may still get a good token in time. The transport sees the new exp in s->id->exp.
+ */
+static void refresh(const struct dispatch_env *env, struct session *s, const struct proto_msg *m)
+{
+    const char *err = NULL;
+    struct identity *next = NULL;
+    long long now = (long long)time(NULL);
+    struct json_value *claims =
+        m->token ? auth_jwt_verify(m->token, strlen(m->token), env->secrets,
+                                   live_secrets(env, now), now, &err)
+                 : NULL;
+    if (!m->token)
+        err = "missing token";
+    else if (claims && (next = auth_identity_new(claims, &err)))
+        auth_identity_refresh(s->id, next, &err);
+    json_free(claims);
+    identity_free(next);
+    if (err) {
+        char text[160];
+        snprintf(text, sizeof(text), "refresh refused: %s", err);
+        log_info("refresh refused sid=%llu reason=\"%s\"", (unsigned long long)s->sid, err);
+        dispatch_send_error(s, PROTO_ERR_UNAUTHORIZED, text, NULL, m->ref);
+        return;
+    }
+    log_debug("refresh ok sid=%llu exp=%lld", (unsigned long long)s->sid, s->id->exp);
+    struct frame *f = proto_encode_refreshed(s->id->exp, m->ref);
+    s->ops->send(s, f);
+    frame_unref(f);
+}
+
 /* Checks an object token for m's object. Returns 0 and fills *host and *object_type, or -1
  * after sending the error. */
 static int check_object_token(const struct dispatch_env *env, struct session *s,
@@ -91,10 +124,7 @@ static int check_object_token(const struct dispatch_env *env, struct session *s,
         auth_jwt_verify(m->object_token, strlen(m->object_token), env->secrets,
                         live_secrets(env, now), now, &err);
     if (claims && auth_object_grant(claims, g, &err) == 0) {
-        if (strcmp(g->user_key, s->id->user_key) != 0)
-            err = "objectToken is for another user";
-        else if (strcmp(g->object_id, m->object_id) != 0)
-            err = "objectToken is for another object";
+        auth_object_grant_check(g, s->id, m->object_id, &err);
     } else if (!err) {
         err = "invalid objectToken";
     }
@@ -288,6 +318,12 @@ void dispatch_message(const struct dispatch_env *env, struct session *s, const c
     }
     if (rc != 0) {
         dispatch_send_error(s, PROTO_ERR_BAD_REQUEST, err, m.object_id, m.ref);
+        proto_msg_clear(&m);
+        return;
+    }
+    if (m.type == PROTO_REFRESH) {
+        /* About the connection, not an object: needs neither objectId nor the engine. */
+        refresh(env, s, &m);
         proto_msg_clear(&m);
         return;
     }

@@ -1,7 +1,9 @@
 #include "http.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <http_parser.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -469,6 +471,50 @@ char *http_query_param(const char *query, const char *name)
     return NULL;
 }
 
+/* ":" and 1 to 5 digits, nothing else (the port of a Host header). */
+static int is_port(const char *p)
+{
+    size_t n = 0;
+    if (*p++ != ':')
+        return 0;
+    while (p[n] >= '0' && p[n] <= '9')
+        n++;
+    return n >= 1 && n <= 5 && p[n] == '\0';
+}
+
+int http_host_is_loopback(const char *host)
+{
+    char name[INET6_ADDRSTRLEN + 1];
+    const char *end;
+    if (!host)
+        return 0;
+    if (host[0] == '[') {
+        /* An IPv6 literal: [::1] or a v4-mapped 127.x address, then an optional port. */
+        struct in6_addr a6;
+        end = strchr(host, ']');
+        if (!end || (end[1] && !is_port(end + 1)) || (size_t)(end - host - 1) >= sizeof(name))
+            return 0;
+        memcpy(name, host + 1, (size_t)(end - host - 1));
+        name[end - host - 1] = '\0';
+        return inet_pton(AF_INET6, name, &a6) == 1 &&
+               (IN6_IS_ADDR_LOOPBACK(&a6) || (IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127));
+    }
+    end = strchr(host, ':');
+    if (end && !is_port(end))
+        return 0;
+    size_t len = end ? (size_t)(end - host) : strlen(host);
+    if (len == 0 || len >= sizeof(name))
+        return 0;
+    memcpy(name, host, len);
+    name[len] = '\0';
+    if (strcasecmp(name, "localhost") == 0 || strcasecmp(name, "localhost.") == 0)
+        return 1;
+    /* inet_pton() takes only the four-part dotted decimal form, so "127.1" or "0x7f.0.0.1"
+     * (which some resolvers would read as loopback) are refused, which is the safe side. */
+    struct in_addr a4;
+    return inet_pton(AF_INET, name, &a4) == 1 && (ntohl(a4.s_addr) >> 24) == 127;
+}
+
 /* The demo: its pages and the token endpoints, loopback clients only. */
 static enum http_route_result route_demo(const struct http_request *r, const struct http_env *env,
                                          struct buf *out, int keep_alive, int head)
@@ -481,6 +527,16 @@ static enum http_route_result route_demo(const struct http_request *r, const str
     }
     if (!r->peer_loopback) {
         respond_text(out, 403, "the demo token endpoint answers loopback clients only\n",
+                     keep_alive, NULL, head);
+        return HTTP_ROUTE_RESPOND;
+    }
+    /* A loopback peer is not enough: a page of evil.example whose name was rebound to
+     * 127.0.0.1 reaches us from a local browser, same-origin in the browser's eyes. Its
+     * requests still carry Host: evil.example (DNS rebinding). */
+    if (!http_host_is_loopback(r->host)) {
+        respond_text(out, 403,
+                     "the demo token endpoint answers only requests whose Host is a loopback "
+                     "name (localhost, 127.0.0.0/8, [::1])\n",
                      keep_alive, NULL, head);
         return HTTP_ROUTE_RESPOND;
     }

@@ -118,6 +118,12 @@ char *http_percent_decode(const char *s, size_t len, int plus_space);
  * the caller frees, or NULL when absent. */
 char *http_query_param(const char *query, const char *name);
 
+/* True when a Host header value names this machine: "localhost", an IPv4 address in
+ * 127.0.0.0/8 (dotted quad) or [::1], each with or without ":port". False for NULL, for any
+ * other name, and for anything malformed. The demo token endpoint answers only such Hosts,
+ * against DNS rebinding. */
+int http_host_is_loopback(const char *host);
+
 /* True when the comma-separated header value has token (case-insensitive). */
 int http_header_has_token(const char *value, const char *token);
 

@@ -37,7 +37,7 @@ void metrics_render(struct buf *out)
 {
     static const char *close_reasons[] = {"protocol",      "auth",     "ping_timeout",
                                           "slow_consumer", "shutdown", "rate_limit",
-                                          "message_timeout"};
+                                          "message_timeout", "token_expired"};
     const struct metrics *m = &metrics;
 
     gauge(out, "objcast_connections", "Open WebSocket connections.", m->ws_connections);

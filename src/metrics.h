@@ -27,6 +27,7 @@ enum metrics_close {
     METRICS_CLOSE_SHUTDOWN,     /* server shutting down (1001) */
     METRICS_CLOSE_RATE,         /* kept sending far over client_rate (1008) */
     METRICS_CLOSE_STALLED,      /* a message did not complete within message_timeout (1008) */
+    METRICS_CLOSE_TOKEN,        /* the connection token expired without a refresh (4001) */
     METRICS_CLOSE_COUNT,
 };
 
@@ -42,7 +43,7 @@ struct metrics {
     uint64_t bytes_sent;             /* bytes queued to sockets */
     uint64_t auth_failures;          /* objcast_auth refused or timed out */
     uint64_t errors[PROTO_ERR_COUNT]; /* objcast_error sent, by code */
-    uint64_t closes[METRICS_CLOSE_COUNT];              /* server-initiated closes, by reason (see below) */
+    uint64_t closes[METRICS_CLOSE_COUNT]; /* server-initiated closes, by reason (see below) */
     uint64_t by_type[PROTO_TYPE_COUNT]; /* messages received, by type (0: unknown) */
     int64_t objects;                 /* objects with local participants */
     int64_t memberships;             /* connections on objects (subscriptions) */

@@ -19,6 +19,7 @@ static const char *type_names[PROTO_TYPE_COUNT] = {
     [PROTO_EMIT] = "ovice_emit_message",
     [PROTO_GET_DATA] = "ovice_get_data",
     [PROTO_SAVE_DATA] = "ovice_save_and_emit_data",
+    [PROTO_REFRESH] = "objcast_refresh",
 };
 
 static const char *error_names[PROTO_ERR_COUNT] = {
@@ -509,6 +510,15 @@ struct frame *proto_encode_ready(const char *user_json, const char *instance,
     json_append_string(&b, instance, strlen(instance));
     buf_printf(&b, ",\"limits\":{\"maxMessageBytes\":%zu,\"maxDataBytes\":%zu}}}", max_message,
                max_data);
+    return frame_finish(&b);
+}
+
+struct frame *proto_encode_refreshed(long long exp, struct proto_span ref)
+{
+    struct buf b = {0};
+    frame_begin(&b);
+    proto_append_envelope(&b, "objcast_refreshed", NULL, ref);
+    buf_printf(&b, ",\"payload\":{\"exp\":%lld}}", exp);
     return frame_finish(&b);
 }
 

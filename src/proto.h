@@ -26,6 +26,7 @@ enum proto_type {
     PROTO_EMIT,             /* ovice_emit_message */
     PROTO_GET_DATA,         /* ovice_get_data */
     PROTO_SAVE_DATA,        /* ovice_save_and_emit_data */
+    PROTO_REFRESH,          /* objcast_refresh */
     PROTO_TYPE_COUNT,
 };
 
@@ -60,7 +61,7 @@ struct proto_msg {
     enum proto_type type;
     char type_name[64];       /* the "type" string, truncated, for error messages */
     struct proto_span ref;    /* "ref" as received (string or number), or absent */
-    char *token;              /* objcast_auth "token", or NULL */
+    char *token;              /* objcast_auth or objcast_refresh "token", or NULL */
     char object_id[PROTO_ID_MAX + 1]; /* top-level "objectId" (or payload's), "" if absent */
     char object_type[8];      /* "static", "dynamic" or "" */
     char *object_token;       /* "objectToken", or NULL */
@@ -101,6 +102,8 @@ struct frame *proto_encode_error(enum proto_error code, const char *message,
                                  const char *object_id, struct proto_span ref);
 struct frame *proto_encode_ready(const char *user_json, const char *instance,
                                  size_t max_message, size_t max_data, struct proto_span ref);
+/* objcast_refreshed: the connection now lives until exp (unix seconds). */
+struct frame *proto_encode_refreshed(long long exp, struct proto_span ref);
 
 /* ovice_participant_<state> for participant p on object_id, as seen by a recipient who is
  * (is_self) or is not that user: isSelf, and email only for the user itself. */

@@ -94,8 +94,15 @@ static char *resolve_static_dir(const char *dir)
     return oc_strdup(dir);
 }
 
-/* /demo/token (kind 0): a connection token for a new demo user; /demo/object-token (kind 1):
- * an object token. Demo only: anybody on this machine may ask. */
+/* Demo connection tokens are short-lived so that the bridge's refresh is always at work
+ * (?ttl=N asks for N seconds, within these bounds: the browser tests use a few seconds). */
+#define DEMO_TOKEN_SECONDS 600
+#define DEMO_TOKEN_MIN_SECONDS 2
+#define DEMO_TOKEN_MAX_SECONDS (12 * 3600)
+
+/* /demo/token (kind 0): a connection token for a new demo user, or for ?userId=ID again (the
+ * page refreshing its token); /demo/object-token (kind 1): an object token. Every demo user
+ * is in workspace 1. Demo only: anybody on this machine may ask. */
 static int demo_token(void *privdata, int kind, const struct http_request *r, struct buf *out)
 {
     struct server *s = privdata;
@@ -104,15 +111,30 @@ static int demo_token(void *privdata, int kind, const struct http_request *r, st
     int status = 200;
     if (kind == 0) {
         char *name = http_query_param(r->query, "name");
+        char *again = http_query_param(r->query, "userId");
+        char *ttl_text = http_query_param(r->query, "ttl");
+        char *ttl_end = NULL;
+        long long ttl = ttl_text ? strtoll(ttl_text, &ttl_end, 10) : DEMO_TOKEN_SECONDS;
+        if (ttl_text && (ttl_end == ttl_text || *ttl_end))
+            ttl = DEMO_TOKEN_SECONDS; /* not a number: as if absent */
+        if (ttl < DEMO_TOKEN_MIN_SECONDS || ttl > DEMO_TOKEN_MAX_SECONDS)
+            ttl = ttl < DEMO_TOKEN_MIN_SECONDS ? DEMO_TOKEN_MIN_SECONDS : DEMO_TOKEN_MAX_SECONDS;
         uint8_t raw[4];
         RAND_bytes(raw, sizeof(raw));
-        char user[32];
-        snprintf(user, sizeof(user), "demo-%02x%02x%02x%02x", raw[0], raw[1], raw[2], raw[3]);
+        char user[64];
+        if (again && again[0] && strlen(again) < sizeof(user))
+            snprintf(user, sizeof(user), "%s", again);
+        else
+            snprintf(user, sizeof(user), "demo-%02x%02x%02x%02x", raw[0], raw[1], raw[2], raw[3]);
         const char *shown = name && name[0] ? name : user;
-        buf_printf(&claims, "{\"sub\":\"%s\",\"ws\":1,\"name\":", user);
+        buf_append_str(&claims, "{\"sub\":");
+        json_append_string(&claims, user, strlen(user));
+        buf_append_str(&claims, ",\"ws\":1,\"name\":");
         json_append_string(&claims, shown, strlen(shown));
         buf_printf(&claims, ",\"avatarUrl\":\"\",\"language\":\"en\",\"iat\":%lld,\"exp\":%lld}",
-                   now, now + 12 * 3600);
+                   now, now + ttl);
+        free(again);
+        free(ttl_text);
         char *token = auth_jwt_sign(claims.p, s->conf->token_secret, strlen(s->conf->token_secret));
         const char *host = r->host ? r->host : "127.0.0.1";
         char hostname[256];
@@ -120,7 +142,9 @@ static int demo_token(void *privdata, int kind, const struct http_request *r, st
         char *colon = hostname[0] == '[' ? strstr(hostname, "]:") : strrchr(hostname, ':');
         if (colon)
             colon[hostname[0] == '[' ? 1 : 0] = '\0';
-        buf_printf(out, "{\"token\":\"%s\",\"userId\":\"%s\",\"name\":", token, user);
+        buf_printf(out, "{\"token\":\"%s\",\"exp\":%lld,\"userId\":", token, now + ttl);
+        json_append_string(out, user, strlen(user));
+        buf_append_str(out, ",\"name\":");
         json_append_string(out, shown, strlen(shown));
         buf_append_str(out, ",\"ws\":1,\"url\":");
         struct buf url = {0};
@@ -146,7 +170,7 @@ static int demo_token(void *privdata, int kind, const struct http_request *r, st
         } else {
             buf_append_str(&claims, "{\"sub\":");
             json_append_string(&claims, user, strlen(user));
-            buf_append_str(&claims, ",\"obj\":");
+            buf_append_str(&claims, ",\"ws\":1,\"obj\":");
             json_append_string(&claims, obj, strlen(obj));
             if (type && (strcmp(type, "static") == 0 || strcmp(type, "dynamic") == 0))
                 buf_printf(&claims, ",\"objectType\":\"%s\"", type);

@@ -33,6 +33,7 @@ enum ws_close_code {
     WS_CLOSE_TOO_BIG = 1009,
     WS_CLOSE_INTERNAL = 1011,
     WS_CLOSE_AUTH_TIMEOUT = 4000,
+    WS_CLOSE_TOKEN_EXPIRED = 4001, /* the connection token's exp passed without a refresh */
 };
 
 /* Largest frame header a server writes: 2 bytes + 8-byte length, no mask. */

@@ -72,7 +72,9 @@
      * @property {string} url  the objcast WebSocket URL, e.g. "wss://objcast.example.com/ws"
      * @property {string|function(): (string|Promise<string>)} token  the connection token
      *   (HS256 JWT from your backend), or a function returning one; a function is called
-     *   again on every reconnection, so an expired token can be replaced
+     *   again on every reconnection, so an expired token can be replaced, and ahead of the
+     *   token's exp to refresh the open connection (objcast_refresh), which objcast closes
+     *   once its token has expired
      * @property {BackoffOptions} [backoff]  reconnection and retry delays
      * @property {number} [queueLimit=1000]  messages held per object while not connected;
      *   beyond, the oldest are dropped (an "error" event with code "queue_full")
@@ -119,8 +121,8 @@
     /**
      * @typedef {Object} BridgeError
      * @property {string} code  a server code (docs/protocol.md section 7) or a bridge code:
-     *   "unauthorized" (the connection token was refused), "token" (the token function
-     *   failed), "queue_full", "not_json"
+     *   "unauthorized" (the connection token was refused; with request "objcast_refresh":
+     *   a refresh was refused), "token" (the token function failed), "queue_full", "not_json"
      * @property {string} message
      * @property {string} [objectId]
      * @property {string} [request]  the type of the request that failed
@@ -136,6 +138,7 @@
      * Events of a Client (client.on(name, fn)):
      *   "state"     {state: ConnectionState, attempt: number, delay?: number, code?: number}
      *   "ready"     the objcast_ready payload {userId, instance, limits}, on every (re)connection
+     *   "refreshed" {exp}: the open connection now lives until exp (unix seconds)
      *   "presence"  PresenceEvent, for every presence event on any object
      *   "message"   every server message, parsed, before routing (for logs and debugging)
      *   "error"     BridgeError
@@ -143,6 +146,47 @@
      */
 
     function noop() {}
+
+    /** A refresh goes out at 80 % of the token's life or 60 s before its exp, whichever comes
+     * first, but never before half of its life (a 30 s token would otherwise refresh in a
+     * loop). */
+    var REFRESH_SHARE = 0.8;
+    var REFRESH_AHEAD_MS = 60000;
+    var REFRESH_MIN_SHARE = 0.5;
+
+    /**
+     * The claims of a JWT, read without verification (the bridge only schedules by them;
+     * objcast verifies), or null when token is not a JWT.
+     */
+    function jwtClaims(token) {
+        var part = typeof token === 'string' ? token.split('.')[1] : null;
+        if (!part || typeof atob !== 'function') return null;
+        try {
+            var b64 = part.replace(/-/g, '+').replace(/_/g, '/');
+            while (b64.length % 4) b64 += '=';
+            var bin = atob(b64);
+            var bytes = new Uint8Array(bin.length);
+            for (var i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+            var claims = JSON.parse(new TextDecoder().decode(bytes));
+            return isPlainObject(claims) ? claims : null;
+        } catch (e) {
+            return null;
+        }
+    }
+
+    /**
+     * When (Date.now() based ms) a token with these claims should be refreshed, or null when it
+     * has no usable exp. Its life is counted from now, or from its iat when that is later than
+     * our clock thinks (a page whose clock runs behind still refreshes in time).
+     */
+    function refreshAt(claims, now) {
+        if (!claims || typeof claims.exp !== 'number') return null;
+        var left = claims.exp * 1000 - now;
+        if (typeof claims.iat === 'number') left = Math.min(left, (claims.exp - claims.iat) * 1000);
+        if (!(left > 0)) return null;
+        var delay = Math.min(left * REFRESH_SHARE, left - REFRESH_AHEAD_MS);
+        return now + Math.max(delay, left * REFRESH_MIN_SHARE);
+    }
 
     /** @param {BackoffOptions} [o] */
     function makeBackoff(o) {
@@ -210,6 +254,11 @@
         this._seq = 0;
         this._ref = 0;
         this._closed = false;
+        this._refreshTimer = null;
+        this._refreshRef = null; // ref of the objcast_refresh on the wire
+        this._refreshFails = 0;
+        this._refreshToken = null; // the token of that objcast_refresh
+        this._tokenClaims = null; // claims of the token the connection lives by
         /** @type {ConnectionState} */
         this.state = 'connecting';
         /** The last objcast_ready payload: {userId, instance, limits}, or null. */
@@ -475,6 +524,7 @@
         if (this._closed) return;
         this._closed = true;
         clearTimeout(this._timer);
+        this._stopRefresh();
         clearInterval(this._sweep);
         if (root.removeEventListener) {
             root.removeEventListener('message', this._onWindowMessage);
@@ -821,6 +871,7 @@
         }
         this._ws = ws;
         this._authRef = ++this._ref;
+        this._tokenClaims = jwtClaims(token);
         this._timer = setTimeout(function () {
             // Neither open nor authenticated in time: start over.
             if (self._ws === ws && !self._ready) {
@@ -857,6 +908,7 @@
         var wasReady = this._ready;
         this._ready = false;
         clearTimeout(this._timer);
+        this._stopRefresh();
         this._requeueInFlight();
         this._objects.forEach(function (rec) {
             rec.onServer = false;
@@ -894,6 +946,10 @@
         this._emit('message', m);
         if (m.type === 'objcast_ready') {
             this._onReady(m);
+            return;
+        }
+        if (m.type === 'objcast_refreshed') {
+            this._onRefreshed(m);
             return;
         }
         if (m.type === 'objcast_error') {
@@ -948,6 +1004,8 @@
         this._attempt = 0;
         this.session = m.payload || null;
         this._setState('open', {});
+        this._refreshFails = 0;
+        this._scheduleRefresh();
         this._emit('ready', this.session);
         var self = this;
         // Restore presence first, then what waited; per-object gating keeps the order.
@@ -970,6 +1028,14 @@
         if (typeof m.objectId === 'string') err.objectId = m.objectId;
         if (m.ref !== undefined && m.ref === this._authRef && !this._ready) {
             return; // the close (1008) that follows is reported
+        }
+        if (m.ref !== undefined && m.ref !== null && m.ref === this._refreshRef) {
+            // The old token stays in force: try again while there is time.
+            this._refreshRef = null;
+            err.request = 'objcast_refresh';
+            err.retrying = this._retryRefresh();
+            this._error(err);
+            return;
         }
         var entry = m.ref !== undefined && m.ref !== null ? this._pending.get(m.ref) : null;
         if (!entry) {
@@ -1006,6 +1072,75 @@
             return;
         }
         this._fail(entry, err);
+    };
+
+    // ---------------------------------------------------------------------------------
+    // Token lifetime: objcast closes a connection (4001) once its token has expired, so the
+    // bridge sends a fresh token from the token function ahead of exp (objcast_refresh). A
+    // refresh that keeps failing is left to the reconnection, which gets a token again.
+
+    Client.prototype._stopRefresh = function () {
+        clearTimeout(this._refreshTimer);
+        this._refreshTimer = null;
+        this._refreshRef = null;
+        this._refreshToken = null;
+    };
+
+    Client.prototype._scheduleRefresh = function () {
+        clearTimeout(this._refreshTimer);
+        this._refreshTimer = null;
+        if (typeof this._opts.token !== 'function' || !this._ready) return;
+        var now = Date.now();
+        var at = refreshAt(this._tokenClaims, now);
+        if (at === null) return; // not a JWT with an exp: nothing to schedule by
+        var self = this;
+        this._refreshTimer = setTimeout(function () {
+            self._refreshTimer = null;
+            self._refresh();
+        }, Math.max(0, at - now));
+    };
+
+    /** Schedules another attempt if it can still land before exp; returns whether it did. */
+    Client.prototype._retryRefresh = function () {
+        var exp = this._tokenClaims && this._tokenClaims.exp;
+        var delay = this._delay(this._refreshFails++);
+        if (!this._ready || typeof exp !== 'number' || Date.now() + delay >= exp * 1000) return false;
+        var self = this;
+        clearTimeout(this._refreshTimer);
+        this._refreshTimer = setTimeout(function () {
+            self._refreshTimer = null;
+            self._refresh();
+        }, delay);
+        return true;
+    };
+
+    Client.prototype._refresh = function () {
+        if (this._closed || !this._ready || this._refreshRef !== null) return;
+        var self = this;
+        var ws = this._ws;
+        resolveValue(this._opts.token).then(function (token) {
+            if (self._ws !== ws || !self._ready) return; // the connection changed meanwhile
+            if (typeof token !== 'string' || !token) throw new Error('the token function returned no token');
+            self._refreshRef = ++self._ref;
+            self._refreshToken = token;
+            ws.send(JSON.stringify({ type: 'objcast_refresh', token: token, ref: self._refreshRef }));
+        }).catch(function (e) {
+            if (self._closed || self._ws !== ws) return;
+            var retrying = self._retryRefresh();
+            self._error({ code: 'token', message: 'token: ' + (e && e.message ? e.message : String(e)), request: 'objcast_refresh', retrying: retrying });
+        });
+    };
+
+    Client.prototype._onRefreshed = function (m) {
+        if (m.ref === undefined || m.ref !== this._refreshRef) return;
+        this._refreshRef = null;
+        this._refreshFails = 0;
+        var claims = jwtClaims(this._refreshToken) || {};
+        var exp = m.payload && typeof m.payload.exp === 'number' ? m.payload.exp : claims.exp;
+        this._tokenClaims = { exp: exp, iat: claims.iat };
+        this._refreshToken = null;
+        this._scheduleRefresh();
+        this._emit('refreshed', { exp: exp });
     };
 
     // ---------------------------------------------------------------------------------

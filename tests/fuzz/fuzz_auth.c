@@ -52,13 +52,13 @@ static void use_claims(const struct json_value *claims)
     struct object_grant g;
     err = NULL;
     if (auth_object_grant(claims, &g, &err) == 0) {
-        if (!g.user_key || !g.object_id)
-            fail("grant without sub or obj", NULL);
+        if (!g.user_key || !g.ws_key || !g.object_id)
+            fail("grant without sub, ws or obj", NULL);
         if (g.object_type && strcmp(g.object_type, "static") != 0 &&
             strcmp(g.object_type, "dynamic") != 0)
             fail("grant with a foreign objectType", g.object_type);
         object_grant_clear(&g);
-    } else if (!err || g.user_key || g.object_id || g.object_type) {
+    } else if (!err || g.user_key || g.ws_key || g.object_id || g.object_type) {
         fail("grant refused without a reason or with leftovers", err);
     }
 }

@@ -817,11 +817,12 @@ START_TEST(test_grant_all_fields)
 {
     struct object_grant g;
     const char *err;
-    ck_assert_int_eq(grant_of("{\"sub\":\"u1\",\"obj\":\"L1\",\"objectType\":\"dynamic\","
-                              "\"host\":true,\"exp\":1}",
+    ck_assert_int_eq(grant_of("{\"sub\":\"u1\",\"ws\":\"acme\",\"obj\":\"L1\","
+                              "\"objectType\":\"dynamic\",\"host\":true,\"exp\":1}",
                               &g, &err),
                      0);
     ck_assert_str_eq(g.user_key, "u1");
+    ck_assert_str_eq(g.ws_key, "acme");
     ck_assert_str_eq(g.object_id, "L1");
     ck_assert_str_eq(g.object_type, "dynamic");
     ck_assert_int_eq(g.host, 1);
@@ -829,8 +830,11 @@ START_TEST(test_grant_all_fields)
     ck_assert_ptr_null(g.user_key);
 
     ck_assert_int_eq(
-        grant_of("{\"sub\":123,\"obj\":7,\"objectType\":\"static\",\"host\":false}", &g, &err), 0);
+        grant_of("{\"sub\":123,\"ws\":987,\"obj\":7,\"objectType\":\"static\",\"host\":false}",
+                 &g, &err),
+        0);
     ck_assert_str_eq(g.user_key, "123");
+    ck_assert_str_eq(g.ws_key, "987");
     ck_assert_str_eq(g.object_id, "7");
     ck_assert_str_eq(g.object_type, "static");
     ck_assert_int_eq(g.host, 0);
@@ -842,7 +846,7 @@ START_TEST(test_grant_defaults)
 {
     struct object_grant g;
     const char *err;
-    ck_assert_int_eq(grant_of("{\"sub\":\"u1\",\"obj\":\"L1\"}", &g, &err), 0);
+    ck_assert_int_eq(grant_of("{\"sub\":\"u1\",\"ws\":1,\"obj\":\"L1\"}", &g, &err), 0);
     ck_assert_ptr_null(g.object_type);
     ck_assert_int_eq(g.host, 0);
     object_grant_clear(&g);
@@ -851,33 +855,134 @@ END_TEST
 
 START_TEST(test_grant_missing)
 {
-    assert_grant_refused("{\"sub\":\"u1\",\"objectType\":\"static\"}", "missing obj");
-    assert_grant_refused("{\"obj\":\"L1\"}", "missing sub");
-    assert_grant_refused("{\"sub\":\"u1\",\"obj\":\"\"}", "invalid obj");
-    assert_grant_refused("{\"sub\":\"u1\",\"obj\":null}", "invalid obj");
-    assert_grant_refused("{\"sub\":\"u1\",\"obj\":1.5}", "invalid obj");
-    assert_grant_refused("{\"sub\":false,\"obj\":\"L1\"}", "invalid sub");
+    assert_grant_refused("{\"sub\":\"u1\",\"ws\":1,\"objectType\":\"static\"}", "missing obj");
+    assert_grant_refused("{\"ws\":1,\"obj\":\"L1\"}", "missing sub");
+    assert_grant_refused("{\"sub\":\"u1\",\"ws\":1,\"obj\":\"\"}", "invalid obj");
+    assert_grant_refused("{\"sub\":\"u1\",\"ws\":1,\"obj\":null}", "invalid obj");
+    assert_grant_refused("{\"sub\":\"u1\",\"ws\":1,\"obj\":1.5}", "invalid obj");
+    assert_grant_refused("{\"sub\":false,\"ws\":1,\"obj\":\"L1\"}", "invalid sub");
     assert_grant_refused("\"L1\"", "claims not an object");
 }
 END_TEST
 
 START_TEST(test_grant_bad_object_type)
 {
-    assert_grant_refused("{\"sub\":\"u1\",\"obj\":\"L1\",\"objectType\":\"Static\"}",
+    assert_grant_refused("{\"sub\":\"u1\",\"ws\":1,\"obj\":\"L1\",\"objectType\":\"Static\"}",
                          "invalid objectType");
-    assert_grant_refused("{\"sub\":\"u1\",\"obj\":\"L1\",\"objectType\":\"\"}",
+    assert_grant_refused("{\"sub\":\"u1\",\"ws\":1,\"obj\":\"L1\",\"objectType\":\"\"}",
                          "invalid objectType");
-    assert_grant_refused("{\"sub\":\"u1\",\"obj\":\"L1\",\"objectType\":1}", "invalid objectType");
-    assert_grant_refused("{\"sub\":\"u1\",\"obj\":\"L1\",\"objectType\":null}",
+    assert_grant_refused("{\"sub\":\"u1\",\"ws\":1,\"obj\":\"L1\",\"objectType\":1}", "invalid objectType");
+    assert_grant_refused("{\"sub\":\"u1\",\"ws\":1,\"obj\":\"L1\",\"objectType\":null}",
                          "invalid objectType");
 }
 END_TEST
 
 START_TEST(test_grant_host_not_boolean)
 {
-    assert_grant_refused("{\"sub\":\"u1\",\"obj\":\"L1\",\"host\":\"true\"}", "invalid host");
-    assert_grant_refused("{\"sub\":\"u1\",\"obj\":\"L1\",\"host\":1}", "invalid host");
-    assert_grant_refused("{\"sub\":\"u1\",\"obj\":\"L1\",\"host\":null}", "invalid host");
+    assert_grant_refused("{\"sub\":\"u1\",\"ws\":1,\"obj\":\"L1\",\"host\":\"true\"}", "invalid host");
+    assert_grant_refused("{\"sub\":\"u1\",\"ws\":1,\"obj\":\"L1\",\"host\":1}", "invalid host");
+    assert_grant_refused("{\"sub\":\"u1\",\"ws\":1,\"obj\":\"L1\",\"host\":null}", "invalid host");
+}
+END_TEST
+
+/* An object token names its workspace: without "ws" a token for L1 would make its holder
+ * host of L1 in every workspace. */
+START_TEST(test_grant_ws_required)
+{
+    assert_grant_refused("{\"sub\":\"u1\",\"obj\":\"L1\",\"host\":true}", "missing ws");
+    assert_grant_refused("{\"sub\":\"u1\",\"ws\":\"\",\"obj\":\"L1\"}", "invalid ws");
+    assert_grant_refused("{\"sub\":\"u1\",\"ws\":null,\"obj\":\"L1\"}", "invalid ws");
+    assert_grant_refused("{\"sub\":\"u1\",\"ws\":9.5,\"obj\":\"L1\"}", "invalid ws");
+    assert_grant_refused("{\"sub\":\"u1\",\"ws\":[1],\"obj\":\"L1\"}", "invalid ws");
+}
+END_TEST
+
+/* Checks grant claims g_text against the identity of id_text on object_id; returns the
+ * refusal reason or NULL. */
+static const char *grant_check(const char *g_text, const char *id_text, const char *object_id)
+{
+    struct object_grant g;
+    const char *err = NULL;
+    struct identity *id = identity_of(id_text, &err);
+    ck_assert_msg(id != NULL, "identity refused: %s", err);
+    ck_assert_int_eq(grant_of(g_text, &g, &err), 0);
+    err = NULL;
+    int rc = auth_object_grant_check(&g, id, object_id, &err);
+    ck_assert_int_eq(rc, err ? -1 : 0);
+    object_grant_clear(&g);
+    identity_free(id);
+    return err;
+}
+
+START_TEST(test_grant_check_workspace)
+{
+    const char *user987 = "{\"sub\":\"u1\",\"ws\":987,\"exp\":100}";
+    const char *user_s987 = "{\"sub\":\"u1\",\"ws\":\"987\",\"exp\":100}";
+    /* Same workspace, integer or string on either side. */
+    ck_assert_ptr_null(grant_check("{\"sub\":\"u1\",\"ws\":987,\"obj\":\"L1\"}", user987, "L1"));
+    ck_assert_ptr_null(grant_check("{\"sub\":\"u1\",\"ws\":\"987\",\"obj\":\"L1\"}", user987, "L1"));
+    ck_assert_ptr_null(grant_check("{\"sub\":\"u1\",\"ws\":987,\"obj\":\"L1\"}", user_s987, "L1"));
+    ck_assert_ptr_null(grant_check("{\"sub\":\"u1\",\"ws\":9.87e2,\"obj\":\"L1\"}", user_s987, "L1"));
+    /* Another workspace: refused, whatever else matches. */
+    ck_assert_str_eq(grant_check("{\"sub\":\"u1\",\"ws\":988,\"obj\":\"L1\",\"host\":true}",
+                                 user987, "L1"),
+                     "objectToken is for another workspace");
+    ck_assert_str_eq(grant_check("{\"sub\":\"u1\",\"ws\":\"0987\",\"obj\":\"L1\"}", user987, "L1"),
+                     "objectToken is for another workspace");
+    ck_assert_str_eq(grant_check("{\"sub\":\"u1\",\"ws\":\"987 \",\"obj\":\"L1\"}", user_s987, "L1"),
+                     "objectToken is for another workspace");
+    /* The other claims are still checked. */
+    ck_assert_str_eq(grant_check("{\"sub\":\"u2\",\"ws\":987,\"obj\":\"L1\"}", user987, "L1"),
+                     "objectToken is for another user");
+    ck_assert_str_eq(grant_check("{\"sub\":\"u1\",\"ws\":987,\"obj\":\"L2\"}", user987, "L1"),
+                     "objectToken is for another object");
+}
+END_TEST
+
+/* --- refresh ------------------------------------------------------------------------------- */
+
+/* Refreshes the identity of cur_text with next_text; returns the reason or NULL, and the
+ * resulting exp in *exp. */
+static const char *refresh(const char *cur_text, const char *next_text, long long *exp)
+{
+    const char *err = NULL;
+    struct identity *cur = identity_of(cur_text, &err);
+    struct identity *next = identity_of(next_text, &err);
+    ck_assert_ptr_nonnull(cur);
+    ck_assert_ptr_nonnull(next);
+    err = NULL;
+    int rc = auth_identity_refresh(cur, next, &err);
+    ck_assert_int_eq(rc, err ? -1 : 0);
+    *exp = cur->exp;
+    /* Whatever happened, the user, the workspace and the shown claims stay the first token's. */
+    ck_assert_str_eq(cur->user_key, "u1");
+    ck_assert_str_eq(cur->name, "Ann");
+    identity_free(cur);
+    identity_free(next);
+    return err;
+}
+
+START_TEST(test_identity_refresh)
+{
+    const char *cur = "{\"sub\":\"u1\",\"ws\":987,\"name\":\"Ann\",\"exp\":100}";
+    long long exp;
+    ck_assert_ptr_null(refresh(cur, "{\"sub\":\"u1\",\"ws\":987,\"name\":\"Ann\",\"exp\":160}", &exp));
+    ck_assert_int_eq(exp, 160);
+    /* String forms compare: "987" is workspace 987; a new name does not rename the user. */
+    ck_assert_ptr_null(refresh(cur, "{\"sub\":\"u1\",\"ws\":\"987\",\"name\":\"Bob\",\"exp\":101}", &exp));
+    ck_assert_int_eq(exp, 101);
+
+    ck_assert_str_eq(refresh(cur, "{\"sub\":\"u2\",\"ws\":987,\"exp\":160}", &exp),
+                     "the new token is for another user");
+    ck_assert_int_eq(exp, 100);
+    ck_assert_str_eq(refresh(cur, "{\"sub\":\"u1\",\"ws\":988,\"exp\":160}", &exp),
+                     "the new token is for another workspace");
+    ck_assert_int_eq(exp, 100);
+    ck_assert_str_eq(refresh(cur, "{\"sub\":\"u1\",\"ws\":987,\"exp\":100}", &exp),
+                     "the new token does not expire later than the current one");
+    ck_assert_str_eq(refresh(cur, "{\"sub\":\"u1\",\"ws\":987,\"exp\":99}", &exp),
+                     "the new token does not expire later than the current one");
+    ck_assert_int_eq(exp, 100);
 }
 END_TEST
 
@@ -934,6 +1039,9 @@ static Suite *auth_suite(void)
     tcase_add_test(tc, test_grant_missing);
     tcase_add_test(tc, test_grant_bad_object_type);
     tcase_add_test(tc, test_grant_host_not_boolean);
+    tcase_add_test(tc, test_grant_ws_required);
+    tcase_add_test(tc, test_grant_check_workspace);
+    tcase_add_test(tc, test_identity_refresh);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -42,6 +42,25 @@ START_TEST(parses_auth)
 }
 END_TEST
 
+START_TEST(parses_refresh)
+{
+    struct proto_msg m;
+    const char *err;
+    ck_assert_int_eq(parse("{\"type\":\"objcast_refresh\",\"ref\":\"r1\",\"token\":\"x.y.z\"}", &m,
+                           &err),
+                     0);
+    ck_assert_int_eq(m.type, PROTO_REFRESH);
+    ck_assert_str_eq(m.token, "x.y.z");
+    ck_assert(span_is(m.ref, "\"r1\""));
+    proto_msg_clear(&m);
+    /* A token that is not a string is refused with the ref still read. */
+    ck_assert_int_eq(parse("{\"type\":\"objcast_refresh\",\"token\":7,\"ref\":3}", &m, &err), -1);
+    ck_assert_str_eq(err, "\"token\" must be a string");
+    ck_assert(span_is(m.ref, "3"));
+    proto_msg_clear(&m);
+}
+END_TEST
+
 START_TEST(parses_subscribe_fields)
 {
     struct proto_msg m;
@@ -361,6 +380,22 @@ START_TEST(encodes_ready)
 }
 END_TEST
 
+START_TEST(encodes_refreshed)
+{
+    struct proto_span ref = {"\"r9\"", 4};
+    struct proto_span none = {0};
+    struct frame *f = proto_encode_refreshed(1700000123LL, ref);
+    const char *text = payload_of(f);
+    ck_assert_str_eq(text, "{\"type\":\"objcast_refreshed\",\"ref\":\"r9\",\"payload\":{\"exp\":"
+                           "1700000123}}");
+    ck_assert(json_validate(text, strlen(text)));
+    frame_unref(f);
+    f = proto_encode_refreshed(42, none);
+    ck_assert_str_eq(payload_of(f), "{\"type\":\"objcast_refreshed\",\"payload\":{\"exp\":42}}");
+    frame_unref(f);
+}
+END_TEST
+
 START_TEST(frames_are_shared)
 {
     uint64_t before = frame_encoded_total;
@@ -499,6 +534,7 @@ static Suite *proto_suite(void)
     TCase *tc = tcase_create("parse");
     tcase_add_test(tc, type_table_round_trips);
     tcase_add_test(tc, parses_auth);
+    tcase_add_test(tc, parses_refresh);
     tcase_add_test(tc, parses_subscribe_fields);
     tcase_add_test(tc, parses_broadcast_with_raw_message);
     tcase_add_test(tc, message_spans_of_every_type);
@@ -517,6 +553,7 @@ static Suite *proto_suite(void)
     TCase *enc = tcase_create("encode");
     tcase_add_test(enc, encodes_error);
     tcase_add_test(enc, encodes_ready);
+    tcase_add_test(enc, encodes_refreshed);
     tcase_add_test(enc, frames_are_shared);
     tcase_add_test(enc, encodes_presence_events);
     tcase_add_test(enc, encodes_participants);

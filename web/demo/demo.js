@@ -4,7 +4,8 @@
 // an identity (never do that in production: your backend issues tokens), connects the
 // bridge, embeds the two plugins from the second origin (demo_port) and drives presence
 // from where the avatar stands. URL parameters: ?name=Alice (display name), &host=1 (the
-// user owns the dynamic chat object: isHost).
+// user owns the dynamic chat object: isHost), &ttl=N (connection tokens last N seconds
+// instead of the endpoint's 10 minutes; the bridge refreshes them ahead of expiry).
 //
 // Everyone's avatar is objcast traffic too, with no plugin and no server support: every page
 // subscribes (host API) to a hidden static object, SPACE_OBJECT, broadcasts its position
@@ -30,6 +31,7 @@ const OBJECTS = [
 
 const params = new URLSearchParams(location.search);
 const wantHost = params.get('host') === '1';
+const ttl = params.get('ttl');
 const name = params.get('name') || `Guest ${Math.floor(1000 + Math.random() * 9000)}`;
 
 const $ = (sel) => document.querySelector(sel);
@@ -46,6 +48,7 @@ const demo = {
     rejected: [], // postMessages the bridge ignored
     errors: [],
     states: [], // connection states
+    refreshes: [], // exp of every refresh objcast took
     objects: {}, // objectId -> {def, state ('none'|'subscribed'|'joined'|'left'), people: Map}
     others: {}, // userId -> {id, name, x, y, color, seen}: the other avatars on the floor
 };
@@ -69,19 +72,34 @@ async function getJSON(url) {
 // Start: identity, bridge, objects
 
 async function start() {
-    const user = await getJSON(`/demo/token?name=${encodeURIComponent(name)}`);
+    // The first token makes up the user; every later one is for that user again.
+    const tokenUrl = (userId) => `/demo/token?name=${encodeURIComponent(name)}` +
+        (ttl ? `&ttl=${encodeURIComponent(ttl)}` : '') + (userId ? `&userId=${encodeURIComponent(userId)}` : '');
+    const user = await getJSON(tokenUrl());
     demo.user = user;
+    demo.tokens = 1; // tokens fetched (tests read it)
     $('#me').textContent = `you are ${user.name} (${user.userId})`;
     avatar.querySelector('.initial').textContent = initialOf(user.name);
     avatar.querySelector('.label').textContent = `${user.name} (you)`;
     avatar.title = user.name;
     avatar.dataset.userId = user.userId;
 
+    let firstToken = user.token;
     const client = objcast.connect({
         url: user.url,
-        // A function, so a reconnection could fetch a fresh token from the backend; the
-        // demo's tokens last 12 hours, the same one does.
-        token: () => user.token,
+        // A function: the bridge calls it on every (re)connection and ahead of each token's
+        // exp to refresh the open connection. The demo's tokens are short-lived (10 minutes),
+        // so the page keeps working for hours only through these calls.
+        token: async () => {
+            if (firstToken) {
+                const t = firstToken;
+                firstToken = null;
+                return t;
+            }
+            const next = await getJSON(tokenUrl(user.userId));
+            demo.tokens++;
+            return next.token;
+        },
     });
     demo.client = client;
 
@@ -104,6 +122,9 @@ async function start() {
     client.on('error', (e) => {
         demo.errors.push(e);
         logLine(`error ${e.code}${e.objectId ? ` on ${e.objectId}` : ''}${e.retrying ? ' (retrying)' : ''}: ${e.message}`);
+    });
+    client.on('refreshed', (e) => {
+        demo.refreshes.push(e.exp);
     });
     client.on('rejected', (e) => {
         demo.rejected.push({ reason: e.reason, origin: e.origin, objectId: e.objectId, data: e.data });

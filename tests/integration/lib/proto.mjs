@@ -317,9 +317,11 @@ export function signJwt(claims, secret, alg = 'HS256') {
 
 export const nowSec = () => Math.floor(Date.now() / 1000);
 
-/* An object token for connection c (its sub) on objectId, claims overridable. */
+/* An object token for connection c (its sub, its workspace) on objectId, claims overridable
+ * (an undefined value drops a claim). */
 export function objectToken(server, c, objectId = OBJ, claims = {}, { secret = server.secret, alg } = {}) {
-    const body = { sub: (c.claims ?? c).sub, obj: objectId, exp: nowSec() + 600, ...claims };
+    const cl = c.claims ?? c;
+    const body = { sub: cl.sub, ws: cl.ws, obj: objectId, exp: nowSec() + 600, ...claims };
     for (const k of Object.keys(body)) if (body[k] === undefined) delete body[k];
     return signJwt(body, secret, alg);
 }
