@@ -75,8 +75,17 @@ export function rssBytes(server) {
     return Number(m[1]) * 1024;
 }
 
-/* Samples the server's RSS every stepMs until stop(); .max is the highest value seen. */
+/* CPU seconds (user + system) the server's process has used so far. */
+export function cpuSeconds(server) {
+    const stat = readFileSync(`/proc/${server.proc.pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100; // utime, stime in clock ticks (USER_HZ 100)
+}
+
+/* Samples the server's RSS every stepMs until stop(); .max is the highest value seen. stop()
+ * also leaves the CPU seconds the server used meanwhile in server.sampledCpu, for the report. */
 export function sampleRss(server, stepMs = 50) {
+    const cpu0 = cpuSeconds(server);
     const r = { max: rssBytes(server), last: 0 };
     const tick = () => {
         try {
@@ -90,6 +99,11 @@ export function sampleRss(server, stepMs = 50) {
     r.stop = () => {
         clearInterval(timer);
         tick();
+        try {
+            server.sampledCpu = cpuSeconds(server) - cpu0;
+        } catch {
+            server.sampledCpu = undefined;
+        }
         return r.max;
     };
     return r;
@@ -103,7 +117,8 @@ export const mb = (bytes) => (bytes / MiB).toFixed(1);
  */
 export function assertRssGrowth(t, server, base, max, bound, what) {
     const growth = max - base;
-    t.diagnostic(`${what}: RSS ${mb(base)} -> peak ${mb(max)} MiB (growth ${mb(growth)} MiB, bound ${mb(bound)} MiB)`);
+    const cpu = server.sampledCpu === undefined ? '' : `, server CPU ${server.sampledCpu.toFixed(2)} s`;
+    t.diagnostic(`${what}: RSS ${mb(base)} -> peak ${mb(max)} MiB (growth ${mb(growth)} MiB, bound ${mb(bound)} MiB)${cpu}`);
     if (server.release?.sanitized) return;
     assert.ok(growth <= bound, `${what}: RSS grew by ${mb(growth)} MiB, more than ${mb(bound)} MiB ` +
         `(from ${mb(base)} to ${mb(max)} MiB)`);
