@@ -276,6 +276,32 @@ static void script_reply(struct redis_conn *rc, redisReply *reply, void *privdat
     script_call_free(c);
 }
 
+static void script_loaded(struct redis_conn *rc, redisReply *reply, void *privdata)
+{
+    struct script *s = privdata;
+    if (!reply)
+        return; /* the connection went down: loaded again when it is back */
+    if (reply->type != REDIS_REPLY_STRING || strcmp(reply->str, s->sha) != 0)
+        log_error("redis SCRIPT LOAD failed script=%s reply=\"%s\"", s->name,
+                  reply->type == REDIS_REPLY_STRING || reply->type == REDIS_REPLY_ERROR
+                      ? reply->str
+                      : "not a SHA1");
+}
+
+/* Sends every script's source as the first commands of a new command connection. Replies
+ * come in order, so each EVALSHA sent after these finds its script: thousands of clients
+ * arriving on a fresh Redis no longer each pay a NOSCRIPT error and an EVAL. script_reply()
+ * still falls back to EVAL for a cache emptied later (SCRIPT FLUSH, a failover to a
+ * replica that never saw the scripts). */
+static void load_scripts(struct engine_redis *e)
+{
+    for (size_t i = 0; i < sizeof(scripts) / sizeof(scripts[0]); i++) {
+        const char *argv[] = {"SCRIPT", "LOAD", scripts[i]->src};
+        size_t lens[] = {6, 4, strlen(scripts[i]->src)};
+        redis_conn_command(e->cmd, script_loaded, scripts[i], 3, argv, lens);
+    }
+}
+
 /* Runs script with nkeys keys then args (each a buf). Returns -1 (cb not called) when Redis
  * is down. */
 static int run_script(struct engine_redis *e, struct script *s, int nkeys, struct buf *words,
@@ -898,6 +924,9 @@ static void on_state(struct redis_conn *rc, int up, void *privdata)
                 ((struct chan *)it->value)->confirmed = 0;
         return;
     }
+    /* First, before anything here or in the registry can send an EVALSHA. */
+    if (rc == e->cmd)
+        load_scripts(e);
     if (rc == e->sub)
         for (struct dict_entry *it = dict_first(&e->chans); it; it = dict_next(&e->chans, it))
             subscribe_chan(e, it->value);
