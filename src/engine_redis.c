@@ -15,6 +15,7 @@
 
 #include <hiredis/hiredis.h>
 #include <openssl/sha.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
@@ -207,6 +208,8 @@ struct engine_redis {
     struct redis_conn *sub;  /* SUBSCRIBE only */
     struct dict chans;       /* okey -> struct chan */
     struct dict by_name;     /* channel name -> struct chan */
+    struct dict sub_due;     /* channel name -> SUBSCRIBE/UNSUBSCRIBE sent on the current
+                                subscriber connection and not answered (a count) */
     struct dict locals;      /* okey "\n" member -> struct local */
     struct event *tick;      /* once a second: sweep, refresh, instances */
     long long started;       /* unix seconds */
@@ -407,6 +410,31 @@ out:
 
 static void run_waits(struct engine_redis *e, struct chan *ch);
 
+/*
+ * Subscription commands in flight, per channel name. After SUBSCRIBE, UNSUBSCRIBE,
+ * SUBSCRIBE of one object's channel, the answer to the first SUBSCRIBE says nothing about
+ * the last one: only the answer to the last command sent for a name tells its state, so a
+ * channel counts as confirmed only when its SUBSCRIBE is answered with nothing else of
+ * that name still in flight.
+ */
+static void sub_sent(struct engine_redis *e, const char *name)
+{
+    uintptr_t n = (uintptr_t)dict_get(&e->sub_due, name, strlen(name));
+    dict_set(&e->sub_due, name, strlen(name), (void *)(n + 1));
+}
+
+/* One answer of name came; returns how many of its commands are still in flight. */
+static uintptr_t sub_answered(struct engine_redis *e, const char *name, size_t len)
+{
+    uintptr_t n = (uintptr_t)dict_get(&e->sub_due, name, len);
+    if (n <= 1) {
+        dict_del(&e->sub_due, name, len);
+        return 0;
+    }
+    dict_set(&e->sub_due, name, len, (void *)(n - 1));
+    return n - 1;
+}
+
 static void on_sub_message(struct redis_conn *rc, redisReply *r, void *privdata)
 {
     struct engine_redis *e = privdata;
@@ -414,10 +442,15 @@ static void on_sub_message(struct redis_conn *rc, redisReply *r, void *privdata)
         r->element[0]->type != REDIS_REPLY_STRING || r->element[1]->type != REDIS_REPLY_STRING)
         return;
     const char *type = r->element[0]->str;
+    int is_sub = strcmp(type, "subscribe") == 0;
+    if (is_sub || strcmp(type, "unsubscribe") == 0) {
+        if (sub_answered(e, r->element[1]->str, r->element[1]->len) > 0)
+            return; /* stale: a later command of this name decides */
+    }
     struct chan *ch = dict_get(&e->by_name, r->element[1]->str, r->element[1]->len);
     if (!ch)
         return;
-    if (strcmp(type, "subscribe") == 0) {
+    if (is_sub) {
         ch->confirmed = 1;
         run_waits(e, ch);
     } else if (strcmp(type, "message") == 0 && r->element[2]->type == REDIS_REPLY_STRING) {
@@ -439,7 +472,8 @@ static void subscribe_chan(struct engine_redis *e, struct chan *ch)
     const char *argv[] = {"SUBSCRIBE", ch->name};
     size_t lens[] = {9, strlen(ch->name)};
     ch->confirmed = 0;
-    redis_conn_command(e->sub, NULL, NULL, 2, argv, lens);
+    if (redis_conn_command(e->sub, NULL, NULL, 2, argv, lens) == 0)
+        sub_sent(e, ch->name);
 }
 
 /* --- presence snapshots ------------------------------------------------------------------ */
@@ -592,7 +626,8 @@ static void r_unsubscribe(struct engine *base, const char *okey)
     if (redis_conn_up(e->sub)) {
         const char *argv[] = {"UNSUBSCRIBE", ch->name};
         size_t lens[] = {11, strlen(ch->name)};
-        redis_conn_command(e->sub, NULL, NULL, 2, argv, lens);
+        if (redis_conn_command(e->sub, NULL, NULL, 2, argv, lens) == 0)
+            sub_sent(e, ch->name);
     }
     chan_free(ch);
 }
@@ -919,9 +954,11 @@ static void on_state(struct redis_conn *rc, int up, void *privdata)
     metrics.redis_up = r_ready(&e->base);
     if (!up) {
         e->outage = 1;
-        if (rc == e->sub)
+        if (rc == e->sub) {
             for (struct dict_entry *it = dict_first(&e->chans); it; it = dict_next(&e->chans, it))
                 ((struct chan *)it->value)->confirmed = 0;
+            dict_free(&e->sub_due); /* those answers will never come */
+        }
         return;
     }
     /* First, before anything here or in the registry can send an EVALSHA. */
@@ -960,6 +997,7 @@ static void r_free(struct engine *base)
     }
     dict_free(&e->chans);
     dict_free(&e->by_name);
+    dict_free(&e->sub_due);
     dict_free(&e->locals);
     event_free(e->tick);
     free(e->listen_addr);
