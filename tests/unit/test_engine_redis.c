@@ -71,8 +71,8 @@ static void start_redis(void)
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (!freopen("/dev/null", "w", stdout) || !freopen("/dev/null", "w", stderr))
             _exit(127);
-        execlp("redis-server", "redis-server", "--port", portstr, "--bind", "127.0.0.1",
-               "--dir", redis_dir, "--save", "", "--appendonly", "no", (char *)NULL);
+        execlp("redis-server", "redis-server", "--port", portstr, "--bind", "127.0.0.1", "--dir",
+               redis_dir, "--save", "", "--appendonly", "no", (char *)NULL);
         _exit(127);
     }
     int64_t deadline = mono_ms() + 10000;
@@ -140,8 +140,8 @@ struct list_result {
     enum engine_status st;
 };
 
-static void on_list(void *privdata, enum engine_status st, size_t n,
-                    const char *const *instances, const struct participant *const *ps)
+static void on_list(void *privdata, enum engine_status st, size_t n, const char *const *instances,
+                    const struct participant *const *ps)
 {
     struct list_result *r = privdata;
     r->done = 1;

@@ -71,7 +71,8 @@ START_TEST(spaces_braces_percent_utf8)
     ck_assert_str_eq(key_of(&b, "my ws", "{x}"), "my%20ws:%7Bx%7D");
     ck_assert_str_eq(key_of(&b, "100%", "a\tb\x7f"), "100%25:a%09b%7F");
     /* Bytes from 0x80 up (UTF-8 here) are kept as they are. */
-    ck_assert_str_eq(key_of(&b, "\xc3\xa9quipe", "\xe2\x9c\x93 ok"), "\xc3\xa9quipe:\xe2\x9c\x93%20ok");
+    ck_assert_str_eq(key_of(&b, "\xc3\xa9quipe", "\xe2\x9c\x93 ok"),
+                     "\xc3\xa9quipe:\xe2\x9c\x93%20ok");
     ck_assert_str_eq(key_of(&b, "", ""), ":");
     buf_free(&b);
 }
