@@ -205,7 +205,7 @@ START_TEST(stale_subscribe_confirmation)
     ck_assert_int_eq(numsub("stale:{1:A}:ch"), 1);
 
     /* Redis holds every command for a while; UNSUBSCRIBE and SUBSCRIBE are sent and wait. */
-    redisReply *r = redisCommand(sync_redis, "CLIENT PAUSE 400 ALL");
+    redisReply *r = redisCommand(sync_redis, "CLIENT PAUSE 800 ALL");
     ck_assert_ptr_nonnull(r);
     ck_assert_str_eq(r->str, "OK");
     freeReplyObject(r);
