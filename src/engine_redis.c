@@ -15,6 +15,7 @@
 
 #include <hiredis/hiredis.h>
 #include <openssl/sha.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
@@ -26,6 +27,7 @@
 #include "json.h"
 #include "log.h"
 #include "metrics.h"
+#include "okey.h"
 #include "redis_conn.h"
 
 /* --- Lua scripts ------------------------------------------------------------------------- */
@@ -182,7 +184,7 @@ struct held {
 };
 
 struct chan {
-    char *okey;            /* "ws:obj" */
+    char *okey;            /* okey.h: "ws:obj", both encoded */
     char *name;            /* the Redis channel */
     int confirmed;         /* SUBSCRIBE acknowledged on the current connection */
     int snapping;          /* snapshots in flight: messages are held */
@@ -206,6 +208,8 @@ struct engine_redis {
     struct redis_conn *sub;  /* SUBSCRIBE only */
     struct dict chans;       /* okey -> struct chan */
     struct dict by_name;     /* channel name -> struct chan */
+    struct dict sub_due;     /* channel name -> SUBSCRIBE/UNSUBSCRIBE sent on the current
+                                subscriber connection and not answered (a count) */
     struct dict locals;      /* okey "\n" member -> struct local */
     struct event *tick;      /* once a second: sweep, refresh, instances */
     long long started;       /* unix seconds */
@@ -273,6 +277,32 @@ static void script_reply(struct redis_conn *rc, redisReply *reply, void *privdat
     if (c->cb)
         c->cb(rc, reply, c->privdata);
     script_call_free(c);
+}
+
+static void script_loaded(struct redis_conn *rc, redisReply *reply, void *privdata)
+{
+    struct script *s = privdata;
+    if (!reply)
+        return; /* the connection went down: loaded again when it is back */
+    if (reply->type != REDIS_REPLY_STRING || strcmp(reply->str, s->sha) != 0)
+        log_error("redis SCRIPT LOAD failed script=%s reply=\"%s\"", s->name,
+                  reply->type == REDIS_REPLY_STRING || reply->type == REDIS_REPLY_ERROR
+                      ? reply->str
+                      : "not a SHA1");
+}
+
+/* Sends every script's source as the first commands of a new command connection. Replies
+ * come in order, so each EVALSHA sent after these finds its script: thousands of clients
+ * arriving on a fresh Redis no longer each pay a NOSCRIPT error and an EVAL. script_reply()
+ * still falls back to EVAL for a cache emptied later (SCRIPT FLUSH, a failover to a
+ * replica that never saw the scripts). */
+static void load_scripts(struct engine_redis *e)
+{
+    for (size_t i = 0; i < sizeof(scripts) / sizeof(scripts[0]); i++) {
+        const char *argv[] = {"SCRIPT", "LOAD", scripts[i]->src};
+        size_t lens[] = {6, 4, strlen(scripts[i]->src)};
+        redis_conn_command(e->cmd, script_loaded, scripts[i], 3, argv, lens);
+    }
 }
 
 /* Runs script with nkeys keys then args (each a buf). Returns -1 (cb not called) when Redis
@@ -380,6 +410,31 @@ out:
 
 static void run_waits(struct engine_redis *e, struct chan *ch);
 
+/*
+ * Subscription commands in flight, per channel name. After SUBSCRIBE, UNSUBSCRIBE,
+ * SUBSCRIBE of one object's channel, the answer to the first SUBSCRIBE says nothing about
+ * the last one: only the answer to the last command sent for a name tells its state, so a
+ * channel counts as confirmed only when its SUBSCRIBE is answered with nothing else of
+ * that name still in flight.
+ */
+static void sub_sent(struct engine_redis *e, const char *name)
+{
+    uintptr_t n = (uintptr_t)dict_get(&e->sub_due, name, strlen(name));
+    dict_set(&e->sub_due, name, strlen(name), (void *)(n + 1));
+}
+
+/* One answer of name came; returns how many of its commands are still in flight. */
+static uintptr_t sub_answered(struct engine_redis *e, const char *name, size_t len)
+{
+    uintptr_t n = (uintptr_t)dict_get(&e->sub_due, name, len);
+    if (n <= 1) {
+        dict_del(&e->sub_due, name, len);
+        return 0;
+    }
+    dict_set(&e->sub_due, name, len, (void *)(n - 1));
+    return n - 1;
+}
+
 static void on_sub_message(struct redis_conn *rc, redisReply *r, void *privdata)
 {
     struct engine_redis *e = privdata;
@@ -387,10 +442,15 @@ static void on_sub_message(struct redis_conn *rc, redisReply *r, void *privdata)
         r->element[0]->type != REDIS_REPLY_STRING || r->element[1]->type != REDIS_REPLY_STRING)
         return;
     const char *type = r->element[0]->str;
+    int is_sub = strcmp(type, "subscribe") == 0;
+    if (is_sub || strcmp(type, "unsubscribe") == 0) {
+        if (sub_answered(e, r->element[1]->str, r->element[1]->len) > 0)
+            return; /* stale: a later command of this name decides */
+    }
     struct chan *ch = dict_get(&e->by_name, r->element[1]->str, r->element[1]->len);
     if (!ch)
         return;
-    if (strcmp(type, "subscribe") == 0) {
+    if (is_sub) {
         ch->confirmed = 1;
         run_waits(e, ch);
     } else if (strcmp(type, "message") == 0 && r->element[2]->type == REDIS_REPLY_STRING) {
@@ -412,7 +472,8 @@ static void subscribe_chan(struct engine_redis *e, struct chan *ch)
     const char *argv[] = {"SUBSCRIBE", ch->name};
     size_t lens[] = {9, strlen(ch->name)};
     ch->confirmed = 0;
-    redis_conn_command(e->sub, NULL, NULL, 2, argv, lens);
+    if (redis_conn_command(e->sub, NULL, NULL, 2, argv, lens) == 0)
+        sub_sent(e, ch->name);
 }
 
 /* --- presence snapshots ------------------------------------------------------------------ */
@@ -565,7 +626,8 @@ static void r_unsubscribe(struct engine *base, const char *okey)
     if (redis_conn_up(e->sub)) {
         const char *argv[] = {"UNSUBSCRIBE", ch->name};
         size_t lens[] = {11, strlen(ch->name)};
-        redis_conn_command(e->sub, NULL, NULL, 2, argv, lens);
+        if (redis_conn_command(e->sub, NULL, NULL, 2, argv, lens) == 0)
+            sub_sent(e, ch->name);
     }
     chan_free(ch);
 }
@@ -633,8 +695,21 @@ static void r_presence(struct engine *base, const char *okey, const struct envel
     key(&words[3], e, okey, "ch");
     buf_printf(&words[4], "%s|%s", env->user_key, env->origin_instance);
     if (env->participant) {
-        const char *colon = strchr(okey, ':');
-        participant_to_json(env->participant, colon ? colon + 1 : okey, &words[5]);
+        /* The entry names the object as clients do: the key's object part, decoded. */
+        struct buf ws = {0}, obj = {0};
+        const char *err;
+        if (okey_parse(okey, strlen(okey), &ws, &obj, &err) != 0) {
+            log_error("presence not stored key=%s reason=\"%s\"", okey, err);
+            buf_free(&ws);
+            buf_free(&obj);
+            free_words(words, 9);
+            if (done)
+                done(privdata, ENGINE_ERROR);
+            return;
+        }
+        participant_to_json(env->participant, obj.p, &words[5]);
+        buf_free(&ws);
+        buf_free(&obj);
     }
     buf_printf(&words[6], "%lld", (long long)now_ms() + (long long)e->conf->presence_ttl * 1000);
     header_start(&words[7], 'p', env);
@@ -879,11 +954,16 @@ static void on_state(struct redis_conn *rc, int up, void *privdata)
     metrics.redis_up = r_ready(&e->base);
     if (!up) {
         e->outage = 1;
-        if (rc == e->sub)
+        if (rc == e->sub) {
             for (struct dict_entry *it = dict_first(&e->chans); it; it = dict_next(&e->chans, it))
                 ((struct chan *)it->value)->confirmed = 0;
+            dict_free(&e->sub_due); /* those answers will never come */
+        }
         return;
     }
+    /* First, before anything here or in the registry can send an EVALSHA. */
+    if (rc == e->cmd)
+        load_scripts(e);
     if (rc == e->sub)
         for (struct dict_entry *it = dict_first(&e->chans); it; it = dict_next(&e->chans, it))
             subscribe_chan(e, it->value);
@@ -917,6 +997,7 @@ static void r_free(struct engine *base)
     }
     dict_free(&e->chans);
     dict_free(&e->by_name);
+    dict_free(&e->sub_due);
     dict_free(&e->locals);
     event_free(e->tick);
     free(e->listen_addr);

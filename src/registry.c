@@ -6,6 +6,7 @@
 
 #include "log.h"
 #include "metrics.h"
+#include "okey.h"
 
 /* --- sessions and objects ---------------------------------------------------------------- */
 
@@ -67,8 +68,8 @@ static int is_local_origin(const struct registry *r, const struct envelope *env)
 
 void registry_object_key(struct buf *b, const char *ws_key, const char *object_id)
 {
-    buf_reset(b);
-    buf_printf(b, "%s:%s", ws_key, object_id);
+    /* Encoded, so that no two (workspace, object) pairs share a key (PROTOCOL.md 8). */
+    okey_build(b, ws_key, strlen(ws_key), object_id, strlen(object_id));
 }
 
 static void object_key(struct buf *b, const struct session *s, const char *object_id)

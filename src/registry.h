@@ -35,7 +35,7 @@ struct membership {
 
 /* One object with local participants. */
 struct object {
-    char *okey;                            /* "ws:objectId": the engine's key */
+    char *okey;                            /* okey.h: "ws:objectId", both encoded */
     char *object_id;                       /* as clients name it */
     TAILQ_HEAD(, membership) members;      /* local connections, in arrival order */
     size_t nmembers;
@@ -90,7 +90,8 @@ void registry_send_participants(struct registry *r, struct membership *m, struct
 /* True when user_key is a participant of m's object (any state), per the replica. */
 int registry_user_present(struct membership *m, const char *user_key);
 
-/* The key of an object in the engine (and in Redis): "<workspace>:<objectId>". */
+/* Sets b to the key of an object in the registry, the engine and Redis: workspace and
+ * object id, each encoded as PROTOCOL.md section 8 says, joined by ':' (okey.h). */
 void registry_object_key(struct buf *b, const char *ws_key, const char *object_id);
 
 /* Objects the session is on. */
