@@ -1,6 +1,7 @@
 #include "api.h"
 
 #include <openssl/crypto.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -231,17 +232,25 @@ static void put_data(const struct api_env *env, const struct http_request *r, co
         if (!ifv[0] || *end || if_version < 0)
             err = "ifVersion must be a non-negative integer";
     }
-    if (!err && data_parse(r->body.p ? r->body.p : "", r->body.len, &update, &err) != 0 && !err)
-        err = "body must be a JSON object";
-    if (err) {
+    int is_merge = merge && strcmp(merge, "true") == 0;
+    /* As for ovice_save_and_emit_data: a replace too large stops parsing as soon as it is
+     * known; a merge may shrink through null values, so the engine checks its result. */
+    int rc = 0;
+    if (!err) {
+        rc = data_parse_limited(r->body.p ? r->body.p : "", r->body.len,
+                                is_merge ? SIZE_MAX : env->conf->max_data_bytes, &update, &err);
+        if (rc != 0 && rc != DATA_TOO_LARGE && !err)
+            err = "body must be a JSON object";
+    }
+    if (err && rc != DATA_TOO_LARGE) {
         reply_error(c->done, c->privdata, 400, "bad_request", err);
         call_free(c);
-    } else if (!(merge && strcmp(merge, "true") == 0) && update.bytes > env->conf->max_data_bytes) {
+    } else if (rc == DATA_TOO_LARGE || (!is_merge && update.bytes > env->conf->max_data_bytes)) {
         reply_error(c->done, c->privdata, 413, "too_large", "saved data would exceed the limit");
         call_free(c);
     } else {
         struct engine_save req = {.update = &update,
-                                  .merge = merge && strcmp(merge, "true") == 0,
+                                  .merge = is_merge,
                                   .if_version = if_version,
                                   .max_bytes = env->conf->max_data_bytes,
                                   .origin_instance = env->instance_id,
