@@ -70,6 +70,22 @@ test('8,000 pipelined GET /objcast.js that are never read: RSS bounded, others s
     await probe(s, { what: 'after the attack' });
 });
 
+/* Writes n copies of the ping frame in chunks of perChunk (for at most maxMs), probing other
+ * clients meanwhile; waits a second more for the server to catch up. Returns the peak RSS. */
+async function floodPings(t, s, a, rss, ping, n, perChunk, maxMs) {
+    const writing = pump(a, Buffer.concat(Array(perChunk).fill(ping)), n / perChunk, { maxMs })
+        .then(async (r) => {
+            await sleep(1000);
+            return r;
+        });
+    const times = await probeWhile(s, writing);
+    const w = await writing;
+    const max = rss.stop();
+    t.diagnostic(`attacker wrote ${w.writes * perChunk} pings (${mb(w.bytes)} MiB) in ${w.ms} ms ` +
+        `(stalled: ${w.stalled}); probes ${times.join(', ')} ms`);
+    return max;
+}
+
 test('2,000,000 empty pings before auth, never reading the pongs: RSS bounded, others served', async (t) => {
     const s = await startMeasured(t);
     const PER_CHUNK = 10000;
@@ -83,16 +99,7 @@ test('2,000,000 empty pings before auth, never reading the pongs: RSS bounded, o
     const ping = buildFrame({ opcode: OP.PING, maskKey: [1, 2, 3, 4] });
     assert.equal(ping.length, 6);
     // auth_timeout is 10 s: the attack stops well before it
-    const writing = pump(a, Buffer.concat(Array(PER_CHUNK).fill(ping)), N / PER_CHUNK, { maxMs: 7000 })
-        .then(async (r) => {
-            await sleep(1000);
-            return r;
-        });
-    const times = await probeWhile(s, writing);
-    const w = await writing;
-    const max = rss.stop();
-    t.diagnostic(`attacker wrote ${w.writes * PER_CHUNK} pings in ${w.ms} ms (stalled: ${w.stalled}); ` +
-        `probes ${times.join(', ')} ms`);
+    const max = await floodPings(t, s, a, rss, ping, N, PER_CHUNK, 7000);
     assertRssGrowth(t, s, base, max, BOUND, `${N} empty pings before auth`);
     // and the unauthenticated attacker is gone by auth_timeout (10 s) plus the flush time
     await waitFor(async () => (await wsConnections(s)) === 0, 10000, 'the attacker to be closed', 200);
@@ -111,16 +118,7 @@ test('400,000 125-byte pings after auth, never reading the pongs: RSS bounded, o
     const rss = sampleRss(s);
     const ping = buildFrame({ opcode: OP.PING, payload: Buffer.alloc(125, 0x61), maskKey: [1, 2, 3, 4] });
     assert.equal(ping.length, 131);
-    const writing = pump(a, Buffer.concat(Array(PER_CHUNK).fill(ping)), N / PER_CHUNK, { maxMs: 8000 })
-        .then(async (r) => {
-            await sleep(1000);
-            return r;
-        });
-    const times = await probeWhile(s, writing);
-    const w = await writing;
-    const max = rss.stop();
-    t.diagnostic(`attacker wrote ${w.writes * PER_CHUNK} pings (${mb(w.bytes)} MiB) in ${w.ms} ms ` +
-        `(stalled: ${w.stalled}); probes ${times.join(', ')} ms`);
+    const max = await floodPings(t, s, a, rss, ping, N, PER_CHUNK, 8000);
     assertRssGrowth(t, s, base, max, BOUND, `${N} 125-byte pings after auth`);
 
     // Not read any more, it cannot answer the server's pings: closed by the ping timeout
