@@ -20,6 +20,7 @@
 #include "conf.h"
 #include "engine.h"
 #include "log.h"
+#include "redis_child.h"
 
 #define MAX_SEEN 256
 
@@ -73,8 +74,7 @@ static struct engine *make_memory(void)
 
 static struct event_base *evbase;
 static struct conf redis_conf;
-static pid_t redis_pid;
-static char redis_dir[64];
+static struct redis_child redis;
 
 static int64_t mono_ms(void)
 {
@@ -91,63 +91,21 @@ static void pump(const int *done)
         event_base_loop(evbase, EVLOOP_ONCE | EVLOOP_NONBLOCK), usleep(500);
 }
 
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof(a);
-    bind(fd, (struct sockaddr *)&a, sizeof(a));
-    getsockname(fd, (struct sockaddr *)&a, &len);
-    close(fd);
-    return ntohs(a.sin_port);
-}
-
 /* One redis-server for the whole run, in a temp dir, killed at exit. */
 static void start_redis(void)
 {
-    snprintf(redis_dir, sizeof(redis_dir), "/tmp/objcast-test-XXXXXX");
-    if (!mkdtemp(redis_dir)) {
-        perror("mkdtemp");
-        exit(EXIT_FAILURE);
-    }
-    int port = free_port();
-    char portstr[16];
-    snprintf(portstr, sizeof(portstr), "%d", port);
-    redis_pid = fork();
-    if (redis_pid == 0) {
-        if (!freopen("/dev/null", "w", stdout))
-            _exit(127);
-        execlp("redis-server", "redis-server", "--port", portstr, "--bind", "127.0.0.1",
-               "--dir", redis_dir, "--save", "", "--appendonly", "no", (char *)NULL);
-        _exit(127);
-    }
+    redis_child_start(&redis);
     conf_init(&redis_conf);
-    char *argv[1];
-    char url[64];
-    snprintf(url, sizeof(url), "redis://127.0.0.1:%d", port);
-    argv[0] = url;
-    struct buf err = {0};
-    if (conf_set(&redis_conf, "redis_url", 1, argv, "test", 1, &err) != 0) {
-        fprintf(stderr, "%s\n", err.p);
-        exit(EXIT_FAILURE);
-    }
-    buf_free(&err);
+    redis_child_conf(&redis, &redis_conf);
     evbase = event_base_new();
 }
 
 static void stop_redis(void)
 {
-    if (redis_pid > 0) {
-        kill(redis_pid, SIGTERM);
-        waitpid(redis_pid, NULL, 0);
-    }
+    redis_child_stop(&redis);
     conf_free(&redis_conf);
     if (evbase)
         event_base_free(evbase);
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", redis_dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "cannot remove %s\n", redis_dir);
 }
 
 static int redis_serial;

@@ -25,12 +25,11 @@
 #include "conf.h"
 #include "engine.h"
 #include "log.h"
+#include "redis_child.h"
 
 static struct event_base *evbase;
 static struct conf conf;
-static pid_t redis_pid;
-static int redis_port;
-static char redis_dir[64];
+static struct redis_child redis;
 static redisContext *sync_redis; /* the test's own blocking connection */
 /* The engine of the running case and what its callbacks write: not on a case's stack, since
  * a failed check leaves the case at once and the teardown frees the engine after it. */
@@ -44,77 +43,26 @@ static int64_t mono_ms(void)
     return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
 }
 
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof(a);
-    bind(fd, (struct sockaddr *)&a, sizeof(a));
-    getsockname(fd, (struct sockaddr *)&a, &len);
-    close(fd);
-    return ntohs(a.sin_port);
-}
-
 static void start_redis(void)
 {
-    snprintf(redis_dir, sizeof(redis_dir), "/tmp/objcast-test-XXXXXX");
-    if (!mkdtemp(redis_dir)) {
-        perror("mkdtemp");
-        exit(EXIT_FAILURE);
-    }
-    redis_port = free_port();
-    char portstr[16];
-    snprintf(portstr, sizeof(portstr), "%d", redis_port);
-    redis_pid = fork();
-    if (redis_pid == 0) {
-        /* Gone with the test, even when a failed check aborts it. */
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (!freopen("/dev/null", "w", stdout) || !freopen("/dev/null", "w", stderr))
-            _exit(127);
-        execlp("redis-server", "redis-server", "--port", portstr, "--bind", "127.0.0.1", "--dir",
-               redis_dir, "--save", "", "--appendonly", "no", (char *)NULL);
-        _exit(127);
-    }
-    int64_t deadline = mono_ms() + 10000;
-    while (mono_ms() < deadline) {
-        struct timeval tv = {1, 0};
-        sync_redis = redisConnectWithTimeout("127.0.0.1", redis_port, tv);
-        if (sync_redis && !sync_redis->err)
-            break;
-        redisFree(sync_redis);
-        sync_redis = NULL;
-        usleep(20000);
-    }
-    if (!sync_redis) {
-        fprintf(stderr, "redis-server did not start\n");
+    redis_child_start(&redis);
+    struct timeval tv = {1, 0};
+    sync_redis = redisConnectWithTimeout("127.0.0.1", redis.port, tv);
+    if (!sync_redis || sync_redis->err) {
+        fprintf(stderr, "cannot connect to redis-server on port %d\n", redis.port);
         exit(EXIT_FAILURE);
     }
     conf_init(&conf);
-    char url[64];
-    snprintf(url, sizeof(url), "redis://127.0.0.1:%d", redis_port);
-    char *argv[1] = {url};
-    struct buf err = {0};
-    if (conf_set(&conf, "redis_url", 1, argv, "test", 1, &err) != 0) {
-        fprintf(stderr, "%s\n", err.p);
-        exit(EXIT_FAILURE);
-    }
-    buf_free(&err);
+    redis_child_conf(&redis, &conf);
     evbase = event_base_new();
 }
 
 static void stop_redis(void)
 {
     redisFree(sync_redis);
-    if (redis_pid > 0) {
-        kill(redis_pid, SIGTERM);
-        waitpid(redis_pid, NULL, 0);
-    }
+    redis_child_stop(&redis);
     conf_free(&conf);
     event_base_free(evbase);
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", redis_dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "cannot remove %s\n", redis_dir);
 }
 
 /* Runs the loop for ms, or until *done when done is not NULL. */
