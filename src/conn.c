@@ -209,7 +209,8 @@ static void finish(struct conn *c)
  * Holding: a connection is not read while what it sent before has not been dealt with. Its
  * unread bytes wait in the kernel (the peer's TCP window closes), and what was read past
  * the point where it began to hold waits in c->in, at most one read's worth. It holds while
- *  - its session waits for a presence command to take effect (per-connection order);
+ *  - its session waits for a command to take effect: a presence change on its way through
+ *    the engine, or a get or save the engine has not answered (per-connection order);
  *  - a server API request waits for the engine (one request at a time);
  *  - its output is past half of client_output_limit: a client that sends requests, pings or
  *    messages with replies and never reads them costs no more than that. Others' broadcasts
@@ -404,7 +405,7 @@ static void schedule_deadline(struct conn *c)
     c->deadline_ms = now + ms;
 }
 
-/* The session's presence command took effect: its held-back messages run next turn. */
+/* The session's command took effect: its held-back messages run next turn. */
 static void session_resume(struct session *s)
 {
     struct conn *c = (struct conn *)s;
@@ -576,8 +577,6 @@ static int start_api(struct conn *c)
 
 static void read_http(struct conn *c, struct evbuffer *in)
 {
-    if (c->api)
-        return; /* one request at a time: the rest waits for its answer */
     c->in_read = 1;
     while (c->state == CONN_STATE_HTTP && !must_hold(c)) {
         size_t len = evbuffer_get_length(in);

@@ -47,6 +47,7 @@ struct envelope {
     /* presence */
     const char *user_key;        /* whose entry */
     const struct participant *participant; /* the entry, NULL when removed */
+    const char *object_id;       /* the object as clients name it (stored with the entry) */
     /* data */
     const struct data_doc *data; /* the stored data after the save */
     long long version;

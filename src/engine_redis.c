@@ -27,7 +27,6 @@
 #include "json.h"
 #include "log.h"
 #include "metrics.h"
-#include "okey.h"
 #include "redis_conn.h"
 
 /* --- Lua scripts ------------------------------------------------------------------------- */
@@ -694,23 +693,8 @@ static void r_presence(struct engine *base, const char *okey, const struct envel
     key(&words[2], e, okey, "meta");
     key(&words[3], e, okey, "ch");
     buf_printf(&words[4], "%s|%s", env->user_key, env->origin_instance);
-    if (env->participant) {
-        /* The entry names the object as clients do: the key's object part, decoded. */
-        struct buf ws = {0}, obj = {0};
-        const char *err;
-        if (okey_parse(okey, strlen(okey), &ws, &obj, &err) != 0) {
-            log_error("presence not stored key=%s reason=\"%s\"", okey, err);
-            buf_free(&ws);
-            buf_free(&obj);
-            free_words(words, 9);
-            if (done)
-                done(privdata, ENGINE_ERROR);
-            return;
-        }
-        participant_to_json(env->participant, obj.p, &words[5]);
-        buf_free(&ws);
-        buf_free(&obj);
-    }
+    if (env->participant)
+        participant_to_json(env->participant, env->object_id, &words[5]);
     buf_printf(&words[6], "%lld", (long long)now_ms() + (long long)e->conf->presence_ttl * 1000);
     header_start(&words[7], 'p', env);
     buf_append_str(&words[7], ",\"u\":");

@@ -24,10 +24,10 @@ void registry_session_add(struct registry *r, struct session *s)
 /* --- per-connection order ----------------------------------------------------------------
  *
  * A presence command takes effect when its own event comes back from the engine (through
- * Redis with engine redis): only then does the replica show it. Until then the session
- * waits (s->waiting holds the command's number) and its transport holds its next messages
- * back, so a get_participants right behind a subscribe lists the sender. Other sessions
- * never wait for it.
+ * Redis with engine redis): only then does the replica show it. A get or save is done when
+ * the engine answers. Until then the session waits (s->waiting holds the command's number)
+ * and its transport holds its next messages back, so a get_participants right behind a
+ * subscribe lists the sender and replies come in request order. Other sessions never wait.
  */
 
 /* A command's entry write, whose failure must end the wait too. */
@@ -249,7 +249,8 @@ static void publish_entry(struct registry *r, struct object *o, const char *user
                            .origin_instance = r->instance_id,
                            .origin_sid = origin_sid,
                            .user_key = user_key,
-                           .participant = p};
+                           .participant = p,
+                           .object_id = o->object_id};
     struct session *s = origin_sid ? session_by_sid(r, origin_sid) : NULL;
     struct wait_ref *w = NULL;
     if (s && s->waiting) {

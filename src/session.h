@@ -37,9 +37,10 @@ struct session {
                             client is closed (1008) */
     int64_t bucket_ms;   /* when the buckets were last updated (monotonic ms) */
     uint64_t waiting;    /* the command whose effect is not visible yet (a presence change on
-                            its way through the engine): while nonzero the transport holds
-                            the next messages back, so each message sees every earlier one
-                            of its connection (PROTOCOL.md section 2) */
+                            its way through the engine, or a get or save not answered yet):
+                            while nonzero the transport holds the next messages back, so
+                            each message sees every earlier one of its connection and
+                            replies come in request order (PROTOCOL.md section 2) */
     struct membership_list memberships; /* the objects it is on (registry.c keeps it) */
 };
 

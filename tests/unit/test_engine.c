@@ -261,8 +261,10 @@ static struct participant *part(const char *user, enum presence_state st)
 static void presence(const char *okey, const char *inst, const char *user, enum presence_state st)
 {
     struct participant *p = st == PRESENCE_NONE ? NULL : part(user, st);
+    const char *colon = strchr(okey, ':');
     struct envelope env = {.kind = ENVELOPE_PRESENCE, .origin_instance = inst, .origin_sid = 3,
-                           .user_key = user, .participant = p};
+                           .user_key = user, .participant = p,
+                           .object_id = colon ? colon + 1 : okey};
     struct result r = {0};
     E->ops->presence(E, okey, &env, on_done, &r);
     wait_for(&r.done);
