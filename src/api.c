@@ -6,7 +6,6 @@
 #include <string.h>
 
 #include "json.h"
-#include "presence.h"
 #include "proto.h"
 #include "registry.h"
 #include "utf8.h"
@@ -68,7 +67,29 @@ static int parse_path(const char *path, char **ws, char **obj, const char **acti
     return 0;
 }
 
-/* A request waiting for the engine. */
+/* The HTTP status of a protocol error. */
+static int http_status(enum proto_error e)
+{
+    switch (e) {
+    case PROTO_ERR_BAD_REQUEST:
+    case PROTO_ERR_UNKNOWN_TYPE: return 400;
+    case PROTO_ERR_UNAUTHORIZED: return 401;
+    case PROTO_ERR_NOT_SUBSCRIBED:
+    case PROTO_ERR_NOT_PRESENT: return 404;
+    case PROTO_ERR_CONFLICT: return 409;
+    case PROTO_ERR_TOO_LARGE: return 413;
+    case PROTO_ERR_RATE_LIMITED: return 429;
+    case PROTO_ERR_UNAVAILABLE: return 503;
+    default: return 500;
+    }
+}
+
+static void reply_proto_error(api_done_fn done, void *pd, enum proto_error e, const char *message)
+{
+    reply_error(done, pd, http_status(e), proto_error_name(e), message);
+}
+
+/* A request waiting for the registry's answer. */
 struct api_call {
     api_done_fn done;
     void *privdata;
@@ -84,91 +105,71 @@ static struct api_call *call_new(api_done_fn done, void *pd, const char *obj)
     return c;
 }
 
-static void call_free(struct api_call *c)
+/* Answers with the error, or returns 0 when there is none. Frees c after an error. */
+static int failed(struct api_call *c, enum proto_error err, const char *message)
 {
+    if (err == PROTO_ERR_COUNT)
+        return 0;
+    reply_proto_error(c->done, c->privdata, err, message);
+    free(c->object_id);
+    free(c);
+    return 1;
+}
+
+/* Sends the JSON answer {"objectId":..., <members>} and frees c. */
+static void reply_object(struct api_call *c, struct buf *members)
+{
+    struct buf b = {0};
+    buf_append_str(&b, "{\"objectId\":");
+    json_append_string(&b, c->object_id, strlen(c->object_id));
+    buf_append(&b, members->p, members->len);
+    buf_append_char(&b, '}');
+    c->done(c->privdata, 200, b.p, b.len);
+    buf_free(&b);
+    buf_free(members);
     free(c->object_id);
     free(c);
 }
 
-static void engine_error(struct api_call *c, enum engine_status st)
-{
-    switch (st) {
-    case ENGINE_CONFLICT:
-        reply_error(c->done, c->privdata, 409, "conflict", "ifVersion does not match");
-        break;
-    case ENGINE_TOO_LARGE:
-        reply_error(c->done, c->privdata, 413, "too_large", "saved data would exceed the limit");
-        break;
-    case ENGINE_UNAVAILABLE:
-        reply_error(c->done, c->privdata, 503, "unavailable", "storage unavailable, try again");
-        break;
-    default:
-        reply_error(c->done, c->privdata, 500, "internal", "internal error");
-    }
-}
-
-static void got_data(void *privdata, enum engine_status st, const struct engine_data *d)
+static void got_data(void *privdata, enum proto_error err, const char *message,
+                     const struct registry_answer *a)
 {
     struct api_call *c = privdata;
-    if (st != ENGINE_OK) {
-        engine_error(c, st);
-    } else {
-        struct buf b = {0};
-        buf_append_str(&b, "{\"objectId\":");
-        json_append_string(&b, c->object_id, strlen(c->object_id));
-        buf_printf(&b, ",\"version\":%lld,\"updated_at\":%lld,\"payload\":", d->version,
-                   d->updated_at);
-        data_encode(d->doc, &b);
-        buf_append_char(&b, '}');
-        c->done(c->privdata, 200, b.p, b.len);
-        buf_free(&b);
-    }
-    call_free(c);
-}
-
-static void got_presence(void *privdata, enum engine_status st, size_t n,
-                         const char *const *instances,
-                         const struct participant *const *participants)
-{
-    struct api_call *c = privdata;
-    if (st != ENGINE_OK) {
-        engine_error(c, st);
-        call_free(c);
+    if (failed(c, err, message))
         return;
-    }
-    struct presence pr;
-    presence_init(&pr);
-    presence_apply_all(&pr, n, instances, participants);
-    const struct participant **list;
-    enum presence_state *states;
-    size_t count = presence_users(&pr, &list, &states);
     struct buf b = {0};
-    buf_append_str(&b, "{\"objectId\":");
-    json_append_string(&b, c->object_id, strlen(c->object_id));
+    buf_printf(&b, ",\"version\":%lld,\"updated_at\":%lld,\"payload\":", a->data->version,
+               a->data->updated_at);
+    data_encode(a->data->doc, &b);
+    reply_object(c, &b);
+}
+
+static void got_participants(void *privdata, enum proto_error err, const char *message,
+                             const struct registry_answer *a)
+{
+    struct api_call *c = privdata;
+    if (failed(c, err, message))
+        return;
+    struct buf b = {0};
     buf_append_str(&b, ",\"participants\":");
     /* The backend sees what a plugin sees, as nobody in particular (isSelf false). */
-    proto_append_participants(&b, c->object_id, list, states, count, "");
-    buf_append_char(&b, '}');
-    c->done(c->privdata, 200, b.p, b.len);
-    buf_free(&b);
-    free(list);
-    free(states);
-    presence_clear(&pr);
-    call_free(c);
+    proto_append_participants(&b, c->object_id, a->list, a->states, a->n, "");
+    reply_object(c, &b);
 }
 
-static void published(void *privdata, enum engine_status st)
+static void published(void *privdata, enum proto_error err, const char *message,
+                      const struct registry_answer *a)
 {
     struct api_call *c = privdata;
-    if (st != ENGINE_OK)
-        engine_error(c, st);
-    else
-        c->done(c->privdata, 200, "{\"ok\":true}", 11);
-    call_free(c);
+    if (failed(c, err, message))
+        return;
+    c->done(c->privdata, 200, "{\"ok\":true}", 11);
+    free(c->object_id);
+    free(c);
 }
 
 /* POST broadcast: {event, message, source?} into the object, to every connection on it. */
-static void broadcast(const struct api_env *env, const struct http_request *r, const char *okey,
+static void broadcast(const struct api_env *env, const struct http_request *r, const char *ws,
                       struct api_call *c)
 {
     struct buf text = {0};
@@ -184,14 +185,10 @@ static void broadcast(const struct api_env *env, const struct http_request *r, c
     struct buf source = {0};
     long long n;
     if (rc != 0 || !doc || json_typeof(doc) != JSON_OBJECT) {
-        reply_error(c->done, c->privdata, 400, "bad_request", err ? err : "body must be an object");
-    } else if (!m.has_event || !m.message.len) {
-        reply_error(c->done, c->privdata, 400, "bad_request", "body needs \"event\" and \"message\"");
-    } else if (m.message.len > env->conf->max_message_bytes) {
-        reply_error(c->done, c->privdata, 413, "too_large", "message too large");
+        failed(c, PROTO_ERR_BAD_REQUEST, err ? err : "body must be an object");
     } else if (src && json_typeof(src) != JSON_STRING &&
                !(json_typeof(src) == JSON_NUMBER && json_integer(src, &n) == 0)) {
-        reply_error(c->done, c->privdata, 400, "bad_request", "\"source\" must be a string or an integer");
+        failed(c, PROTO_ERR_BAD_REQUEST, "\"source\" must be a string or an integer");
     } else {
         if (!src)
             buf_append_str(&source, "\"server\"");
@@ -199,64 +196,39 @@ static void broadcast(const struct api_env *env, const struct http_request *r, c
             json_append_string(&source, json_string(src), strlen(json_string(src)));
         else
             buf_printf(&source, "%lld", n);
-        struct proto_span none = {0};
-        struct frame *f = proto_encode_message(c->object_id, source.p, m.event, m.message, none);
-        struct envelope e = {.kind = ENVELOPE_BROADCAST,
-                             .origin_instance = env->instance_id,
-                             .origin_sid = 0,
-                             .frame = f};
-        env->engine->ops->publish(env->engine, okey, &e, published, c);
-        c = NULL;
-        frame_unref(f);
+        registry_api_broadcast(env->registry, ws, c->object_id, source.p, &m, published, c);
     }
-    if (c)
-        call_free(c);
     buf_free(&source);
     json_free(doc);
     proto_msg_clear(&m);
     buf_free(&text);
 }
 
-static void put_data(const struct api_env *env, const struct http_request *r, const char *okey,
+static void put_data(const struct api_env *env, const struct http_request *r, const char *ws,
                      struct api_call *c)
 {
     struct data_doc update;
-    const char *err = NULL;
+    const char *why = NULL;
     data_doc_init(&update);
     char *merge = http_query_param(r->query, "merge");
     char *ifv = http_query_param(r->query, "ifVersion");
     long long if_version = -1;
+    int is_merge = merge && strcmp(merge, "true") == 0;
+    enum proto_error err = PROTO_ERR_COUNT;
     if (ifv) {
         char *end;
         if_version = strtoll(ifv, &end, 10);
-        if (!ifv[0] || *end || if_version < 0)
-            err = "ifVersion must be a non-negative integer";
+        if (!ifv[0] || *end || if_version < 0) {
+            err = PROTO_ERR_BAD_REQUEST;
+            why = "ifVersion must be a non-negative integer";
+        }
     }
-    int is_merge = merge && strcmp(merge, "true") == 0;
-    /* As for ovice_save_and_emit_data: a replace too large stops parsing as soon as it is
-     * known; a merge may shrink through null values, so the engine checks its result. */
-    int rc = 0;
-    if (!err) {
-        rc = data_parse_limited(r->body.p ? r->body.p : "", r->body.len,
-                                is_merge ? SIZE_MAX : env->conf->max_data_bytes, &update, &err);
-        if (rc != 0 && rc != DATA_TOO_LARGE && !err)
-            err = "body must be a JSON object";
-    }
-    if (err && rc != DATA_TOO_LARGE) {
-        reply_error(c->done, c->privdata, 400, "bad_request", err);
-        call_free(c);
-    } else if (rc == DATA_TOO_LARGE || (!is_merge && update.bytes > env->conf->max_data_bytes)) {
-        reply_error(c->done, c->privdata, 413, "too_large", "saved data would exceed the limit");
-        call_free(c);
-    } else {
-        struct engine_save req = {.update = &update,
-                                  .merge = is_merge,
-                                  .if_version = if_version,
-                                  .max_bytes = env->conf->max_data_bytes,
-                                  .origin_instance = env->instance_id,
-                                  .origin_sid = 0};
-        env->engine->ops->data_save(env->engine, okey, &req, got_data, c);
-    }
+    if (err == PROTO_ERR_COUNT)
+        err = registry_parse_save(env->registry, r->body.p ? r->body.p : "", r->body.len,
+                                  is_merge, &update, &why);
+    if (!failed(c, err, why))
+        registry_api_save_data(env->registry, ws, c->object_id, &update, is_merge, if_version,
+                               got_data, c);
     free(merge);
     free(ifv);
     data_doc_clear(&update);
@@ -292,32 +264,29 @@ void api_handle(const struct api_env *env, const struct http_request *r, api_don
         reply_error(done, privdata, 404, "not_found", "no such API route");
         return;
     }
-    struct buf okey = {0};
-    registry_object_key(&okey, ws, obj);
     int method_ok = 1;
-    if (!env->engine->ops->ready(env->engine)) {
-        reply_error(done, privdata, 503, "unavailable", "storage unavailable, try again");
+    if (!registry_ready(env->registry)) {
+        reply_proto_error(done, privdata, PROTO_ERR_UNAVAILABLE, "storage unavailable, try again");
     } else if (strcmp(action, "participants") == 0) {
         if ((method_ok = r->method == HTTP_METHOD_GET))
-            env->engine->ops->presence_list(env->engine, okey.p, got_presence,
-                                            call_new(done, privdata, obj));
+            registry_api_participants(env->registry, ws, obj, got_participants,
+                                      call_new(done, privdata, obj));
     } else if (strcmp(action, "data") == 0) {
         if (r->method == HTTP_METHOD_GET)
-            env->engine->ops->data_get(env->engine, okey.p, got_data,
-                                       call_new(done, privdata, obj));
+            registry_api_get_data(env->registry, ws, obj, got_data,
+                                  call_new(done, privdata, obj));
         else if (r->method == HTTP_METHOD_PUT)
-            put_data(env, r, okey.p, call_new(done, privdata, obj));
+            put_data(env, r, ws, call_new(done, privdata, obj));
         else
             method_ok = 0;
     } else if (strcmp(action, "broadcast") == 0) {
         if ((method_ok = r->method == HTTP_METHOD_POST))
-            broadcast(env, r, okey.p, call_new(done, privdata, obj));
+            broadcast(env, r, ws, call_new(done, privdata, obj));
     } else {
         reply_error(done, privdata, 404, "not_found", "no such API route");
     }
     if (!method_ok)
         reply_error(done, privdata, 405, "method_not_allowed", "method not allowed on this route");
-    buf_free(&okey);
     free(ws);
     free(obj);
 }

@@ -3,8 +3,8 @@
 
 #include "buf.h"
 #include "conf.h"
-#include "engine.h"
 #include "http.h"
+#include "registry.h"
 
 /*
  * The server API for the platform's backend (PROTOCOL.md section 7):
@@ -20,10 +20,10 @@
 /* Called once with the whole answer; body is valid during the call. */
 typedef void (*api_done_fn)(void *privdata, int status, const char *body, size_t len);
 
+/* Requests run through the registry, like a client's messages, under the same rules. */
 struct api_env {
     const struct conf *conf;
-    struct engine *engine;
-    const char *instance_id;
+    struct registry *registry;
 };
 
 /* True when path belongs to the API. */

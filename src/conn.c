@@ -364,12 +364,19 @@ static void session_send(struct session *s, struct frame *f)
     }
 }
 
-static void session_close(struct session *s, unsigned code, const char *reason)
+static void session_close(struct session *s, enum session_close why)
 {
-    struct conn *c = (struct conn *)s;
-    if (!s->id && (code == WS_CLOSE_POLICY || code == WS_CLOSE_AUTH_TIMEOUT))
-        metrics.closes[METRICS_CLOSE_AUTH]++;
-    ws_close(c, code, reason);
+    static const struct {
+        unsigned code;
+        const char *reason;
+        enum metrics_close metric;
+    } map[] = {
+        [SESSION_CLOSE_AUTH_FAILED] = {WS_CLOSE_POLICY, "authentication failed",
+                                       METRICS_CLOSE_AUTH},
+        [SESSION_CLOSE_RATE_ABUSE] = {WS_CLOSE_POLICY, "rate limit exceeded", METRICS_CLOSE_RATE},
+    };
+    metrics.closes[map[why].metric]++;
+    ws_close((struct conn *)s, map[why].code, map[why].reason);
 }
 
 /* The earliest deadline of an open WebSocket besides pings (ms, loop clock), or 0: the end

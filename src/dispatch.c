@@ -8,16 +8,9 @@
 #include "log.h"
 #include "metrics.h"
 #include "proto.h"
-#include "ws.h"
 
-void dispatch_send_error(struct session *s, enum proto_error code, const char *message,
-                         const char *object_id, struct proto_span ref)
-{
-    struct frame *f = proto_encode_error(code, message, object_id, ref);
-    s->ops->send(s, f);
-    frame_unref(f);
-    metrics.errors[code]++;
-}
+_Static_assert(PROTO_ERR_COUNT <= METRICS_CODES_MAX && PROTO_TYPE_COUNT <= METRICS_CODES_MAX,
+               "metrics keeps a counter for every error code and message type");
 
 /* How many secrets verify now: the previous one only during its grace period. */
 static size_t live_secrets(const struct dispatch_env *env, long long now)
@@ -31,8 +24,8 @@ static void refuse_auth(struct session *s, const char *why, struct proto_span re
     snprintf(text, sizeof(text), "authentication failed: %s", why);
     metrics.auth_failures++;
     log_info("auth refused sid=%llu reason=\"%s\"", (unsigned long long)s->sid, why);
-    dispatch_send_error(s, PROTO_ERR_UNAUTHORIZED, text, NULL, ref);
-    s->ops->close(s, WS_CLOSE_POLICY, "authentication failed");
+    registry_send_error(s, PROTO_ERR_UNAUTHORIZED, text, NULL, ref);
+    s->ops->close(s, SESSION_CLOSE_AUTH_FAILED);
 }
 
 static void authenticate(const struct dispatch_env *env, struct session *s,
@@ -92,7 +85,7 @@ static void refresh(const struct dispatch_env *env, struct session *s, const str
         char text[160];
         snprintf(text, sizeof(text), "refresh refused: %s", err);
         log_info("refresh refused sid=%llu reason=\"%s\"", (unsigned long long)s->sid, err);
-        dispatch_send_error(s, PROTO_ERR_UNAUTHORIZED, text, NULL, m->ref);
+        registry_send_error(s, PROTO_ERR_UNAUTHORIZED, text, NULL, m->ref);
         return;
     }
     log_debug("refresh ok sid=%llu exp=%lld", (unsigned long long)s->sid, s->id->exp);
@@ -111,7 +104,7 @@ static int check_object_token(const struct dispatch_env *env, struct session *s,
     *object_type = m->object_type[0] ? m->object_type : NULL;
     if (!m->object_token) {
         if (env->conf->object_tokens == CONF_OBJECT_TOKENS_REQUIRED) {
-            dispatch_send_error(s, PROTO_ERR_UNAUTHORIZED, "objectToken required", m->object_id,
+            registry_send_error(s, PROTO_ERR_UNAUTHORIZED, "objectToken required", m->object_id,
                                 m->ref);
             return -1;
         }
@@ -131,7 +124,7 @@ static int check_object_token(const struct dispatch_env *env, struct session *s,
     json_free(claims);
     if (err) {
         snprintf(text, sizeof(text), "objectToken refused: %s", err);
-        dispatch_send_error(s, PROTO_ERR_UNAUTHORIZED, text, m->object_id, m->ref);
+        registry_send_error(s, PROTO_ERR_UNAUTHORIZED, text, m->object_id, m->ref);
         return -1;
     }
     *host = g->host;
@@ -152,7 +145,7 @@ static void run_presence(const struct dispatch_env *env, struct session *s,
         char text[96];
         snprintf(text, sizeof(text), "too many objects on one connection (limit %d)",
                  env->conf->max_objects_per_connection);
-        dispatch_send_error(s, PROTO_ERR_TOO_LARGE, text, m->object_id, m->ref);
+        registry_send_error(s, PROTO_ERR_TOO_LARGE, text, m->object_id, m->ref);
         return;
     }
     if (action == REGISTRY_SUBSCRIBE || action == REGISTRY_JOIN) {
@@ -163,30 +156,24 @@ static void run_presence(const struct dispatch_env *env, struct session *s,
     }
     enum proto_error e = registry_presence(env->registry, s, m->object_id, action, object_type, host);
     if (e != PROTO_ERR_COUNT)
-        dispatch_send_error(s, e, "not on this object", m->object_id, m->ref);
+        registry_send_error(s, e, "not on this object", m->object_id, m->ref);
     object_grant_clear(&g);
 }
 
 static void run_message(const struct dispatch_env *env, struct session *s,
                         const struct proto_msg *m, struct membership *mb, int emit)
 {
-    if (!m->has_event || !m->message.len) {
-        dispatch_send_error(s, PROTO_ERR_BAD_REQUEST, "payload needs \"event\" and \"message\"",
-                            m->object_id, m->ref);
-        return;
+    const char *why = NULL;
+    enum proto_error err = registry_check_message(env->registry, m, &why);
+    if (err == PROTO_ERR_COUNT && emit && !m->has_to) {
+        err = PROTO_ERR_BAD_REQUEST;
+        why = "payload needs \"to\"";
+    } else if (err == PROTO_ERR_COUNT && emit && !registry_user_present(mb, m->to)) {
+        err = PROTO_ERR_NOT_PRESENT;
+        why = "\"to\" is not a participant of the object";
     }
-    if (m->message.len > env->conf->max_message_bytes) {
-        dispatch_send_error(s, PROTO_ERR_TOO_LARGE, "message too large", m->object_id, m->ref);
-        return;
-    }
-    if (emit && !m->has_to) {
-        dispatch_send_error(s, PROTO_ERR_BAD_REQUEST, "payload needs \"to\"", m->object_id,
-                            m->ref);
-        return;
-    }
-    if (emit && !registry_user_present(mb, m->to)) {
-        dispatch_send_error(s, PROTO_ERR_NOT_PRESENT, "\"to\" is not a participant of the object",
-                            m->object_id, m->ref);
+    if (err != PROTO_ERR_COUNT) {
+        registry_send_error(s, err, why, m->object_id, m->ref);
         return;
     }
     struct proto_span none = {0};
@@ -199,27 +186,15 @@ static void run_message(const struct dispatch_env *env, struct session *s,
 static void run_save(const struct dispatch_env *env, struct session *s, const struct proto_msg *m,
                      struct membership *mb)
 {
-    if (!m->payload.len || m->payload.p[0] != '{') {
-        dispatch_send_error(s, PROTO_ERR_BAD_REQUEST, "payload must be a JSON object",
-                            m->object_id, m->ref);
-        return;
-    }
     struct data_doc update;
-    const char *err = NULL;
+    const char *why = NULL;
     data_doc_init(&update);
-    /* A replace stores the payload itself, so one too large can only fail: the parse stops as
-     * soon as that is sure, and the engine is not asked. A merge's result can shrink through
-     * null values (data.h), so its parse runs to the end and the engine checks the result. */
-    size_t limit = m->merge ? SIZE_MAX : env->conf->max_data_bytes;
-    int rc = data_parse_limited(m->payload.p, m->payload.len, limit, &update, &err);
-    if (rc == DATA_TOO_LARGE) {
-        dispatch_send_error(s, PROTO_ERR_TOO_LARGE, "saved data would exceed the limit",
-                            m->object_id, m->ref);
-    } else if (rc != 0) {
-        dispatch_send_error(s, PROTO_ERR_BAD_REQUEST, err, m->object_id, m->ref);
-    } else {
+    enum proto_error err =
+        registry_parse_save(env->registry, m->payload.p, m->payload.len, m->merge, &update, &why);
+    if (err != PROTO_ERR_COUNT)
+        registry_send_error(s, err, why, m->object_id, m->ref);
+    else
         registry_save_data(env->registry, mb, &update, m->merge, m->if_version, m->ref);
-    }
     data_doc_clear(&update);
 }
 
@@ -228,7 +203,7 @@ static void run_plugin(const struct dispatch_env *env, struct session *s, const 
 {
     struct membership *mb = registry_membership(env->registry, s, m->object_id);
     if (!mb) {
-        dispatch_send_error(s, PROTO_ERR_NOT_SUBSCRIBED, "not subscribed to this object",
+        registry_send_error(s, PROTO_ERR_NOT_SUBSCRIBED, "not subscribed to this object",
                             m->object_id, m->ref);
         return;
     }
@@ -283,12 +258,11 @@ static int rate_allows(const struct dispatch_env *env, struct session *s,
         s->tokens -= 1;
         return 1;
     }
-    dispatch_send_error(s, PROTO_ERR_RATE_LIMITED, "too many messages: slow down", m->object_id,
+    registry_send_error(s, PROTO_ERR_RATE_LIMITED, "too many messages: slow down", m->object_id,
                         m->ref);
     if (++s->abuse > burst) {
         log_info("rate abuse closed sid=%llu", (unsigned long long)s->sid);
-        metrics.closes[METRICS_CLOSE_RATE]++;
-        s->ops->close(s, WS_CLOSE_POLICY, "rate limit exceeded");
+        s->ops->close(s, SESSION_CLOSE_RATE_ABUSE);
     }
     return 0;
 }
@@ -317,7 +291,7 @@ void dispatch_message(const struct dispatch_env *env, struct session *s, const c
         return;
     }
     if (rc != 0) {
-        dispatch_send_error(s, PROTO_ERR_BAD_REQUEST, err, m.object_id, m.ref);
+        registry_send_error(s, PROTO_ERR_BAD_REQUEST, err, m.object_id, m.ref);
         proto_msg_clear(&m);
         return;
     }
@@ -328,13 +302,13 @@ void dispatch_message(const struct dispatch_env *env, struct session *s, const c
         return;
     }
     if (m.type != PROTO_AUTH && m.type != PROTO_UNKNOWN && !m.object_id[0]) {
-        dispatch_send_error(s, PROTO_ERR_BAD_REQUEST, "missing \"objectId\"", NULL, m.ref);
+        registry_send_error(s, PROTO_ERR_BAD_REQUEST, "missing \"objectId\"", NULL, m.ref);
         proto_msg_clear(&m);
         return;
     }
 
     if (m.type != PROTO_AUTH && m.type != PROTO_UNKNOWN && !registry_ready(env->registry)) {
-        dispatch_send_error(s, PROTO_ERR_UNAVAILABLE, "storage unavailable, try again",
+        registry_send_error(s, PROTO_ERR_UNAVAILABLE, "storage unavailable, try again",
                             m.object_id, m.ref);
         proto_msg_clear(&m);
         return;
@@ -342,7 +316,7 @@ void dispatch_message(const struct dispatch_env *env, struct session *s, const c
 
     switch (m.type) {
     case PROTO_AUTH:
-        dispatch_send_error(s, PROTO_ERR_BAD_REQUEST, "already authenticated", NULL, m.ref);
+        registry_send_error(s, PROTO_ERR_BAD_REQUEST, "already authenticated", NULL, m.ref);
         break;
     case PROTO_SUBSCRIBE:
         run_presence(env, s, &m, REGISTRY_SUBSCRIBE);
@@ -366,7 +340,7 @@ void dispatch_message(const struct dispatch_env *env, struct session *s, const c
     default: {
         char text_msg[128];
         snprintf(text_msg, sizeof(text_msg), "unknown type \"%s\"", m.type_name);
-        dispatch_send_error(s, PROTO_ERR_UNKNOWN_TYPE, text_msg, m.object_id, m.ref);
+        registry_send_error(s, PROTO_ERR_UNKNOWN_TYPE, text_msg, m.object_id, m.ref);
         break;
     }
     }

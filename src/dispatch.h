@@ -27,8 +27,4 @@ struct dispatch_env {
 void dispatch_message(const struct dispatch_env *env, struct session *s, const char *text,
                       size_t len);
 
-/* Sends objcast_error code/message (with objectId and ref when given) to s. */
-void dispatch_send_error(struct session *s, enum proto_error code, const char *message,
-                         const char *object_id, struct proto_span ref);
-
 #endif

@@ -4,9 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "metrics.h"
 #include "ws.h"
-
-uint64_t frame_encoded_total;
 
 void frame_begin(struct buf *b)
 {
@@ -30,7 +29,7 @@ struct frame *frame_finish(struct buf *b)
     f->data = (uint8_t *)f->storage + WS_MAX_HEADER - hlen;
     memcpy(f->data, hdr, hlen);
     f->len = hlen + payload_len;
-    frame_encoded_total++;
+    metrics.encoded++;
     return f;
 }
 
@@ -45,7 +44,7 @@ struct frame *frame_new_text(const char *payload, size_t len)
 struct frame *frame_new_copy(const char *payload, size_t len)
 {
     struct frame *f = frame_new_text(payload, len);
-    frame_encoded_total--;
+    metrics.encoded--;
     return f;
 }
 

@@ -43,7 +43,4 @@ struct frame *frame_ref(struct frame *f);
 /* Drops one reference; frees the frame with the last one. NULL is ignored. */
 void frame_unref(struct frame *f);
 
-/* Frames built since start: the "encode once" counter exported in /metrics. */
-extern uint64_t frame_encoded_total;
-
 #endif

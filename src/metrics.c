@@ -1,6 +1,5 @@
 #include "metrics.h"
 
-#include "frame.h"
 
 struct metrics metrics;
 
@@ -33,7 +32,7 @@ static void gauge(struct buf *out, const char *name, const char *help, int64_t v
     buf_printf(out, "%s %lld\n", name, (long long)v);
 }
 
-void metrics_render(struct buf *out)
+void metrics_render(struct buf *out, const struct metrics_codes *codes)
 {
     static const char *close_reasons[] = {"protocol",      "auth",     "ping_timeout",
                                           "slow_consumer", "shutdown", "rate_limit",
@@ -55,14 +54,14 @@ void metrics_render(struct buf *out)
     counter(out, "objcast_bytes_sent_total", "Bytes written to clients.", m->bytes_sent);
     counter(out, "objcast_frames_encoded_total",
             "Outgoing frames encoded (one per message, however many recipients).",
-            frame_encoded_total);
+            m->encoded);
     counter(out, "objcast_auth_failures_total", "Authentications refused or timed out.",
             m->auth_failures);
 
     header(out, "objcast_errors_total", "counter", "objcast_error messages sent, by code.");
-    for (int i = 0; i < PROTO_ERR_COUNT; i++)
-        buf_printf(out, "objcast_errors_total{code=\"%s\"} %llu\n",
-                   proto_error_name((enum proto_error)i), (unsigned long long)m->errors[i]);
+    for (int i = 0; i < codes->errors && i < METRICS_CODES_MAX; i++)
+        buf_printf(out, "objcast_errors_total{code=\"%s\"} %llu\n", codes->error_name(i),
+                   (unsigned long long)m->errors[i]);
 
     header(out, "objcast_server_closes_total", "counter",
            "Connections closed by the server, by reason.");
@@ -72,10 +71,9 @@ void metrics_render(struct buf *out)
 
     header(out, "objcast_messages_received_by_type_total", "counter",
            "WebSocket messages received, by protocol type.");
-    for (int i = 0; i < PROTO_TYPE_COUNT; i++)
+    for (int i = 0; i < codes->types && i < METRICS_CODES_MAX; i++)
         buf_printf(out, "objcast_messages_received_by_type_total{type=\"%s\"} %llu\n",
-                   i ? proto_type_name((enum proto_type)i) : "unknown",
-                   (unsigned long long)m->by_type[i]);
+                   codes->type_name(i), (unsigned long long)m->by_type[i]);
     gauge(out, "objcast_objects", "Objects with participants on this instance.", m->objects);
     gauge(out, "objcast_subscriptions", "Connections on objects (any presence state).",
           m->memberships);

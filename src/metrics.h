@@ -4,13 +4,16 @@
 #include <stdint.h>
 
 #include "buf.h"
-#include "proto.h"
 
 /*
  * Process-wide counters, bumped where things happen and rendered as Prometheus text for
  * GET /metrics. One process is single-threaded, so plain integers suffice; with `workers`
  * each process reports its own (Prometheus sums them by instance).
  */
+/* Room for the counters kept by a code of a layer above (the protocol's error codes and
+ * message types): metrics knows their number and names only when it renders them. */
+#define METRICS_CODES_MAX 16
+
 /* Upper bounds (seconds) of the Redis command latency histogram buckets. */
 #define METRICS_LATENCY_BUCKETS 12
 extern const double metrics_latency_bounds[METRICS_LATENCY_BUCKETS];
@@ -42,9 +45,10 @@ struct metrics {
     uint64_t bytes_received;         /* bytes read from sockets */
     uint64_t bytes_sent;             /* bytes queued to sockets */
     uint64_t auth_failures;          /* objcast_auth refused or timed out */
-    uint64_t errors[PROTO_ERR_COUNT]; /* objcast_error sent, by code */
+    uint64_t encoded;                /* outgoing messages encoded (once however many get them) */
+    uint64_t errors[METRICS_CODES_MAX]; /* objcast_error sent, by code */
     uint64_t closes[METRICS_CLOSE_COUNT]; /* server-initiated closes, by reason (see below) */
-    uint64_t by_type[PROTO_TYPE_COUNT]; /* messages received, by type (0: unknown) */
+    uint64_t by_type[METRICS_CODES_MAX]; /* messages received, by type (0: unknown) */
     int64_t objects;                 /* objects with local participants */
     int64_t memberships;             /* connections on objects (subscriptions) */
     int64_t redis_up;                /* engine redis: both connections up (1) or not (0) */
@@ -66,7 +70,15 @@ enum metrics_refused {
 
 extern struct metrics metrics;
 
+/* The names of the codes that index errors and by_type: name(i) for i < count. */
+struct metrics_codes {
+    const char *(*error_name)(int code);
+    int errors;
+    const char *(*type_name)(int type);
+    int types;
+};
+
 /* Appends the Prometheus exposition of every metric to out. */
-void metrics_render(struct buf *out);
+void metrics_render(struct buf *out, const struct metrics_codes *codes);
 
 #endif

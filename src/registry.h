@@ -100,6 +100,24 @@ size_t registry_session_objects(const struct session *s);
 /* 1 when the engine can serve: otherwise object messages are answered `unavailable`. */
 int registry_ready(const struct registry *r);
 
+/* Sends objcast_error code/message (with objectId and ref when given) to s, and counts it. */
+void registry_send_error(struct session *s, enum proto_error code, const char *message,
+                         const char *object_id, struct proto_span ref);
+
+/*
+ * The rules every sender obeys, a client or the server API. Each returns PROTO_ERR_COUNT when
+ * the request may go on, or the error to answer with *why, a message for people.
+ */
+/* An ovice_message's content: "event" and "message" present, message within
+ * max_message_bytes. */
+enum proto_error registry_check_message(const struct registry *r, const struct proto_msg *m,
+                                        const char **why);
+/* Parses a save's payload (JSON text, len 0 when absent) into update: a JSON object, and for
+ * a replace within max_data_bytes (a merge can shrink through null values: the engine checks
+ * its result). */
+enum proto_error registry_parse_save(const struct registry *r, const char *text, size_t len,
+                                     int merge, struct data_doc *update, const char **why);
+
 /* Publishes a ready ovice_message frame to the object (broadcast, or emit when to is set).
  * If the engine cannot take it, the sender gets `unavailable` (with ref). */
 void registry_publish(struct registry *r, struct membership *m, struct frame *f, int echo,
@@ -110,5 +128,33 @@ void registry_publish(struct registry *r, struct membership *m, struct frame *f,
 void registry_get_data(struct registry *r, struct membership *m, struct proto_span ref);
 void registry_save_data(struct registry *r, struct membership *m, const struct data_doc *update,
                         int merge, long long if_version, struct proto_span ref);
+
+/*
+ * The server API: the same operations on an object named by workspace and object id, for a
+ * caller that is not a session (origin sid 0). The answer comes once through a callback:
+ * err PROTO_ERR_COUNT with what was asked, or the error and a message for people.
+ */
+struct registry_answer {
+    const struct engine_data *data;          /* get and save: the stored data */
+    size_t n;                                /* participants: everyone on the object */
+    const struct participant *const *list;   /* the entry that shows each user */
+    const enum presence_state *states;       /* their aggregate states */
+};
+typedef void (*registry_api_fn)(void *privdata, enum proto_error err, const char *message,
+                                const struct registry_answer *a);
+
+void registry_api_participants(struct registry *r, const char *ws_key, const char *object_id,
+                               registry_api_fn cb, void *privdata);
+void registry_api_get_data(struct registry *r, const char *ws_key, const char *object_id,
+                           registry_api_fn cb, void *privdata);
+/* update parsed with registry_parse_save(). */
+void registry_api_save_data(struct registry *r, const char *ws_key, const char *object_id,
+                            const struct data_doc *update, int merge, long long if_version,
+                            registry_api_fn cb, void *privdata);
+/* m: a message of type ovice_broadcast_message (its event and message); source_json is the
+ * sender shown to clients, as JSON text. Checked with registry_check_message(). */
+void registry_api_broadcast(struct registry *r, const char *ws_key, const char *object_id,
+                            const char *source_json, const struct proto_msg *m,
+                            registry_api_fn cb, void *privdata);
 
 #endif

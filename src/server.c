@@ -200,9 +200,21 @@ static void engine_stats(void *privdata, struct buf *out)
                (unsigned long long)metrics.bytes_sent);
 }
 
+static const char *error_label(int code)
+{
+    return proto_error_name((enum proto_error)code);
+}
+
+static const char *type_label(int type)
+{
+    return type ? proto_type_name((enum proto_type)type) : "unknown";
+}
+
 static void http_metrics(void *privdata, struct buf *out)
 {
-    metrics_render(out);
+    static const struct metrics_codes codes = {error_label, PROTO_ERR_COUNT, type_label,
+                                               PROTO_TYPE_COUNT};
+    metrics_render(out, &codes);
 }
 
 static int http_can_accept(void *privdata)
@@ -492,8 +504,7 @@ struct server *server_new(struct conf *conf, const char *instance_id, struct buf
     s->registry = registry_new(s->engine, conf, s->instance_id);
     s->dispatch.registry = s->registry;
     s->api.conf = conf;
-    s->api.engine = s->engine;
-    s->api.instance_id = s->instance_id;
+    s->api.registry = s->registry;
     return s;
 }
 

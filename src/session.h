@@ -14,14 +14,22 @@
  */
 struct session;
 struct membership;
+
+/* Why the protocol ends a session. The transport turns it into its own close (a WebSocket
+ * close code and reason) and counts it. */
+enum session_close {
+    SESSION_CLOSE_AUTH_FAILED, /* objcast_auth refused, after its unauthorized error */
+    SESSION_CLOSE_RATE_ABUSE,  /* kept sending far over client_rate */
+};
+
 LIST_HEAD(membership_list, membership);
 
 struct session_ops {
     /* Queues f to the client. Takes a reference of its own: the caller keeps its own. */
     void (*send)(struct session *s, struct frame *f);
-    /* Starts the close handshake with code and a short reason. Safe to call from inside any
-     * callback; the session stays valid until the transport frees it. */
-    void (*close)(struct session *s, unsigned code, const char *reason);
+    /* Ends the session for why: the transport starts its close handshake. Safe to call from
+     * inside any callback; the session stays valid until the transport frees it. */
+    void (*close)(struct session *s, enum session_close why);
     /* The session stopped waiting (see `waiting`): the transport goes on with the messages
      * it held back. Called from inside engine callbacks, so it must only schedule the work.
      * May be NULL for a transport that never holds messages back. */
