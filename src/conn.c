@@ -16,7 +16,7 @@
 
 #include "api.h"
 #include "dispatch.h"
-#include "frame.h"
+#include "payload.h"
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
@@ -57,7 +57,7 @@ struct conn {
     struct event *wev;          /* EV_WRITE, pending only while write_armed */
     struct evbuffer *in;        /* bytes received but not handled yet: HTTP not parsed, or what
                                    followed a message that made the connection hold */
-    struct outq out;            /* frames not written yet */
+    struct outq out;            /* payloads and raw bytes not written yet */
     struct event *timer;        /* one deadline at a time: see arm_timer() */
     struct event *deadline;     /* message_timeout, the session's wait and the token's exp:
                                    see schedule_deadline() */
@@ -346,14 +346,15 @@ static void ws_close(struct conn *c, unsigned code, const char *reason)
     finish(c);
 }
 
-static void session_send(struct session *s, struct frame *f)
+static void session_send(struct session *s, struct payload *f)
 {
     struct conn *c = (struct conn *)s;
     if (c->state != CONN_STATE_WS)
         return;
+    ws_frame_text(f);
     outq_push(&c->out, f);
     metrics.messages_sent++;
-    metrics.bytes_sent += f->len;
+    metrics.bytes_sent += f->wire_len;
     want_flush(c);
     if (out_cost(c) > c->srv->conf->client_output_limit) {
         /* A consumer this slow pays alone: nobody waits for it. */

@@ -54,11 +54,11 @@ static void authenticate(const struct dispatch_env *env, struct session *s,
     metrics.ws_authenticated++;
     log_debug("auth ok sid=%llu user=%s ws=%s", (unsigned long long)s->sid, id->user_key,
               id->ws_key);
-    struct frame *f = proto_encode_ready(id->user_json, env->instance_id,
+    struct payload *f = proto_encode_ready(id->user_json, env->instance_id,
                                          env->conf->max_message_bytes,
                                          env->conf->max_data_bytes, m->ref);
     s->ops->send(s, f);
-    frame_unref(f);
+    payload_unref(f);
 }
 
 /*
@@ -89,9 +89,9 @@ static void refresh(const struct dispatch_env *env, struct session *s, const str
         return;
     }
     log_debug("refresh ok sid=%llu exp=%lld", (unsigned long long)s->sid, s->id->exp);
-    struct frame *f = proto_encode_refreshed(s->id->exp, m->ref);
+    struct payload *f = proto_encode_refreshed(s->id->exp, m->ref);
     s->ops->send(s, f);
-    frame_unref(f);
+    payload_unref(f);
 }
 
 /* Checks an object token for m's object. Returns 0 and fills *host and *object_type, or -1
@@ -177,10 +177,10 @@ static void run_message(const struct dispatch_env *env, struct session *s,
         return;
     }
     struct proto_span none = {0};
-    struct frame *f = proto_encode_message(m->object_id, s->id->user_json, m->event, m->message,
+    struct payload *f = proto_encode_message(m->object_id, s->id->user_json, m->event, m->message,
                                            emit ? m->to_raw : none);
     registry_publish(env->registry, mb, f, m->echo, emit ? m->to : NULL, m->ref);
-    frame_unref(f);
+    payload_unref(f);
 }
 
 static void run_save(const struct dispatch_env *env, struct session *s, const struct proto_msg *m,

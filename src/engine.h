@@ -7,7 +7,7 @@
 #include "buf.h"
 #include "conf.h"
 #include "data.h"
-#include "frame.h"
+#include "payload.h"
 #include "presence.h"
 
 /*
@@ -29,8 +29,8 @@ enum engine_status {
 };
 
 enum envelope_kind {
-    ENVELOPE_BROADCAST, /* frame to every connection on the object but the origin (or echo) */
-    ENVELOPE_EMIT,      /* frame to every connection of user `to` */
+    ENVELOPE_BROADCAST, /* payload to every connection on the object but the origin (or echo) */
+    ENVELOPE_EMIT,      /* payload to every connection of user `to` */
     ENVELOPE_PRESENCE,  /* an instance's entry for a user was set or removed */
     ENVELOPE_DATA,      /* the saved data changed */
 };
@@ -41,7 +41,7 @@ struct envelope {
     const char *origin_instance; /* the instance whose client caused it */
     uint64_t origin_sid;         /* that client's session id (0: the server API) */
     /* broadcast and emit */
-    struct frame *frame;         /* the ready ovice_message frame */
+    struct payload *payload;     /* the encoded ovice_message */
     int echo;                    /* broadcast: the origin gets it too */
     const char *to;              /* emit: the user key of the recipient */
     /* presence */

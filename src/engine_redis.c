@@ -374,9 +374,9 @@ static void deliver_text(struct engine_redis *e, struct chan *ch, const char *te
         env.to = json_string(json_get(h, "t"));
         if (env.kind == ENVELOPE_EMIT && !env.to)
             goto out;
-        env.frame = frame_new_copy(body, blen);
+        env.payload = payload_copy(body, blen);
         e->base.deliver(e->base.deliver_privdata, ch->okey, &env);
-        frame_unref(env.frame);
+        payload_unref(env.payload);
     } else if (strcmp(kind, "p") == 0) {
         json_integer(json_get(h, "q"), &seq);
         env.kind = ENVELOPE_PRESENCE;
@@ -657,8 +657,7 @@ static void r_publish(struct engine *base, const char *okey, const struct envelo
     struct engine_redis *e = (struct engine_redis *)base;
     struct buf chan = {0}, msg = {0};
     key(&chan, e, okey, "ch");
-    size_t flen;
-    const char *payload = frame_payload(env->frame, &flen);
+    size_t flen = env->payload->len;
     buf_reserve(&msg, flen + 128);
     header_start(&msg, env->kind == ENVELOPE_EMIT ? 'e' : 'b', env);
     if (env->echo)
@@ -668,7 +667,7 @@ static void r_publish(struct engine *base, const char *okey, const struct envelo
         json_append_string(&msg, env->to, strlen(env->to));
     }
     buf_append_str(&msg, "}\n");
-    buf_append(&msg, payload, flen);
+    buf_append(&msg, env->payload->text, flen);
     const char *argv[] = {"PUBLISH", chan.p, msg.p};
     size_t lens[] = {7, chan.len, msg.len};
     struct done_call *d = oc_malloc(sizeof(*d));

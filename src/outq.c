@@ -1,11 +1,12 @@
 #include "outq.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <sys/uio.h>
 
 #include "buf.h"
-#include "frame.h"
+#include "payload.h"
 
 /* Frames gathered into one writev() at most (Linux takes up to 1024). */
 #define OUTQ_IOV_MAX 256
@@ -16,7 +17,7 @@
 static void grow(struct outq *q)
 {
     unsigned cap = q->cap ? q->cap * 2 : OUTQ_FIRST_CAP;
-    struct frame **ring = oc_malloc(sizeof(*ring) * cap);
+    struct payload **ring = oc_malloc(sizeof(*ring) * cap);
     /* Unwrap: the frames go to slots 0 .. count-1 of the new ring. */
     for (unsigned i = 0; i < q->count; i++)
         ring[i] = q->ring[(q->head + i) & (q->cap - 1)];
@@ -26,26 +27,27 @@ static void grow(struct outq *q)
     q->head = 0;
 }
 
-void outq_push(struct outq *q, struct frame *f)
+void outq_push(struct outq *q, struct payload *f)
 {
+    assert(f->wire);
     if (q->count == q->cap)
         grow(q);
-    q->ring[(q->head + q->count) & (q->cap - 1)] = frame_ref(f);
+    q->ring[(q->head + q->count) & (q->cap - 1)] = payload_ref(f);
     q->count++;
-    q->bytes += f->len;
+    q->bytes += f->wire_len;
 }
 
 void outq_push_bytes(struct outq *q, const void *data, size_t len)
 {
-    struct frame *f = frame_new_bytes(data, len);
+    struct payload *f = payload_new_raw(data, len);
     outq_push(q, f);
-    frame_unref(f);
+    payload_unref(f);
 }
 
 /* Drops the first frame. */
 static void pop(struct outq *q)
 {
-    frame_unref(q->ring[q->head]);
+    payload_unref(q->ring[q->head]);
     q->head = (q->head + 1) & (q->cap - 1);
     q->count--;
     q->offset = 0;
@@ -70,10 +72,10 @@ ssize_t outq_write(struct outq *q, int fd)
     struct iovec iov[OUTQ_IOV_MAX];
     unsigned n = q->count < OUTQ_IOV_MAX ? q->count : OUTQ_IOV_MAX;
     for (unsigned i = 0; i < n; i++) {
-        const struct frame *f = q->ring[(q->head + i) & (q->cap - 1)];
+        const struct payload *f = q->ring[(q->head + i) & (q->cap - 1)];
         size_t skip = i == 0 ? q->offset : 0;
-        iov[i].iov_base = f->data + skip;
-        iov[i].iov_len = f->len - skip;
+        iov[i].iov_base = (void *)(f->wire + skip);
+        iov[i].iov_len = f->wire_len - skip;
     }
     ssize_t w = writev(fd, iov, (int)n);
     if (w < 0)
@@ -81,7 +83,7 @@ ssize_t outq_write(struct outq *q, int fd)
     size_t left = (size_t)w;
     q->bytes -= left;
     while (left > 0) {
-        size_t first = q->ring[q->head]->len - q->offset;
+        size_t first = q->ring[q->head]->wire_len - q->offset;
         if (left < first) {
             q->offset += left;
             break;

@@ -4,27 +4,28 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-struct frame;
+struct payload;
 
 /*
- * A connection's output: the frames waiting for its socket, in order. Queuing a frame costs
- * a reference and a pointer, not a copy or an allocation, so a broadcast to N connections
- * is N pointer pushes; writing gathers every waiting frame into one writev().
+ * A connection's output: the payloads waiting for its socket, in order, each written as its
+ * wire bytes (payload.h: framed by the transport before it is queued). Queuing one costs a
+ * reference and a pointer, not a copy or an allocation, so a broadcast to N connections is N
+ * pointer pushes; writing gathers every waiting payload into one writev().
  *
- * The queue is a ring of frame pointers that grows by doubling. An empty queue keeps a small
- * ring and frees a large one, so an idle connection holds little memory.
+ * The queue is a ring of payload pointers that grows by doubling. An empty queue keeps a
+ * small ring and frees a large one, so an idle connection holds little memory.
  */
 struct outq {
-    struct frame **ring; /* cap slots, or NULL */
+    struct payload **ring; /* cap slots, or NULL */
     unsigned cap;        /* a power of two, or 0 */
-    unsigned head;       /* slot of the first frame */
-    unsigned count;      /* frames queued */
-    size_t offset;       /* bytes of the first frame already written */
-    size_t bytes;        /* bytes waiting: every frame's length, less offset */
+    unsigned head;       /* slot of the first payload */
+    unsigned count;      /* payloads queued */
+    size_t offset;       /* wire bytes of the first payload already written */
+    size_t bytes;        /* bytes waiting: every payload's wire length, less offset */
 };
 
-/* Queues f and takes a reference to it. */
-void outq_push(struct outq *q, struct frame *f);
+/* Queues p (its wire bytes must be set) and takes a reference to it. */
+void outq_push(struct outq *q, struct payload *p);
 
 /* Queues a copy of len bytes (an HTTP response, a control frame). */
 void outq_push_bytes(struct outq *q, const void *data, size_t len);
@@ -33,7 +34,7 @@ void outq_push_bytes(struct outq *q, const void *data, size_t len);
  * written, 0 if nothing was waiting, or -1 with errno set (EAGAIN: the socket is full). */
 ssize_t outq_write(struct outq *q, int fd);
 
-/* Drops every frame and frees the ring. */
+/* Drops every payload and frees the ring. */
 void outq_clear(struct outq *q);
 
 #endif

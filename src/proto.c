@@ -484,25 +484,25 @@ void proto_append_envelope(struct buf *b, const char *type, const char *object_i
     }
 }
 
-struct frame *proto_encode_error(enum proto_error code, const char *message,
+struct payload *proto_encode_error(enum proto_error code, const char *message,
                                  const char *object_id, struct proto_span ref)
 {
     struct buf b = {0};
-    frame_begin(&b);
+    payload_begin(&b);
     proto_append_envelope(&b, "objcast_error", object_id, ref);
     buf_append_str(&b, ",\"payload\":{\"code\":\"");
     buf_append_str(&b, proto_error_name(code));
     buf_append_str(&b, "\",\"message\":");
     json_append_string(&b, message, strlen(message));
     buf_append_str(&b, "}}");
-    return frame_finish(&b);
+    return payload_finish(&b);
 }
 
-struct frame *proto_encode_ready(const char *user_json, const char *instance,
+struct payload *proto_encode_ready(const char *user_json, const char *instance,
                                  size_t max_message, size_t max_data, struct proto_span ref)
 {
     struct buf b = {0};
-    frame_begin(&b);
+    payload_begin(&b);
     proto_append_envelope(&b, "objcast_ready", NULL, ref);
     buf_append_str(&b, ",\"payload\":{\"userId\":");
     buf_append_str(&b, user_json);
@@ -510,16 +510,16 @@ struct frame *proto_encode_ready(const char *user_json, const char *instance,
     json_append_string(&b, instance, strlen(instance));
     buf_printf(&b, ",\"limits\":{\"maxMessageBytes\":%zu,\"maxDataBytes\":%zu}}}", max_message,
                max_data);
-    return frame_finish(&b);
+    return payload_finish(&b);
 }
 
-struct frame *proto_encode_refreshed(long long exp, struct proto_span ref)
+struct payload *proto_encode_refreshed(long long exp, struct proto_span ref)
 {
     struct buf b = {0};
-    frame_begin(&b);
+    payload_begin(&b);
     proto_append_envelope(&b, "objcast_refreshed", NULL, ref);
     buf_printf(&b, ",\"payload\":{\"exp\":%lld}}", exp);
-    return frame_finish(&b);
+    return payload_finish(&b);
 }
 
 /* The participant object of the seed document: its keys and no others. */
@@ -557,17 +557,17 @@ static void append_participant(struct buf *b, const struct participant *p, const
     buf_append_char(b, '}');
 }
 
-struct frame *proto_encode_presence(enum presence_state state, const struct participant *p,
+struct payload *proto_encode_presence(enum presence_state state, const struct participant *p,
                                     const char *object_id, int is_self)
 {
     struct buf b = {0};
     struct proto_span none = {0};
-    frame_begin(&b);
+    payload_begin(&b);
     proto_append_envelope(&b, presence_event_name(state), object_id, none);
     buf_append_str(&b, ",\"payload\":");
     append_participant(&b, p, object_id, is_self, PRESENCE_NONE);
     buf_append_char(&b, '}');
-    return frame_finish(&b);
+    return payload_finish(&b);
 }
 
 void proto_append_participants(struct buf *b, const char *object_id,
@@ -585,27 +585,27 @@ void proto_append_participants(struct buf *b, const char *object_id,
     buf_append_char(b, ']');
 }
 
-struct frame *proto_encode_participants(const char *object_id, struct proto_span ref,
+struct payload *proto_encode_participants(const char *object_id, struct proto_span ref,
                                         const struct participant *const *list,
                                         const enum presence_state *states, size_t n,
                                         const char *self_user_key)
 {
     struct buf b = {0};
-    frame_begin(&b);
+    payload_begin(&b);
     proto_append_envelope(&b, "ovice_participants", object_id, ref);
     buf_append_str(&b, ",\"payload\":");
     proto_append_participants(&b, object_id, list, states, n, self_user_key);
     buf_append_char(&b, '}');
-    return frame_finish(&b);
+    return payload_finish(&b);
 }
 
-struct frame *proto_encode_message(const char *object_id, const char *source_json,
+struct payload *proto_encode_message(const char *object_id, const char *source_json,
                                    const char *event, struct proto_span message,
                                    struct proto_span to)
 {
     struct buf b = {0};
     struct proto_span none = {0};
-    frame_begin(&b);
+    payload_begin(&b);
     buf_reserve(&b, message.len + 256);
     proto_append_envelope(&b, "ovice_message", object_id, none);
     buf_append_str(&b, ",\"payload\":{\"source\":");
@@ -621,15 +621,15 @@ struct frame *proto_encode_message(const char *object_id, const char *source_jso
         buf_append(&b, to.p, to.len);
     }
     buf_append_str(&b, "}}");
-    return frame_finish(&b);
+    return payload_finish(&b);
 }
 
-struct frame *proto_encode_data(const char *type, const char *object_id, struct proto_span ref,
+struct payload *proto_encode_data(const char *type, const char *object_id, struct proto_span ref,
                                 long long version, const struct data_doc *doc,
                                 long long updated_at)
 {
     struct buf b = {0};
-    frame_begin(&b);
+    payload_begin(&b);
     proto_append_envelope(&b, type, object_id, ref);
     buf_printf(&b, ",\"version\":%lld,\"payload\":", version);
     if (updated_at >= 0)
@@ -637,5 +637,5 @@ struct frame *proto_encode_data(const char *type, const char *object_id, struct 
     else
         data_encode(doc, &b);
     buf_append_char(&b, '}');
-    return frame_finish(&b);
+    return payload_finish(&b);
 }

@@ -5,7 +5,7 @@
 
 #include "buf.h"
 #include "data.h"
-#include "frame.h"
+#include "payload.h"
 #include "presence.h"
 
 /*
@@ -95,19 +95,19 @@ int proto_parse(const char *text, size_t len, struct proto_msg *m, const char **
 void proto_msg_clear(struct proto_msg *m);
 
 /*
- * Encoders. Each returns a new frame with one reference, owned by the caller. A ref span of
+ * Encoders. Each returns a new payload with one reference, owned by the caller. A ref span of
  * length 0 is left out; object_id NULL or "" is left out.
  */
-struct frame *proto_encode_error(enum proto_error code, const char *message,
+struct payload *proto_encode_error(enum proto_error code, const char *message,
                                  const char *object_id, struct proto_span ref);
-struct frame *proto_encode_ready(const char *user_json, const char *instance,
+struct payload *proto_encode_ready(const char *user_json, const char *instance,
                                  size_t max_message, size_t max_data, struct proto_span ref);
 /* objcast_refreshed: the connection now lives until exp (unix seconds). */
-struct frame *proto_encode_refreshed(long long exp, struct proto_span ref);
+struct payload *proto_encode_refreshed(long long exp, struct proto_span ref);
 
 /* ovice_participant_<state> for participant p on object_id, as seen by a recipient who is
  * (is_self) or is not that user: isSelf, and email only for the user itself. */
-struct frame *proto_encode_presence(enum presence_state state, const struct participant *p,
+struct payload *proto_encode_presence(enum presence_state state, const struct participant *p,
                                     const char *object_id, int is_self);
 
 /* Appends the JSON array of n participants with their aggregate states, isSelf where
@@ -118,20 +118,20 @@ void proto_append_participants(struct buf *b, const char *object_id,
                                const char *self_user_key);
 
 /* ovice_participants: that array as the payload. */
-struct frame *proto_encode_participants(const char *object_id, struct proto_span ref,
+struct payload *proto_encode_participants(const char *object_id, struct proto_span ref,
                                         const struct participant *const *list,
                                         const enum presence_state *states, size_t n,
                                         const char *self_user_key);
 
 /* ovice_message. source_json is the sender's id as JSON text; message is carried as the raw
  * text received; to (raw text) is included for emit and absent (len 0) for broadcast. */
-struct frame *proto_encode_message(const char *object_id, const char *source_json,
+struct payload *proto_encode_message(const char *object_id, const char *source_json,
                                    const char *event, struct proto_span message,
                                    struct proto_span to);
 
 /* ovice_saved_data, ovice_shared_data or ovice_data_saved_success (type), with the top-level
  * version; updated_at >= 0 adds "updated_at" to the payload (ovice_data_saved_success). */
-struct frame *proto_encode_data(const char *type, const char *object_id, struct proto_span ref,
+struct payload *proto_encode_data(const char *type, const char *object_id, struct proto_span ref,
                                 long long version, const struct data_doc *doc,
                                 long long updated_at);
 

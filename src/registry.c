@@ -261,7 +261,7 @@ static void publish_entry(struct registry *r, struct object *o, const char *user
     participant_free(p);
 }
 
-static void send_frame(struct session *s, struct frame *f)
+static void send_payload(struct session *s, struct payload *f)
 {
     s->ops->send(s, f);
 }
@@ -269,9 +269,9 @@ static void send_frame(struct session *s, struct frame *f)
 void registry_send_error(struct session *s, enum proto_error code, const char *message,
                          const char *object_id, struct proto_span ref)
 {
-    struct frame *f = proto_encode_error(code, message, object_id, ref);
-    send_frame(s, f);
-    frame_unref(f);
+    struct payload *f = proto_encode_error(code, message, object_id, ref);
+    send_payload(s, f);
+    payload_unref(f);
     metrics.errors[code]++;
 }
 
@@ -289,9 +289,9 @@ static struct participant *self_view(const struct participant *p, const struct i
 static void send_own_event(struct membership *m, enum presence_state state)
 {
     struct participant *p = participant_new(m->s->id, m->object_type, m->host, state);
-    struct frame *f = proto_encode_presence(state, p, m->o->object_id, 1);
-    send_frame(m->s, f);
-    frame_unref(f);
+    struct payload *f = proto_encode_presence(state, p, m->o->object_id, 1);
+    send_payload(m->s, f);
+    payload_unref(f);
     participant_free(p);
 }
 
@@ -402,10 +402,10 @@ void registry_send_participants(struct registry *r, struct membership *m, struct
     for (size_t i = 0; i < n; i++)
         if (strcmp(list[i]->user_key, user_of(m)) == 0)
             list[i] = mine = self_view(list[i], m->s->id);
-    struct frame *f =
+    struct payload *f =
         proto_encode_participants(m->o->object_id, ref, list, states, n, user_of(m));
-    send_frame(m->s, f);
-    frame_unref(f);
+    send_payload(m->s, f);
+    payload_unref(f);
     participant_free(mine);
     free(list);
     free(states);
@@ -414,11 +414,11 @@ void registry_send_participants(struct registry *r, struct membership *m, struct
 /* --- deliveries -------------------------------------------------------------------------- */
 
 /* Tells every local connection on o that user_key is now in state after: the user's own
- * connections get the self variant (isSelf, email), the others one shared frame. */
+ * connections get the self variant (isSelf, email), the others one shared payload. */
 static void send_presence_change(struct object *o, const char *user_key,
                                  enum presence_state after, const struct participant *shown)
 {
-    struct frame *self = NULL, *others = NULL;
+    struct payload *self = NULL, *others = NULL;
     struct membership *m;
     TAILQ_FOREACH(m, &o->members, olink)
     {
@@ -430,10 +430,10 @@ static void send_presence_change(struct object *o, const char *user_key,
         } else if (!is_self && !others) {
             others = proto_encode_presence(after, shown, o->object_id, 0);
         }
-        send_frame(m->s, is_self ? self : others);
+        send_payload(m->s, is_self ? self : others);
     }
-    frame_unref(self);
-    frame_unref(others);
+    payload_unref(self);
+    payload_unref(others);
 }
 
 /* The user went from joined to left through another instance: its connections here carry
@@ -488,7 +488,7 @@ static void deliver_presence(struct registry *r, struct object *o, const struct 
 static void deliver_data(struct registry *r, struct object *o, const struct envelope *env)
 {
     struct proto_span none = {0};
-    struct frame *f = NULL;
+    struct payload *f = NULL;
     int local = is_local_origin(r, env);
     struct membership *m;
     TAILQ_FOREACH(m, &o->members, olink)
@@ -498,9 +498,9 @@ static void deliver_data(struct registry *r, struct object *o, const struct enve
         if (!f)
             f = proto_encode_data("ovice_shared_data", o->object_id, none, env->version,
                                   env->data, -1);
-        send_frame(m->s, f);
+        send_payload(m->s, f);
     }
-    frame_unref(f);
+    payload_unref(f);
 }
 
 static void deliver(void *privdata, const char *okey, const struct envelope *env)
@@ -517,14 +517,14 @@ static void deliver(void *privdata, const char *okey, const struct envelope *env
         {
             if (!env->echo && local && m->s->sid == env->origin_sid)
                 continue;
-            send_frame(m->s, env->frame);
+            send_payload(m->s, env->payload);
         }
         break;
     }
     case ENVELOPE_EMIT:
         TAILQ_FOREACH(m, &o->members, olink)
         if (strcmp(user_of(m), env->to) == 0)
-            send_frame(m->s, env->frame);
+            send_payload(m->s, env->payload);
         break;
     case ENVELOPE_PRESENCE:
         if (o->bootstrapped)
@@ -690,10 +690,10 @@ static void data_answer(struct pending *p, enum engine_status st, const struct e
         if (st != ENGINE_OK) {
             send_engine_error(s, p, st);
         } else {
-            struct frame *f = proto_encode_data(type, p->object_id, pending_ref(p), d->version,
+            struct payload *f = proto_encode_data(type, p->object_id, pending_ref(p), d->version,
                                                 d->doc, with_updated_at ? d->updated_at : -1);
-            send_frame(s, f);
-            frame_unref(f);
+            send_payload(s, f);
+            payload_unref(f);
         }
         session_release(s, p->wait);
     }
@@ -751,19 +751,19 @@ static void got_presence(void *privdata, enum engine_status st, size_t n,
 
 /* --- messages and saved data ------------------------------------------------------------- */
 
-static void publish(struct registry *r, const char *okey, uint64_t origin_sid, struct frame *f,
+static void publish(struct registry *r, const char *okey, uint64_t origin_sid, struct payload *f,
                     int echo, const char *to, struct pending *p)
 {
     struct envelope env = {.kind = to ? ENVELOPE_EMIT : ENVELOPE_BROADCAST,
                            .origin_instance = r->instance_id,
                            .origin_sid = origin_sid,
-                           .frame = f,
+                           .payload = f,
                            .echo = echo,
                            .to = to};
     r->engine->ops->publish(r->engine, okey, &env, published, p);
 }
 
-void registry_publish(struct registry *r, struct membership *m, struct frame *f, int echo,
+void registry_publish(struct registry *r, struct membership *m, struct payload *f, int echo,
                       const char *to, struct proto_span ref)
 {
     publish(r, m->o->okey, m->s->sid, f, echo, to, pending_new(r, m, ref, 0));
@@ -837,9 +837,9 @@ void registry_api_broadcast(struct registry *r, const char *ws_key, const char *
     struct buf okey = {0};
     registry_object_key(&okey, ws_key, object_id);
     struct proto_span none = {0};
-    struct frame *f = proto_encode_message(object_id, source_json, m->event, m->message, none);
+    struct payload *f = proto_encode_message(object_id, source_json, m->event, m->message, none);
     publish(r, okey.p, 0, f, 0, NULL, pending_api(r, object_id, cb, privdata));
-    frame_unref(f);
+    payload_unref(f);
     buf_free(&okey);
 }
 

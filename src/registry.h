@@ -118,9 +118,9 @@ enum proto_error registry_check_message(const struct registry *r, const struct p
 enum proto_error registry_parse_save(const struct registry *r, const char *text, size_t len,
                                      int merge, struct data_doc *update, const char **why);
 
-/* Publishes a ready ovice_message frame to the object (broadcast, or emit when to is set).
+/* Publishes an encoded ovice_message to the object (broadcast, or emit when to is set).
  * If the engine cannot take it, the sender gets `unavailable` (with ref). */
-void registry_publish(struct registry *r, struct membership *m, struct frame *f, int echo,
+void registry_publish(struct registry *r, struct membership *m, struct payload *f, int echo,
                       const char *to, struct proto_span ref);
 
 /* ovice_get_data and ovice_save_and_emit_data; the answers go to the session (with ref) when

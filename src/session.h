@@ -5,7 +5,7 @@
 #include <sys/queue.h>
 
 #include "auth.h"
-#include "frame.h"
+#include "payload.h"
 
 /*
  * The protocol side of one client: who it is and what it may do. The transport (a WebSocket
@@ -25,8 +25,9 @@ enum session_close {
 LIST_HEAD(membership_list, membership);
 
 struct session_ops {
-    /* Queues f to the client. Takes a reference of its own: the caller keeps its own. */
-    void (*send)(struct session *s, struct frame *f);
+    /* Queues message p to the client, framed as the transport needs. Takes a reference of
+     * its own: the caller keeps its own. */
+    void (*send)(struct session *s, struct payload *p);
     /* Ends the session for why: the transport starts its close handshake. Safe to call from
      * inside any callback; the session stays valid until the transport frees it. */
     void (*close)(struct session *s, enum session_close why);

@@ -356,6 +356,16 @@ size_t ws_header_encode(uint8_t *out, enum ws_opcode opcode, uint64_t payload_le
     return 10;
 }
 
+_Static_assert(WS_MAX_HEADER <= PAYLOAD_HEADROOM, "a frame header fits before a payload");
+
+void ws_frame_text(struct payload *p)
+{
+    if (p->wire)
+        return;
+    uint8_t hdr[WS_MAX_HEADER];
+    payload_set_head(p, hdr, ws_header_encode(hdr, WS_OP_TEXT, p->len));
+}
+
 void ws_close_frame(struct buf *b, unsigned code, const char *reason)
 {
     uint8_t hdr[WS_MAX_HEADER];

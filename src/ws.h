@@ -5,6 +5,7 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "payload.h"
 
 /*
  * RFC 6455 codec, server side. No I/O: the connection layer feeds received bytes into a
@@ -113,6 +114,10 @@ void ws_mask(uint8_t *dst, const uint8_t *src, size_t n, const uint8_t mask[4], 
 /* Writes an unmasked server frame header with FIN set to out (WS_MAX_HEADER bytes);
  * returns its length. */
 size_t ws_header_encode(uint8_t *out, enum ws_opcode opcode, uint64_t payload_len);
+
+/* Makes p a text frame: its header goes into the room before the text, once (later calls
+ * find it done), so every connection sending p writes the same bytes, p->wire. */
+void ws_frame_text(struct payload *p);
 
 /* Appends a whole close frame (header, code, reason truncated to fit 125 bytes at a UTF-8
  * boundary) to b. code 0 writes a close frame with no payload. */

@@ -17,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "frame.h"
+#include "payload.h"
 #include "json.h"
 #include "proto.h"
 #include "utf8.h"
@@ -50,15 +50,15 @@ static int utf8_string(const char *s)
     return utf8_validate(UTF8_ACCEPT, (const uint8_t *)s, strlen(s)) == UTF8_ACCEPT;
 }
 
-static void check_frame(struct frame *f, const char *what)
+static void check_frame(struct payload *f, const char *what)
 {
-    size_t len;
-    const char *payload = frame_payload(f, &len);
+    size_t len = f->len;
+    const char *payload = f->text;
     if (!json_validate(payload, len)) {
         fprintf(stderr, "fuzz_proto: %.*s\n", (int)(len > 2000 ? 2000 : len), payload);
         fail("encoded frame is not JSON", what);
     }
-    frame_unref(f);
+    payload_unref(f);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -45,10 +45,8 @@ static void on_deliver(void *privdata, const char *okey, const struct envelope *
     snprintf(s->okey, sizeof(s->okey), "%s", okey);
     s->kind = env->kind;
     s->origin_sid = env->origin_sid;
-    if (env->frame) {
-        size_t len;
-        const char *p = frame_payload(env->frame, &len);
-        snprintf(s->text, sizeof(s->text), "%.*s", (int)len, p);
+    if (env->payload) {
+        snprintf(s->text, sizeof(s->text), "%.*s", (int)env->payload->len, env->payload->text);
     }
     if (env->kind == ENVELOPE_PRESENCE) {
         snprintf(s->text, sizeof(s->text), "%s", env->user_key);
@@ -239,14 +237,14 @@ static void subscribe(const char *okey)
 
 static void publish(const char *okey, const char *text)
 {
-    struct frame *f = frame_new_text(text, strlen(text));
+    struct payload *f = payload_copy(text, strlen(text));
     struct envelope env = {.kind = ENVELOPE_BROADCAST, .origin_instance = "inst-a",
-                           .origin_sid = 7, .frame = f};
+                           .origin_sid = 7, .payload = f};
     struct result r = {0};
     E->ops->publish(E, okey, &env, on_done, &r);
     wait_for(&r.done);
     ck_assert_int_eq(r.st, ENGINE_OK);
-    frame_unref(f);
+    payload_unref(f);
 }
 
 static struct participant *part(const char *user, enum presence_state st)

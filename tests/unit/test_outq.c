@@ -9,7 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "frame.h"
+#include "payload.h"
 #include "outq.h"
 
 /* A non-blocking socketpair: sv[0] is written by the queue, sv[1] read by the test. A
@@ -37,12 +37,12 @@ static size_t drain(int fd, uint8_t *out, size_t cap)
 }
 
 /* A frame of raw bytes: len bytes counting up from seed. */
-static struct frame *numbered(size_t len, unsigned seed)
+static struct payload *numbered(size_t len, unsigned seed)
 {
     uint8_t *p = malloc(len ? len : 1);
     for (size_t i = 0; i < len; i++)
         p[i] = (uint8_t)(seed + i);
-    struct frame *f = frame_new_bytes(p, len);
+    struct payload *f = payload_new_raw(p, len);
     free(p);
     return f;
 }
@@ -50,7 +50,7 @@ static struct frame *numbered(size_t len, unsigned seed)
 START_TEST(test_push_takes_a_reference)
 {
     struct outq q = {0};
-    struct frame *f = numbered(10, 1);
+    struct payload *f = numbered(10, 1);
     outq_push(&q, f);
     outq_push(&q, f);
     ck_assert_uint_eq(f->refs, 3);
@@ -60,7 +60,7 @@ START_TEST(test_push_takes_a_reference)
     ck_assert_uint_eq(f->refs, 1);
     ck_assert_uint_eq(q.bytes, 0);
     ck_assert_ptr_null(q.ring);
-    frame_unref(f);
+    payload_unref(f);
 }
 END_TEST
 
@@ -70,11 +70,11 @@ START_TEST(test_write_gathers_in_order)
     pair(sv, 0);
     struct outq q = {0};
     outq_push_bytes(&q, "HTTP", 4);
-    struct frame *a = numbered(100, 7), *b = numbered(3, 200);
+    struct payload *a = numbered(100, 7), *b = numbered(3, 200);
     outq_push(&q, a);
     outq_push(&q, b);
-    frame_unref(a);
-    frame_unref(b);
+    payload_unref(a);
+    payload_unref(b);
     ck_assert_int_eq(outq_write(&q, sv[0]), 107);
     ck_assert_uint_eq(q.bytes, 0);
     ck_assert_uint_eq(q.count, 0);
@@ -102,9 +102,9 @@ START_TEST(test_partial_writes_resume)
     struct outq q = {0};
     enum { FRAMES = 40, LEN = 1000 };
     for (unsigned i = 0; i < FRAMES; i++) {
-        struct frame *f = numbered(LEN, i * 13);
+        struct payload *f = numbered(LEN, i * 13);
         outq_push(&q, f);
-        frame_unref(f);
+        payload_unref(f);
     }
     size_t total = (size_t)FRAMES * LEN, got = 0;
     uint8_t *in = malloc(total);

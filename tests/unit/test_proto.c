@@ -340,44 +340,41 @@ START_TEST(nesting_limit)
 }
 END_TEST
 
-static const char *payload_of(struct frame *f)
+static const char *payload_of(struct payload *f)
 {
     static char text[4096];
-    size_t len;
-    const char *p = frame_payload(f, &len);
-    ck_assert_uint_lt(len, sizeof(text));
-    memcpy(text, p, len);
-    text[len] = '\0';
+    ck_assert_uint_lt(f->len, sizeof(text));
+    memcpy(text, f->text, f->len);
+    text[f->len] = '\0';
     return text;
 }
 
 START_TEST(encodes_error)
 {
     struct proto_span ref = {"\"r1\"", 4};
-    struct frame *f = proto_encode_error(PROTO_ERR_UNKNOWN_TYPE, "unknown \"x\"", "L1", ref);
+    struct payload *f = proto_encode_error(PROTO_ERR_UNKNOWN_TYPE, "unknown \"x\"", "L1", ref);
     ck_assert_str_eq(payload_of(f), "{\"type\":\"objcast_error\",\"objectId\":\"L1\",\"ref\":\"r1\","
                                     "\"payload\":{\"code\":\"unknown_type\",\"message\":\"unknown "
                                     "\\\"x\\\"\"}}");
-    ck_assert_int_eq(f->data[0], 0x81);
-    frame_unref(f);
+    payload_unref(f);
     struct proto_span none = {0};
     f = proto_encode_error(PROTO_ERR_BAD_REQUEST, "bad", NULL, none);
     ck_assert_str_eq(payload_of(f), "{\"type\":\"objcast_error\",\"payload\":{\"code\":"
                                     "\"bad_request\",\"message\":\"bad\"}}");
-    frame_unref(f);
+    payload_unref(f);
 }
 END_TEST
 
 START_TEST(encodes_ready)
 {
     struct proto_span ref = {"7", 1};
-    struct frame *f = proto_encode_ready("\"u1\"", "host:1", 2097152, 512000, ref);
+    struct payload *f = proto_encode_ready("\"u1\"", "host:1", 2097152, 512000, ref);
     const char *text = payload_of(f);
     ck_assert_str_eq(text, "{\"type\":\"objcast_ready\",\"ref\":7,\"payload\":{\"userId\":\"u1\","
                            "\"instance\":\"host:1\",\"limits\":{\"maxMessageBytes\":2097152,"
                            "\"maxDataBytes\":512000}}}");
     ck_assert(json_validate(text, strlen(text)));
-    frame_unref(f);
+    payload_unref(f);
 }
 END_TEST
 
@@ -385,48 +382,43 @@ START_TEST(encodes_refreshed)
 {
     struct proto_span ref = {"\"r9\"", 4};
     struct proto_span none = {0};
-    struct frame *f = proto_encode_refreshed(1700000123LL, ref);
+    struct payload *f = proto_encode_refreshed(1700000123LL, ref);
     const char *text = payload_of(f);
     ck_assert_str_eq(text, "{\"type\":\"objcast_refreshed\",\"ref\":\"r9\",\"payload\":{\"exp\":"
                            "1700000123}}");
     ck_assert(json_validate(text, strlen(text)));
-    frame_unref(f);
+    payload_unref(f);
     f = proto_encode_refreshed(42, none);
     ck_assert_str_eq(payload_of(f), "{\"type\":\"objcast_refreshed\",\"payload\":{\"exp\":42}}");
-    frame_unref(f);
+    payload_unref(f);
 }
 END_TEST
 
-START_TEST(frames_are_shared)
+START_TEST(payloads_are_shared)
 {
     uint64_t before = metrics.encoded;
-    struct frame *f = frame_new_text("{}", 2);
+    struct buf b = {0};
+    payload_begin(&b);
+    buf_append_str(&b, "{}");
+    struct payload *f = payload_finish(&b);
     ck_assert_uint_eq(metrics.encoded, before + 1);
     ck_assert_uint_eq(f->refs, 1);
-    frame_ref(f);
-    frame_ref(f);
+    payload_ref(f);
+    payload_ref(f);
     ck_assert_uint_eq(f->refs, 3);
-    frame_unref(f);
-    frame_unref(f);
+    payload_unref(f);
+    payload_unref(f);
     ck_assert_uint_eq(f->refs, 1);
-    ck_assert_uint_eq(f->len, 4);
-    ck_assert_int_eq(f->data[1], 2);
-    frame_unref(f);
+    ck_assert_uint_eq(f->len, 2);
+    ck_assert_int_eq(memcmp(f->text, "{}", 2), 0);
+    ck_assert_ptr_null(f->wire); /* no transport framed it yet */
+    payload_unref(f);
 
-    /* Long payloads get 16- and 64-bit length headers in front, without moving. */
-    size_t sizes[] = {125, 126, 65535, 65536};
-    for (size_t i = 0; i < 4; i++) {
-        char *p = calloc(1, sizes[i]);
-        memset(p, 'x', sizes[i]);
-        f = frame_new_text(p, sizes[i]);
-        size_t len;
-        const char *payload = frame_payload(f, &len);
-        ck_assert_uint_eq(len, sizes[i]);
-        ck_assert_int_eq(memcmp(payload, p, len), 0);
-        ck_assert_uint_eq(f->len, len + (sizes[i] < 126 ? 2 : sizes[i] < 65536 ? 4 : 10));
-        frame_unref(f);
-        free(p);
-    }
+    /* A copy (what another instance encoded) is not an encoding. */
+    f = payload_copy("{\"a\":1}", 7);
+    ck_assert_uint_eq(metrics.encoded, before + 1);
+    ck_assert_int_eq(memcmp(f->text, "{\"a\":1}", 7), 0);
+    payload_unref(f);
 }
 END_TEST
 
@@ -442,14 +434,14 @@ static struct participant *sample(enum presence_state st)
 START_TEST(encodes_presence_events)
 {
     struct participant *p = sample(PRESENCE_JOINED);
-    struct frame *f = proto_encode_presence(PRESENCE_JOINED, p, "L1", 1);
+    struct payload *f = proto_encode_presence(PRESENCE_JOINED, p, "L1", 1);
     ck_assert_str_eq(payload_of(f),
                      "{\"type\":\"ovice_participant_joined\",\"objectId\":\"L1\",\"payload\":{"
                      "\"id\":12,\"name\":\"Ann \\\"A\\\"\",\"objectId\":\"L1\",\"objectType\":"
                      "\"dynamic\",\"avatarUrl\":\"a.png\",\"workspaceId\":\"987\",\"language\":"
                      "\"en\",\"isHost\":true,\"isSelf\":true,\"isVisitor\":true,\"email\":"
                      "\"ann@example.com\"}}");
-    frame_unref(f);
+    payload_unref(f);
     /* others never see the email */
     f = proto_encode_presence(PRESENCE_NONE, p, "L1", 0);
     const char *text = payload_of(f);
@@ -457,7 +449,7 @@ START_TEST(encodes_presence_events)
     ck_assert_ptr_nonnull(strstr(text, "\"isSelf\":false"));
     ck_assert_ptr_null(strstr(text, "email"));
     ck_assert_ptr_null(strstr(text, "status"));
-    frame_unref(f);
+    payload_unref(f);
     participant_free(p);
 }
 END_TEST
@@ -471,7 +463,7 @@ START_TEST(encodes_participants)
     const struct participant *list[] = {a, b};
     struct proto_span ref = {"3", 1};
     const enum presence_state states[] = {PRESENCE_LEFT, PRESENCE_SUBSCRIBED};
-    struct frame *f = proto_encode_participants("L1", ref, list, states, 2, "b");
+    struct payload *f = proto_encode_participants("L1", ref, list, states, 2, "b");
     const char *text = payload_of(f);
     ck_assert(json_validate(text, strlen(text)));
     ck_assert_ptr_nonnull(strstr(text, "{\"type\":\"ovice_participants\",\"objectId\":\"L1\","
@@ -482,12 +474,12 @@ START_TEST(encodes_participants)
                                        "\"workspaceId\":\"987\",\"status\":\"subscribed\","
                                        "\"isHost\":false,\"isSelf\":true,\"isVisitor\":false}]}"));
     ck_assert_ptr_null(strstr(text, "email")); /* a's email is not b's to see */
-    frame_unref(f);
+    payload_unref(f);
     struct proto_span none = {0};
     f = proto_encode_participants("L1", none, NULL, NULL, 0, "b");
     ck_assert_str_eq(payload_of(f), "{\"type\":\"ovice_participants\",\"objectId\":\"L1\","
                                     "\"payload\":[]}");
-    frame_unref(f);
+    payload_unref(f);
     participant_free(a);
     participant_free(b);
 }
@@ -497,15 +489,15 @@ START_TEST(encodes_messages_raw)
 {
     struct proto_span msg = {"{ \"a\" : \"\\u00e9\" }", 18};
     struct proto_span none = {0}, to = {"\"12\"", 4};
-    struct frame *f = proto_encode_message("L1", "\"u\"", "ev", msg, none);
+    struct payload *f = proto_encode_message("L1", "\"u\"", "ev", msg, none);
     ck_assert_str_eq(payload_of(f), "{\"type\":\"ovice_message\",\"objectId\":\"L1\",\"payload\":{"
                                     "\"source\":\"u\",\"event\":\"ev\",\"objectId\":\"L1\","
                                     "\"message\":{ \"a\" : \"\\u00e9\" }}}");
-    frame_unref(f);
+    payload_unref(f);
     f = proto_encode_message("L1", "7", "ev", msg, to);
     ck_assert_ptr_nonnull(strstr(payload_of(f), "\"source\":7,"));
     ck_assert_ptr_nonnull(strstr(payload_of(f), "},\"to\":\"12\"}}"));
-    frame_unref(f);
+    payload_unref(f);
 }
 END_TEST
 
@@ -516,15 +508,15 @@ START_TEST(encodes_data)
     data_doc_init(&d);
     ck_assert_int_eq(data_parse("{\"k\": [1, 2]}", 13, &d, &err), 0);
     struct proto_span ref = {"\"r\"", 3}, none = {0};
-    struct frame *f = proto_encode_data("ovice_data_saved_success", "L1", ref, 4, &d, 1700000000);
+    struct payload *f = proto_encode_data("ovice_data_saved_success", "L1", ref, 4, &d, 1700000000);
     ck_assert_str_eq(payload_of(f), "{\"type\":\"ovice_data_saved_success\",\"objectId\":\"L1\","
                                     "\"ref\":\"r\",\"version\":4,\"payload\":{\"k\":[1,2],"
                                     "\"updated_at\":1700000000}}");
-    frame_unref(f);
+    payload_unref(f);
     f = proto_encode_data("ovice_shared_data", "L1", none, 4, &d, -1);
     ck_assert_str_eq(payload_of(f), "{\"type\":\"ovice_shared_data\",\"objectId\":\"L1\","
                                     "\"version\":4,\"payload\":{\"k\":[1,2]}}");
-    frame_unref(f);
+    payload_unref(f);
     data_doc_clear(&d);
 }
 END_TEST
@@ -555,7 +547,7 @@ static Suite *proto_suite(void)
     tcase_add_test(enc, encodes_error);
     tcase_add_test(enc, encodes_ready);
     tcase_add_test(enc, encodes_refreshed);
-    tcase_add_test(enc, frames_are_shared);
+    tcase_add_test(enc, payloads_are_shared);
     tcase_add_test(enc, encodes_presence_events);
     tcase_add_test(enc, encodes_participants);
     tcase_add_test(enc, encodes_messages_raw);

@@ -281,6 +281,39 @@ START_TEST(test_header_encode)
 }
 END_TEST
 
+/* A payload is framed once, in place: the header lands right before its text, and framing
+ * it again (the next recipient) changes nothing. */
+START_TEST(test_frame_text)
+{
+    static const size_t sizes[] = {0, 125, 126, 65535, 65536};
+    for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+        char *text = malloc(sizes[i] + 1);
+        memset(text, 'x', sizes[i]);
+        struct payload *p = payload_copy(text, sizes[i]);
+        ck_assert_ptr_null(p->wire);
+        ws_frame_text(p);
+        size_t hlen = sizes[i] < 126 ? 2 : sizes[i] < 65536 ? 4 : 10;
+        ck_assert_uint_eq(p->wire_len, hlen + sizes[i]);
+        ck_assert_ptr_eq(p->wire + hlen, (const uint8_t *)p->text);
+        uint8_t h[WS_MAX_HEADER];
+        ck_assert_uint_eq(ws_header_encode(h, WS_OP_TEXT, sizes[i]), hlen);
+        ck_assert_mem_eq(p->wire, h, hlen);
+        const uint8_t *wire = p->wire;
+        ws_frame_text(p);
+        ck_assert_ptr_eq(p->wire, wire);
+        ck_assert_uint_eq(p->wire_len, hlen + sizes[i]);
+        payload_unref(p);
+        free(text);
+    }
+    /* Raw bytes are their own wire: a transport does not frame them again. */
+    struct payload *raw = payload_new_raw("\x8a\x00", 2);
+    ws_frame_text(raw);
+    ck_assert_uint_eq(raw->wire_len, 2);
+    ck_assert_mem_eq(raw->wire, "\x8a\x00", 2);
+    payload_unref(raw);
+}
+END_TEST
+
 START_TEST(test_close_frame)
 {
     struct buf b = {0};
@@ -1332,6 +1365,7 @@ static Suite *ws_suite(void)
 
     tc = tcase_create("encode");
     tcase_add_test(tc, test_header_encode);
+    tcase_add_test(tc, test_frame_text);
     tcase_add_test(tc, test_close_frame);
     tcase_add_test(tc, test_close_frame_truncation);
     suite_add_tcase(s, tc);

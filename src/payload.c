@@ -1,0 +1,80 @@
+#include "payload.h"
+
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "metrics.h"
+
+void payload_begin(struct buf *b)
+{
+    buf_reset(b);
+    buf_reserve(b, PAYLOAD_HEADROOM + 256);
+    memset(b->p, 0, PAYLOAD_HEADROOM);
+    b->len = PAYLOAD_HEADROOM;
+}
+
+static struct payload *wrap(char *storage, size_t len)
+{
+    struct payload *p = oc_malloc(sizeof(*p));
+    p->refs = 1;
+    p->storage = storage;
+    p->text = storage + PAYLOAD_HEADROOM;
+    p->len = len;
+    p->wire = NULL;
+    p->wire_len = 0;
+    return p;
+}
+
+struct payload *payload_finish(struct buf *b)
+{
+    assert(b->len >= PAYLOAD_HEADROOM);
+    size_t len = b->len - PAYLOAD_HEADROOM;
+    metrics.encoded++;
+    return wrap(buf_detach(b), len);
+}
+
+struct payload *payload_copy(const char *text, size_t len)
+{
+    char *storage = oc_malloc(PAYLOAD_HEADROOM + len + 1);
+    if (len)
+        memcpy(storage + PAYLOAD_HEADROOM, text, len);
+    storage[PAYLOAD_HEADROOM + len] = '\0';
+    return wrap(storage, len);
+}
+
+struct payload *payload_new_raw(const void *bytes, size_t len)
+{
+    struct payload *p = payload_copy(bytes, len);
+    p->wire = (const uint8_t *)p->text;
+    p->wire_len = len;
+    return p;
+}
+
+void payload_set_head(struct payload *p, const void *head, size_t hlen)
+{
+    assert(hlen <= PAYLOAD_HEADROOM);
+    if (p->wire)
+        return;
+    uint8_t *at = (uint8_t *)p->storage + PAYLOAD_HEADROOM - hlen;
+    memcpy(at, head, hlen);
+    p->wire = at;
+    p->wire_len = hlen + p->len;
+}
+
+struct payload *payload_ref(struct payload *p)
+{
+    p->refs++;
+    return p;
+}
+
+void payload_unref(struct payload *p)
+{
+    if (!p)
+        return;
+    assert(p->refs > 0);
+    if (--p->refs > 0)
+        return;
+    free(p->storage);
+    free(p);
+}

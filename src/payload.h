@@ -1,0 +1,60 @@
+#ifndef OC_PAYLOAD_H
+#define OC_PAYLOAD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+
+/*
+ * One outgoing message as the protocol encoded it: the whole JSON text a client receives.
+ * It is the unit that travels from the encoder through the registry and the engine to every
+ * recipient's output queue, encoded once and shared: each holder (the encoder, an envelope,
+ * each output queue) owns a reference, and the last one dropped frees it.
+ *
+ * The text never changes once built. What a transport sends may need a header in front (a
+ * WebSocket frame header): the first connection that sends the payload writes it into the
+ * room left before the text (payload_set_head()) and every later one reuses it, so a
+ * broadcast costs one framing and one pointer per recipient, and the header and text go out
+ * in one piece. Nothing here knows which transport that is.
+ */
+
+/* Room before the text for a transport's header. */
+#define PAYLOAD_HEADROOM 16
+
+struct payload {
+    unsigned refs;          /* owners */
+    const char *text;       /* the message: len bytes, not NUL-terminated */
+    size_t len;
+    /* What a transport writes: its header, right before the text, then the text. NULL until
+     * the transport made it (payload_set_head()). For raw bytes, the bytes themselves. */
+    const uint8_t *wire;
+    size_t wire_len;
+    char *storage;          /* headroom and text */
+};
+
+/* Starts encoding a message into b (emptied first), leaving the headroom: append the text
+ * after it, then call payload_finish(). The text is never moved or copied. */
+void payload_begin(struct buf *b);
+
+/* Turns a buffer prepared by payload_begin() into a payload with one reference, owned by the
+ * caller. Takes b's storage and leaves b empty. Counted in metrics.encoded. */
+struct payload *payload_finish(struct buf *b);
+
+/* A payload holding a copy of text (a message another instance encoded, carried by the
+ * engine): not counted as an encoding. One reference, owned by the caller. */
+struct payload *payload_copy(const char *text, size_t len);
+
+/* Bytes that are already what goes on the wire (an HTTP response, a control frame), wrapped
+ * so an output queue can hold them like any payload: wire and text are those bytes. */
+struct payload *payload_new_raw(const void *bytes, size_t len);
+
+/* Sets what the transport writes for p: head (hlen bytes, at most PAYLOAD_HEADROOM) goes
+ * right before the text. Done once per payload; later calls are ignored. */
+void payload_set_head(struct payload *p, const void *head, size_t hlen);
+
+struct payload *payload_ref(struct payload *p);
+/* Drops one reference; frees the payload with the last one. NULL is ignored. */
+void payload_unref(struct payload *p);
+
+#endif
