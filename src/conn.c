@@ -4,6 +4,9 @@
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/event.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -21,7 +24,6 @@
 #include "log.h"
 #include "metrics.h"
 #include "outq.h"
-#include "server.h"
 #include "session.h"
 #include "ws.h"
 
@@ -51,7 +53,7 @@
 
 struct conn {
     struct session session;     /* first, so a session pointer is a conn pointer */
-    struct server *srv;         /* the server this connection belongs to */
+    struct conn_set *set;       /* the connections of this process */
     evutil_socket_t fd;         /* the socket, non-blocking; closed by conn_free() */
     struct event *rev;          /* EV_READ, always pending until the connection dies */
     struct event *wev;          /* EV_WRITE, pending only while write_armed */
@@ -76,10 +78,10 @@ struct conn {
     int64_t last_rx_ms;         /* when bytes last arrived (ms, loop clock) */
     int64_t ping_sent_ms;       /* when the outstanding ping was sent, 0 if none */
     unsigned close_code;        /* close code sent, for the log; 0 if none */
-    int unflushed;              /* on srv->unflushed: output waits for the end of the turn */
+    int unflushed;              /* on set->unflushed: output waits for the end of the turn */
     int write_armed;            /* the socket was full: on_writable() writes the rest */
-    TAILQ_ENTRY(conn) link;     /* in srv->conns, or srv->dead once dead */
-    TAILQ_ENTRY(conn) flush_link; /* in srv->unflushed while unflushed */
+    TAILQ_ENTRY(conn) link;     /* in set->conns, or set->dead once dead */
+    TAILQ_ENTRY(conn) flush_link; /* in set->unflushed while unflushed */
 };
 
 /* A server API request in flight. It outlives its connection if need be: conn_free()
@@ -96,7 +98,7 @@ static size_t out_cost(const struct conn *c);
 static int64_t now_ms(const struct conn *c)
 {
     struct timeval tv;
-    event_base_gettimeofday_cached(c->srv->base, &tv);
+    event_base_gettimeofday_cached(c->set->base, &tv);
     return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
 }
 
@@ -143,25 +145,25 @@ void conn_kill(struct conn *c)
     evtimer_del(c->timer);
     evtimer_del(c->deadline);
     if (c->unflushed) {
-        TAILQ_REMOVE(&c->srv->unflushed, c, flush_link);
+        TAILQ_REMOVE(&c->set->unflushed, c, flush_link);
         c->unflushed = 0;
     }
-    TAILQ_REMOVE(&c->srv->conns, c, link);
-    TAILQ_INSERT_TAIL(&c->srv->dead, c, link);
-    server_reap_soon(c->srv);
+    TAILQ_REMOVE(&c->set->conns, c, link);
+    TAILQ_INSERT_TAIL(&c->set->dead, c, link);
+    event_active(c->set->reaper, EV_TIMEOUT, 0);
 }
 
-void conn_free(struct conn *c)
+static void conn_free(struct conn *c)
 {
     assert(c->state == CONN_STATE_DEAD);
-    TAILQ_REMOVE(&c->srv->dead, c, link);
+    TAILQ_REMOVE(&c->set->dead, c, link);
     log_debug("conn closed id=%llu code=%u", (unsigned long long)c->id, c->close_code);
     if (c->api)
         c->api->conn = NULL; /* its answer will find nobody */
     event_free(c->rev);
     event_free(c->wev);
     evbuffer_free(c->in);
-    c->srv->freed_output += out_cost(c);
+    c->set->freed_output += out_cost(c);
     outq_clear(&c->out);
     evutil_closesocket(c->fd);
     event_free(c->timer);
@@ -171,7 +173,7 @@ void conn_free(struct conn *c)
         ws_decoder_reset(c->ws);
         free(c->ws);
     }
-    registry_session_remove(c->srv->registry, &c->session);
+    registry_session_remove(c->set->registry, &c->session);
     identity_free(c->session.id);
     metrics.connections--;
     free(c);
@@ -223,7 +225,7 @@ static size_t out_cost(const struct conn *c)
 
 static int must_hold(const struct conn *c)
 {
-    return c->session.waiting || c->api || out_cost(c) >= c->srv->conf->client_output_limit / 2;
+    return c->session.waiting || c->api || out_cost(c) >= c->set->conf->client_output_limit / 2;
 }
 
 /* Stops or resumes reading as must_hold() says. A connection that resumes with bytes in c->in
@@ -246,7 +248,7 @@ static void update_reading(struct conn *c)
 
 /*
  * Output is written once per loop turn, the way Redis does it: adding output only puts the
- * connection on srv->unflushed, and conn_flush() runs after the turn's other callbacks, so
+ * connection on set->unflushed, and conn_flush() runs after the turn's other callbacks, so
  * one writev() carries every frame queued for the connection meanwhile (a broadcast burst
  * read from one sender becomes one write per recipient). Only a socket that is full gets
  * EV_WRITE armed until on_writable() has written the rest; the usual write costs no
@@ -256,9 +258,9 @@ static void want_flush(struct conn *c)
 {
     if (c->unflushed || c->write_armed || c->state == CONN_STATE_DEAD)
         return;
-    if (TAILQ_EMPTY(&c->srv->unflushed))
-        server_flush_soon(c->srv);
-    TAILQ_INSERT_TAIL(&c->srv->unflushed, c, flush_link);
+    if (TAILQ_EMPTY(&c->set->unflushed))
+        event_active(c->set->flusher, EV_TIMEOUT, 0);
+    TAILQ_INSERT_TAIL(&c->set->unflushed, c, flush_link);
     c->unflushed = 1;
 }
 
@@ -316,11 +318,13 @@ static void on_writable(evutil_socket_t fd, short what, void *arg)
     written(c);
 }
 
-void conn_flush(struct server *srv)
+/* The flusher: writes the output queued this loop turn, one connection after another. */
+static void flush_all(evutil_socket_t fd, short what, void *arg)
 {
+    struct conn_set *set = arg;
     struct conn *c;
-    while ((c = TAILQ_FIRST(&srv->unflushed)) != NULL) {
-        TAILQ_REMOVE(&srv->unflushed, c, flush_link);
+    while ((c = TAILQ_FIRST(&set->unflushed)) != NULL) {
+        TAILQ_REMOVE(&set->unflushed, c, flush_link);
         c->unflushed = 0;
         flush_one(c);
     }
@@ -356,7 +360,7 @@ static void session_send(struct session *s, struct payload *f)
     metrics.messages_sent++;
     metrics.bytes_sent += f->wire_len;
     want_flush(c);
-    if (out_cost(c) > c->srv->conf->client_output_limit) {
+    if (out_cost(c) > c->set->conf->client_output_limit) {
         /* A consumer this slow pays alone: nobody waits for it. */
         log_info("slow consumer closed id=%llu pending=%zu", (unsigned long long)c->id,
                  c->out.bytes);
@@ -387,7 +391,7 @@ static int64_t next_deadline(const struct conn *c)
 {
     int64_t due = 0;
     if (c->msg_since_ms)
-        due = c->msg_since_ms + (int64_t)c->srv->conf->message_timeout * 1000;
+        due = c->msg_since_ms + (int64_t)c->set->conf->message_timeout * 1000;
     if (c->wait_since_ms) {
         int64_t d = c->wait_since_ms + (int64_t)WAIT_SECONDS * 1000;
         due = due && due < d ? due : d;
@@ -442,12 +446,12 @@ static void handle_ws_event(struct conn *c, const struct ws_event *ev)
     case WS_EV_TEXT: {
         int was_authenticated = c->session.id != NULL;
         metrics.messages_received++;
-        dispatch_message(&c->srv->dispatch, &c->session, (const char *)ev->payload, ev->len);
+        dispatch_message(c->set->dispatch, &c->session, (const char *)ev->payload, ev->len);
         /* Authenticated now: the timer switches from the auth deadline to pings, and
          * messages may be as large as the configuration allows. */
         if (!was_authenticated && c->session.id && c->state == CONN_STATE_WS) {
-            arm_timer(c, c->srv->conf->ping_interval);
-            c->ws->max_message = c->srv->conf->max_frame_bytes;
+            arm_timer(c, c->set->conf->ping_interval);
+            c->ws->max_message = c->set->conf->max_frame_bytes;
         }
         if (c->session.waiting && !c->wait_since_ms)
             c->wait_since_ms = now_ms(c);
@@ -517,13 +521,13 @@ static void start_ws(struct conn *c)
     http_request_free(c->http);
     c->http = NULL;
     c->ws = oc_malloc(sizeof(*c->ws));
-    size_t max = c->srv->conf->max_frame_bytes;
+    size_t max = c->set->conf->max_frame_bytes;
     ws_decoder_init(c->ws, max < PREAUTH_MAX_MESSAGE ? max : PREAUTH_MAX_MESSAGE);
     c->session.ops = &ws_session_ops;
     c->session.sid = c->id;
     conn_set_state(c, CONN_STATE_WS);
     c->last_rx_ms = now_ms(c);
-    arm_timer(c, c->srv->conf->auth_timeout);
+    arm_timer(c, c->set->conf->auth_timeout);
 }
 
 static void after_response(struct conn *c, int keep_alive);
@@ -558,7 +562,7 @@ static void api_answer(void *privdata, int status, const char *body, size_t len)
 
 static void after_response(struct conn *c, int keep_alive)
 {
-    if (keep_alive && !c->srv->shutting_down) {
+    if (keep_alive && !c->set->shutting_down) {
         http_request_reset(c->http);
         arm_timer(c, HTTP_IDLE_SECONDS);
     } else {
@@ -573,7 +577,7 @@ static int start_api(struct conn *c)
     w->conn = c;
     w->keep_alive = c->http->keep_alive;
     c->api = w;
-    api_handle(&c->srv->api, c->http, api_answer, w);
+    api_handle(c->set->api, c->http, api_answer, w);
     if (!w->done)
         return 1;
     c->api = NULL;
@@ -705,7 +709,7 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
         return;
     }
     if (c->msg_since_ms &&
-        now >= c->msg_since_ms + (int64_t)c->srv->conf->message_timeout * 1000) {
+        now >= c->msg_since_ms + (int64_t)c->set->conf->message_timeout * 1000) {
         log_info("message timeout id=%llu", (unsigned long long)c->id);
         metrics.closes[METRICS_CLOSE_STALLED]++;
         ws_close(c, WS_CLOSE_POLICY, "message not completed in time");
@@ -725,7 +729,7 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
 static void on_timer(evutil_socket_t fd, short what, void *arg)
 {
     struct conn *c = arg;
-    const struct conf *conf = c->srv->conf;
+    const struct conf *conf = c->set->conf;
     switch (c->state) {
     case CONN_STATE_HTTP:
     case CONN_STATE_FLUSHING:
@@ -779,26 +783,26 @@ static int is_loopback(const struct sockaddr *a)
     return 0;
 }
 
-struct conn *conn_new(struct server *srv, evutil_socket_t fd, const struct sockaddr *peer,
+struct conn *conn_new(struct conn_set *set, evutil_socket_t fd, const struct sockaddr *peer,
                       const struct http_env *env)
 {
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 
     struct conn *c = oc_calloc(1, sizeof(*c));
-    c->srv = srv;
+    c->set = set;
     c->fd = fd;
     c->in = evbuffer_new();
-    c->rev = event_new(srv->base, fd, EV_READ | EV_PERSIST, on_readable, c);
-    c->wev = event_new(srv->base, fd, EV_WRITE | EV_PERSIST, on_writable, c);
+    c->rev = event_new(set->base, fd, EV_READ | EV_PERSIST, on_readable, c);
+    c->wev = event_new(set->base, fd, EV_WRITE | EV_PERSIST, on_writable, c);
     c->env = env;
     c->peer_loopback = is_loopback(peer);
-    c->id = ++srv->next_conn_id;
+    c->id = ++set->next_id;
     c->state = CONN_STATE_HTTP;
-    c->http = http_request_new(srv->conf->max_frame_bytes);
-    c->timer = evtimer_new(srv->base, on_timer, c);
-    c->deadline = evtimer_new(srv->base, on_deadline, c);
-    TAILQ_INSERT_TAIL(&srv->conns, c, link);
+    c->http = http_request_new(set->conf->max_frame_bytes);
+    c->timer = evtimer_new(set->base, on_timer, c);
+    c->deadline = evtimer_new(set->base, on_deadline, c);
+    TAILQ_INSERT_TAIL(&set->conns, c, link);
     metrics.connections++;
     metrics.connections_accepted++;
 
@@ -830,4 +834,55 @@ void conn_shutdown(struct conn *c)
     default:
         break;
     }
+}
+
+/* --- the set ----------------------------------------------------------------------------- */
+
+/* A dropped connection with a long queue of small payloads leaves holes all over the heap:
+ * past this much output freed, the reaper gives the pages back. */
+#define TRIM_AFTER_BYTES (1024 * 1024)
+
+void conn_set_reap(struct conn_set *set)
+{
+    struct conn *c;
+    while ((c = TAILQ_FIRST(&set->dead)) != NULL)
+        conn_free(c);
+#ifdef __GLIBC__
+    if (set->freed_output >= TRIM_AFTER_BYTES)
+        malloc_trim(0);
+#endif
+    set->freed_output = 0;
+    if (set->reaped)
+        set->reaped(set->privdata);
+}
+
+static void reap(evutil_socket_t fd, short what, void *arg)
+{
+    conn_set_reap(arg);
+}
+
+void conn_set_init(struct conn_set *set)
+{
+    TAILQ_INIT(&set->conns);
+    TAILQ_INIT(&set->dead);
+    TAILQ_INIT(&set->unflushed);
+    set->reaper = event_new(set->base, -1, 0, reap, set);
+    set->flusher = event_new(set->base, -1, 0, flush_all, set);
+    if (!set->reaper || !set->flusher) {
+        log_error("out of memory setting up the event loop");
+        abort();
+    }
+}
+
+void conn_set_free(struct conn_set *set)
+{
+    struct conn *c;
+    while ((c = TAILQ_FIRST(&set->conns)) != NULL)
+        conn_kill(c);
+    while ((c = TAILQ_FIRST(&set->dead)) != NULL)
+        conn_free(c);
+    if (set->reaper)
+        event_free(set->reaper);
+    if (set->flusher)
+        event_free(set->flusher);
 }

@@ -2,9 +2,6 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#ifdef __GLIBC__
-#include <malloc.h>
-#endif
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -23,9 +20,10 @@
 
 /* Shutdown ends when every client is gone and the engine has answered what they caused
  * (their presence removals). */
-static void maybe_finish_shutdown(struct server *s)
+static void maybe_finish_shutdown(void *privdata)
 {
-    if (!s->shutting_down || !TAILQ_EMPTY(&s->conns))
+    struct server *s = privdata;
+    if (!s->shutting_down || !TAILQ_EMPTY(&s->conns.conns))
         return;
     if (s->engine && s->engine->ops->pending(s->engine) > 0 &&
         s->engine->ops->ready(s->engine)) {
@@ -40,37 +38,6 @@ static void maybe_finish_shutdown(struct server *s)
 static void on_drain(evutil_socket_t fd, short what, void *arg)
 {
     maybe_finish_shutdown(arg);
-}
-
-static void reap(evutil_socket_t fd, short what, void *arg)
-{
-    struct server *s = arg;
-    struct conn *c;
-    while ((c = TAILQ_FIRST(&s->dead)) != NULL)
-        conn_free(c);
-#ifdef __GLIBC__
-    /* A dropped connection with a long queue of small frames leaves holes all over the
-     * heap; give their pages back (large blocks were unmapped already). */
-    if (s->freed_output >= TRIM_AFTER_BYTES)
-        malloc_trim(0);
-#endif
-    s->freed_output = 0;
-    maybe_finish_shutdown(s);
-}
-
-void server_reap_soon(struct server *s)
-{
-    event_active(s->reaper, EV_TIMEOUT, 0);
-}
-
-static void flush(evutil_socket_t fd, short what, void *arg)
-{
-    conn_flush(arg);
-}
-
-void server_flush_soon(struct server *s)
-{
-    event_active(s->flusher, EV_TIMEOUT, 0);
 }
 
 static int http_ready(void *privdata)
@@ -238,7 +205,7 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
         evutil_closesocket(fd);
         return;
     }
-    conn_new(s, fd, addr, l == s->demo_listener ? &s->demo_http : &s->http);
+    conn_new(&s->conns, fd, addr, l == s->demo_listener ? &s->demo_http : &s->http);
 }
 
 static void on_listen_retry(evutil_socket_t fd, short what, void *arg)
@@ -266,9 +233,9 @@ static void on_shutdown_timeout(evutil_socket_t fd, short what, void *arg)
     struct server *s = arg;
     struct conn *c;
     log_warn("shutdown timeout: dropping remaining connections");
-    while ((c = TAILQ_FIRST(&s->conns)) != NULL)
+    while ((c = TAILQ_FIRST(&s->conns.conns)) != NULL)
         conn_kill(c);
-    reap(-1, 0, s);
+    conn_set_reap(&s->conns);
     event_base_loopexit(s->base, NULL);
 }
 
@@ -280,6 +247,7 @@ void server_shutdown(struct server *s)
         return;
     }
     s->shutting_down = 1;
+    s->conns.shutting_down = 1;
     log_info("shutdown started connections=%lld", (long long)metrics.connections);
     if (s->listener) {
         evconnlistener_free(s->listener);
@@ -290,13 +258,13 @@ void server_shutdown(struct server *s)
         s->demo_listener = NULL;
     }
     struct conn *c, *next;
-    for (c = TAILQ_FIRST(&s->conns); c; c = next) {
+    for (c = TAILQ_FIRST(&s->conns.conns); c; c = next) {
         next = conn_next(c);
         conn_shutdown(c);
     }
     struct timeval tv = {s->conf->shutdown_timeout, 0};
     evtimer_add(s->shutdown_timer, &tv);
-    server_reap_soon(s);
+    event_active(s->conns.reaper, EV_TIMEOUT, 0);
 }
 
 void server_set_args(struct server *s, int argc, char **argv)
@@ -448,9 +416,6 @@ struct server *server_new(struct conf *conf, const char *instance_id, struct buf
     struct server *s = oc_calloc(1, sizeof(*s));
     s->conf = conf;
     s->instance_id = oc_strdup(instance_id);
-    TAILQ_INIT(&s->conns);
-    TAILQ_INIT(&s->dead);
-    TAILQ_INIT(&s->unflushed);
 
     s->base = event_base_new();
     if (!s->base) {
@@ -479,8 +444,13 @@ struct server *server_new(struct conf *conf, const char *instance_id, struct buf
     s->demo_http = s->http;
     s->demo_http.static_only = 1;
 
-    s->reaper = event_new(s->base, -1, 0, reap, s);
-    s->flusher = event_new(s->base, -1, 0, flush, s);
+    s->conns.base = s->base;
+    s->conns.conf = conf;
+    s->conns.dispatch = &s->dispatch;
+    s->conns.api = &s->api;
+    s->conns.reaped = maybe_finish_shutdown;
+    s->conns.privdata = s;
+    conn_set_init(&s->conns);
     s->shutdown_timer = evtimer_new(s->base, on_shutdown_timeout, s);
     s->listen_retry = evtimer_new(s->base, on_listen_retry, s);
     s->drain_timer = evtimer_new(s->base, on_drain, s);
@@ -503,6 +473,7 @@ struct server *server_new(struct conf *conf, const char *instance_id, struct buf
     s->engine->stats_privdata = s;
     s->registry = registry_new(s->engine, conf, s->instance_id);
     s->dispatch.registry = s->registry;
+    s->conns.registry = s->registry;
     s->api.conf = conf;
     s->api.registry = s->registry;
     return s;
@@ -520,11 +491,7 @@ void server_free(struct server *s)
 {
     if (!s)
         return;
-    struct conn *c;
-    while ((c = TAILQ_FIRST(&s->conns)) != NULL)
-        conn_kill(c);
-    while ((c = TAILQ_FIRST(&s->dead)) != NULL)
-        conn_free(c);
+    conn_set_free(&s->conns);
     if (s->listener)
         evconnlistener_free(s->listener);
     if (s->demo_listener)
@@ -535,7 +502,7 @@ void server_free(struct server *s)
     if (s->engine)
         s->engine->ops->free(s->engine);
     registry_free(s->registry);
-    struct event *events[] = {s->reaper, s->flusher, s->shutdown_timer, s->listen_retry, s->sigterm,
+    struct event *events[] = {s->shutdown_timer, s->listen_retry, s->sigterm,
                               s->sigint, s->drain_timer, s->sighup};
     for (size_t i = 0; i < sizeof(events) / sizeof(events[0]); i++)
         if (events[i])

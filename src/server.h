@@ -6,18 +6,13 @@
 #include <stdint.h>
 #include <sys/queue.h>
 
-#include "conf.h"
 #include "api.h"
+#include "conf.h"
+#include "conn.h"
 #include "dispatch.h"
 #include "engine.h"
-#include "registry.h"
 #include "http.h"
-
-struct conn;
-TAILQ_HEAD(conn_list, conn);
-
-/* Output freed with dropped connections after which the reaper gives memory back. */
-#define TRIM_AFTER_BYTES (1024 * 1024)
+#include "registry.h"
 
 /*
  * One process: its event loop, its listener, every connection, signals and shutdown.
@@ -36,11 +31,7 @@ struct server {
     struct http_env demo_http;       /* the demo plugins' port: static files only */
     struct evconnlistener *demo_listener; /* demo_port, or NULL */
     char *static_dir;                /* static_dir, resolved */
-    struct conn_list conns;          /* every live connection */
-    struct conn_list dead;           /* connections to free on the next reaper run */
-    struct event *reaper;            /* frees dead connections outside their callbacks */
-    struct conn_list unflushed;      /* connections with output not yet written this turn */
-    struct event *flusher;           /* writes them, once per loop turn: see conn_flush() */
+    struct conn_set conns;           /* every connection */
     struct event *sigterm, *sigint;  /* graceful shutdown */
     struct event *sighup;            /* reload the configuration */
     int argc;                        /* main()'s arguments, to read the conf again */
@@ -49,10 +40,7 @@ struct server {
     struct event *shutdown_timer;
     struct event *listen_retry;      /* re-enables accepting after EMFILE */
     struct event *drain_timer;       /* shutdown: waits for the engine's last answers */
-    size_t freed_output;             /* output dropped with connections freed since the last
-                                        reaper run: past TRIM_AFTER_BYTES the heap is trimmed */
     int shutting_down;
-    uint64_t next_conn_id;
     char listen_addr[80];            /* "host:port" actually bound */
 };
 
@@ -78,11 +66,5 @@ void server_set_args(struct server *s, int argc, char **argv);
  * still verifies for token_secret_grace seconds). Returns 0, or -1 (nothing changed) when
  * the configuration is invalid. */
 int server_reload(struct server *s);
-
-/* Called by conn.c: schedules the reaper to free dead connections. */
-void server_reap_soon(struct server *s);
-
-/* Makes the flusher run once the loop turn's other callbacks are done. */
-void server_flush_soon(struct server *s);
 
 #endif
