@@ -4,7 +4,7 @@
  * - Each object has a channel {prefix}:{ws:obj}:ch; an instance subscribes while it has
  *   local participants. Every envelope goes through the channel, so all instances see one
  *   order. A message is a JSON header line, "\n", then the body (a ready frame payload, a
- *   participant, or the saved data).
+ *   participant, or the saved data): chanmsg.h.
  * - Presence entries live in {..}:presence (member "user|instance" -> participant JSON) and
  *   {..}:presence:exp (member -> expiry ms). Changes go through one Lua script that also
  *   numbers them (meta field pseq) and publishes them; a replica is bootstrapped from a
@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "chanmsg.h"
 #include "dict.h"
 #include "engine.h"
 #include "json.h"
@@ -345,66 +346,59 @@ static void free_words(struct buf *words, int n)
 
 /* --- channel messages -------------------------------------------------------------------- */
 
-/* Parses one channel message and delivers it. Presence envelopes numbered at or below
+/* Decodes one channel message and delivers it. Presence envelopes numbered at or below
  * min_seq are already in the replica's snapshot and are dropped. */
 static void deliver_text(struct engine_redis *e, struct chan *ch, const char *text, size_t len,
                          long long min_seq)
 {
-    const char *nl = memchr(text, '\n', len);
-    if (!nl)
-        return;
+    struct chanmsg m;
     const char *err;
-    struct json_value *h = json_parse(text, (size_t)(nl - text), &err);
-    if (!h) {
-        log_warn("redis message dropped channel=%s reason=\"%s\"", ch->name, err);
+    enum chanmsg_status cst = chanmsg_decode(text, len, &m, &err);
+    if (cst != CHANMSG_OK) {
+        /* A kind from a newer version is skipped without a word. */
+        if (cst == CHANMSG_MALFORMED)
+            log_warn("redis message dropped channel=%s reason=\"%s\"", ch->name, err);
         return;
     }
-    const char *body = nl + 1;
-    size_t blen = len - (size_t)(body - text);
-    const char *kind = json_string(json_get(h, "k"));
-    long long sid = 0, seq = 0, version = 0, updated_at = 0;
-    json_integer(json_get(h, "s"), &sid);
-    struct envelope env = {.origin_instance = json_string(json_get(h, "i")),
-                           .origin_sid = (uint64_t)sid};
-    if (!kind || !env.origin_instance)
-        goto out;
-    if (strcmp(kind, "b") == 0 || strcmp(kind, "e") == 0) {
-        env.kind = kind[0] == 'b' ? ENVELOPE_BROADCAST : ENVELOPE_EMIT;
-        env.echo = json_typeof(json_get(h, "e")) == JSON_TRUE;
-        env.to = json_string(json_get(h, "t"));
-        if (env.kind == ENVELOPE_EMIT && !env.to)
-            goto out;
-        env.frame = frame_new_copy(body, blen);
+    struct envelope env = {.origin_instance = m.instance, .origin_sid = m.sid};
+    switch (m.kind) {
+    case CHANMSG_BROADCAST:
+    case CHANMSG_EMIT:
+        env.kind = m.kind == CHANMSG_EMIT ? ENVELOPE_EMIT : ENVELOPE_BROADCAST;
+        env.echo = m.echo;
+        env.to = m.to;
+        env.frame = frame_new_copy(m.body, m.body_len);
         e->base.deliver(e->base.deliver_privdata, ch->okey, &env);
         frame_unref(env.frame);
-    } else if (strcmp(kind, "p") == 0) {
-        json_integer(json_get(h, "q"), &seq);
+        break;
+    case CHANMSG_PRESENCE: {
         env.kind = ENVELOPE_PRESENCE;
-        env.user_key = json_string(json_get(h, "u"));
-        if (!env.user_key || seq <= min_seq)
-            goto out;
-        struct participant *p = blen ? participant_from_json(body, blen) : NULL;
-        if (blen && !p)
-            goto out;
+        env.user_key = m.user_key;
+        if (m.seq <= min_seq)
+            break;
+        struct participant *p = m.body_len ? participant_from_json(m.body, m.body_len) : NULL;
+        if (m.body_len && !p)
+            break;
         env.participant = p;
         e->base.deliver(e->base.deliver_privdata, ch->okey, &env);
         participant_free(p);
-    } else if (strcmp(kind, "d") == 0) {
-        json_integer(json_get(h, "v"), &version);
-        json_integer(json_get(h, "a"), &updated_at);
+        break;
+    }
+    case CHANMSG_DATA: {
         struct data_doc doc;
         data_doc_init(&doc);
-        if (data_parse(body, blen, &doc, &err) == 0) {
+        if (data_parse(m.body, m.body_len, &doc, &err) == 0) {
             env.kind = ENVELOPE_DATA;
             env.data = &doc;
-            env.version = version;
-            env.updated_at = updated_at;
+            env.version = m.version;
+            env.updated_at = m.updated_at;
             e->base.deliver(e->base.deliver_privdata, ch->okey, &env);
         }
         data_doc_clear(&doc);
+        break;
     }
-out:
-    json_free(h);
+    }
+    chanmsg_clear(&m);
 }
 
 static void run_waits(struct engine_redis *e, struct chan *ch);
@@ -644,31 +638,20 @@ static void done_reply(struct redis_conn *rc, redisReply *r, void *privdata)
     free(d);
 }
 
-static void header_start(struct buf *b, char kind, const struct envelope *env)
-{
-    buf_printf(b, "{\"k\":\"%c\",\"i\":", kind);
-    json_append_string(b, env->origin_instance, strlen(env->origin_instance));
-    buf_printf(b, ",\"s\":%llu", (unsigned long long)env->origin_sid);
-}
-
 static void r_publish(struct engine *base, const char *okey, const struct envelope *env,
                       engine_done_fn done, void *privdata)
 {
     struct engine_redis *e = (struct engine_redis *)base;
     struct buf chan = {0}, msg = {0};
     key(&chan, e, okey, "ch");
+    struct chanmsg m = {.kind = env->kind == ENVELOPE_EMIT ? CHANMSG_EMIT : CHANMSG_BROADCAST,
+                        .instance = env->origin_instance,
+                        .sid = env->origin_sid,
+                        .echo = env->echo,
+                        .to = env->to};
     size_t flen;
     const char *payload = frame_payload(env->frame, &flen);
-    buf_reserve(&msg, flen + 128);
-    header_start(&msg, env->kind == ENVELOPE_EMIT ? 'e' : 'b', env);
-    if (env->echo)
-        buf_append_str(&msg, ",\"e\":true");
-    if (env->kind == ENVELOPE_EMIT) {
-        buf_append_str(&msg, ",\"t\":");
-        json_append_string(&msg, env->to, strlen(env->to));
-    }
-    buf_append_str(&msg, "}\n");
-    buf_append(&msg, payload, flen);
+    chanmsg_encode_message(&msg, &m, payload, flen);
     const char *argv[] = {"PUBLISH", chan.p, msg.p};
     size_t lens[] = {7, chan.len, msg.len};
     struct done_call *d = oc_malloc(sizeof(*d));
@@ -696,13 +679,11 @@ static void r_presence(struct engine *base, const char *okey, const struct envel
     if (env->participant)
         participant_to_json(env->participant, env->object_id, &words[5]);
     buf_printf(&words[6], "%lld", (long long)now_ms() + (long long)e->conf->presence_ttl * 1000);
-    header_start(&words[7], 'p', env);
-    buf_append_str(&words[7], ",\"u\":");
-    json_append_string(&words[7], env->user_key, strlen(env->user_key));
-    buf_append_str(&words[7], ",\"q\":");
-    buf_append_str(&words[8], "}\n");
-    if (env->participant)
-        buf_append(&words[8], words[5].p, words[5].len);
+    struct chanmsg m = {.kind = CHANMSG_PRESENCE,
+                        .instance = env->origin_instance,
+                        .sid = env->origin_sid,
+                        .user_key = env->user_key};
+    chanmsg_encode_presence(&words[7], &words[8], &m, words[5].p, words[5].len);
 
     /* Remember what this instance owns, to keep it alive and to store it again. */
     struct buf lk = {0};
@@ -827,9 +808,10 @@ static void r_data_save(struct engine *base, const char *okey, const struct engi
     buf_printf(&words[4], "%lld", req->if_version);
     buf_printf(&words[5], "%zu", req->max_bytes);
     buf_printf(&words[6], "%lld", (long long)time(NULL));
-    struct envelope env = {.origin_instance = req->origin_instance, .origin_sid = req->origin_sid};
-    header_start(&words[7], 'd', &env);
-    buf_append_str(&words[7], ",\"v\":");
+    struct chanmsg m = {.kind = CHANMSG_DATA,
+                        .instance = req->origin_instance,
+                        .sid = req->origin_sid};
+    chanmsg_encode_data_head(&words[7], &m);
     for (size_t i = 0; i < u->count; i++) {
         const struct data_field *f = &u->fields[i];
         buf_append(&words[8 + 3 * i], f->key, f->klen);
