@@ -27,134 +27,26 @@
 #include "engine.h"
 #include "json.h"
 #include "log.h"
+#include "lua_scripts.h"
 #include "metrics.h"
 #include "redis_conn.h"
 
 /* --- Lua scripts ------------------------------------------------------------------------- */
 
+/* src/lua/NAME.lua, embedded by the build as lua_NAME (lua_scripts.h); the comment at the
+ * top of each file says its KEYS and ARGV. */
 struct script {
     const char *name;
     const char *src;
     char sha[41];
 };
 
-/* KEYS: presence, exp, meta, channel. ARGV: member, participant JSON ("" removes), expiry
- * ms, message head (before the sequence number), message tail (after it). */
-static struct script presence_script = {"presence",
-    "local seq = redis.call('HINCRBY', KEYS[3], 'pseq', 1)\n"
-    "if ARGV[2] == '' then\n"
-    "  redis.call('HDEL', KEYS[1], ARGV[1])\n"
-    "  redis.call('ZREM', KEYS[2], ARGV[1])\n"
-    "else\n"
-    "  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])\n"
-    "  redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])\n"
-    "end\n"
-    "redis.call('PUBLISH', KEYS[4], ARGV[4] .. seq .. ARGV[5])\n"
-    "return seq\n", ""};
-
-/* KEYS: presence, exp, meta, channel. ARGV: now ms. Removes expired entries (a dead
- * instance's) and publishes each removal once. */
-static struct script sweep_script = {"sweep",
-    "local gone = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1])\n"
-    "for _, member in ipairs(gone) do\n"
-    "  redis.call('ZREM', KEYS[2], member)\n"
-    "  redis.call('HDEL', KEYS[1], member)\n"
-    "  local seq = redis.call('HINCRBY', KEYS[3], 'pseq', 1)\n"
-    "  local bar = 0\n"
-    "  for i = #member, 1, -1 do\n"
-    "    if string.sub(member, i, i) == '|' then bar = i break end\n"
-    "  end\n"
-    "  local head = cjson.encode({k = 'p', i = string.sub(member, bar + 1), s = 0,\n"
-    "                            u = string.sub(member, 1, bar - 1), q = seq})\n"
-    "  redis.call('PUBLISH', KEYS[4], head .. '\\n')\n"
-    "end\n"
-    "return #gone\n", ""};
-
-/* KEYS: presence, exp, meta. ARGV: now ms, 1 to include expired entries. Returns {pseq,
- * member, json, ...} of the live entries. */
-static struct script snapshot_script = {"snapshot",
-    "local out = {redis.call('HGET', KEYS[3], 'pseq') or '0'}\n"
-    "local all = redis.call('HGETALL', KEYS[1])\n"
-    "for i = 1, #all, 2 do\n"
-    "  local score = redis.call('ZSCORE', KEYS[2], all[i])\n"
-    "  if score and (ARGV[2] == '1' or tonumber(score) > tonumber(ARGV[1])) then\n"
-    "    out[#out + 1] = all[i]\n"
-    "    out[#out + 1] = all[i + 1]\n"
-    "  end\n"
-    "end\n"
-    "return out\n", ""};
-
-/* The stored object as JSON text, from the data hash (shared by get and save). */
-#define LUA_DATA_JSON                                                                              \
-    "local function data_json(key)\n"                                                              \
-    "  local all = redis.call('HGETALL', key)\n"                                                   \
-    "  local parts = {}\n"                                                                         \
-    "  for i = 1, #all, 2 do\n"                                                                    \
-    "    parts[#parts + 1] = cjson.encode(all[i]) .. ':' .. all[i + 1]\n"                          \
-    "  end\n"                                                                                      \
-    "  return '{' .. table.concat(parts, ',') .. '}'\n"                                            \
-    "end\n"
-
-/* KEYS: data, meta. Returns {version, updated_at, json}. */
-static struct script get_script = {"get",
-    LUA_DATA_JSON
-    "local m = redis.call('HMGET', KEYS[2], 'version', 'updated_at')\n"
-    "return {m[1] or '0', m[2] or '0', data_json(KEYS[1])}\n", ""};
-
-/* KEYS: data, meta, channel. ARGV: merge (0/1), ifVersion (-1: any), max bytes, now s,
- * message head (before version), then key, key bytes, value triples. Sizes follow data.h:
- * 2 + sum(key bytes + 1 + value length) + commas. Returns {'ok', version, now, json} or
- * {'conflict'} or {'too_large'}. */
-static struct script save_script = {"save",
-    LUA_DATA_JSON
-    "local merge = ARGV[1] == '1'\n"
-    "local version = tonumber(redis.call('HGET', KEYS[2], 'version') or '0')\n"
-    "local ifv = tonumber(ARGV[2])\n"
-    "if ifv >= 0 and ifv ~= version then return {'conflict'} end\n"
-    "local fbytes, count = 0, 0\n"
-    "if merge then\n"
-    "  fbytes = tonumber(redis.call('HGET', KEYS[2], 'fbytes') or '0')\n"
-    "  count = redis.call('HLEN', KEYS[1])\n"
-    "end\n"
-    "for i = 6, #ARGV, 3 do\n"
-    "  local kb = tonumber(ARGV[i + 1])\n"
-    "  if merge then\n"
-    "    local old = redis.call('HGET', KEYS[1], ARGV[i])\n"
-    "    if old then fbytes = fbytes - kb - 1 - #old count = count - 1 end\n"
-    "  end\n"
-    "  if not (merge and ARGV[i + 2] == 'null') then\n"
-    "    fbytes = fbytes + kb + 1 + #ARGV[i + 2]\n"
-    "    count = count + 1\n"
-    "  end\n"
-    "end\n"
-    "local bytes = 2 + fbytes\n"
-    "if count > 1 then bytes = bytes + count - 1 end\n"
-    "if bytes > tonumber(ARGV[3]) then return {'too_large'} end\n"
-    "if not merge then redis.call('DEL', KEYS[1]) end\n"
-    "for i = 6, #ARGV, 3 do\n"
-    "  if merge and ARGV[i + 2] == 'null' then\n"
-    "    redis.call('HDEL', KEYS[1], ARGV[i])\n"
-    "  else\n"
-    "    redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 2])\n"
-    "  end\n"
-    "end\n"
-    "version = redis.call('HINCRBY', KEYS[2], 'version', 1)\n"
-    "redis.call('HSET', KEYS[2], 'updated_at', ARGV[4], 'bytes', bytes, 'fbytes', fbytes)\n"
-    "local json = data_json(KEYS[1])\n"
-    "redis.call('PUBLISH', KEYS[3], ARGV[5] .. version .. ',\"a\":' .. ARGV[4] .. '}\\n' .. json)\n"
-    "return {'ok', version, ARGV[4], json}\n", ""};
-
-/* KEYS: instances. ARGV: id, stats JSON, now s. Drops entries not refreshed for 60 s. */
-static struct script instances_script = {"instances",
-    "redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])\n"
-    "local all = redis.call('HGETALL', KEYS[1])\n"
-    "for i = 1, #all, 2 do\n"
-    "  local ok, v = pcall(cjson.decode, all[i + 1])\n"
-    "  if not ok or type(v) ~= 'table' or (tonumber(v.updated) or 0) < tonumber(ARGV[3]) - 60 then\n"
-    "    redis.call('HDEL', KEYS[1], all[i])\n"
-    "  end\n"
-    "end\n"
-    "return 1\n", ""};
+static struct script presence_script = {"presence", lua_presence_set, ""};
+static struct script sweep_script = {"sweep", lua_presence_sweep, ""};
+static struct script snapshot_script = {"snapshot", lua_presence_snapshot, ""};
+static struct script get_script = {"get", lua_data_get, ""};
+static struct script save_script = {"save", lua_data_save, ""};
+static struct script instances_script = {"instances", lua_instances_refresh, ""};
 
 static struct script *scripts[] = {&presence_script, &sweep_script, &snapshot_script,
                                    &get_script, &save_script, &instances_script};
