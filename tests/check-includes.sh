@@ -19,8 +19,10 @@ check() {
     done
 }
 check yajl/ "json.c proto.c data.c"
-check hiredis/ "redis_conn.c engine_redis.c"
+check hiredis/ "redis_conn.c engine_redis.c engine_redis_house.c engine_redis_presence.c \
+    engine_redis_script.c"
 check http_parser "http.c"
-check event2/ "conn.c conn.h server.c server.h redis_conn.c redis_conn.h engine_redis.c"
+check event2/ "conn.c conn.h server.c server.h redis_conn.c redis_conn.h engine_redis.c \
+    engine_redis_house.c"
 [ $status -eq 0 ] && echo "1 passed, 0 failed" || echo "0 passed, 1 failed"
 exit $status
