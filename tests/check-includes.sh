@@ -30,16 +30,18 @@ room() {
     done
 }
 room yajl/ "json.c proto.c data.c"
-room hiredis/ "redis_conn.c engine_redis.c"
+room hiredis/ "redis_conn.c engine_redis.c engine_redis_house.c engine_redis_presence.c \
+    engine_redis_script.c"
 room http_parser "http.c"
-room event2/ "conn.c conn.h server.c server.h redis_conn.c redis_conn.h engine_redis.c"
+room event2/ "conn.c conn.h server.c server.h redis_conn.c redis_conn.h engine_redis.c \
+    engine_redis_house.c"
 
 # --- 2. layers, from the bottom -------------------------------------------------------------
 # A module is its .c and .h (and a generated .c beside them).
 LAYERS="
 0 base       buf dict log metrics version utf8 base64 json okey
 1 codec      payload conf data auth presence proto session ws http outq
-2 engine     engine engine_memory engine_redis redis_conn
+2 engine     engine engine_memory engine_redis engine_redis_int engine_redis_house engine_redis_presence engine_redis_script chanmsg lua_scripts redis_conn
 3 registry   registry
 4 protocol   dispatch api
 5 transport  conn

@@ -1,0 +1,147 @@
+#ifndef OC_ENGINE_REDIS_INT_H
+#define OC_ENGINE_REDIS_INT_H
+
+/*
+ * Inside engine redis: what its files share, and nothing else includes.
+ *
+ *   engine_redis.c           state, lifecycle, subscriptions, channel messages in, publish,
+ *                            data get and save
+ *   engine_redis_presence.c  presence entries and snapshots (a replica's bootstrap)
+ *   engine_redis_house.c     the tick: presence sweep, entry refresh, instances registry
+ *   engine_redis_script.c    the Lua scripts (src/lua/): SCRIPT LOAD, EVALSHA, EVAL
+ */
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/time.h>
+
+#include "buf.h"
+#include "dict.h"
+#include "engine.h"
+#include "redis_conn.h"
+
+struct event;
+
+/* A presence_list waiting for the channel's subscription to be confirmed. */
+struct list_wait {
+    engine_presence_fn cb;
+    void *privdata;
+    struct list_wait *next;
+};
+
+/* A channel message kept while a snapshot is being read. */
+struct held {
+    char *text; /* the message, owned */
+    size_t len;
+    struct held *next;
+};
+
+/* An object's channel, while this instance wants its messages. */
+struct chan {
+    char *okey;                     /* okey.h: "ws:obj", both encoded */
+    char *name;                     /* the Redis channel */
+    int confirmed;                  /* SUBSCRIBE acknowledged on the current connection */
+    int snapping;                   /* snapshots in flight: messages are held */
+    long long snap_seq;             /* presence envelopes up to this are in the last snapshot */
+    struct list_wait *waits;        /* presence_list calls waiting for confirmed */
+    struct held *held, **held_tail; /* messages held while snapping, oldest first */
+};
+
+/* An entry this instance owns, refreshed until removed. */
+struct local {
+    char *okey;
+    char *member; /* "user|instance" */
+};
+
+struct engine_redis {
+    struct engine base;
+    struct event_base *evbase;
+    const struct conf *conf;
+    char *listen_addr;
+    struct redis_conn *cmd; /* commands and scripts */
+    struct redis_conn *sub; /* SUBSCRIBE only */
+    struct dict chans;      /* okey -> struct chan */
+    struct dict by_name;    /* channel name -> struct chan */
+    struct dict sub_due;    /* channel name -> SUBSCRIBE/UNSUBSCRIBE sent on the current
+                               subscriber connection and not answered (a count) */
+    struct dict locals;     /* okey "\n" member -> struct local */
+    struct event *tick;     /* once a second: sweep, refresh, instances */
+    long long started;      /* unix seconds */
+    unsigned ticks;
+    int outage;             /* a connection went down since both were last up */
+    int64_t sweep_after_ms; /* after an outage, other instances get time to come back
+                               and refresh their entries before any is called dead */
+    int was_ready;
+};
+
+/* Wall clock in ms (presence expiry scores are compared across instances). Note: to be
+ * replaced by util.c's shared clock function once that lands. */
+static inline int64_t now_ms(void)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+/* --- engine_redis.c ---------------------------------------------------------------------- */
+
+/* Empties b and writes the key {prefix}:{okey}:suffix into it. */
+void engine_redis_key(struct buf *b, const struct engine_redis *e, const char *okey,
+                      const char *suffix);
+/* 1 when both connections are up. */
+int engine_redis_ready(struct engine *base);
+/* Decodes one message of ch's channel and delivers it. Presence envelopes numbered at or
+ * below min_seq are already in the replica's snapshot and are dropped. */
+void engine_redis_deliver(struct engine_redis *e, struct chan *ch, const char *text, size_t len,
+                          long long min_seq);
+
+/* Answers an engine_done_fn with whether Redis took the command. */
+struct done_call {
+    engine_done_fn done;
+    void *privdata;
+};
+/* A redis_reply_fn for a struct done_call (freed here) as privdata. */
+void engine_redis_done_reply(struct redis_conn *rc, struct redisReply *r, void *privdata);
+
+/* --- engine_redis_presence.c ------------------------------------------------------------- */
+
+/* The presence and presence_list engine ops. */
+void engine_redis_presence(struct engine *base, const char *okey, const struct envelope *env,
+                           engine_done_fn done, void *privdata);
+void engine_redis_presence_list(struct engine *base, const char *okey, engine_presence_fn cb,
+                                void *privdata);
+/* Keeps a copy of a message that came while ch->snapping, for after the snapshot. */
+void engine_redis_hold(struct chan *ch, const char *text, size_t len);
+/* ch's subscription is confirmed: the presence_list calls waiting for it read now. */
+void engine_redis_run_waits(struct engine_redis *e, struct chan *ch);
+
+/* --- engine_redis_house.c ---------------------------------------------------------------- */
+
+/* Starts the once-a-second tick (e->tick; the caller frees it with event_free). */
+void engine_redis_house_start(struct engine_redis *e);
+/* Writes this instance's entry in the instances registry. */
+void engine_redis_publish_stats(struct engine_redis *e);
+
+/* --- engine_redis_script.c --------------------------------------------------------------- */
+
+/* A Lua script of src/lua/ and its SHA1 for EVALSHA. */
+struct script {
+    const char *name; /* in logs */
+    const char *src;  /* the embedded text (lua_scripts.h) */
+    char sha[41];     /* hex, set by engine_redis_scripts_init() */
+};
+
+extern struct script script_presence_set, script_presence_sweep, script_presence_snapshot,
+    script_data_get, script_data_save, script_instances_refresh;
+
+/* Computes every script's SHA1 (once per process). */
+void engine_redis_scripts_init(void);
+/* Sends every script's source (SCRIPT LOAD) on a new command connection. */
+void engine_redis_scripts_load(struct engine_redis *e);
+/* Runs s with nkeys keys then arguments: words[0..nwords), whose storage is taken in every
+ * case (each is left empty). Returns 0, or -1 when Redis is down (cb is then not called).
+ * cb may be NULL. */
+int engine_redis_run_script(struct engine_redis *e, struct script *s, int nkeys, struct buf *words,
+                            int nwords, redis_reply_fn cb, void *privdata);
+
+#endif

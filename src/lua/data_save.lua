@@ -1,0 +1,59 @@
+-- data_save.lua: replaces or merges an object's saved data with the size limit and
+-- ifVersion checks, bumps the version and publishes the result, atomically.
+-- KEYS[1] <prefix>:{ws:obj}:data  hash  top-level key -> compact JSON value
+-- KEYS[2] <prefix>:{ws:obj}:meta  hash  version, updated_at (unix s), bytes, fbytes
+-- KEYS[3] <prefix>:{ws:obj}:ch    the object's channel
+-- ARGV[1] "1" merge (a "null" value deletes its key), "0" replace
+-- ARGV[2] ifVersion, -1 for any
+-- ARGV[3] limit of the stored object's compact JSON size (bytes)
+-- ARGV[4] now (unix s)
+-- ARGV[5] message head, up to "v": (src/chanmsg.h); this script appends the version,
+--         ,"a": and now, the } and newline, then the object's JSON
+-- ARGV[6..] triples: key, its size as a JSON string (quotes included), compact JSON value
+-- Sizes follow data.h: 2 + sum(key bytes + 1 + value length) + commas; fbytes is the sum.
+-- Returns {'ok', version, now, JSON text} or {'conflict'} or {'too_large'}.
+-- data_json is the same function as in data_get.lua (see there).
+local function data_json(key)
+  local all = redis.call('HGETALL', key)
+  local parts = {}
+  for i = 1, #all, 2 do
+    parts[#parts + 1] = cjson.encode(all[i]) .. ':' .. all[i + 1]
+  end
+  return '{' .. table.concat(parts, ',') .. '}'
+end
+local merge = ARGV[1] == '1'
+local version = tonumber(redis.call('HGET', KEYS[2], 'version') or '0')
+local ifv = tonumber(ARGV[2])
+if ifv >= 0 and ifv ~= version then return {'conflict'} end
+local fbytes, count = 0, 0
+if merge then
+  fbytes = tonumber(redis.call('HGET', KEYS[2], 'fbytes') or '0')
+  count = redis.call('HLEN', KEYS[1])
+end
+for i = 6, #ARGV, 3 do
+  local kb = tonumber(ARGV[i + 1])
+  if merge then
+    local old = redis.call('HGET', KEYS[1], ARGV[i])
+    if old then fbytes = fbytes - kb - 1 - #old count = count - 1 end
+  end
+  if not (merge and ARGV[i + 2] == 'null') then
+    fbytes = fbytes + kb + 1 + #ARGV[i + 2]
+    count = count + 1
+  end
+end
+local bytes = 2 + fbytes
+if count > 1 then bytes = bytes + count - 1 end
+if bytes > tonumber(ARGV[3]) then return {'too_large'} end
+if not merge then redis.call('DEL', KEYS[1]) end
+for i = 6, #ARGV, 3 do
+  if merge and ARGV[i + 2] == 'null' then
+    redis.call('HDEL', KEYS[1], ARGV[i])
+  else
+    redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 2])
+  end
+end
+version = redis.call('HINCRBY', KEYS[2], 'version', 1)
+redis.call('HSET', KEYS[2], 'updated_at', ARGV[4], 'bytes', bytes, 'fbytes', fbytes)
+local json = data_json(KEYS[1])
+redis.call('PUBLISH', KEYS[3], ARGV[5] .. version .. ',"a":' .. ARGV[4] .. '}\n' .. json)
+return {'ok', version, ARGV[4], json}

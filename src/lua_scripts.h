@@ -1,0 +1,18 @@
+#ifndef OC_LUA_SCRIPTS_H
+#define OC_LUA_SCRIPTS_H
+
+/*
+ * The Lua scripts of engine redis. Each src/lua/NAME.lua is embedded by the build as
+ * lua_NAME, the file's text exactly, NUL-terminated (build-aux/lua2c.sh writes
+ * lua_scripts.c; Makefile.am lists the files). The comment at the top of each file says
+ * its KEYS, ARGV and reply.
+ */
+
+extern const char lua_presence_set[];      /* store or remove an entry, publish it */
+extern const char lua_presence_sweep[];    /* remove expired entries, publish each */
+extern const char lua_presence_snapshot[]; /* the entries and the last change's number */
+extern const char lua_data_get[];          /* the saved data with version, updated_at */
+extern const char lua_data_save[];         /* replace or merge, limits, version, publish */
+extern const char lua_instances_refresh[]; /* this instance's registry entry, drop stale */
+
+#endif
