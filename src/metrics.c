@@ -32,6 +32,16 @@ static void gauge(struct buf *out, const char *name, const char *help, int64_t v
     buf_printf(out, "%s %lld\n", name, (long long)v);
 }
 
+/* A counter with one label: values[i] under label="names[i]". */
+static void labelled(struct buf *out, const char *name, const char *help, const char *label,
+                     const char *const *names, const uint64_t *values, int n)
+{
+    header(out, name, "counter", help);
+    for (int i = 0; i < n && i < METRICS_CODES_MAX; i++)
+        buf_printf(out, "%s{%s=\"%s\"} %llu\n", name, label, names[i],
+                   (unsigned long long)values[i]);
+}
+
 void metrics_render(struct buf *out, const struct metrics_codes *codes)
 {
     static const char *close_reasons[] = {"protocol",      "auth",     "ping_timeout",
@@ -53,27 +63,18 @@ void metrics_render(struct buf *out, const struct metrics_codes *codes)
     counter(out, "objcast_bytes_received_total", "Bytes read from clients.", m->bytes_received);
     counter(out, "objcast_bytes_sent_total", "Bytes written to clients.", m->bytes_sent);
     counter(out, "objcast_frames_encoded_total",
-            "Outgoing frames encoded (one per message, however many recipients).",
+            "Outgoing messages encoded (once per message, however many recipients).",
             m->encoded);
     counter(out, "objcast_auth_failures_total", "Authentications refused or timed out.",
             m->auth_failures);
 
-    header(out, "objcast_errors_total", "counter", "objcast_error messages sent, by code.");
-    for (int i = 0; i < codes->errors && i < METRICS_CODES_MAX; i++)
-        buf_printf(out, "objcast_errors_total{code=\"%s\"} %llu\n", codes->error_name(i),
-                   (unsigned long long)m->errors[i]);
-
-    header(out, "objcast_server_closes_total", "counter",
-           "Connections closed by the server, by reason.");
-    for (int i = 0; i < METRICS_CLOSE_COUNT; i++)
-        buf_printf(out, "objcast_server_closes_total{reason=\"%s\"} %llu\n", close_reasons[i],
-                   (unsigned long long)m->closes[i]);
-
-    header(out, "objcast_messages_received_by_type_total", "counter",
-           "WebSocket messages received, by protocol type.");
-    for (int i = 0; i < codes->types && i < METRICS_CODES_MAX; i++)
-        buf_printf(out, "objcast_messages_received_by_type_total{type=\"%s\"} %llu\n",
-                   codes->type_name(i), (unsigned long long)m->by_type[i]);
+    labelled(out, "objcast_errors_total", "objcast_error messages sent, by code.", "code",
+             codes->error_names, m->errors, codes->errors);
+    labelled(out, "objcast_server_closes_total", "Connections closed by the server, by reason.",
+             "reason", close_reasons, m->closes, METRICS_CLOSE_COUNT);
+    labelled(out, "objcast_messages_received_by_type_total",
+             "WebSocket messages received, by protocol type.", "type", codes->type_names,
+             m->by_type, codes->types);
     gauge(out, "objcast_objects", "Objects with participants on this instance.", m->objects);
     gauge(out, "objcast_subscriptions", "Connections on objects (any presence state).",
           m->memberships);
@@ -86,11 +87,8 @@ void metrics_render(struct buf *out, const struct metrics_codes *codes)
             m->presence_swept);
     static const char *refused[] = {"max_connections", "head_too_large", "body_too_large",
                                     "malformed"};
-    header(out, "objcast_http_refused_total", "counter",
-           "HTTP requests refused by a limit, by reason.");
-    for (int i = 0; i < 4; i++)
-        buf_printf(out, "objcast_http_refused_total{reason=\"%s\"} %llu\n", refused[i],
-                   (unsigned long long)m->http_refused[i]);
+    labelled(out, "objcast_http_refused_total", "HTTP requests refused by a limit, by reason.",
+             "reason", refused, m->http_refused, 4);
     header(out, "objcast_redis_command_seconds", "histogram", "Redis command round trips.");
     uint64_t cum = 0;
     for (int i = 0; i < METRICS_LATENCY_BUCKETS; i++) {

@@ -70,11 +70,11 @@ enum metrics_refused {
 
 extern struct metrics metrics;
 
-/* The names of the codes that index errors and by_type: name(i) for i < count. */
+/* The names of the codes that index errors and by_type: names[i] for i < count. */
 struct metrics_codes {
-    const char *(*error_name)(int code);
+    const char *error_names[METRICS_CODES_MAX];
     int errors;
-    const char *(*type_name)(int type);
+    const char *type_names[METRICS_CODES_MAX];
     int types;
 };
 

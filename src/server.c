@@ -167,20 +167,17 @@ static void engine_stats(void *privdata, struct buf *out)
                (unsigned long long)metrics.bytes_sent);
 }
 
-static const char *error_label(int code)
-{
-    return proto_error_name((enum proto_error)code);
-}
-
-static const char *type_label(int type)
-{
-    return type ? proto_type_name((enum proto_type)type) : "unknown";
-}
-
 static void http_metrics(void *privdata, struct buf *out)
 {
-    static const struct metrics_codes codes = {error_label, PROTO_ERR_COUNT, type_label,
-                                               PROTO_TYPE_COUNT};
+    static struct metrics_codes codes;
+    if (!codes.errors) {
+        for (int i = 0; i < PROTO_ERR_COUNT; i++)
+            codes.error_names[i] = proto_error_name((enum proto_error)i);
+        for (int i = 0; i < PROTO_TYPE_COUNT; i++)
+            codes.type_names[i] = i ? proto_type_name((enum proto_type)i) : "unknown";
+        codes.errors = PROTO_ERR_COUNT;
+        codes.types = PROTO_TYPE_COUNT;
+    }
     metrics_render(out, &codes);
 }
 
