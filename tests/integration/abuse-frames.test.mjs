@@ -6,7 +6,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
 import { MiB, SLACK_RSS, assertRssGrowth, mb, probe, rssBytes, sampleRss, startMeasured } from './lib/abuse.mjs';
-import { OP, buildFrame, mintToken, rawSocket, sleep } from './lib/server.mjs';
+import { mintToken, rawSocket, sleep } from './lib/server.mjs';
+import { OP, buildFrame } from './lib/wsframe.mjs';
 
 const PRE_AUTH_MAX = 16384;
 const MAX_FRAME = 2162688; // max_frame_bytes default: such a frame is allowed after auth

@@ -12,7 +12,8 @@ import {
     upgradeAttacker,
 } from './lib/abuse.mjs';
 import { broadcast, open, presence, subscribeAll } from './lib/proto.mjs';
-import { OP, buildFrame, getMetrics, mintToken, rawSocket, sleep, waitFor } from './lib/server.mjs';
+import { getMetrics, mintToken, rawSocket, sleep, waitFor } from './lib/server.mjs';
+import { OP, buildFrame } from './lib/wsframe.mjs';
 
 const LIMIT = 4 * MiB; // client_output_limit of these tests (abuseConf)
 const SLACK = 8 * MiB; // what the server may grow besides one client's queue

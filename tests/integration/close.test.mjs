@@ -2,7 +2,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { OP, buildFrame, closeFrame, connectAuthed, rawSocket, startServer } from './lib/server.mjs';
+import { connectAuthed, rawSocket, startServer } from './lib/server.mjs';
+import { OP, buildFrame, closeFrame } from './lib/wsframe.mjs';
 
 async function authedRaw(s) {
     const c = await rawSocket(s);

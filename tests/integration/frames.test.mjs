@@ -2,7 +2,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { OP, buildFrame, rawSocket, sleep, startServer } from './lib/server.mjs';
+import { rawSocket, sleep, startServer } from './lib/server.mjs';
+import { OP, buildFrame } from './lib/wsframe.mjs';
 
 async function authedRaw(s) {
     const c = await rawSocket(s);

@@ -2,7 +2,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { acceptKey, connect, rawSocket, startServer } from './lib/server.mjs';
+import { connect, rawSocket, startServer } from './lib/server.mjs';
+import { acceptKey } from './lib/wsframe.mjs';
 
 test('a valid upgrade gets 101 and the ws client accepts Sec-WebSocket-Accept', async (t) => {
     const s = await startServer({ t });

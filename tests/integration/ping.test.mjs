@@ -2,7 +2,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { OP, buildFrame, connectAuthed, rawSocket, sleep, startServer } from './lib/server.mjs';
+import { connectAuthed, rawSocket, sleep, startServer } from './lib/server.mjs';
+import { OP, buildFrame } from './lib/wsframe.mjs';
 
 test('a client ping is answered by a pong echoing its payload', async (t) => {
     const s = await startServer({ t });

@@ -8,7 +8,8 @@ import { test } from 'node:test';
 
 import { startCluster, startRedis } from './lib/redis.mjs';
 import { OBJ, open, participant, presence, sendJoin, sendLeave, sortById, subscribeAll, user } from './lib/proto.mjs';
-import { buildFrame, rawSocket, sleep, startServer, waitFor } from './lib/server.mjs';
+import { rawSocket, sleep, startServer, waitFor } from './lib/server.mjs';
+import { buildFrame } from './lib/wsframe.mjs';
 
 const ENGINES = ['memory', 'redis'];
 

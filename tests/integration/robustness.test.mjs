@@ -5,9 +5,10 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
 import {
-    OP, auth, buildFrame, connect, connectAuthed, getMetrics, httpGet, mintToken, prng, rawSocket,
-    sleep, startServer, waitFor,
+    auth, connect, connectAuthed, getMetrics, httpGet, mintToken, prng, rawSocket, sleep, startServer,
+    waitFor,
 } from './lib/server.mjs';
+import { OP, buildFrame } from './lib/wsframe.mjs';
 
 const SEED = Number(process.env.OBJCAST_SEED || 20240611);
 const CONNECTIONS = 200;

@@ -2,7 +2,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { OP, connect, connectAuthed, rawSocket, startServer } from './lib/server.mjs';
+import { connect, connectAuthed, rawSocket, startServer } from './lib/server.mjs';
+import { OP } from './lib/wsframe.mjs';
 
 test('SIGTERM closes two authenticated clients with 1001 and exits 0', async (t) => {
     const s = await startServer({ t, conf: { shutdown_timeout: 3 } });
