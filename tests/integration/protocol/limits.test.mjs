@@ -1,0 +1,171 @@
+// Size limits (PROTOCOL.md section 5 "Limits", decisions): message <= 2,097,152 bytes of its
+// JSON text as received; saved data <= 512,000 bytes as compact JSON (after a merge: the
+// merged result). Over the limit -> too_large, nothing delivered or stored.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+
+import { startServer } from '../lib/server.mjs';
+import {
+    OBJ, assertUsable, broadcast, expectError, expectNext, expectSilence, expectStored, open, ovMessage,
+    rawsWhere, saveData, subscribeAll,
+} from '../lib/proto.mjs';
+
+const MAX_MESSAGE = 2097152;
+const MAX_DATA = 512000;
+const bytes = (s) => Buffer.byteLength(s, 'utf8');
+
+async function setup(t) {
+    const s = await startServer({ t });
+    const a = await open(s, 'a');
+    const b = await open(s, 'b');
+    const c = await open(s, 'c');
+    await subscribeAll([a, b, c]);
+    return { s, a, b, c };
+}
+
+/* A JSON string literal of exactly n bytes, with `multi` two-byte characters in it. */
+function jsonString(n, multi = 0) {
+    const text = `"${'é'.repeat(multi)}${'x'.repeat(n - 2 - 2 * multi)}"`;
+    assert.equal(bytes(text), n);
+    return text;
+}
+
+test('a message of exactly 2,097,152 bytes passes and arrives intact; one byte more -> too_large', async (t) => {
+    const { a, b, c } = await setup(t);
+    const exact = jsonString(MAX_MESSAGE);
+    broadcast(a, 'big', undefined, { raw: exact, ref: 'ok' });
+    for (const r of [b, c]) {
+        await expectNext(r, ovMessage(a, 'big', JSON.parse(exact)), 'the 2 MiB message', 15000);
+        const raw = rawsWhere(r, (m) => m.payload?.event === 'big');
+        assert.equal(raw.length, 1);
+        assert.ok(raw[0].includes(exact), 'received verbatim');
+    }
+    await expectSilence(a);
+
+    broadcast(a, 'too-big', undefined, { raw: jsonString(MAX_MESSAGE + 1), ref: 'tb' });
+    await expectError(a, 'too_large', { objectId: OBJ, ref: 'tb', timeoutMs: 10000 });
+    await expectSilence([b, c]);
+    await assertUsable(a, b);
+});
+
+test('the message limit counts UTF-8 bytes, not characters', async (t) => {
+    const { a, b } = await setup(t);
+    const exact = jsonString(MAX_MESSAGE, 1000000); // 1,097,152 characters
+    broadcast(a, 'utf8-ok', undefined, { raw: exact });
+    await expectNext(b, ovMessage(a, 'utf8-ok', JSON.parse(exact)), 'exactly 2 MiB of UTF-8', 15000);
+    const over = jsonString(MAX_MESSAGE + 1, 1000000);
+    assert.ok(over.length < MAX_MESSAGE, 'fewer characters than the limit');
+    broadcast(a, 'utf8-over', undefined, { raw: over, ref: 'u8' });
+    await expectError(a, 'too_large', { objectId: OBJ, ref: 'u8', timeoutMs: 10000 });
+    await assertUsable(a, b);
+});
+
+test('the message limit counts the text as received, whitespace included', async (t) => {
+    const { a, b } = await setup(t);
+    // an object whose text (with spaces between tokens) is exactly the limit
+    const mk = (total) => {
+        const head = '{ "k" :  [ 1 ,  2 ] , "d" : "';
+        const tail = '" }';
+        return `${head}${'y'.repeat(total - bytes(head) - bytes(tail))}${tail}`;
+    };
+    const exact = mk(MAX_MESSAGE);
+    assert.equal(bytes(exact), MAX_MESSAGE);
+    broadcast(a, 'ws-ok', undefined, { raw: exact });
+    await expectNext(b, ovMessage(a, 'ws-ok', JSON.parse(exact)), 'exact limit with whitespace', 15000);
+    assert.ok(rawsWhere(b, (m) => m.payload?.event === 'ws-ok')[0].includes(exact), 'verbatim');
+    const over = mk(MAX_MESSAGE + 1);
+    assert.ok(bytes(JSON.stringify(JSON.parse(over))) < MAX_MESSAGE, 'compact form would fit');
+    broadcast(a, 'ws-over', undefined, { raw: over, ref: 'wo' });
+    await expectError(a, 'too_large', { objectId: OBJ, ref: 'wo', timeoutMs: 10000 });
+    await assertUsable(a, b);
+});
+
+test('emit: a message over the limit -> too_large, the target gets nothing', async (t) => {
+    const { a, b } = await setup(t);
+    const over = jsonString(MAX_MESSAGE + 1);
+    a.send(`{"type":"ovice_emit_message","objectId":"L1","ref":"em","payload":{"event":"e","to":"b","message":${over}}}`);
+    await expectError(a, 'too_large', { objectId: OBJ, ref: 'em', timeoutMs: 10000 });
+    const exact = jsonString(MAX_MESSAGE);
+    a.send(`{"type":"ovice_emit_message","objectId":"L1","payload":{"event":"e2","to":"b","message":${exact}}}`);
+    await expectNext(b, ovMessage(a, 'e2', JSON.parse(exact), { to: 'b' }), 'exact-size emit', 15000);
+});
+
+/* {"d":"xxx..."} of exactly n bytes as compact JSON, with `multi` two-byte characters. */
+function dataOf(n, multi = 0, ch = 'x') {
+    const d = { d: `${'é'.repeat(multi)}${ch.repeat(n - 8 - 2 * multi)}` };
+    assert.equal(bytes(JSON.stringify(d)), n);
+    return d;
+}
+
+async function saveOk(saver, data, version, others, { stored = data, ...opts } = {}) {
+    saveData(saver, data, { ref: `v${version}`, ...opts });
+    const m = await saver.next(undefined, 10000);
+    assert.equal(m.type, 'ovice_data_saved_success', JSON.stringify(m).slice(0, 300));
+    assert.equal(m.version, version);
+    assert.equal(m.ref, `v${version}`);
+    const { updated_at: at, ...rest } = m.payload;
+    assert.ok(Number.isInteger(at));
+    assert.deepStrictEqual(rest, stored);
+    for (const o of others) {
+        await expectNext(o, { type: 'ovice_shared_data', objectId: OBJ, version, payload: stored }, 'shared data', 10000);
+    }
+}
+
+test('saved data of exactly 512,000 compact bytes passes; 512,001 -> too_large, data unchanged', async (t) => {
+    const { a, b, c } = await setup(t);
+    const exact = dataOf(MAX_DATA);
+    await saveOk(a, exact, 1, [b, c]);
+    await expectStored(c, exact, 1);
+
+    for (const [over, ref] of [[dataOf(MAX_DATA + 1, 0, 'z'), 'o1'], [dataOf(MAX_DATA + 1, 200000, 'z'), 'o2']]) {
+        saveData(a, over, { ref });
+        await expectError(a, 'too_large', { objectId: OBJ, ref, timeoutMs: 10000 });
+        saveData(a, over, { ref, merge: true });
+        await expectError(a, 'too_large', { objectId: OBJ, ref, timeoutMs: 10000 });
+    }
+    await expectSilence([b, c]);
+    await expectStored(b, exact, 1);
+    await assertUsable(a, b);
+});
+
+test('a payload sent with extra whitespace is measured as compact JSON', async (t) => {
+    const { a, b } = await setup(t);
+    const base = { d: '', e: [1, 2, { f: null }], g: true, h: 'hi' };
+    base.d = 'w'.repeat(MAX_DATA - bytes(JSON.stringify(base)));
+    assert.equal(bytes(JSON.stringify(base)), MAX_DATA);
+    const pretty = JSON.stringify(base, null, 4);
+    assert.ok(bytes(pretty) > MAX_DATA);
+    a.send(`{"type":"ovice_save_and_emit_data","objectId":"L1","ref":"v1","payload":${pretty}}`);
+    const m = await a.next(undefined, 10000);
+    assert.equal(m.type, 'ovice_data_saved_success', JSON.stringify(m).slice(0, 300));
+    const { updated_at: at, ...rest } = m.payload;
+    assert.ok(Number.isInteger(at));
+    assert.deepStrictEqual(rest, base);
+    assert.equal(m.version, 1);
+    await expectNext(b, { type: 'ovice_shared_data', objectId: OBJ, version: 1, payload: base }, 'shared', 10000);
+    await expectStored(b, base, 1);
+});
+
+test('merge: the merged result counts against the limit', async (t) => {
+    const { a, b } = await setup(t);
+    const big = { a: 'a'.repeat(300000) };
+    await saveOk(a, big, 1, [b]);
+    // merged result 550,015 bytes although the payload alone fits
+    saveData(a, { b: 'b'.repeat(250000) }, { merge: true, ref: 'm1' });
+    await expectError(a, 'too_large', { objectId: OBJ, ref: 'm1', timeoutMs: 10000 });
+    await expectSilence(b);
+    await expectStored(b, big, 1);
+
+    // stored + payload would exceed, but the merged result (a deleted) fits
+    const b400 = 'b'.repeat(400000);
+    await saveOk(a, { a: null, b: b400 }, 2, [b], { merge: true, stored: { b: b400 } });
+    // merged result exactly 512,000 bytes passes
+    const cfill = 'c'.repeat(MAX_DATA - bytes(JSON.stringify({ b: b400, c: '' })));
+    await saveOk(b, { c: cfill }, 3, [a], { merge: true, stored: { b: b400, c: cfill } });
+    assert.equal(bytes(JSON.stringify({ b: b400, c: cfill })), MAX_DATA);
+    // one more key -> too_large
+    saveData(b, { d: 1 }, { merge: true, ref: 'm2' });
+    await expectError(b, 'too_large', { objectId: OBJ, ref: 'm2', timeoutMs: 10000 });
+    await expectSilence(a);
+    await expectStored(a, { b: b400, c: cfill }, 3);
+});

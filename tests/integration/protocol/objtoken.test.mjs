@@ -1,0 +1,106 @@
+// Object tokens (PROTOCOL.md section 3, decisions "Object tokens"): host -> isHost, the
+// token's objectType wins, a bad token -> unauthorized (objectId, ref) and the connection
+// stays open and unsubscribed; `--object_tokens required` refuses commands without one.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+
+import { startServer } from '../lib/server.mjs';
+import {
+    OBJ, assertUsable, expectError, expectNext, expectSilence, getParticipants, nowSec, objectToken,
+    open, presence, sendJoin, sendSubscribe, subscribe, user,
+} from '../lib/proto.mjs';
+
+test('optional mode: a valid object token with host true -> isHost, objectType from the token', async (t) => {
+    const s = await startServer({ t });
+    const a = await open(s, user('a', { email: 'a@x.invalid' }));
+    const b = await open(s, 'b');
+    await subscribe(b);
+    const tok = objectToken(s, a, OBJ, { objectType: 'dynamic', host: true });
+    sendSubscribe(a, OBJ, { objectType: 'static', objectToken: tok, ref: 'ot' });
+    const opts = { objectType: 'dynamic', isHost: true };
+    await expectNext(a, presence('subscribed', a, a, opts), 'token objectType beats the message objectType');
+    await expectNext(b, presence('subscribed', a, b, opts));
+    const list = await getParticipants(b);
+    assert.deepStrictEqual(list.payload, [
+        presence('subscribed', a, b, { ...opts, status: 'subscribed' }).payload,
+        presence('subscribed', b, b, { status: 'subscribed' }).payload,
+    ]);
+});
+
+test('object token on join, host false, no objectType: objectType from the message', async (t) => {
+    const s = await startServer({ t });
+    const a = await open(s, user(7));
+    const b = await open(s, 'b');
+    await subscribe(b, 'D1');
+    const tok = objectToken(s, a, 'D1', { host: false });
+    sendJoin(a, 'D1', { objectType: 'dynamic', objectToken: tok });
+    await expectNext(a, presence('joined', a, a, { objectId: 'D1', objectType: 'dynamic', isHost: false }));
+    await expectNext(b, presence('joined', a, b, { objectId: 'D1', objectType: 'dynamic', isHost: false }));
+});
+
+test('object token for an integer sub', async (t) => {
+    const s = await startServer({ t });
+    const a = await open(s, user(99, { ws: 'w' }));
+    const tok = objectToken(s, a, OBJ, { host: true, objectType: 'dynamic' });
+    await subscribe(a, OBJ, { objectToken: tok, expect: { isHost: true, objectType: 'dynamic' } });
+});
+
+const BAD = [
+    ['wrong sub', (s, c) => objectToken(s, c, OBJ, { sub: 'someone-else', host: true })],
+    ['wrong obj', (s, c) => objectToken(s, c, 'L2', { host: true })],
+    ['expired', (s, c) => objectToken(s, c, OBJ, { host: true, exp: nowSec() - 60 })],
+    ['missing exp', (s, c) => objectToken(s, c, OBJ, { host: true, exp: undefined })],
+    ['bad signature', (s, c) => objectToken(s, c, OBJ, { host: true }, { secret: 'not-the-secret' })],
+    ['alg none', (s, c) => objectToken(s, c, OBJ, { host: true }, { alg: 'none' })],
+    ['garbage', () => 'not.a.jwt'],
+];
+
+for (const [name, make] of BAD) {
+    test(`object token ${name} -> unauthorized, connection usable and not subscribed`, async (t) => {
+        const s = await startServer({ t });
+        const a = await open(s, 'a');
+        const b = await open(s, 'b');
+        await subscribe(b);
+        for (const send of [sendSubscribe, sendJoin]) {
+            send(a, OBJ, { objectToken: make(s, a), ref: `bad-${name}` });
+            await expectError(a, 'unauthorized', { objectId: OBJ, ref: `bad-${name}` });
+            assert.ok(a.isOpen, 'the connection stays open');
+        }
+        await expectSilence(b, 100);
+        a.send({ type: 'ovice_get_participants', objectId: OBJ, ref: 'p' });
+        await expectError(a, 'not_subscribed', { objectId: OBJ, ref: 'p' });
+        // still usable: subscribe without a token (optional mode) works as a guest
+        await subscribe(a);
+        await expectNext(b, presence('subscribed', a, b));
+        await assertUsable(a, b);
+    });
+}
+
+test('object_tokens required: subscribe/join without a token -> unauthorized; with one -> ok', async (t) => {
+    const s = await startServer({ t, conf: { object_tokens: 'required' } });
+    const a = await open(s, 'a');
+    const b = await open(s, 'b');
+    await subscribe(b, OBJ, { objectToken: objectToken(s, b) });
+
+    sendSubscribe(a, OBJ, { ref: 1 });
+    await expectError(a, 'unauthorized', { objectId: OBJ, ref: 1 });
+    sendJoin(a, OBJ, { ref: 2 });
+    await expectError(a, 'unauthorized', { objectId: OBJ, ref: 2 });
+    sendSubscribe(a, OBJ, { ref: 3, objectToken: objectToken(s, a, OBJ, { exp: nowSec() - 5 }) });
+    await expectError(a, 'unauthorized', { objectId: OBJ, ref: 3 });
+    await expectSilence(b, 100);
+    assert.ok(a.isOpen);
+
+    await subscribe(a, OBJ, { objectToken: objectToken(s, a) });
+    await expectNext(b, presence('subscribed', a, b));
+    // join of a subscribed connection without a token: refused, still subscribed
+    sendJoin(a, OBJ, { ref: 4 });
+    await expectError(a, 'unauthorized', { objectId: OBJ, ref: 4 });
+    await expectSilence(b, 100);
+    const list = await getParticipants(a);
+    assert.deepStrictEqual(list.payload.map((p) => [p.id, p.status]), [['a', 'subscribed'], ['b', 'subscribed']]);
+    sendJoin(a, OBJ, { objectToken: objectToken(s, a, OBJ, { host: true }) });
+    await expectNext(a, presence('joined', a, a, { isHost: true }));
+    await expectNext(b, presence('joined', a, b, { isHost: true }));
+    await assertUsable(a, b);
+});
