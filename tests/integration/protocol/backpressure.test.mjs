@@ -2,18 +2,17 @@
 // stops reading is closed once its pending output passes the limit; the other receiver and
 // the sender never wait for it.
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
 
-import { getMetrics, startServer, waitFor } from '../lib/server.mjs';
+import { eachEngine } from '../lib/engines.mjs';
+import { getMetrics, waitFor } from '../lib/server.mjs';
 import { assertUsable, broadcast, expectSilence, open, presence, subscribeAll } from '../lib/proto.mjs';
 
 const MESSAGE_CHARS = 15000; // ~15 KB frames: 4 of them stay under the 64 KiB limit
 const IN_FLIGHT = 4;
 const MAX_MESSAGES = 2000;
 
-test('a receiver that stops reading is closed; the other receiver gets everything; the sender is unaffected', async (t) => {
-    const s = await startServer({
-        t,
+eachEngine('a receiver that stops reading is closed; the other receiver gets everything; the sender is unaffected', async (t, engine) => {
+    const { nodes: [s] } = await engine.start(t, {
         conf: {
             client_output_limit: 65536,
             max_frame_bytes: 65536,

@@ -2,16 +2,15 @@
 // connection on the object gets the exact ovice_message, the sender only with echo:true,
 // source is the authenticated id, message is forwarded as the raw text received.
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
 
-import { startServer } from '../lib/server.mjs';
+import { eachEngine } from '../lib/engines.mjs';
 import {
     OBJ, assertUsable, broadcast, expectError, expectNext, expectSilence, flush, join, open, ovMessage,
     presence, rawsWhere, sendLeave, subscribe, subscribeAll, user,
 } from '../lib/proto.mjs';
 
-test('others (the sender\'s other connection included) get the exact ovice_message; no echo, no reply', async (t) => {
-    const s = await startServer({ t });
+eachEngine('others (the sender\'s other connection included) get the exact ovice_message; no echo, no reply', async (t, engine) => {
+    const { nodes: [s] } = await engine.start(t);
     const ua = user('a');
     const a1 = await open(s, ua);
     const a2 = await open(s, ua);
@@ -47,8 +46,8 @@ test('others (the sender\'s other connection included) get the exact ovice_messa
     await expectSilence([d, other]);
 });
 
-test('echo:true sends the same frame back to the sender; echo:false does not', async (t) => {
-    const s = await startServer({ t });
+eachEngine('echo:true sends the same frame back to the sender; echo:false does not', async (t, engine) => {
+    const { nodes: [s] } = await engine.start(t);
     const a = await open(s, 'a');
     const b = await open(s, 'b');
     await subscribeAll([a, b]);
@@ -65,8 +64,8 @@ test('echo:true sends the same frame back to the sender; echo:false does not', a
     await flush(a);
 });
 
-test('source and payload objectId are overwritten with the authenticated id and the object', async (t) => {
-    const s = await startServer({ t });
+eachEngine('source and payload objectId are overwritten with the authenticated id and the object', async (t, engine) => {
+    const { nodes: [s] } = await engine.start(t);
     const a = await open(s, user(12, { ws: 'w-x' }));
     const b = await open(s, user('b', { ws: 'w-x' }));
     await subscribeAll([a, b]);
@@ -81,8 +80,8 @@ test('source and payload objectId are overwritten with the authenticated id and 
     await expectNext(a, ovMessage(b, 'forged2', 'n'));
 });
 
-test('message of every JSON type arrives equal and byte-identical', async (t) => {
-    const s = await startServer({ t });
+eachEngine('message of every JSON type arrives equal and byte-identical', async (t, engine) => {
+    const { nodes: [s] } = await engine.start(t);
     const a = await open(s, 'a');
     const b = await open(s, 'b');
     await subscribeAll([a, b]);
@@ -117,8 +116,8 @@ test('message of every JSON type arrives equal and byte-identical', async (t) =>
     await flush(a);
 });
 
-test('missing or invalid event/message -> bad_request with objectId and ref; nothing delivered', async (t) => {
-    const s = await startServer({ t });
+eachEngine('missing or invalid event/message -> bad_request with objectId and ref; nothing delivered', async (t, engine) => {
+    const { nodes: [s] } = await engine.start(t);
     const a = await open(s, 'a');
     const b = await open(s, 'b');
     await subscribeAll([a, b]);
@@ -148,8 +147,8 @@ test('missing or invalid event/message -> bad_request with objectId and ref; not
     await expectSilence([a, b]);
 });
 
-test('connections on another object or not subscribed receive nothing', async (t) => {
-    const s = await startServer({ t });
+eachEngine('connections on another object or not subscribed receive nothing', async (t, engine) => {
+    const { nodes: [s] } = await engine.start(t);
     const a = await open(s, 'a');
     const b = await open(s, 'b');
     const x = await open(s, 'x'); // authenticated, on no object

@@ -1,16 +1,15 @@
 // Saved data (PROTOCOL.md section 5 "Saved data", decisions): get_data, save and emit,
 // replace/merge semantics, versions and ifVersion, bad payloads.
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
 
-import { startServer } from '../lib/server.mjs';
+import { eachEngine } from '../lib/engines.mjs';
 import {
     OBJ, assertUsable, expectError, expectNext, expectSilence, expectStored, flush, join, nowSec, open,
     presence, saveData, sendLeave, subscribeAll, user,
 } from '../lib/proto.mjs';
 
-async function setup(t) {
-    const s = await startServer({ t });
+async function setup(t, engine) {
+    const { nodes: [s] } = await engine.start(t);
     const ua = user('a');
     const a1 = await open(s, ua);
     const a2 = await open(s, ua);
@@ -39,8 +38,8 @@ async function saveAndCheck(c, data, { stored = data, version, others = [], ref 
     return m;
 }
 
-test('get_data before any save -> {} and version 0, ref echoed', async (t) => {
-    const { a1, b } = await setup(t);
+eachEngine('get_data before any save -> {} and version 0, ref echoed', async (t, engine) => {
+    const { a1, b } = await setup(t, engine);
     a1.send({ type: 'ovice_get_data', objectId: OBJ, ref: 'g1' });
     await expectNext(a1, { type: 'ovice_saved_data', objectId: OBJ, ref: 'g1', version: 0, payload: {} });
     b.send({ type: 'ovice_get_data', objectId: OBJ, ref: 77 });
@@ -49,8 +48,8 @@ test('get_data before any save -> {} and version 0, ref echoed', async (t) => {
     await expectNext(b, { type: 'ovice_saved_data', objectId: OBJ, version: 0, payload: {} });
 });
 
-test('save: saved_success to the saver, shared_data to everyone else incl. its other connection', async (t) => {
-    const { a1, a2, b, off } = await setup(t);
+eachEngine('save: saved_success to the saver, shared_data to everyone else incl. its other connection', async (t, engine) => {
+    const { a1, a2, b, off } = await setup(t, engine);
     const data = { value1: '12', value2: 'test', n: [1, { x: true }] };
     await saveAndCheck(a1, data, { version: 1, others: [a2, b] });
     await flush(a1);
@@ -62,8 +61,8 @@ test('save: saved_success to the saver, shared_data to everyone else incl. its o
     await expectStored(a2, { value1: '13' }, 2);
 });
 
-test('save replaces the whole data; null is stored as null outside a merge', async (t) => {
-    const { a1, a2, b } = await setup(t);
+eachEngine('save replaces the whole data; null is stored as null outside a merge', async (t, engine) => {
+    const { a1, a2, b } = await setup(t, engine);
     await saveAndCheck(a1, { a: 1, b: 2 }, { version: 1, others: [a2, b] });
     await saveAndCheck(a1, { c: 3, d: null }, { version: 2, others: [a2, b] });
     await expectStored(b, { c: 3, d: null }, 2);
@@ -71,8 +70,8 @@ test('save replaces the whole data; null is stored as null outside a merge', asy
     await expectStored(b, {}, 3);
 });
 
-test('merge: top-level keys merged, null deletes a key, shallow', async (t) => {
-    const { a1, a2, b } = await setup(t);
+eachEngine('merge: top-level keys merged, null deletes a key, shallow', async (t, engine) => {
+    const { a1, a2, b } = await setup(t, engine);
     await saveAndCheck(a1, { a: 1, b: 2, obj: { x: 1, y: 2 } }, { version: 1, others: [a2, b] });
     await saveAndCheck(b, { b: null, c: 3, obj: { z: 3 }, missing: null }, {
         merge: true, version: 2, others: [a1, a2],
@@ -84,14 +83,14 @@ test('merge: top-level keys merged, null deletes a key, shallow', async (t) => {
     await expectStored(a1, { only: true }, 3);
 });
 
-test('merge into an object without data', async (t) => {
-    const { a1, a2, b } = await setup(t);
+eachEngine('merge into an object without data', async (t, engine) => {
+    const { a1, a2, b } = await setup(t, engine);
     await saveAndCheck(a1, { k: 'v', gone: null }, { merge: true, version: 1, others: [a2, b], stored: { k: 'v' } });
     await expectStored(b, { k: 'v' }, 1);
 });
 
-test('ifVersion: a match saves, a mismatch -> conflict, nothing stored, nobody notified', async (t) => {
-    const { a1, a2, b } = await setup(t);
+eachEngine('ifVersion: a match saves, a mismatch -> conflict, nothing stored, nobody notified', async (t, engine) => {
+    const { a1, a2, b } = await setup(t, engine);
     await saveAndCheck(a1, { v: 1 }, { ifVersion: 0, version: 1, others: [a2, b] });
     await saveAndCheck(b, { v: 2 }, { ifVersion: 1, version: 2, others: [a1, a2] });
     for (const [ifVersion, ref] of [[1, 'c1'], [0, 'c2'], [3, 'c3'], [99, 'c4']]) {
@@ -105,8 +104,8 @@ test('ifVersion: a match saves, a mismatch -> conflict, nothing stored, nobody n
     await saveAndCheck(a2, { w: 3 }, { ifVersion: 2, merge: true, version: 3, others: [a1, b], stored: { v: 2, w: 3 } });
 });
 
-test('payload not a JSON object (array, string, number, null, missing) -> bad_request, data unchanged', async (t) => {
-    const { a1, a2, b } = await setup(t);
+eachEngine('payload not a JSON object (array, string, number, null, missing) -> bad_request, data unchanged', async (t, engine) => {
+    const { a1, a2, b } = await setup(t, engine);
     await saveAndCheck(a1, { keep: 1 }, { version: 1, others: [a2, b] });
     let i = 0;
     for (const payload of [[1, 2], [], 'str', 5, true, null, undefined]) {
@@ -121,8 +120,8 @@ test('payload not a JSON object (array, string, number, null, missing) -> bad_re
     await assertUsable(a1, b);
 });
 
-test('joined and left participants receive shared data; they may save', async (t) => {
-    const { a1, a2, b } = await setup(t);
+eachEngine('joined and left participants receive shared data; they may save', async (t, engine) => {
+    const { a1, a2, b } = await setup(t, engine);
     await join(b);
     for (const r of [a1, a2]) await expectNext(r, presence('joined', b, r));
     sendLeave(b, OBJ);
@@ -131,8 +130,8 @@ test('joined and left participants receive shared data; they may save', async (t
     await saveAndCheck(b, { x: 2 }, { version: 2, others: [a1, a2] });
 });
 
-test('data with its own updated_at key is stored and shared as it is', async (t) => {
-    const { a1, a2, b } = await setup(t);
+eachEngine('data with its own updated_at key is stored and shared as it is', async (t, engine) => {
+    const { a1, a2, b } = await setup(t, engine);
     saveData(a1, { updated_at: 'mine', z: 1 }, { ref: 'u' });
     const m = await a1.next();
     assert.equal(m.type, 'ovice_data_saved_success');

@@ -2,16 +2,15 @@
 // the object gets ovice_message with `to` as written; nobody else; a `to` who is not a
 // participant -> not_present.
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
 
-import { startServer } from '../lib/server.mjs';
+import { eachEngine } from '../lib/engines.mjs';
 import {
     OBJ, assertUsable, emit, expectError, expectNext, expectSilence, flush, open, ovMessage, presence,
     rawsWhere, subscribe, subscribeAll, user,
 } from '../lib/proto.mjs';
 
-async function setup(t) {
-    const s = await startServer({ t });
+async function setup(t, engine) {
+    const { nodes: [s] } = await engine.start(t);
     const a = await open(s, 'a');
     const ub = user('b');
     const b1 = await open(s, ub);
@@ -24,8 +23,8 @@ async function setup(t) {
     return { s, a, b1, b2, n12, c, off };
 }
 
-test('emit to a string id reaches every connection of that user and nobody else', async (t) => {
-    const { a, b1, b2, n12, c, off } = await setup(t);
+eachEngine('emit to a string id reaches every connection of that user and nobody else', async (t, engine) => {
+    const { a, b1, b2, n12, c, off } = await setup(t, engine);
     const msg = { key1: 'value1', key2: 42 };
     emit(a, 'b', 'exampleEvent', msg, { ref: 'e1' });
     const want = {
@@ -39,8 +38,8 @@ test('emit to a string id reaches every connection of that user and nobody else'
     await expectSilence([a, b1, b2, n12, c, off]);
 });
 
-test('emit to an integer user id given as a string and as a number: to echoed as written', async (t) => {
-    const { a, b1, b2, n12, c } = await setup(t);
+eachEngine('emit to an integer user id given as a string and as a number: to echoed as written', async (t, engine) => {
+    const { a, b1, b2, n12, c } = await setup(t, engine);
     emit(a, '12', 'asString', 's');
     const m1 = await expectNext(n12, ovMessage(a, 'asString', 's', { to: '12' }));
     assert.strictEqual(m1.payload.to, '12');
@@ -53,16 +52,16 @@ test('emit to an integer user id given as a string and as a number: to echoed as
     await expectSilence([a, b1, b2, n12, c]);
 });
 
-test('emit to oneself reaches all of one\'s connections, the sender\'s included', async (t) => {
-    const { a, b1, b2, c } = await setup(t);
+eachEngine('emit to oneself reaches all of one\'s connections, the sender\'s included', async (t, engine) => {
+    const { a, b1, b2, c } = await setup(t, engine);
     emit(b1, 'b', 'self', [1, 2]);
     await expectNext(b1, ovMessage(b1, 'self', [1, 2], { to: 'b' }));
     await expectNext(b2, ovMessage(b1, 'self', [1, 2], { to: 'b' }));
     await expectSilence([a, c]);
 });
 
-test('emit forwards the raw message text and overwrites a forged source', async (t) => {
-    const { a, c } = await setup(t);
+eachEngine('emit forwards the raw message text and overwrites a forged source', async (t, engine) => {
+    const { a, c } = await setup(t, engine);
     const text = '{"k" : "\\u00e9" , "n":1.50}';
     a.send(`{"type":"ovice_emit_message","objectId":"L1","payload":{"source":"mallory","event":"raw","to":"c","message":${text}}}`);
     await expectNext(c, ovMessage(a, 'raw', JSON.parse(text), { to: 'c' }));
@@ -70,8 +69,8 @@ test('emit forwards the raw message text and overwrites a forged source', async 
     assert.ok(raws[0].includes(text), `${raws[0]} contains ${text}`);
 });
 
-test('emit to a non-participant -> not_present with objectId and ref; nothing delivered', async (t) => {
-    const { a, b1, b2, n12, c, off } = await setup(t);
+eachEngine('emit to a non-participant -> not_present with objectId and ref; nothing delivered', async (t, engine) => {
+    const { a, b1, b2, n12, c, off } = await setup(t, engine);
     for (const [to, ref] of [['nobody', 'np1'], ['off', 'np2'], [13, 'np3'], ['12 ', 'np4'], ['B', 'np5']]) {
         emit(a, to, 'lost', 'x', { ref });
         await expectError(a, 'not_present', { objectId: OBJ, ref });
@@ -85,8 +84,8 @@ test('emit to a non-participant -> not_present with objectId and ref; nothing de
     await assertUsable(a, b1);
 });
 
-test('emit with a missing or invalid to, event or message -> bad_request', async (t) => {
-    const { a, b1, b2 } = await setup(t);
+eachEngine('emit with a missing or invalid to, event or message -> bad_request', async (t, engine) => {
+    const { a, b1, b2 } = await setup(t, engine);
     const bad = [
         { event: 'e', message: 1 },
         { event: 'e', message: 1, to: null },

@@ -1,8 +1,11 @@
-// The envelope after auth (foundation: errors only; the ovice_* protocol comes later).
+// The envelope of every message after auth (docs/protocol.md, "Envelope and participant
+// object" and "Errors"): a JSON object with a string type, unknown fields ignored, ref
+// echoed; anything else -> bad_request, an unknown type -> unknown_type, and the connection
+// stays open. What each ovice_* and objcast_* message does has its own file in this folder.
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
 
-import { connectAuthed, startServer } from '../lib/server.mjs';
+import { eachEngine } from '../lib/engines.mjs';
+import { connectAuthed } from '../lib/server.mjs';
 
 function assertError(m, code, ref) {
     assert.equal(m.type, 'objcast_error', JSON.stringify(m));
@@ -13,8 +16,8 @@ function assertError(m, code, ref) {
     if (ref !== undefined) assert.equal(m.ref, ref, `ref echoed in ${JSON.stringify(m)}`);
 }
 
-test('invalid JSON -> bad_request and the connection stays open', async (t) => {
-    const s = await startServer({ t });
+eachEngine('invalid JSON -> bad_request and the connection stays open', async (t, engine) => {
+    const { nodes: [s] } = await engine.start(t);
     const c = await connectAuthed(s);
     c.send('{"type": "nope", ');
     assertError(await c.next(), 'bad_request');
@@ -26,8 +29,8 @@ test('invalid JSON -> bad_request and the connection stays open', async (t) => {
     assert.ok(c.isOpen);
 });
 
-test('JSON that is not an object with a string type -> bad_request', async (t) => {
-    const s = await startServer({ t });
+eachEngine('JSON that is not an object with a string type -> bad_request', async (t, engine) => {
+    const { nodes: [s] } = await engine.start(t);
     const c = await connectAuthed(s);
     for (const text of ['[1,2,3]', '[{"type":"nope"}]', '"objcast_auth"', '42', 'null', 'true',
         '{}', '{"type":5}', '{"type":null}', '{"type":["nope"]}', '{"type":{"a":1}}', '{"notype":"x"}']) {
@@ -40,8 +43,8 @@ test('JSON that is not an object with a string type -> bad_request', async (t) =
     assertError(await c.next(), 'unknown_type', 'after');
 });
 
-test('bad_request for an object with a non-string type still echoes its ref', async (t) => {
-    const s = await startServer({ t });
+eachEngine('bad_request for an object with a non-string type still echoes its ref', async (t, engine) => {
+    const { nodes: [s] } = await engine.start(t);
     const c = await connectAuthed(s);
     c.send({ type: 5, ref: 'x1' });
     assertError(await c.next(), 'bad_request', 'x1');
@@ -49,8 +52,8 @@ test('bad_request for an object with a non-string type still echoes its ref', as
     assertError(await c.next(), 'bad_request', 11);
 });
 
-test('unknown type -> unknown_type echoing a string or number ref', async (t) => {
-    const s = await startServer({ t });
+eachEngine('unknown type -> unknown_type echoing a string or number ref', async (t, engine) => {
+    const { nodes: [s] } = await engine.start(t);
     const c = await connectAuthed(s);
     c.send({ type: 'nope', ref: 'r1' });
     assertError(await c.next(), 'unknown_type', 'r1');
@@ -62,15 +65,15 @@ test('unknown type -> unknown_type echoing a string or number ref', async (t) =>
     assert.equal(m.ref, undefined, 'no ref when none was sent');
 });
 
-test('unknown fields are ignored and replies come in the order sent', async (t) => {
-    const s = await startServer({ t });
+eachEngine('unknown fields are ignored and replies come in the order sent', async (t, engine) => {
+    const { nodes: [s] } = await engine.start(t);
     const c = await connectAuthed(s);
     for (let i = 0; i < 50; i++) c.send({ type: `nope${i}`, ref: i, extra: { nested: [1, 2, 3] } });
     for (let i = 0; i < 50; i++) assertError(await c.next(), 'unknown_type', i);
 });
 
-test('JSON with escapes and non-ASCII text is parsed', async (t) => {
-    const s = await startServer({ t });
+eachEngine('JSON with escapes and non-ASCII text is parsed', async (t, engine) => {
+    const { nodes: [s] } = await engine.start(t);
     const c = await connectAuthed(s);
     c.send('{"type":"n\\u006fpe","ref":"\\u00e9t\\u00e9 \u2603 \ud83d\ude00","x":"\\"\\\\\\/"}');
     assertError(await c.next(), 'unknown_type', 'été ☃ 😀');

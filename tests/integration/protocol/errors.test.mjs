@@ -2,9 +2,8 @@
 // bad_request for a missing objectId, nesting depth, and every error leaving the
 // connection usable.
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
 
-import { startServer } from '../lib/server.mjs';
+import { eachEngine } from '../lib/engines.mjs';
 import {
     OBJ, assertError, assertUsable, broadcast, emit, expectError, expectNext, expectSilence, expectStored,
     objectToken, open, ovMessage, presence, rawsWhere, saveData, subscribe, subscribeAll, user,
@@ -19,8 +18,8 @@ const OVICE = {
     ovice_save_and_emit_data: (objectId, ref) => ({ type: 'ovice_save_and_emit_data', objectId, ref, payload: { k: 1 } }),
 };
 
-test('not_subscribed for every ovice_* type from a connection not on the object', async (t) => {
-    const s = await startServer({ t });
+eachEngine('not_subscribed for every ovice_* type from a connection not on the object', async (t, engine) => {
+    const { nodes: [s] } = await engine.start(t);
     const ua = user('a');
     const a = await open(s, ua);
     const a2 = await open(s, ua); // same user, this connection not subscribed
@@ -52,8 +51,8 @@ test('not_subscribed for every ovice_* type from a connection not on the object'
     await expectError(a, 'not_subscribed', { objectId: 'nowhere', ref: 'nw' });
 });
 
-test('bad_request for a missing objectId on every ovice_* type, ref echoed', async (t) => {
-    const s = await startServer({ t });
+eachEngine('bad_request for a missing objectId on every ovice_* type, ref echoed', async (t, engine) => {
+    const { nodes: [s] } = await engine.start(t);
     const a = await open(s, 'a');
     const b = await open(s, 'b');
     await subscribeAll([a, b]);
@@ -67,8 +66,8 @@ test('bad_request for a missing objectId on every ovice_* type, ref echoed', asy
     await assertUsable(a, b);
 });
 
-test('an unknown ovice_ type -> unknown_type with its ref', async (t) => {
-    const s = await startServer({ t });
+eachEngine('an unknown ovice_ type -> unknown_type with its ref', async (t, engine) => {
+    const { nodes: [s] } = await engine.start(t);
     const a = await open(s, 'a');
     await subscribe(a);
     a.send({ type: 'ovice_frobnicate', objectId: OBJ, ref: 'u' });
@@ -78,8 +77,8 @@ test('an unknown ovice_ type -> unknown_type with its ref', async (t) => {
 
 const nest = (depth, inner = '1') => `${'['.repeat(depth)}${inner}${']'.repeat(depth)}`;
 
-test('nesting: depth 200 inside message -> bad_request, nothing delivered; depth 10 is forwarded', async (t) => {
-    const s = await startServer({ t });
+eachEngine('nesting: depth 200 inside message -> bad_request, nothing delivered; depth 10 is forwarded', async (t, engine) => {
+    const { nodes: [s] } = await engine.start(t);
     const a = await open(s, 'a');
     const b = await open(s, 'b');
     await subscribeAll([a, b]);
@@ -104,8 +103,8 @@ test('nesting: depth 200 inside message -> bad_request, nothing delivered; depth
     await assertUsable(a, b);
 });
 
-test('after every kind of error the same connection still completes a broadcast', async (t) => {
-    const s = await startServer({ t });
+eachEngine('after every kind of error the same connection still completes a broadcast', async (t, engine) => {
+    const { nodes: [s] } = await engine.start(t);
     const a = await open(s, 'a');
     const b = await open(s, 'b');
     await subscribeAll([a, b]);
@@ -140,8 +139,8 @@ test('after every kind of error the same connection still completes a broadcast'
     await expectStored(b, { v: 1 }, 1);
 });
 
-test('leave or unsubscribe on an object the connection is not on -> not_subscribed', async (t) => {
-    const s = await startServer({ t });
+eachEngine('leave or unsubscribe on an object the connection is not on -> not_subscribed', async (t, engine) => {
+    const { nodes: [s] } = await engine.start(t);
     const ua = user('a');
     const a = await open(s, ua);
     const a2 = await open(s, ua);
@@ -162,8 +161,8 @@ test('leave or unsubscribe on an object the connection is not on -> not_subscrib
     await assertUsable(a, b);
 });
 
-test('wrong field types (echo, merge, ifVersion, to) -> bad_request with objectId and ref', async (t) => {
-    const s = await startServer({ t });
+eachEngine('wrong field types (echo, merge, ifVersion, to) -> bad_request with objectId and ref', async (t, engine) => {
+    const { nodes: [s] } = await engine.start(t);
     const a = await open(s, 'a');
     const b = await open(s, 'b');
     await subscribeAll([a, b]);
@@ -184,8 +183,8 @@ test('wrong field types (echo, merge, ifVersion, to) -> bad_request with objectI
     await assertUsable(a, b);
 });
 
-test('ids: objectId, event and to of 256 bytes pass, 257 bytes -> bad_request', async (t) => {
-    const s = await startServer({ t });
+eachEngine('ids: objectId, event and to of 256 bytes pass, 257 bytes -> bad_request', async (t, engine) => {
+    const { nodes: [s] } = await engine.start(t);
     const a = await open(s, 'a');
     const b = await open(s, 'b');
     const id256 = 'o'.repeat(254) + 'é'; // 256 bytes, 255 characters

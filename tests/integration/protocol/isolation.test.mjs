@@ -1,16 +1,15 @@
 // Workspace isolation (PROTOCOL.md section 3): object "L1" of workspace 987 and "L1" of
 // workspace 988 are different objects; no presence, message, participant or data crosses.
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
 
-import { startServer } from '../lib/server.mjs';
+import { eachEngine } from '../lib/engines.mjs';
 import {
     OBJ, broadcast, emit, expectError, expectNext, expectSilence, expectStored, flush, getParticipants,
     open, ovMessage, participant, presence, saveData, subscribe, subscribeAll, user,
 } from '../lib/proto.mjs';
 
-async function setup(t) {
-    const s = await startServer({ t });
+async function setup(t, engine) {
+    const { nodes: [s] } = await engine.start(t);
     const a = await open(s, user('a', { ws: 987 }));
     const b = await open(s, user('b', { ws: 987 }));
     const c = await open(s, user('c', { ws: 988 }));
@@ -24,8 +23,8 @@ async function setup(t) {
     return { s, a, b, c, d };
 }
 
-test('presence and participants stay in their workspace', async (t) => {
-    const { a, b, c, d } = await setup(t);
+eachEngine('presence and participants stay in their workspace', async (t, engine) => {
+    const { a, b, c, d } = await setup(t, engine);
     const p987 = await getParticipants(a, { ref: 1 });
     assert.deepStrictEqual(p987.payload, [participant(a, a, { status: 'subscribed' }), participant(b, a, { status: 'subscribed' })]);
     const p988 = await getParticipants(d, { ref: 2 });
@@ -38,8 +37,8 @@ test('presence and participants stay in their workspace', async (t) => {
     await expectSilence([a, b]);
 });
 
-test('broadcasts and emits stay in their workspace', async (t) => {
-    const { a, b, c, d } = await setup(t);
+eachEngine('broadcasts and emits stay in their workspace', async (t, engine) => {
+    const { a, b, c, d } = await setup(t, engine);
     broadcast(a, 'hello', 'from 987');
     await expectNext(b, ovMessage(a, 'hello', 'from 987'));
     broadcast(c, 'hello', 'from 988');
@@ -52,8 +51,8 @@ test('broadcasts and emits stay in their workspace', async (t) => {
     await expectSilence([a, b, c, d]);
 });
 
-test('saved data and versions are per workspace', async (t) => {
-    const { a, b, c, d } = await setup(t);
+eachEngine('saved data and versions are per workspace', async (t, engine) => {
+    const { a, b, c, d } = await setup(t, engine);
     saveData(a, { ws: 987 }, { ref: 's' });
     const ok = await a.next();
     assert.equal(ok.type, 'ovice_data_saved_success');
@@ -71,8 +70,8 @@ test('saved data and versions are per workspace', async (t) => {
     await expectStored(c, { ws: 988 }, 1);
 });
 
-test('the same user id in two workspaces is two users', async (t) => {
-    const s = await startServer({ t });
+eachEngine('the same user id in two workspaces is two users', async (t, engine) => {
+    const { nodes: [s] } = await engine.start(t);
     const x987 = await open(s, user('x', { ws: 987, email: 'x987@x.invalid' }));
     const x988 = await open(s, user('x', { ws: 988, email: 'x988@x.invalid' }));
     const a = await open(s, user('a', { ws: 987 }));

@@ -2,9 +2,8 @@
 // JSON text as received; saved data <= 512,000 bytes as compact JSON (after a merge: the
 // merged result). Over the limit -> too_large, nothing delivered or stored.
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
 
-import { startServer } from '../lib/server.mjs';
+import { eachEngine } from '../lib/engines.mjs';
 import {
     OBJ, assertUsable, broadcast, expectError, expectNext, expectSilence, expectStored, open, ovMessage,
     rawsWhere, saveData, subscribeAll,
@@ -14,8 +13,8 @@ const MAX_MESSAGE = 2097152;
 const MAX_DATA = 512000;
 const bytes = (s) => Buffer.byteLength(s, 'utf8');
 
-async function setup(t) {
-    const s = await startServer({ t });
+async function setup(t, engine) {
+    const { nodes: [s] } = await engine.start(t);
     const a = await open(s, 'a');
     const b = await open(s, 'b');
     const c = await open(s, 'c');
@@ -30,8 +29,8 @@ function jsonString(n, multi = 0) {
     return text;
 }
 
-test('a message of exactly 2,097,152 bytes passes and arrives intact; one byte more -> too_large', async (t) => {
-    const { a, b, c } = await setup(t);
+eachEngine('a message of exactly 2,097,152 bytes passes and arrives intact; one byte more -> too_large', async (t, engine) => {
+    const { a, b, c } = await setup(t, engine);
     const exact = jsonString(MAX_MESSAGE);
     broadcast(a, 'big', undefined, { raw: exact, ref: 'ok' });
     for (const r of [b, c]) {
@@ -48,8 +47,8 @@ test('a message of exactly 2,097,152 bytes passes and arrives intact; one byte m
     await assertUsable(a, b);
 });
 
-test('the message limit counts UTF-8 bytes, not characters', async (t) => {
-    const { a, b } = await setup(t);
+eachEngine('the message limit counts UTF-8 bytes, not characters', async (t, engine) => {
+    const { a, b } = await setup(t, engine);
     const exact = jsonString(MAX_MESSAGE, 1000000); // 1,097,152 characters
     broadcast(a, 'utf8-ok', undefined, { raw: exact });
     await expectNext(b, ovMessage(a, 'utf8-ok', JSON.parse(exact)), 'exactly 2 MiB of UTF-8', 15000);
@@ -60,8 +59,8 @@ test('the message limit counts UTF-8 bytes, not characters', async (t) => {
     await assertUsable(a, b);
 });
 
-test('the message limit counts the text as received, whitespace included', async (t) => {
-    const { a, b } = await setup(t);
+eachEngine('the message limit counts the text as received, whitespace included', async (t, engine) => {
+    const { a, b } = await setup(t, engine);
     // an object whose text (with spaces between tokens) is exactly the limit
     const mk = (total) => {
         const head = '{ "k" :  [ 1 ,  2 ] , "d" : "';
@@ -80,8 +79,8 @@ test('the message limit counts the text as received, whitespace included', async
     await assertUsable(a, b);
 });
 
-test('emit: a message over the limit -> too_large, the target gets nothing', async (t) => {
-    const { a, b } = await setup(t);
+eachEngine('emit: a message over the limit -> too_large, the target gets nothing', async (t, engine) => {
+    const { a, b } = await setup(t, engine);
     const over = jsonString(MAX_MESSAGE + 1);
     a.send(`{"type":"ovice_emit_message","objectId":"L1","ref":"em","payload":{"event":"e","to":"b","message":${over}}}`);
     await expectError(a, 'too_large', { objectId: OBJ, ref: 'em', timeoutMs: 10000 });
@@ -111,8 +110,8 @@ async function saveOk(saver, data, version, others, { stored = data, ...opts } =
     }
 }
 
-test('saved data of exactly 512,000 compact bytes passes; 512,001 -> too_large, data unchanged', async (t) => {
-    const { a, b, c } = await setup(t);
+eachEngine('saved data of exactly 512,000 compact bytes passes; 512,001 -> too_large, data unchanged', async (t, engine) => {
+    const { a, b, c } = await setup(t, engine);
     const exact = dataOf(MAX_DATA);
     await saveOk(a, exact, 1, [b, c]);
     await expectStored(c, exact, 1);
@@ -128,8 +127,8 @@ test('saved data of exactly 512,000 compact bytes passes; 512,001 -> too_large, 
     await assertUsable(a, b);
 });
 
-test('a payload sent with extra whitespace is measured as compact JSON', async (t) => {
-    const { a, b } = await setup(t);
+eachEngine('a payload sent with extra whitespace is measured as compact JSON', async (t, engine) => {
+    const { a, b } = await setup(t, engine);
     const base = { d: '', e: [1, 2, { f: null }], g: true, h: 'hi' };
     base.d = 'w'.repeat(MAX_DATA - bytes(JSON.stringify(base)));
     assert.equal(bytes(JSON.stringify(base)), MAX_DATA);
@@ -146,8 +145,8 @@ test('a payload sent with extra whitespace is measured as compact JSON', async (
     await expectStored(b, base, 1);
 });
 
-test('merge: the merged result counts against the limit', async (t) => {
-    const { a, b } = await setup(t);
+eachEngine('merge: the merged result counts against the limit', async (t, engine) => {
+    const { a, b } = await setup(t, engine);
     const big = { a: 'a'.repeat(300000) };
     await saveOk(a, big, 1, [b]);
     // merged result 550,015 bytes although the payload alone fits

@@ -2,16 +2,15 @@
 // (joined > left > subscribed), PROTOCOL.md section 4-5 "Presence aggregation" and the
 // decisions file. A1/A2 are two connections of user a (with an email), b another user.
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
 
-import { startServer } from '../lib/server.mjs';
+import { eachEngine } from '../lib/engines.mjs';
 import {
     OBJ, expectError, expectNext, expectSilence, getParticipants, join, objectToken, open, presence,
     sendJoin, sendLeave, sendSubscribe, sendUnsubscribe, subscribe, user,
 } from '../lib/proto.mjs';
 
-async function setup(t) {
-    const s = await startServer({ t });
+async function setup(t, engine) {
+    const { nodes: [s] } = await engine.start(t);
     const ua = user('a', { email: 'a@example.invalid', language: 'fr' });
     const a1 = await open(s, ua);
     const a2 = await open(s, ua);
@@ -22,8 +21,8 @@ async function setup(t) {
 
 const statuses = async (c) => (await getParticipants(c)).payload.map((p) => [p.id, p.status]);
 
-test('a second connection of a present user gets its own event; nobody else gets anything', async (t) => {
-    const { a1, a2, b } = await setup(t);
+eachEngine('a second connection of a present user gets its own event; nobody else gets anything', async (t, engine) => {
+    const { a1, a2, b } = await setup(t, engine);
     await subscribe(a1);
     await expectNext(b, presence('subscribed', a1, b));
     sendSubscribe(a2, OBJ);
@@ -35,8 +34,8 @@ test('a second connection of a present user gets its own event; nobody else gets
     assert.deepStrictEqual(list.payload.map((p) => [p.id, p.status]), [['a', 'subscribed'], ['b', 'subscribed']]);
 });
 
-test('second connection joining while the first is subscribed: everyone gets joined', async (t) => {
-    const { a1, a2, b } = await setup(t);
+eachEngine('second connection joining while the first is subscribed: everyone gets joined', async (t, engine) => {
+    const { a1, a2, b } = await setup(t, engine);
     await subscribe(a1);
     await expectNext(b, presence('subscribed', a1, b));
     sendJoin(a2, OBJ);
@@ -47,8 +46,8 @@ test('second connection joining while the first is subscribed: everyone gets joi
     assert.deepStrictEqual(await statuses(b), [['a', 'joined'], ['b', 'subscribed']]);
 });
 
-test('the joined connection closes while a subscribed one stays: everyone gets left; last close: unsubscribed', async (t) => {
-    const { a1, a2, b } = await setup(t);
+eachEngine('the joined connection closes while a subscribed one stays: everyone gets left; last close: unsubscribed', async (t, engine) => {
+    const { a1, a2, b } = await setup(t, engine);
     await join(a1);
     await expectNext(b, presence('joined', a1, b));
     await subscribe(a2); // own event only: aggregate stays joined
@@ -67,8 +66,8 @@ test('the joined connection closes while a subscribed one stays: everyone gets l
     assert.deepStrictEqual(await statuses(b), [['b', 'subscribed']]);
 });
 
-test('one of two joined connections closing changes nothing; the other leaving -> left', async (t) => {
-    const { a1, a2, b } = await setup(t);
+eachEngine('one of two joined connections closing changes nothing; the other leaving -> left', async (t, engine) => {
+    const { a1, a2, b } = await setup(t, engine);
     await join(a1);
     await expectNext(b, presence('joined', a1, b));
     await join(a2);
@@ -81,8 +80,8 @@ test('one of two joined connections closing changes nothing; the other leaving -
     await expectNext(b, presence('left', a2, b));
 });
 
-test('leave from one of two joined connections: own event only; the second leave -> everyone gets left', async (t) => {
-    const { a1, a2, b } = await setup(t);
+eachEngine('leave from one of two joined connections: own event only; the second leave -> everyone gets left', async (t, engine) => {
+    const { a1, a2, b } = await setup(t, engine);
     await join(a1);
     await expectNext(b, presence('joined', a1, b));
     await join(a2);
@@ -97,8 +96,8 @@ test('leave from one of two joined connections: own event only; the second leave
     await expectSilence([a1, a2, b]);
 });
 
-test('unsubscribe of one connection while the other stays: own unsubscribed, nobody else notified', async (t) => {
-    const { a1, a2, b } = await setup(t);
+eachEngine('unsubscribe of one connection while the other stays: own unsubscribed, nobody else notified', async (t, engine) => {
+    const { a1, a2, b } = await setup(t, engine);
     await subscribe(a1);
     await expectNext(b, presence('subscribed', a1, b));
     await subscribe(a2);
@@ -118,11 +117,11 @@ test('unsubscribe of one connection while the other stays: own unsubscribed, nob
     assert.deepStrictEqual(await statuses(b), [['b', 'subscribed']]);
 });
 
-test('unsubscribe of the joined connection while a subscribed one stays: as a close, the user is left', async (t) => {
+eachEngine('unsubscribe of the joined connection while a subscribed one stays: as a close, the user is left', async (t, engine) => {
     // PROTOCOL.md section 4: "left (was joined, unlinked, still in range)"; the decisions file
     // treats a close as an unsubscribe, and PROTOCOL.md section 5 says the joined tab closing
     // while a subscribed tab stays is joined -> left. So an unsubscribe of that tab is too.
-    const { a1, a2, b } = await setup(t);
+    const { a1, a2, b } = await setup(t, engine);
     await join(a1);
     await expectNext(b, presence('joined', a1, b));
     await subscribe(a2);
@@ -134,9 +133,9 @@ test('unsubscribe of the joined connection while a subscribed one stays: as a cl
     assert.deepStrictEqual(await statuses(b), [['a', 'left'], ['b', 'subscribed']]);
 });
 
-test('a left connection closing while a subscribed one stays: the user stays left', async (t) => {
+eachEngine('a left connection closing while a subscribed one stays: the user stays left', async (t, engine) => {
     // the user was joined, is unlinked and still in range: left (PROTOCOL.md section 4)
-    const { a1, a2, b } = await setup(t);
+    const { a1, a2, b } = await setup(t, engine);
     await join(a1);
     await expectNext(b, presence('joined', a1, b));
     sendLeave(a1, OBJ);
@@ -152,8 +151,8 @@ test('a left connection closing while a subscribed one stays: the user stays lef
     await expectNext(b, presence('unsubscribed', a2, b));
 });
 
-test('the user is unsubscribed only when its last connection closes', async (t) => {
-    const s = await startServer({ t });
+eachEngine('the user is unsubscribed only when its last connection closes', async (t, engine) => {
+    const { nodes: [s] } = await engine.start(t);
     const ua = user('a');
     const conns = [];
     for (let i = 0; i < 4; i++) conns.push(await open(s, ua));
@@ -169,8 +168,8 @@ test('the user is unsubscribed only when its last connection closes', async (t) 
     await expectNext(b, presence('unsubscribed', conns[3], b));
 });
 
-test('the participant shows the attributes (objectType, isHost) of its most engaged connection', async (t) => {
-    const { s, a1, a2, b } = await setup(t);
+eachEngine('the participant shows the attributes (objectType, isHost) of its most engaged connection', async (t, engine) => {
+    const { s, a1, a2, b } = await setup(t, engine);
     const host = { objectType: 'dynamic', isHost: true };
     sendSubscribe(a1, OBJ, { objectToken: objectToken(s, a1, OBJ, { host: true, objectType: 'dynamic' }) });
     await expectNext(a1, presence('subscribed', a1, a1, host));

@@ -2,16 +2,15 @@
 // token's objectType wins, a bad token -> unauthorized (objectId, ref) and the connection
 // stays open and unsubscribed; `--object_tokens required` refuses commands without one.
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
 
-import { startServer } from '../lib/server.mjs';
+import { eachEngine } from '../lib/engines.mjs';
 import {
     OBJ, assertUsable, expectError, expectNext, expectSilence, getParticipants, nowSec, objectToken,
     open, presence, sendJoin, sendSubscribe, subscribe, user,
 } from '../lib/proto.mjs';
 
-test('optional mode: a valid object token with host true -> isHost, objectType from the token', async (t) => {
-    const s = await startServer({ t });
+eachEngine('optional mode: a valid object token with host true -> isHost, objectType from the token', async (t, engine) => {
+    const { nodes: [s] } = await engine.start(t);
     const a = await open(s, user('a', { email: 'a@x.invalid' }));
     const b = await open(s, 'b');
     await subscribe(b);
@@ -27,8 +26,8 @@ test('optional mode: a valid object token with host true -> isHost, objectType f
     ]);
 });
 
-test('object token on join, host false, no objectType: objectType from the message', async (t) => {
-    const s = await startServer({ t });
+eachEngine('object token on join, host false, no objectType: objectType from the message', async (t, engine) => {
+    const { nodes: [s] } = await engine.start(t);
     const a = await open(s, user(7));
     const b = await open(s, 'b');
     await subscribe(b, 'D1');
@@ -38,8 +37,8 @@ test('object token on join, host false, no objectType: objectType from the messa
     await expectNext(b, presence('joined', a, b, { objectId: 'D1', objectType: 'dynamic', isHost: false }));
 });
 
-test('object token for an integer sub', async (t) => {
-    const s = await startServer({ t });
+eachEngine('object token for an integer sub', async (t, engine) => {
+    const { nodes: [s] } = await engine.start(t);
     const a = await open(s, user(99, { ws: 'w' }));
     const tok = objectToken(s, a, OBJ, { host: true, objectType: 'dynamic' });
     await subscribe(a, OBJ, { objectToken: tok, expect: { isHost: true, objectType: 'dynamic' } });
@@ -56,8 +55,8 @@ const BAD = [
 ];
 
 for (const [name, make] of BAD) {
-    test(`object token ${name} -> unauthorized, connection usable and not subscribed`, async (t) => {
-        const s = await startServer({ t });
+    eachEngine(`object token ${name} -> unauthorized, connection usable and not subscribed`, async (t, engine) => {
+        const { nodes: [s] } = await engine.start(t);
         const a = await open(s, 'a');
         const b = await open(s, 'b');
         await subscribe(b);
@@ -76,8 +75,8 @@ for (const [name, make] of BAD) {
     });
 }
 
-test('object_tokens required: subscribe/join without a token -> unauthorized; with one -> ok', async (t) => {
-    const s = await startServer({ t, conf: { object_tokens: 'required' } });
+eachEngine('object_tokens required: subscribe/join without a token -> unauthorized; with one -> ok', async (t, engine) => {
+    const { nodes: [s] } = await engine.start(t, { conf: { object_tokens: 'required' } });
     const a = await open(s, 'a');
     const b = await open(s, 'b');
     await subscribe(b, OBJ, { objectToken: objectToken(s, b) });

@@ -1,16 +1,15 @@
 // Ordering (PROTOCOL.md section 5, decisions "Ordering"): one total order per object, the
 // same at every recipient, and each sender's messages in the order sent.
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
 
-import { startServer } from '../lib/server.mjs';
+import { eachEngine } from '../lib/engines.mjs';
 import { broadcast, collect, expectSilence, open, subscribeAll } from '../lib/proto.mjs';
 
 const PER_SENDER = 1000;
 
-test(`two senders x ${PER_SENDER} broadcasts: every receiver sees the same order, each sender's increasing`, async (t) => {
+eachEngine(`two senders x ${PER_SENDER} broadcasts: every receiver sees the same order, each sender's increasing`, async (t, engine) => {
     // the default client_rate (200/s, burst 400) would refuse a burst of 1,000
-    const s = await startServer({ t, conf: { client_rate: [1000000, 1000000] } });
+    const { nodes: [s] } = await engine.start(t, { conf: { client_rate: [1000000, 1000000] } });
     const s1 = await open(s, 's1', { raw: false });
     const s2 = await open(s, 's2', { raw: false });
     const receivers = [];

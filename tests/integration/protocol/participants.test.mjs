@@ -1,15 +1,14 @@
 // ovice_get_participants (PROTOCOL.md section 5): one entry per user with its aggregate
 // status, self included, isSelf per requester, email only in one's own entry, ref echoed.
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
 
-import { startServer } from '../lib/server.mjs';
+import { eachEngine } from '../lib/engines.mjs';
 import {
     OBJ, expectNext, join, open, participant, presence, sendLeave, sortById, subscribe, subscribeAll, user,
 } from '../lib/proto.mjs';
 
-test('statuses subscribed/joined/left, self included, isSelf per requester, ref echoed', async (t) => {
-    const s = await startServer({ t });
+eachEngine('statuses subscribed/joined/left, self included, isSelf per requester, ref echoed', async (t, engine) => {
+    const { nodes: [s] } = await engine.start(t);
     const a = await open(s, user('a', { email: 'a@x.invalid', language: 'en' }));
     const b = await open(s, user(2, { visitor: true, email: 'b@x.invalid' }));
     const c = await open(s, user('c', { language: 'de' }));
@@ -45,8 +44,8 @@ test('statuses subscribed/joined/left, self included, isSelf per requester, ref 
     }
 });
 
-test('without ref the reply has no ref; a lone subscriber sees only itself', async (t) => {
-    const s = await startServer({ t });
+eachEngine('without ref the reply has no ref; a lone subscriber sees only itself', async (t, engine) => {
+    const { nodes: [s] } = await engine.start(t);
     const a = await open(s, user('a'));
     await subscribe(a, 'solo', { objectType: 'dynamic' });
     a.send({ type: 'ovice_get_participants', objectId: 'solo' });
@@ -61,8 +60,8 @@ test('without ref the reply has no ref; a lone subscriber sees only itself', asy
     });
 });
 
-test('one entry per user with several connections, aggregate status, isSelf from any of them', async (t) => {
-    const s = await startServer({ t });
+eachEngine('one entry per user with several connections, aggregate status, isSelf from any of them', async (t, engine) => {
+    const { nodes: [s] } = await engine.start(t);
     const ua = user('a', { email: 'a@x.invalid' });
     const a1 = await open(s, ua);
     const a2 = await open(s, ua);
@@ -83,8 +82,8 @@ test('one entry per user with several connections, aggregate status, isSelf from
     }
 });
 
-test('users who unsubscribed or closed are gone from the list', async (t) => {
-    const s = await startServer({ t });
+eachEngine('users who unsubscribed or closed are gone from the list', async (t, engine) => {
+    const { nodes: [s] } = await engine.start(t);
     const a = await open(s, 'a');
     const b = await open(s, 'b');
     const c = await open(s, 'c');

@@ -2,16 +2,15 @@
 // ovice_participant_* events each connection receives, isSelf per recipient, email only to
 // its owner, the participant fields from the tokens.
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
 
-import { startServer } from '../lib/server.mjs';
+import { eachEngine } from '../lib/engines.mjs';
 import {
     OBJ, expectError, expectNext, expectSilence, flush, getParticipants, join, open, presence,
     sendJoin, sendLeave, sendSubscribe, sendUnsubscribe, subscribe, user,
 } from '../lib/proto.mjs';
 
-test('subscribe: own event with email and language; the other user gets it without email', async (t) => {
-    const s = await startServer({ t });
+eachEngine('subscribe: own event with email and language; the other user gets it without email', async (t, engine) => {
+    const { nodes: [s] } = await engine.start(t);
     const a = await open(s, user('a', { email: 'a@example.invalid', language: 'ja' }));
     const b = await open(s, user('b', { visitor: true }));
 
@@ -59,8 +58,8 @@ test('subscribe: own event with email and language; the other user gets it witho
     await expectSilence([a, b]);
 });
 
-test('integer sub and string workspace are echoed as given (id, workspaceId)', async (t) => {
-    const s = await startServer({ t });
+eachEngine('integer sub and string workspace are echoed as given (id, workspaceId)', async (t, engine) => {
+    const { nodes: [s] } = await engine.start(t);
     const a = await open(s, user(42, { ws: 'w-1', email: 'x@example.invalid' }));
     const b = await open(s, user(43, { ws: 'w-1' }));
     sendSubscribe(a, 'obj-9', { objectType: 'dynamic' });
@@ -81,16 +80,16 @@ test('integer sub and string workspace are echoed as given (id, workspaceId)', a
     assert.strictEqual(seen.payload.workspaceId, 'w-1', 'string workspace stays a string');
 });
 
-test('string sub with integer-looking text stays a string; integer ws stays an integer', async (t) => {
-    const s = await startServer({ t });
+eachEngine('string sub with integer-looking text stays a string; integer ws stays an integer', async (t, engine) => {
+    const { nodes: [s] } = await engine.start(t);
     const a = await open(s, user('123456', { ws: 987 }));
     const ev = await subscribe(a);
     assert.strictEqual(ev.payload.id, '123456');
     assert.strictEqual(ev.payload.workspaceId, 987);
 });
 
-test('objectType: from the message, "static" by default; other values -> bad_request', async (t) => {
-    const s = await startServer({ t });
+eachEngine('objectType: from the message, "static" by default; other values -> bad_request', async (t, engine) => {
+    const { nodes: [s] } = await engine.start(t);
     const a = await open(s, 'a');
     const b = await open(s, 'b');
     await subscribe(a, 'O-dyn', { objectType: 'dynamic' });
@@ -110,8 +109,8 @@ test('objectType: from the message, "static" by default; other values -> bad_req
     await expectError(a, 'not_subscribed', { objectId: 'O-other', ref: 'p' });
 });
 
-test('subscribe/join/leave/unsubscribe with a missing objectId -> bad_request with ref', async (t) => {
-    const s = await startServer({ t });
+eachEngine('subscribe/join/leave/unsubscribe with a missing objectId -> bad_request with ref', async (t, engine) => {
+    const { nodes: [s] } = await engine.start(t);
     const a = await open(s, 'a');
     for (const type of ['objcast_subscribe', 'objcast_join', 'objcast_leave', 'objcast_unsubscribe']) {
         a.send({ type, ref: `no-obj-${type}` });
@@ -120,8 +119,8 @@ test('subscribe/join/leave/unsubscribe with a missing objectId -> bad_request wi
     await expectSilence(a, 100);
 });
 
-test('join from none: one joined event to everyone, no subscribed event', async (t) => {
-    const s = await startServer({ t });
+eachEngine('join from none: one joined event to everyone, no subscribed event', async (t, engine) => {
+    const { nodes: [s] } = await engine.start(t);
     const a = await open(s, 'a');
     const b = await open(s, 'b');
     await subscribe(b);
@@ -133,8 +132,8 @@ test('join from none: one joined event to everyone, no subscribed event', async 
     assert.deepStrictEqual(list.payload.map((p) => [p.id, p.status]), [['a', 'joined'], ['b', 'subscribed']]);
 });
 
-test('subscribe -> join -> leave -> join -> unsubscribe: every state change reaches both users', async (t) => {
-    const s = await startServer({ t });
+eachEngine('subscribe -> join -> leave -> join -> unsubscribe: every state change reaches both users', async (t, engine) => {
+    const { nodes: [s] } = await engine.start(t);
     const a = await open(s, user('a', { email: 'a@x.invalid' }));
     const b = await open(s, user('b', { email: 'b@x.invalid' }));
     await subscribe(b);
@@ -155,8 +154,8 @@ test('subscribe -> join -> leave -> join -> unsubscribe: every state change reac
     await expectError(a, 'not_subscribed', { objectId: OBJ, ref: 'gone' });
 });
 
-test('idempotent commands: only the requester gets its own event, others nothing', async (t) => {
-    const s = await startServer({ t });
+eachEngine('idempotent commands: only the requester gets its own event, others nothing', async (t, engine) => {
+    const { nodes: [s] } = await engine.start(t);
     const a = await open(s, 'a');
     const b = await open(s, 'b');
     await subscribe(b);
@@ -194,8 +193,8 @@ test('idempotent commands: only the requester gets its own event, others nothing
     assert.deepStrictEqual(list.payload.map((p) => [p.id, p.status]), [['a', 'left'], ['b', 'subscribed']]);
 });
 
-test('a closing connection unsubscribes its user from every object it was on', async (t) => {
-    const s = await startServer({ t });
+eachEngine('a closing connection unsubscribes its user from every object it was on', async (t, engine) => {
+    const { nodes: [s] } = await engine.start(t);
     const a = await open(s, 'a');
     const b = await open(s, 'b');
     const c = await open(s, 'c');
@@ -212,8 +211,8 @@ test('a closing connection unsubscribes its user from every object it was on', a
     assert.deepStrictEqual((await getParticipants(b, { objectId: 'L1' })).payload.map((p) => p.id), ['b']);
 });
 
-test('an abrupt drop (no close frame) is an unsubscribe too', async (t) => {
-    const s = await startServer({ t });
+eachEngine('an abrupt drop (no close frame) is an unsubscribe too', async (t, engine) => {
+    const { nodes: [s] } = await engine.start(t);
     const a = await open(s, 'a');
     const b = await open(s, 'b');
     await subscribe(b);
@@ -223,8 +222,8 @@ test('an abrupt drop (no close frame) is an unsubscribe too', async (t) => {
     await expectNext(b, presence('unsubscribed', a, b));
 });
 
-test('presence of one object does not reach connections on another object', async (t) => {
-    const s = await startServer({ t });
+eachEngine('presence of one object does not reach connections on another object', async (t, engine) => {
+    const { nodes: [s] } = await engine.start(t);
     const a = await open(s, 'a');
     const b = await open(s, 'b');
     await subscribe(b, 'L2');
