@@ -1,10 +1,10 @@
 // max_connections caps every TCP connection, not only WebSockets (issue 11, item 2): idle
 // plain TCP connections count, and one over the cap is accepted and closed at once (no
-// HTTP answer needed).
+// HTTP answer needed); the refusal is counted in /metrics.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { connect, connectAuthed, rawSocket, sleep, startServer, waitFor } from '../lib/server.mjs';
+import { connect, connectAuthed, getMetrics, rawSocket, sleep, startServer, waitFor } from '../lib/server.mjs';
 
 const CAP = 20;
 
@@ -57,4 +57,24 @@ test('max_connections 20: of 25 idle TCP connections 20 stay, 5 are closed at on
     await waitFor(() => more.ended, 2000, 'a plain connection over the cap to be closed', 20);
     assert.ok(ws.isOpen, 'the WebSocket under the cap stays open');
     assert.equal(await healthz(conns[0]), 200);
+});
+
+test('max_connections: one more WebSocket is refused (503 or closed); room again once one closes', async (t) => {
+    const s = await startServer({ t, conf: { max_connections: 3 } });
+    const clients = [];
+    for (let i = 0; i < 3; i++) clients.push(await connectAuthed(s, { sub: `u${i}`, ws: 1 }));
+    // Refused at accept: a 503 when it arrives before the close, else a hang-up.
+    await assert.rejects(connect(s), (e) => e.statusCode === 503 || e.code === 'ECONNRESET' ||
+        /socket hang up/.test(e.message));
+    clients[0].close();
+    await clients[0].closed();
+    const m = await getMetrics(s);
+    assert.equal(m.samples.objcast_connections, 2);
+    assert.equal(m.samples.objcast_http_refused_total, 1, 'the refusal is counted');
+    let ok = null;
+    for (let i = 0; i < 50 && !ok; i++) {
+        ok = await connect(s).catch(() => null);
+        if (!ok) await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.ok(ok, 'a connection is accepted again');
 });

@@ -1,9 +1,11 @@
-// Size limits (PROTOCOL.md section 5 "Limits", decisions): message <= 2,097,152 bytes of its
+// Limits (PROTOCOL.md section 5 "Limits", decisions): message <= 2,097,152 bytes of its
 // JSON text as received; saved data <= 512,000 bytes as compact JSON (after a merge: the
-// merged result). Over the limit -> too_large, nothing delivered or stored.
+// merged result); at most max_objects_per_connection objects per connection. Over a limit
+// -> too_large, nothing delivered or stored.
 import assert from 'node:assert/strict';
 
 import { eachEngine } from '../lib/engines.mjs';
+import { connectAuthed } from '../lib/server.mjs';
 import {
     OBJ, assertUsable, broadcast, expectError, expectNext, expectSilence, expectStored, open, ovMessage,
     rawsWhere, saveData, subscribeAll,
@@ -167,4 +169,26 @@ eachEngine('merge: the merged result counts against the limit', async (t, engine
     await expectError(b, 'too_large', { objectId: OBJ, ref: 'm2', timeoutMs: 10000 });
     await expectSilence(a);
     await expectStored(a, { b: b400, c: cfill }, 3);
+});
+
+eachEngine('max_objects_per_connection: one more object is too_large, others still work', async (t, engine) => {
+    const { nodes: [s] } = await engine.start(t, { conf: { max_objects_per_connection: 2 } });
+    const a = await connectAuthed(s, { sub: 'a', ws: 1 });
+    for (const o of ['O1', 'O2']) {
+        a.send({ type: 'objcast_subscribe', objectId: o });
+        assert.equal((await a.next()).type, 'ovice_participant_subscribed');
+    }
+    a.send({ type: 'objcast_subscribe', objectId: 'O3', ref: 'r' });
+    const e = await a.next();
+    assert.equal(e.type, 'objcast_error');
+    assert.equal(e.payload.code, 'too_large');
+    assert.equal(e.ref, 'r');
+    assert.equal(e.objectId, 'O3');
+    // joining an object it is already on is not one more object
+    a.send({ type: 'objcast_join', objectId: 'O2' });
+    assert.equal((await a.next()).type, 'ovice_participant_joined');
+    a.send({ type: 'objcast_unsubscribe', objectId: 'O1' });
+    assert.equal((await a.next()).type, 'ovice_participant_unsubscribed');
+    a.send({ type: 'objcast_subscribe', objectId: 'O3' });
+    assert.equal((await a.next()).type, 'ovice_participant_subscribed');
 });

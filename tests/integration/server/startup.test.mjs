@@ -1,8 +1,8 @@
-// Startup and the small HTTP routes served on the WebSocket port.
+// Startup and the small HTTP routes served on the WebSocket port (/metrics: metrics.test.mjs).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { httpGet, httpRequest, parseMetrics, rawSocket, startServer } from '../lib/server.mjs';
+import { httpGet, httpRequest, rawSocket, startServer } from '../lib/server.mjs';
 
 test('startup logs the listening line with host, port, instance and engine', async (t) => {
     const s = await startServer({ t });
@@ -30,20 +30,6 @@ test('GET /readyz is 200 with engine memory', async (t) => {
     const s = await startServer({ t, conf: { engine: 'memory' } });
     const res = await httpGet(s, '/readyz');
     assert.equal(res.status, 200);
-});
-
-test('GET /metrics is Prometheus text with the connection gauge and message counter', async (t) => {
-    const s = await startServer({ t });
-    const res = await httpGet(s, '/metrics');
-    assert.equal(res.status, 200);
-    assert.match(res.headers['content-type'] || '', /^text\/plain/);
-    const { samples, types } = parseMetrics(res.body);
-    assert.ok('objcast_connections' in samples, 'objcast_connections sample');
-    assert.equal(types.objcast_connections, 'gauge');
-    assert.ok('objcast_messages_received_total' in samples, 'objcast_messages_received_total sample');
-    const counterType = types.objcast_messages_received_total ?? types.objcast_messages_received;
-    assert.equal(counterType, 'counter');
-    assert.equal(samples.objcast_connections, 0, 'no connections yet');
 });
 
 test('unknown path is 404', async (t) => {
