@@ -317,6 +317,9 @@ export function signJwt(claims, secret, alg = 'HS256') {
 
 export const nowSec = () => Math.floor(Date.now() / 1000);
 
+/* The claims of a JWT, unverified. */
+export const claimsOf = (jwt) => JSON.parse(Buffer.from(jwt.split('.')[1], 'base64url').toString('utf8'));
+
 /* An object token for connection c (its sub, its workspace) on objectId, claims overridable
  * (an undefined value drops a claim). */
 export function objectToken(server, c, objectId = OBJ, claims = {}, { secret = server.secret, alg } = {}) {

@@ -1,12 +1,13 @@
 // Object tokens (PROTOCOL.md section 3, decisions "Object tokens"): host -> isHost, the
 // token's objectType wins, a bad token -> unauthorized (objectId, ref) and the connection
-// stays open and unsubscribed; `--object_tokens required` refuses commands without one.
+// stays open and unsubscribed; `--object_tokens required` refuses commands without one. An
+// object token is good in its own workspace only (PROTOCOL.md section 3).
 import assert from 'node:assert/strict';
 
 import { eachEngine } from '../lib/engines.mjs';
 import {
-    OBJ, assertUsable, expectError, expectNext, expectSilence, getParticipants, nowSec, objectToken,
-    open, presence, sendJoin, sendSubscribe, subscribe, user,
+    OBJ, assertUsable, claimsOf, expectError, expectNext, expectSilence, flush, getParticipants, nowSec,
+    objectToken, open, presence, sendJoin, sendSubscribe, subscribe, user,
 } from '../lib/proto.mjs';
 
 eachEngine('optional mode: a valid object token with host true -> isHost, objectType from the token', async (t, engine) => {
@@ -102,4 +103,45 @@ eachEngine('object_tokens required: subscribe/join without a token -> unauthoriz
     await expectNext(a, presence('joined', a, a, { isHost: true }));
     await expectNext(b, presence('joined', a, b, { isHost: true }));
     await assertUsable(a, b);
+});
+
+eachEngine('object token of another workspace -> unauthorized (objectId, ref); its own workspace works', async (t, engine) => {
+    const { nodes: [s] } = await engine.start(t);
+    const a = await open(s, user('a', { ws: 987 }));
+    const other = objectToken(s, a, OBJ, { ws: 988, host: true, objectType: 'dynamic' });
+    sendSubscribe(a, OBJ, { objectToken: other, ref: 'x-ws' });
+    const m = await expectError(a, 'unauthorized', { objectId: OBJ, ref: 'x-ws' });
+    assert.match(m.payload.message, /workspace/);
+    // Not on the object: the refused token did not subscribe it.
+    a.send({ type: 'ovice_get_participants', objectId: OBJ, ref: 'gp' });
+    await expectError(a, 'not_subscribed', { objectId: OBJ, ref: 'gp' });
+
+    // The string "987" is workspace 987: accepted, and the host claim holds.
+    const own = objectToken(s, a, OBJ, { ws: '987', host: true, objectType: 'dynamic' });
+    await subscribe(a, OBJ, { objectToken: own, expect: { isHost: true, objectType: 'dynamic' } });
+});
+
+eachEngine('a host token for L1 in workspace 987 does not make its holder host of L1 in 988', async (t, engine) => {
+    const { nodes: [s] } = await engine.start(t);
+    const victim = await open(s, user('v', { ws: 988 }));
+    await subscribe(victim);
+    // The attacker holds a genuine host token for L1, but of its own workspace 987, and
+    // connects to workspace 988 as the same sub.
+    const attacker987 = user('x', { ws: 987 });
+    const attacker988 = await open(s, user('x', { ws: 988 }));
+    const tok = objectToken(s, attacker987, OBJ, { host: true, objectType: 'dynamic' });
+    sendSubscribe(attacker988, OBJ, { objectToken: tok, ref: 'steal' });
+    await expectError(attacker988, 'unauthorized', { objectId: OBJ, ref: 'steal' });
+    await flush(victim); // the victim saw no presence event
+});
+
+eachEngine('object token without ws -> unauthorized', async (t, engine) => {
+    const { nodes: [s] } = await engine.start(t);
+    const a = await open(s, 'a');
+    const tok = objectToken(s, a, OBJ, { ws: undefined, host: true });
+    assert.equal(claimsOf(tok).ws, undefined);
+    sendSubscribe(a, OBJ, { objectToken: tok, ref: 7 });
+    const m = await expectError(a, 'unauthorized', { objectId: OBJ, ref: 7 });
+    assert.match(m.payload.message, /missing ws/);
+    await flush(a);
 });
