@@ -7,11 +7,12 @@
 //   memory  one objcastd, which is every node (nodes[0] === nodes[1]): a scenario that
 //           spreads its clients over several instances runs on one server unchanged.
 //   redis   a private redis-server (redis: its handle from lib/redis.mjs, to look at the
-//           keys) and `instances` objcastd sharing it, distinct instances.
+//           keys) and `instances` objcastd sharing it, distinct instances, each connected
+//           to Redis (/readyz 200: before that, commands that need Redis are unavailable).
 
 import { test } from 'node:test';
 
-import { startCluster, startRedis } from './redis.mjs';
+import { startCluster, startRedis, waitReady } from './redis.mjs';
 import { startServer } from './server.mjs';
 
 export const ENGINES = [
@@ -26,7 +27,9 @@ export const ENGINES = [
         name: 'redis',
         async start(t, { instances = 1, conf = {} } = {}) {
             const redis = await startRedis({ t });
-            return { nodes: await startCluster({ t, instances, redis, conf }), redis };
+            const nodes = await startCluster({ t, instances, redis, conf });
+            for (const node of nodes) await waitReady(node);
+            return { nodes, redis };
         },
     },
 ];

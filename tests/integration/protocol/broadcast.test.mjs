@@ -80,10 +80,10 @@ eachEngine('source and payload objectId are overwritten with the authenticated i
     await expectNext(a, ovMessage(b, 'forged2', 'n'));
 });
 
-eachEngine('message of every JSON type arrives equal and byte-identical', async (t, engine) => {
-    const { nodes: [s] } = await engine.start(t);
-    const a = await open(s, 'a');
-    const b = await open(s, 'b');
+eachEngine('message of every JSON type arrives equal and byte-identical, also on another instance', async (t, engine) => {
+    const { nodes: [A, B] } = await engine.start(t, { instances: 2 });
+    const a = await open(A, 'a');
+    const b = await open(B, 'b');
     await subscribeAll([a, b]);
     const cases = [
         '"plain string"',
@@ -102,6 +102,7 @@ eachEngine('message of every JSON type arrives equal and byte-identical', async 
         'true',
         'false',
         '{"nested":{"deep":[[[[{"x":[true,false,null]}]]]]}}',
+        '"\\r\\n*1\\r\\n$4\\r\\nPING\\r\\n"', // a Redis (RESP) command inside the string
     ];
     for (let i = 0; i < cases.length; i++) {
         const text = cases[i];
@@ -159,4 +160,33 @@ eachEngine('connections on another object or not subscribed receive nothing', as
     await expectNext(b, ovMessage(a, 'only-L1', [1]));
     broadcast(y, 'only-L2', [2], { objectId: 'L2' });
     await expectSilence([a, b, x, y]);
+});
+
+eachEngine('broadcast: every other connection on every instance gets the exact ovice_message; echo only on request', async (t, engine) => {
+    const { nodes: [A, B, C] } = await engine.start(t, { instances: 3 });
+    const ua = user('a');
+    const a1 = await open(A, ua);
+    const a2 = await open(B, ua);
+    const b = await open(B, 'b');
+    const c = await open(C, user(12));
+    const off = await open(C, 'off');
+    await subscribeAll([a1, a2, b, c]);
+    await subscribe(off, 'L2');
+
+    const msg = { key1: 'value1', key2: 42, key3: ['item1', 'item2'] };
+    broadcast(a1, 'exampleEvent', msg, { ref: 'b1', source: 'forged' });
+    const want = {
+        type: 'ovice_message',
+        objectId: 'L1',
+        payload: { source: 'a', event: 'exampleEvent', objectId: 'L1', message: msg },
+    };
+    for (const r of [a2, b, c]) await expectNext(r, want, 'on another instance');
+    await flush(a1);
+    await expectSilence([a1, a2, b, c, off]);
+
+    broadcast(c, 'echoed', [1, 'x'], { echo: true });
+    for (const r of [a1, a2, b]) await expectNext(r, ovMessage(c, 'echoed', [1, 'x']));
+    const echo = await expectNext(c, ovMessage(c, 'echoed', [1, 'x']), 'echo to the sender');
+    assert.strictEqual(echo.payload.source, 12);
+    await expectSilence([a1, a2, b, c, off]);
 });

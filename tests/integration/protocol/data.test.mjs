@@ -7,8 +7,8 @@ import assert from 'node:assert/strict';
 
 import { eachEngine } from '../lib/engines.mjs';
 import {
-    OBJ, assertUsable, expectError, expectNext, expectSilence, expectStored, flush, join, nowSec, open,
-    presence, saveData, sendLeave, subscribeAll, user,
+    OBJ, assertUsable, expectError, expectNext, expectSilence, expectStored, flush, join, open, presence,
+    saveAndCheck, saveData, sendLeave, subscribeAll, user,
 } from '../lib/proto.mjs';
 import { pairs } from '../lib/redis.mjs';
 import { sleep, waitFor } from '../lib/server.mjs';
@@ -23,24 +23,6 @@ async function setup(t, engine) {
     await subscribeAll([a1, a2, b]);
     await subscribeAll([off], 'L2');
     return { s, a1, a2, b, off };
-}
-
-/* Saves data from c with ref and checks the saver's reply and what others receive. */
-async function saveAndCheck(c, data, { stored = data, version, others = [], ref = `s${version}`, ...opts } = {}) {
-    saveData(c, data, { ref, ...opts });
-    const before = nowSec();
-    const m = await c.next(undefined, 5000);
-    assert.equal(m.type, 'ovice_data_saved_success', JSON.stringify(m).slice(0, 300));
-    const at = m.payload?.updated_at;
-    assert.ok(Number.isInteger(at), `updated_at ${at} is an integer`);
-    assert.ok(Math.abs(at - before) <= 5, `updated_at ${at} is unix seconds close to ${before}`);
-    assert.deepStrictEqual(m, {
-        type: 'ovice_data_saved_success', objectId: OBJ, ref, version, payload: { ...stored, updated_at: at },
-    });
-    for (const o of others) {
-        await expectNext(o, { type: 'ovice_shared_data', objectId: OBJ, version, payload: stored }, 'shared data');
-    }
-    return m;
 }
 
 eachEngine('get_data before any save -> {} and version 0, ref echoed', async (t, engine) => {
@@ -321,4 +303,44 @@ eachEngine('concurrent ifVersion saves from 3 instances: exactly one wins, the o
         c.queue.length = 0;
     }
     await expectStored(conns[4], { winner: wins[0] }, 1);
+});
+
+eachEngine('saved data: save on one instance, shared_data on the others, get_data anywhere; merge, ifVersion', async (t, engine) => {
+    const { nodes: [A, B, C] } = await engine.start(t, { instances: 3 });
+    const ua = user('a');
+    const a1 = await open(A, ua);
+    const a2 = await open(B, ua);
+    const b = await open(C, 'b');
+    await subscribeAll([a1, a2, b]);
+
+    b.send({ type: 'ovice_get_data', objectId: OBJ, ref: 'g0' });
+    await expectNext(b, { type: 'ovice_saved_data', objectId: OBJ, ref: 'g0', version: 0, payload: {} });
+
+    const data = { value1: '12', value2: 'test', n: [1, { x: true }], u: 'é☃', z: null };
+    await saveAndCheck(a1, data, { version: 1, others: [a2, b] });
+    await flush(a1);
+    await expectSilence([a1, a2, b]);
+    await expectStored(b, data, 1);
+    await expectStored(a2, data, 1);
+
+    // merge from C: null deletes, shallow
+    await saveAndCheck(b, { value2: null, obj: { deep: 1 }, missing: null }, {
+        merge: true, version: 2, others: [a1, a2],
+        stored: { value1: '12', n: [1, { x: true }], u: 'é☃', z: null, obj: { deep: 1 } },
+    });
+    // ifVersion: a match on B, a mismatch on A -> conflict, nothing stored, nobody told
+    await saveAndCheck(a2, { only: 1 }, { ifVersion: 2, version: 3, others: [a1, b] });
+    for (const [ifVersion, ref] of [[2, 'c1'], [0, 'c2'], [9, 'c3']]) {
+        saveData(a1, { lost: true }, { ifVersion, ref, merge: true });
+        await expectError(a1, 'conflict', { objectId: OBJ, ref });
+    }
+    await expectSilence([a2, b]);
+    await expectStored(b, { only: 1 }, 3);
+    await expectStored(a1, { only: 1 }, 3);
+
+    // payload not an object -> bad_request; nothing stored
+    saveData(b, [1, 2], { ref: 'bad' });
+    await expectError(b, 'bad_request', { objectId: OBJ, ref: 'bad' });
+    await expectSilence([a1, a2]);
+    await expectStored(a2, { only: 1 }, 3);
 });

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { eachEngine } from '../lib/engines.mjs';
 import {
     OBJ, assertUsable, emit, expectError, expectNext, expectSilence, flush, open, ovMessage, presence,
-    rawsWhere, subscribe, subscribeAll, user,
+    rawsWhere, sendUnsubscribe, subscribe, subscribeAll, user,
 } from '../lib/proto.mjs';
 
 async function setup(t, engine) {
@@ -102,4 +102,60 @@ eachEngine('emit with a missing or invalid to, event or message -> bad_request',
     }
     await expectSilence([b1, b2]);
     await assertUsable(a, b1);
+});
+
+eachEngine('emit: every connection of the target user, on every instance, and nobody else', async (t, engine) => {
+    const { nodes: [A, B, C] } = await engine.start(t, { instances: 3 });
+    const a = await open(A, 'a');
+    const ub = user('b');
+    const b1 = await open(B, ub);
+    const b2 = await open(C, ub);
+    const n12 = await open(C, user(12));
+    const c = await open(A, 'c');
+    await subscribeAll([a, b1, b2, n12, c]);
+
+    emit(a, 'b', 'exampleEvent', { key1: 'value1' }, { ref: 'e1', source: 'mallory' });
+    const want = ovMessage(a, 'exampleEvent', { key1: 'value1' }, { to: 'b' });
+    await expectNext(b1, want, 'b on B');
+    await expectNext(b2, want, 'b on C');
+    await flush(a);
+    await expectSilence([a, b1, b2, n12, c]);
+
+    emit(b1, '12', 'asString', 's');
+    const m1 = await expectNext(n12, ovMessage(b1, 'asString', 's', { to: '12' }));
+    assert.strictEqual(m1.payload.to, '12');
+    emit(c, 12, 'asNumber', null);
+    const m2 = await expectNext(n12, ovMessage(c, 'asNumber', null, { to: 12 }));
+    assert.strictEqual(m2.payload.to, 12);
+
+    // to oneself: all of one's connections, the sender's included
+    emit(b2, 'b', 'self', [1, 2]);
+    await expectNext(b1, ovMessage(b2, 'self', [1, 2], { to: 'b' }));
+    await expectNext(b2, ovMessage(b2, 'self', [1, 2], { to: 'b' }));
+
+    // raw text verbatim
+    const text = '{"k" : "\\u00e9" , "n":1.50}';
+    n12.send(`{"type":"ovice_emit_message","objectId":"L1","payload":{"event":"raw","to":"a","message":${text}}}`);
+    await expectNext(a, ovMessage(n12, 'raw', JSON.parse(text), { to: 'a' }));
+    assert.ok(rawsWhere(a, (m) => m.payload?.event === 'raw')[0].includes(text));
+    await expectSilence([a, b1, b2, n12, c]);
+});
+
+eachEngine('emit: a user present only on another instance is present; one who left every instance is not_present', async (t, engine) => {
+    const { nodes: [A, B] } = await engine.start(t, { instances: 2 });
+    const a = await open(A, 'a');
+    const b = await open(B, 'b');
+    const off = await open(B, 'off');
+    await subscribeAll([a, b]);
+    await subscribe(off, 'L2');
+    for (const [to, ref] of [['nobody', 'np1'], ['off', 'np2'], ['B', 'np3']]) {
+        emit(a, to, 'lost', 'x', { ref });
+        await expectError(a, 'not_present', { objectId: OBJ, ref });
+    }
+    sendUnsubscribe(b, OBJ);
+    await expectNext(b, presence('unsubscribed', b, b));
+    await expectNext(a, presence('unsubscribed', b, a));
+    emit(a, 'b', 'lost', 'x', { ref: 'np4' });
+    await expectError(a, 'not_present', { objectId: OBJ, ref: 'np4' });
+    await expectSilence([b, off]);
 });

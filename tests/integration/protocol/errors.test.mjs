@@ -201,3 +201,23 @@ eachEngine('ids: objectId, event and to of 256 bytes pass, 257 bytes -> bad_requ
     await expectSilence(b);
     await assertUsable(a, b, id256);
 });
+
+eachEngine('not_subscribed: a connection on another instance than the participants may not use the object', async (t, engine) => {
+    const { nodes: [A, B] } = await engine.start(t, { instances: 2 });
+    const a = await open(A, 'a');
+    const x = await open(B, 'x');
+    await subscribe(a);
+    const msgs = [
+        { type: 'ovice_get_participants' },
+        { type: 'ovice_broadcast_message', payload: { event: 'e', message: 1 } },
+        { type: 'ovice_emit_message', payload: { event: 'e', message: 1, to: 'a' } },
+        { type: 'ovice_get_data' },
+        { type: 'ovice_save_and_emit_data', payload: { k: 1 } },
+    ];
+    for (const [i, m] of msgs.entries()) {
+        x.send({ ...m, objectId: OBJ, ref: `ns${i}` });
+        await expectError(x, 'not_subscribed', { objectId: OBJ, ref: `ns${i}` });
+    }
+    await expectSilence(a);
+    await expectStored(a, {}, 0);
+});

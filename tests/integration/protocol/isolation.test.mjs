@@ -91,3 +91,23 @@ eachEngine('the same user id in two workspaces is two users', async (t, engine) 
     const list = await getParticipants(c);
     assert.deepStrictEqual(list.payload.map((p) => [p.id, p.workspaceId, p.status]), [['c', 988, 'subscribed'], ['x', 988, 'subscribed']]);
 });
+
+eachEngine('workspaces stay apart across instances: same object id, different workspaces', async (t, engine) => {
+    const { nodes: [A, B] } = await engine.start(t, { instances: 2 });
+    const a = await open(A, user('a', { ws: 987 }));
+    const x = await open(B, user('x', { ws: 988 }));
+    await subscribe(a);
+    await subscribe(x);
+    await expectSilence(a);
+    broadcast(x, 'other-ws', 1);
+    saveData(x, { from: 988 }, { ref: 'x1' });
+    const r = await x.next();
+    assert.equal(r.type, 'ovice_data_saved_success');
+    await expectSilence(a);
+    await expectStored(a, {}, 0);
+    a.send({ type: 'ovice_get_participants', objectId: OBJ });
+    assert.deepStrictEqual((await a.next()).payload.map((p) => p.id), ['a']);
+    emit(a, 'x', 'e', 1, { ref: 'np' });
+    await expectError(a, 'not_present', { objectId: OBJ, ref: 'np' });
+    await expectStored(x, { from: 988 }, 1);
+});

@@ -8,7 +8,7 @@ import { eachEngine } from '../lib/engines.mjs';
 import { connectAuthed } from '../lib/server.mjs';
 import {
     OBJ, assertUsable, broadcast, expectError, expectNext, expectSilence, expectStored, open, ovMessage,
-    rawsWhere, saveData, subscribeAll,
+    rawsWhere, saveAndCheck, saveData, subscribeAll,
 } from '../lib/proto.mjs';
 
 const MAX_MESSAGE = 2097152;
@@ -191,4 +191,40 @@ eachEngine('max_objects_per_connection: one more object is too_large, others sti
     assert.equal((await a.next()).type, 'ovice_participant_unsubscribed');
     a.send({ type: 'objcast_subscribe', objectId: 'O3' });
     assert.equal((await a.next()).type, 'ovice_participant_subscribed');
+});
+
+eachEngine('broadcast: a 2,097,152-byte message reaches the other instance intact; one byte more -> too_large', async (t, engine) => {
+    const { nodes: [A, B] } = await engine.start(t, { instances: 2 });
+    const a = await open(A, 'a');
+    const b = await open(B, 'b');
+    await subscribeAll([a, b]);
+    const exact = `"${'é'.repeat(1000)}${'x'.repeat(MAX_MESSAGE - 2 - 2000)}"`;
+    assert.equal(bytes(exact), MAX_MESSAGE);
+    broadcast(a, 'big', undefined, { raw: exact });
+    await expectNext(b, ovMessage(a, 'big', JSON.parse(exact)), 'the 2 MiB message', 15000);
+    assert.ok(rawsWhere(b, (m) => m.payload?.event === 'big')[0].includes(exact), 'verbatim');
+    const over = `"${'x'.repeat(MAX_MESSAGE - 1)}"`;
+    broadcast(a, 'over', undefined, { raw: over, ref: 'ov' });
+    await expectError(a, 'too_large', { objectId: OBJ, ref: 'ov', timeoutMs: 10000 });
+    await expectSilence(b);
+    await assertUsable(a, b);
+});
+
+eachEngine('saved data over max_data_bytes -> too_large on any instance; the merged result counts', async (t, engine) => {
+    const { nodes: [A, B] } = await engine.start(t, { instances: 2, conf: { max_data_bytes: 2000 } });
+    const a = await open(A, 'a');
+    const b = await open(B, 'b');
+    await subscribeAll([a, b]);
+    // {"k":"xxx..."} of exactly 2000 compact bytes
+    const fill = (n) => ({ k: 'x'.repeat(n - bytes('{"k":""}')) });
+    assert.equal(bytes(JSON.stringify(fill(2000))), 2000);
+    await saveAndCheck(a, fill(2000), { version: 1, others: [b] });
+    saveData(b, fill(2001), { ref: 'big' });
+    await expectError(b, 'too_large', { objectId: OBJ, ref: 'big' });
+    // a merge whose result passes the limit
+    await saveAndCheck(a, fill(1900), { version: 2, others: [b] });
+    saveData(b, { extra: 'y'.repeat(100) }, { ref: 'mbig', merge: true });
+    await expectError(b, 'too_large', { objectId: OBJ, ref: 'mbig' });
+    await expectSilence(a);
+    await expectStored(a, fill(1900), 2);
 });

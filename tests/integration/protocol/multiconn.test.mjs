@@ -184,3 +184,36 @@ eachEngine('the participant shows the attributes (objectType, isHost) of its mos
         presence('subscribed', b, b, { status: 'subscribed' }).payload,
     ]);
 });
+
+eachEngine('one user on two instances is one participant: aggregate state, events only on change', async (t, engine) => {
+    const { nodes: [A, B, C] } = await engine.start(t, { instances: 3 });
+    const ua = user('a', { email: 'a@x.invalid' });
+    const a1 = await open(A, ua);
+    const a2 = await open(B, ua);
+    const b = await open(C, 'b');
+    await subscribe(b);
+    await subscribe(a1);
+    await expectNext(b, presence('subscribed', a1, b));
+    // the second connection (other instance) gets its own event; nobody else anything
+    await subscribe(a2);
+    await expectSilence([a1, b]);
+    const list = await (async () => {
+        b.send({ type: 'ovice_get_participants', objectId: OBJ, ref: 'one' });
+        return b.next();
+    })();
+    assert.deepStrictEqual(list.payload.map((p) => p.id).sort(), ['a', 'b'], 'a listed once');
+
+    // a joins on A: every connection (a2 on B included) gets joined
+    sendJoin(a1, OBJ);
+    await expectNext(a1, presence('joined', a1, a1));
+    await expectNext(a2, presence('joined', a2, a2), 'the other tab, on another instance');
+    await expectNext(b, presence('joined', a1, b));
+    // the joined tab (A) closes while the subscribed one (B) stays: the user is left
+    a1.close(1000);
+    await expectNext(a2, presence('left', a2, a2));
+    await expectNext(b, presence('left', a2, b));
+    // the last tab goes: unsubscribed
+    a2.close(1000);
+    await expectNext(b, presence('unsubscribed', a2, b));
+    await expectSilence(b);
+});

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { eachEngine } from '../lib/engines.mjs';
 import {
     OBJ, assertUsable, claimsOf, expectError, expectNext, expectSilence, flush, getParticipants, nowSec,
-    objectToken, open, presence, sendJoin, sendSubscribe, subscribe, user,
+    objectToken, open, participant, presence, sendJoin, sendSubscribe, sortById, subscribe, user,
 } from '../lib/proto.mjs';
 
 eachEngine('optional mode: a valid object token with host true -> isHost, objectType from the token', async (t, engine) => {
@@ -144,4 +144,21 @@ eachEngine('object token without ws -> unauthorized', async (t, engine) => {
     const m = await expectError(a, 'unauthorized', { objectId: OBJ, ref: 7 });
     assert.match(m.payload.message, /missing ws/);
     await flush(a);
+});
+
+eachEngine('object tokens: isHost and objectType from the token travel to other instances', async (t, engine) => {
+    const { nodes: [A, B] } = await engine.start(t, { instances: 2 });
+    const a = await open(A, 'a');
+    const b = await open(B, 'b');
+    await subscribe(b);
+    const tok = objectToken(A, a, OBJ, { objectType: 'dynamic', host: true });
+    sendJoin(a, OBJ, { objectToken: tok, objectType: 'static' });
+    await expectNext(a, presence('joined', a, a, { objectType: 'dynamic', isHost: true }));
+    await expectNext(b, presence('joined', a, b, { objectType: 'dynamic', isHost: true }));
+    b.send({ type: 'ovice_get_participants', objectId: OBJ });
+    const m = await b.next();
+    assert.deepStrictEqual(sortById(m.payload), [
+        participant(a, b, { objectType: 'dynamic', isHost: true, status: 'joined' }),
+        participant(b, b, { status: 'subscribed' }),
+    ]);
 });

@@ -1,5 +1,6 @@
 // ovice_get_participants (PROTOCOL.md section 5): one entry per user with its aggregate
-// status, self included, isSelf per requester, email only in one's own entry, ref echoed.
+// status, self included, isSelf per requester, email only in one's own entry, ref echoed;
+// users on every instance are listed.
 import assert from 'node:assert/strict';
 
 import { eachEngine } from '../lib/engines.mjs';
@@ -7,11 +8,11 @@ import {
     OBJ, expectNext, join, open, participant, presence, sendLeave, sortById, subscribe, subscribeAll, user,
 } from '../lib/proto.mjs';
 
-eachEngine('statuses subscribed/joined/left, self included, isSelf per requester, ref echoed', async (t, engine) => {
-    const { nodes: [s] } = await engine.start(t);
-    const a = await open(s, user('a', { email: 'a@x.invalid', language: 'en' }));
-    const b = await open(s, user(2, { visitor: true, email: 'b@x.invalid' }));
-    const c = await open(s, user('c', { language: 'de' }));
+eachEngine('statuses subscribed/joined/left of users on every instance, self included, isSelf per requester, ref echoed', async (t, engine) => {
+    const { nodes: [A, B, C] } = await engine.start(t, { instances: 3 });
+    const a = await open(A, user('a', { email: 'a@x.invalid', language: 'en' }));
+    const b = await open(B, user(2, { visitor: true, email: 'b@x.invalid' }));
+    const c = await open(C, user('c', { language: 'de' }));
     await subscribeAll([a, b, c]);
     await join(a);
     await expectNext(b, presence('joined', a, b));
@@ -42,6 +43,19 @@ eachEngine('statuses subscribed/joined/left, self included, isSelf per requester
             if (!p.isSelf) assert.equal(p.email, undefined, 'no email of others');
         }
     }
+
+    // a newcomer on B bootstraps the list (with engine redis: from Redis)
+    const newcomer = await open(B, 'newcomer');
+    await subscribe(newcomer);
+    for (const r of [a, b, c]) await expectNext(r, presence('subscribed', newcomer, r));
+    newcomer.send({ type: 'ovice_get_participants', objectId: OBJ });
+    const m = await newcomer.next();
+    assert.deepStrictEqual({ ...m, payload: sortById(m.payload) }, {
+        type: 'ovice_participants',
+        objectId: OBJ,
+        payload: sortById([a, b, c, newcomer].map((who) =>
+            participant(who, newcomer, { status: status[who.claims.sub] ?? 'subscribed' }))),
+    });
 });
 
 eachEngine('without ref the reply has no ref; a lone subscriber sees only itself', async (t, engine) => {

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { eachEngine } from '../lib/engines.mjs';
 import {
     OBJ, expectError, expectNext, expectSilence, flush, getParticipants, join, open, presence,
-    sendJoin, sendLeave, sendSubscribe, sendUnsubscribe, subscribe, user,
+    sendJoin, sendLeave, sendSubscribe, sendUnsubscribe, subscribe, subscribeAll, user,
 } from '../lib/proto.mjs';
 
 eachEngine('subscribe: own event with email and language; the other user gets it without email', async (t, engine) => {
@@ -233,4 +233,78 @@ eachEngine('presence of one object does not reach connections on another object'
     await expectNext(a, presence('unsubscribed', a, a));
     await expectSilence(b);
     await flush(b);
+});
+
+eachEngine('presence: subscribe/join/leave/unsubscribe on one instance reach the others exactly', async (t, engine) => {
+    const { nodes: [A, B, C] } = await engine.start(t, { instances: 3 });
+    const a = await open(A, user('a', { email: 'a@example.invalid', language: 'ja' }));
+    const b = await open(B, user('b', { visitor: true, email: 'b@example.invalid' }));
+    const c = await open(C, user(7, { language: 'de' }));
+
+    sendSubscribe(b, OBJ, { ref: 'rb' });
+    await expectNext(b, {
+        type: 'ovice_participant_subscribed',
+        objectId: 'L1',
+        payload: {
+            id: 'b', name: 'Name b', objectId: 'L1', objectType: 'static',
+            avatarUrl: 'https://example.invalid/avatar/b.png', workspaceId: 987,
+            isHost: false, isSelf: true, isVisitor: true, email: 'b@example.invalid',
+        },
+    });
+    sendSubscribe(a, OBJ, { objectType: 'dynamic' });
+    await expectNext(a, presence('subscribed', a, a, { objectType: 'dynamic' }));
+    const seen = await expectNext(b, {
+        type: 'ovice_participant_subscribed',
+        objectId: 'L1',
+        payload: {
+            id: 'a', name: 'Name a', objectId: 'L1', objectType: 'dynamic',
+            avatarUrl: 'https://example.invalid/avatar/a.png', workspaceId: 987, language: 'ja',
+            isHost: false, isSelf: false, isVisitor: false,
+        },
+    }, 'b (instance B) sees a (instance A) arrive, without a\'s email');
+    assert.equal(seen.payload.email, undefined);
+    await subscribe(c);
+    await expectNext(a, presence('subscribed', c, a));
+    await expectNext(b, presence('subscribed', c, b));
+    await expectSilence([a, b, c]);
+
+    // every state change of a (on A) reaches b (on B) and c (on C), isSelf per recipient
+    for (const [send, kind] of [[sendJoin, 'joined'], [sendLeave, 'left'], [sendJoin, 'joined'],
+        [sendLeave, 'left'], [sendUnsubscribe, 'unsubscribed'], [sendJoin, 'joined']]) {
+        send(a, OBJ, { objectType: 'dynamic' });
+        await expectNext(a, presence(kind, a, a, { objectType: 'dynamic' }), `a's own ${kind}`);
+        await expectNext(b, presence(kind, a, b, { objectType: 'dynamic' }), `b on B sees a ${kind}`);
+        await expectNext(c, presence(kind, a, c, { objectType: 'dynamic' }), `c on C sees a ${kind}`);
+    }
+    // commands that change nothing: only the requester hears of them, on no other instance
+    sendJoin(a, OBJ, { objectType: 'dynamic' });
+    await expectNext(a, presence('joined', a, a, { objectType: 'dynamic' }));
+    sendLeave(c, OBJ);
+    await expectNext(c, presence('subscribed', c, c));
+    await expectSilence([a, b, c], 300);
+
+    // c (an integer id) on C unsubscribes: a and b get it, c is off the object afterwards
+    sendUnsubscribe(c, OBJ);
+    await expectNext(c, presence('unsubscribed', c, c));
+    const gone = await expectNext(a, presence('unsubscribed', c, a));
+    assert.strictEqual(gone.payload.id, 7, 'integer id stays an integer through Redis');
+    await expectNext(b, presence('unsubscribed', c, b));
+    c.send({ type: 'ovice_get_participants', objectId: OBJ, ref: 'gone' });
+    await expectError(c, 'not_subscribed', { objectId: OBJ, ref: 'gone' });
+});
+
+eachEngine('a closed connection (close frame or abrupt drop) is unsubscribed on every instance', async (t, engine) => {
+    const { nodes: [A, B, C] } = await engine.start(t, { instances: 3 });
+    const a = await open(A, 'a');
+    const b = await open(B, 'b');
+    const c = await open(C, 'c');
+    const d = await open(C, 'd');
+    await subscribeAll([b, c, a, d]);
+    await join(a);
+    for (const r of [b, c, d]) await expectNext(r, presence('joined', a, r));
+    a.close(1000);
+    for (const r of [b, c, d]) await expectNext(r, presence('unsubscribed', a, r));
+    d.destroy();
+    for (const r of [b, c]) await expectNext(r, presence('unsubscribed', d, r));
+    await expectSilence([b, c]);
 });
