@@ -12,11 +12,10 @@ import { execFile } from 'node:child_process';
 import crypto from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { test } from 'node:test';
 import { promisify } from 'node:util';
 
-import { objcastdPath, srcDir, startServer } from '../lib/server.mjs';
-import { startNode, startRedis } from '../lib/redis.mjs';
+import { eachEngine } from '../lib/engines.mjs';
+import { objcastdPath, srcDir } from '../lib/server.mjs';
 import { open, subscribe, user } from '../lib/proto.mjs';
 
 const COLLIDE_KEYS = 8000;
@@ -141,13 +140,7 @@ async function attack(t, server) {
     server.assertAlive();
 }
 
-test('hash flooding: colliding saved-data keys cost about what random keys cost (engine memory)', async (t) => {
-    const server = await startServer({ t, conf: { log_level: 'info' } });
-    await attack(t, server);
-});
-
-test('hash flooding: colliding saved-data keys cost about what random keys cost (engine redis)', async (t) => {
-    const redis = await startRedis({ t });
-    const server = await startNode({ t, redis, conf: { log_level: 'info' } });
+eachEngine('hash flooding: colliding saved-data keys cost about what random keys cost', async (t, engine) => {
+    const { nodes: [server] } = await engine.start(t, { conf: { log_level: 'info' } });
     await attack(t, server);
 });

@@ -4,10 +4,10 @@
 // with either engine, and ids with spaces, ':', braces, '%' and non-ASCII UTF-8 work
 // everywhere. With engine redis the keys are exactly the encoded ones.
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
 
-import { pairs, startNode, startRedis } from '../lib/redis.mjs';
-import { httpRequest, startServer } from '../lib/server.mjs';
+import { eachEngine } from '../lib/engines.mjs';
+import { pairs } from '../lib/redis.mjs';
+import { httpRequest } from '../lib/server.mjs';
 import {
     broadcast, expectNext, expectSilence, getParticipants, open, ovMessage, participant, presence,
     saveData, subscribe, user,
@@ -31,14 +31,6 @@ function encodeId(id) {
 }
 const redisKey = (ws, obj, suffix) => `objcast:{${encodeId(ws)}:${encodeId(obj)}}:${suffix}`;
 
-const ENGINES = ['memory', 'redis'];
-
-async function serverFor(t, engine) {
-    if (engine === 'memory') return { s: await startServer({ t, conf: { api_key: KEY } }) };
-    const redis = await startRedis({ t, aof: false });
-    return { s: await startNode({ t, redis, conf: { api_key: KEY } }), redis };
-}
-
 async function saved(c, payload, objectId) {
     saveData(c, payload, { objectId, ref: 's' });
     const m = await c.next();
@@ -58,122 +50,120 @@ function api(s, method, ws, obj, action, body) {
     return httpRequest(s, method, p, { Authorization: `Bearer ${KEY}`, 'Content-Type': 'application/json' }, body);
 }
 
-for (const engine of ENGINES) {
-    test(`engine ${engine}: workspace acme:eng + object board is not workspace acme + object eng:board`, async (t) => {
-        const { s, redis } = await serverFor(t, engine);
-        const victim = await open(s, user('victim', { ws: 'acme' }));
-        const attacker = await open(s, user('attacker', { ws: 'acme:eng' }));
-        const V = 'eng:board';
-        const A = 'board';
-        await subscribe(victim, V);
-        await saved(victim, { secret: 'victim data' }, V);
-        // The attacker arrives: only its own event, the victim hears nothing.
-        await subscribe(attacker, A);
-        await expectSilence([victim]);
+eachEngine('workspace acme:eng + object board is not workspace acme + object eng:board', async (t, engine) => {
+    const { nodes: [s], redis } = await engine.start(t, { conf: { api_key: KEY } });
+    const victim = await open(s, user('victim', { ws: 'acme' }));
+    const attacker = await open(s, user('attacker', { ws: 'acme:eng' }));
+    const V = 'eng:board';
+    const A = 'board';
+    await subscribe(victim, V);
+    await saved(victim, { secret: 'victim data' }, V);
+    // The attacker arrives: only its own event, the victim hears nothing.
+    await subscribe(attacker, A);
+    await expectSilence([victim]);
 
-        // No saved data, no participants of the victim's object.
-        assert.deepStrictEqual(await getData(attacker, A, 'g'),
-            { type: 'ovice_saved_data', objectId: A, ref: 'g', version: 0, payload: {} });
-        const seen = await getParticipants(attacker, { objectId: A, ref: 'p' });
-        assert.deepStrictEqual(seen.payload, [participant(attacker, attacker, { objectId: A, status: 'subscribed' })]);
+    // No saved data, no participants of the victim's object.
+    assert.deepStrictEqual(await getData(attacker, A, 'g'),
+        { type: 'ovice_saved_data', objectId: A, ref: 'g', version: 0, payload: {} });
+    const seen = await getParticipants(attacker, { objectId: A, ref: 'p' });
+    assert.deepStrictEqual(seen.payload, [participant(attacker, attacker, { objectId: A, status: 'subscribed' })]);
 
-        // Broadcasts stay on their own object, both ways.
-        broadcast(attacker, 'evil', 'to the victim?', { objectId: A, echo: true });
-        await expectNext(attacker, ovMessage(attacker, 'evil', 'to the victim?', { objectId: A }));
-        broadcast(victim, 'private', 'to the attacker?', { objectId: V, echo: true });
-        await expectNext(victim, ovMessage(victim, 'private', 'to the attacker?', { objectId: V }));
-        await expectSilence([victim, attacker]);
+    // Broadcasts stay on their own object, both ways.
+    broadcast(attacker, 'evil', 'to the victim?', { objectId: A, echo: true });
+    await expectNext(attacker, ovMessage(attacker, 'evil', 'to the victim?', { objectId: A }));
+    broadcast(victim, 'private', 'to the attacker?', { objectId: V, echo: true });
+    await expectNext(victim, ovMessage(victim, 'private', 'to the attacker?', { objectId: V }));
+    await expectSilence([victim, attacker]);
 
-        // The attacker's save does not touch the victim's data, nor the other way round.
-        await saved(attacker, { secret: 'overwritten' }, A);
-        await expectSilence([victim]);
-        assert.deepStrictEqual((await getData(victim, V, 'gv')).payload, { secret: 'victim data' });
-        assert.deepStrictEqual((await getData(attacker, A, 'ga')).payload, { secret: 'overwritten' });
-        const vp = await getParticipants(victim, { objectId: V, ref: 'pv' });
-        assert.deepStrictEqual(vp.payload, [participant(victim, victim, { objectId: V, status: 'subscribed' })]);
+    // The attacker's save does not touch the victim's data, nor the other way round.
+    await saved(attacker, { secret: 'overwritten' }, A);
+    await expectSilence([victim]);
+    assert.deepStrictEqual((await getData(victim, V, 'gv')).payload, { secret: 'victim data' });
+    assert.deepStrictEqual((await getData(attacker, A, 'ga')).payload, { secret: 'overwritten' });
+    const vp = await getParticipants(victim, { objectId: V, ref: 'pv' });
+    assert.deepStrictEqual(vp.payload, [participant(victim, victim, { objectId: V, status: 'subscribed' })]);
 
-        // The server API names the two objects apart too.
-        const got = await api(s, 'GET', 'acme', V, 'data');
+    // The server API names the two objects apart too.
+    const got = await api(s, 'GET', 'acme', V, 'data');
+    assert.equal(got.status, 200, got.body);
+    assert.deepStrictEqual(JSON.parse(got.body).payload, { secret: 'victim data' });
+    const gotA = await api(s, 'GET', 'acme:eng', A, 'data');
+    assert.deepStrictEqual(JSON.parse(gotA.body).payload, { secret: 'overwritten' });
+
+    // The victim leaving is not announced to the attacker.
+    victim.close(1000);
+    await expectSilence([attacker], 300);
+
+    if (redis) {
+        // Two objects, two sets of keys, named as PROTOCOL.md section 8 says.
+        assert.deepStrictEqual(pairs(await redis.command('HGETALL', 'objcast:{acme:eng%3Aboard}:data')),
+            { secret: '"victim data"' });
+        assert.deepStrictEqual(pairs(await redis.command('HGETALL', 'objcast:{acme%3Aeng:board}:data')),
+            { secret: '"overwritten"' });
+        assert.equal(await redis.command('EXISTS', 'objcast:{acme:eng:board}:data'), 0);
+    }
+});
+
+eachEngine('ids with spaces, \':\', braces, \'%\' and UTF-8 work end to end', async (t, engine) => {
+    const { nodes: [s], redis } = await engine.start(t, { conf: { api_key: KEY } });
+    const cases = [
+        { ws: 'my ws {1}', obj: 'a:b {c} 100% é ☃' },
+        { ws: '%3A', obj: '%' },
+        { ws: 'sp ace', obj: '}{' },
+    ];
+    for (const [n, { ws, obj }] of cases.entries()) {
+        const a = await open(s, user(`a${n}`, { ws }));
+        const b = await open(s, user(`b${n}`, { ws }));
+        await subscribe(a, obj);
+        await subscribe(b, obj);
+        await expectNext(a, presence('subscribed', b, a, { objectId: obj }));
+
+        broadcast(a, 'hi', { n, obj }, { objectId: obj });
+        await expectNext(b, ovMessage(a, 'hi', { n, obj }, { objectId: obj }));
+
+        const m = await saved(a, { who: ws, what: obj }, obj);
+        await expectNext(b, { type: 'ovice_shared_data', objectId: obj, version: m.version,
+            payload: { who: ws, what: obj } });
+        assert.deepStrictEqual(await getData(b, obj, 'g'),
+            { type: 'ovice_saved_data', objectId: obj, ref: 'g', version: 1, payload: { who: ws, what: obj } });
+        const ps = await getParticipants(b, { objectId: obj, ref: 'p' });
+        assert.deepStrictEqual(ps.payload, [participant(a, b, { objectId: obj, status: 'subscribed' }),
+            participant(b, b, { objectId: obj, status: 'subscribed' })]);
+
+        const got = await api(s, 'GET', ws, obj, 'data');
         assert.equal(got.status, 200, got.body);
-        assert.deepStrictEqual(JSON.parse(got.body).payload, { secret: 'victim data' });
-        const gotA = await api(s, 'GET', 'acme:eng', A, 'data');
-        assert.deepStrictEqual(JSON.parse(gotA.body).payload, { secret: 'overwritten' });
-
-        // The victim leaving is not announced to the attacker.
-        victim.close(1000);
-        await expectSilence([attacker], 300);
+        assert.deepStrictEqual(JSON.parse(got.body).payload, { who: ws, what: obj });
+        const parts = await api(s, 'GET', ws, obj, 'participants');
+        assert.equal(parts.status, 200, parts.body);
 
         if (redis) {
-            // Two objects, two sets of keys, named as PROTOCOL.md section 8 says.
-            assert.deepStrictEqual(pairs(await redis.command('HGETALL', 'objcast:{acme:eng%3Aboard}:data')),
-                { secret: '"victim data"' });
-            assert.deepStrictEqual(pairs(await redis.command('HGETALL', 'objcast:{acme%3Aeng:board}:data')),
-                { secret: '"overwritten"' });
-            assert.equal(await redis.command('EXISTS', 'objcast:{acme:eng:board}:data'), 0);
+            const data = redisKey(ws, obj, 'data');
+            assert.deepStrictEqual(pairs(await redis.command('HGETALL', data)),
+                { who: JSON.stringify(ws), what: JSON.stringify(obj) }, data);
+            const meta = pairs(await redis.command('HGETALL', redisKey(ws, obj, 'meta')));
+            assert.equal(meta.version, '1');
+            const presenceKey = redisKey(ws, obj, 'presence');
+            const members = Object.keys(pairs(await redis.command('HGETALL', presenceKey))).sort();
+            assert.deepStrictEqual(members, [`a${n}|${s.instance}`, `b${n}|${s.instance}`], presenceKey);
+            // the stored participant names the object as clients do, not encoded
+            const entry = JSON.parse(pairs(await redis.command('HGETALL', presenceKey))[`a${n}|${s.instance}`]);
+            assert.equal(entry.objectId, obj);
+            const ch = redisKey(ws, obj, 'ch');
+            assert.deepStrictEqual(await redis.command('PUBSUB', 'NUMSUB', ch), [ch, 1]);
         }
-    });
-
-    test(`engine ${engine}: ids with spaces, ':', braces, '%' and UTF-8 work end to end`, async (t) => {
-        const { s, redis } = await serverFor(t, engine);
-        const cases = [
-            { ws: 'my ws {1}', obj: 'a:b {c} 100% é ☃' },
-            { ws: '%3A', obj: '%' },
-            { ws: 'sp ace', obj: '}{' },
-        ];
-        for (const [n, { ws, obj }] of cases.entries()) {
-            const a = await open(s, user(`a${n}`, { ws }));
-            const b = await open(s, user(`b${n}`, { ws }));
-            await subscribe(a, obj);
-            await subscribe(b, obj);
-            await expectNext(a, presence('subscribed', b, a, { objectId: obj }));
-
-            broadcast(a, 'hi', { n, obj }, { objectId: obj });
-            await expectNext(b, ovMessage(a, 'hi', { n, obj }, { objectId: obj }));
-
-            const m = await saved(a, { who: ws, what: obj }, obj);
-            await expectNext(b, { type: 'ovice_shared_data', objectId: obj, version: m.version,
-                payload: { who: ws, what: obj } });
-            assert.deepStrictEqual(await getData(b, obj, 'g'),
-                { type: 'ovice_saved_data', objectId: obj, ref: 'g', version: 1, payload: { who: ws, what: obj } });
-            const ps = await getParticipants(b, { objectId: obj, ref: 'p' });
-            assert.deepStrictEqual(ps.payload, [participant(a, b, { objectId: obj, status: 'subscribed' }),
-                participant(b, b, { objectId: obj, status: 'subscribed' })]);
-
-            const got = await api(s, 'GET', ws, obj, 'data');
-            assert.equal(got.status, 200, got.body);
-            assert.deepStrictEqual(JSON.parse(got.body).payload, { who: ws, what: obj });
-            const parts = await api(s, 'GET', ws, obj, 'participants');
-            assert.equal(parts.status, 200, parts.body);
-
-            if (redis) {
-                const data = redisKey(ws, obj, 'data');
-                assert.deepStrictEqual(pairs(await redis.command('HGETALL', data)),
-                    { who: JSON.stringify(ws), what: JSON.stringify(obj) }, data);
-                const meta = pairs(await redis.command('HGETALL', redisKey(ws, obj, 'meta')));
-                assert.equal(meta.version, '1');
-                const presenceKey = redisKey(ws, obj, 'presence');
-                const members = Object.keys(pairs(await redis.command('HGETALL', presenceKey))).sort();
-                assert.deepStrictEqual(members, [`a${n}|${s.instance}`, `b${n}|${s.instance}`], presenceKey);
-                // the stored participant names the object as clients do, not encoded
-                const entry = JSON.parse(pairs(await redis.command('HGETALL', presenceKey))[`a${n}|${s.instance}`]);
-                assert.equal(entry.objectId, obj);
-                const ch = redisKey(ws, obj, 'ch');
-                assert.deepStrictEqual(await redis.command('PUBSUB', 'NUMSUB', ch), [ch, 1]);
-            }
-            a.close(1000);
-            await expectNext(b, presence('unsubscribed', a, b, { objectId: obj }));
-            b.close(1000);
+        a.close(1000);
+        await expectNext(b, presence('unsubscribed', a, b, { objectId: obj }));
+        b.close(1000);
+    }
+    if (redis) {
+        // Every key of these objects is well formed: one hash tag, no raw space, brace
+        // or '%' that is not an escape inside it.
+        const keys = await redis.command('KEYS', 'objcast:{*');
+        for (const k of keys) {
+            const m = /^objcast:\{([^{}]*)\}:[a-z:]+$/.exec(k);
+            assert.ok(m, `key ${JSON.stringify(k)} has one hash tag`);
+            assert.ok(!/[\x00-\x20\x7f]|%(?![0-9A-F]{2})/.test(m[1]), `key ${JSON.stringify(k)} is encoded`);
+            assert.equal(m[1].split(':').length, 2, `key ${JSON.stringify(k)}: one ':' in the tag`);
         }
-        if (redis) {
-            // Every key of these objects is well formed: one hash tag, no raw space, brace
-            // or '%' that is not an escape inside it.
-            const keys = await redis.command('KEYS', 'objcast:{*');
-            for (const k of keys) {
-                const m = /^objcast:\{([^{}]*)\}:[a-z:]+$/.exec(k);
-                assert.ok(m, `key ${JSON.stringify(k)} has one hash tag`);
-                assert.ok(!/[\x00-\x20\x7f]|%(?![0-9A-F]{2})/.test(m[1]), `key ${JSON.stringify(k)} is encoded`);
-                assert.equal(m[1].split(':').length, 2, `key ${JSON.stringify(k)}: one ':' in the tag`);
-            }
-        }
-    });
-}
+    }
+});
