@@ -2,7 +2,7 @@
  * collide N BITS: prints N distinct 8-character keys ([0-9a-z]) whose dict_hash() under the
  * public default key (the tool never seeds) agrees in the low BITS bits, one key a line. In
  * a table of at most 2^BITS buckets they all share one bucket, which is what a client could
- * send if objcast left its tables unseeded (tests/integration/abuse-hash.test.mjs).
+ * send if objcast left its tables unseeded (tests/integration/abuse/hash.test.mjs).
  *
  * Brute force over a counter: about N * 2^BITS hash evaluations, so keep the product small
  * (8000 keys of 13 bits take a few seconds in a sanitizer build).

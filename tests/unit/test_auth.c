@@ -1,5 +1,4 @@
 /* Unit tests for src/auth.c: HS256 token verification, identities and object grants. */
-#include <check.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +11,7 @@
 #include "base64.h"
 #include "buf.h"
 #include "json.h"
+#include "unit.h"
 
 #define NOW 1700000000LL
 #define SECRET "objcast-test-secret"
@@ -1046,11 +1046,4 @@ static Suite *auth_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(auth_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+UNIT_MAIN(auth_suite)

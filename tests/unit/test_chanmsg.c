@@ -3,12 +3,12 @@
  * instances and the Lua scripts read and write them), round trips through the decoder, the
  * headers the scripts write themselves, and the texts the decoder refuses.
  */
-#include <check.h>
 #include <stdint.h>
 #include <string.h>
 
 #include "buf.h"
 #include "chanmsg.h"
+#include "unit.h"
 
 /* Decodes text (a C string), which must succeed with this kind, instance and sid. */
 static void decode_ok(const char *text, struct chanmsg *m, enum chanmsg_kind kind,
@@ -254,11 +254,4 @@ static Suite *chanmsg_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(chanmsg_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
-}
+UNIT_MAIN(chanmsg_suite)

@@ -2,7 +2,6 @@
  * and the rules between keys. Fixtures live in tests/unit/fixtures and are opened through
  * OBJCAST_SRCDIR, so the tests run from any directory. */
 
-#include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +9,7 @@
 #include "buf.h"
 #include "conf.h"
 #include "log.h"
+#include "unit.h"
 
 #define FIXTURES OBJCAST_SRCDIR "/tests/unit/fixtures/"
 #define EXAMPLE_CONF OBJCAST_SRCDIR "/conf/objcast.conf"
@@ -1168,11 +1168,4 @@ static Suite *conf_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(conf_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-}
+UNIT_MAIN(conf_suite)

@@ -1,5 +1,4 @@
 /* Unit tests for src/data.c: saved data parsing, the size rule, save and merge, encoding. */
-#include <check.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,6 +7,7 @@
 #include "buf.h"
 #include "data.h"
 #include "json.h"
+#include "unit.h"
 
 /* --- helpers ------------------------------------------------------------------------------ */
 
@@ -928,11 +928,4 @@ static Suite *data_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(data_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+UNIT_MAIN(data_suite)

@@ -1,11 +1,11 @@
 /* Unit tests for src/dict.c: the table, and that its hash is keyed (no hash flooding). */
-#include <check.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "dict.h"
+#include "unit.h"
 
 /* SipHash's own key (the reference implementation's test key 00 01 .. 0f). */
 static const uint8_t ref_key[16] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
@@ -117,11 +117,4 @@ static Suite *dict_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(dict_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+UNIT_MAIN(dict_suite)

@@ -5,7 +5,6 @@
  * its loop until the awaited callback arrived.
  */
 #include <arpa/inet.h>
-#include <check.h>
 #include <event2/event.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -21,6 +20,7 @@
 #include "engine.h"
 #include "log.h"
 #include "redis_child.h"
+#include "unit.h"
 
 #define MAX_SEEN 256
 
@@ -468,12 +468,8 @@ int main(void)
         tcase_add_test(tc, data_if_version);
         tcase_add_test(tc, data_limit);
         suite_add_tcase(s, tc);
-        SRunner *sr = srunner_create(s);
         /* The loop and the Redis connections live in this process. */
-        srunner_set_fork_status(sr, CK_NOFORK);
-        srunner_run_all(sr, CK_NORMAL);
-        failed += srunner_ntests_failed(sr);
-        srunner_free(sr);
+        failed += unit_run(s, CK_NOFORK);
     }
     stop_redis();
     return failed ? EXIT_FAILURE : EXIT_SUCCESS;

@@ -8,11 +8,9 @@
  * CLIENT PAUSE while the first answer is read.
  */
 #include <arpa/inet.h>
-#include <check.h>
 #include <event2/event.h>
 #include <hiredis/hiredis.h>
 #include <netinet/in.h>
-#include <signal.h>
 #include <sys/prctl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +24,7 @@
 #include "engine.h"
 #include "log.h"
 #include "redis_child.h"
+#include "unit.h"
 
 static struct event_base *evbase;
 static struct conf conf;
@@ -228,14 +227,10 @@ static Suite *engine_redis_suite(void)
 
 int main(void)
 {
-    signal(SIGPIPE, SIG_IGN);
     log_set_level(LOG_LEVEL_WARNING);
     start_redis();
-    SRunner *sr = srunner_create(engine_redis_suite());
-    srunner_set_fork_status(sr, CK_NOFORK);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    /* The loop and the Redis connections live in this process. */
+    int failed = unit_run(engine_redis_suite(), CK_NOFORK);
     stop_redis();
-    return failed ? 1 : 0;
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

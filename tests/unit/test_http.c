@@ -1,10 +1,10 @@
 /* Unit tests for src/http.c: request parsing, limits, the upgrade check and the routes. */
-#include <check.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "conf.h"
 #include "http.h"
+#include "unit.h"
 
 static struct conf conf;
 
@@ -333,11 +333,4 @@ static Suite *http_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(http_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+UNIT_MAIN(http_suite)

@@ -1,5 +1,4 @@
 /* Unit tests for src/json.c and src/base64.c. */
-#include <check.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,6 +7,7 @@
 #include "base64.h"
 #include "buf.h"
 #include "json.h"
+#include "unit.h"
 
 /* --- helpers ------------------------------------------------------------------------------ */
 
@@ -708,11 +708,4 @@ static Suite *json_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(json_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+UNIT_MAIN(json_suite)

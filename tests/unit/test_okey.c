@@ -3,13 +3,13 @@
  * byte class, the examples of the protocol, that the pairs that used to collide no longer
  * do, and that the decoder takes back exactly what the encoder writes.
  */
-#include <check.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "buf.h"
 #include "okey.h"
 #include "registry.h"
+#include "unit.h"
 
 static char *key_of(struct buf *b, const char *ws, const char *obj)
 {
@@ -144,11 +144,4 @@ static Suite *okey_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(okey_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
-}
+UNIT_MAIN(okey_suite)

@@ -1,8 +1,6 @@
 /* Unit tests for src/outq.c: the per-connection queue of frames, written with writev(). */
-#include <check.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +9,7 @@
 
 #include "payload.h"
 #include "outq.h"
+#include "unit.h"
 
 /* A non-blocking socketpair: sv[0] is written by the queue, sv[1] read by the test. A
  * small send buffer makes partial writes happen with little data. */
@@ -229,12 +228,4 @@ static Suite *outq_suite(void)
     return s;
 }
 
-int main(void)
-{
-    signal(SIGPIPE, SIG_IGN);
-    SRunner *sr = srunner_create(outq_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+UNIT_MAIN(outq_suite)

@@ -1,9 +1,9 @@
 /* Unit tests for src/presence.c: states, aggregation over instances, the replica's changes. */
-#include <check.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "presence.h"
+#include "unit.h"
 
 static struct identity ident(const char *user)
 {
@@ -179,11 +179,4 @@ static Suite *presence_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(presence_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+UNIT_MAIN(presence_suite)

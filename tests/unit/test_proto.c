@@ -1,5 +1,4 @@
 /* Unit tests for src/proto.c: parsing every field, spans of raw text, and the encoders. */
-#include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,6 +6,7 @@
 #include "json.h"
 #include "metrics.h"
 #include "proto.h"
+#include "unit.h"
 
 static int parse(const char *text, struct proto_msg *m, const char **err)
 {
@@ -556,11 +556,4 @@ static Suite *proto_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(proto_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+UNIT_MAIN(proto_suite)

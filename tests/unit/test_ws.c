@@ -3,12 +3,12 @@
  * built by hand with the RFC's masking key so every test states the exact bytes on the
  * wire, and each input is also fed one byte at a time, since TCP may split it anywhere.
  */
-#include <check.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "buf.h"
+#include "unit.h"
 #include "utf8.h"
 #include "ws.h"
 
@@ -1427,11 +1427,4 @@ static Suite *ws_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(ws_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-}
+UNIT_MAIN(ws_suite)

@@ -1,4 +1,4 @@
-// Helpers for the abuse tests (tests/integration/abuse-*.test.mjs): the release daemon
+// Helpers for the abuse tests (tests/integration/abuse/*.test.mjs): the release daemon
 // whose memory can be measured, the server's resident set size, raw attacker sockets that
 // write without ever reading, and a probe that checks other clients are served meanwhile.
 //

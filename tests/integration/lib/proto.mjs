@@ -189,6 +189,29 @@ export function saveData(c, payload, { objectId = OBJ, ref, merge, ifVersion } =
     c.send(msg);
 }
 
+/*
+ * Saves data from c on OBJ with ref (default `s<version>`; opts: merge, ifVersion) and
+ * checks the saver's reply exactly (version, updated_at in unix seconds) and the
+ * ovice_shared_data each of others receives. stored is what the object holds afterwards
+ * (default: data). Returns the reply.
+ */
+export async function saveAndCheck(c, data, { stored = data, version, others = [], ref = `s${version}`, ...opts } = {}) {
+    saveData(c, data, { ref, ...opts });
+    const before = nowSec();
+    const m = await c.next(undefined, 5000);
+    assert.equal(m.type, 'ovice_data_saved_success', JSON.stringify(m).slice(0, 300));
+    const at = m.payload?.updated_at;
+    assert.ok(Number.isInteger(at), `updated_at ${at} is an integer`);
+    assert.ok(Math.abs(at - before) <= 5, `updated_at ${at} is unix seconds close to ${before}`);
+    assert.deepStrictEqual(m, {
+        type: 'ovice_data_saved_success', objectId: OBJ, ref, version, payload: { ...stored, updated_at: at },
+    });
+    for (const o of others) {
+        await expectNext(o, { type: 'ovice_shared_data', objectId: OBJ, version, payload: stored }, 'shared data');
+    }
+    return m;
+}
+
 /* ovice_get_data and its reply (checked: type, objectId, ref); returns the reply. */
 export async function getData(c, { objectId = OBJ, ref = `gd-${crypto.randomBytes(3).toString('hex')}` } = {}) {
     c.send({ type: 'ovice_get_data', objectId, ref });
@@ -316,6 +339,9 @@ export function signJwt(claims, secret, alg = 'HS256') {
 }
 
 export const nowSec = () => Math.floor(Date.now() / 1000);
+
+/* The claims of a JWT, unverified. */
+export const claimsOf = (jwt) => JSON.parse(Buffer.from(jwt.split('.')[1], 'base64url').toString('utf8'));
 
 /* An object token for connection c (its sub, its workspace) on objectId, claims overridable
  * (an undefined value drops a claim). */

@@ -1,5 +1,6 @@
 // Test harness for objcastd integration tests: start real servers on port 0, mint tokens,
-// and talk to them with the `ws` client, raw TCP (hand-made WebSocket frames) or HTTP.
+// and talk to them with the `ws` client, raw TCP (frames made by hand with wsframe.mjs) or
+// HTTP.
 //
 // Every server a test starts is stopped in that test's teardown (pass `t`), and the test
 // fails if the server's stderr holds a sanitizer report or the server died on its own.
@@ -15,6 +16,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import WebSocket from 'ws';
+
+import { OP, acceptKey, buildFrame, parseFrame } from './wsframe.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const srcDir = process.env.OBJCAST_SRCDIR || path.resolve(here, '../../..');
@@ -497,102 +500,7 @@ export async function connectAuthed(server, claims = {}, opts = {}) {
 }
 
 // ---------------------------------------------------------------------------------------
-// Raw sockets and hand-made frames
-
-export const OP = { CONT: 0, TEXT: 1, BINARY: 2, CLOSE: 8, PING: 9, PONG: 10 };
-
-/*
- * A client frame. Options:
- *   opcode (TEXT), fin (true), rsv (0..7, bit 4 = RSV1), mask (true), maskKey (random)
- *   payload   Buffer | string | undefined
- *   lenBits   7 | 16 | 64 to force the length encoding (default: minimal)
- *   declaredLength  the length put in the header (default payload length), to announce
- *                   more bytes than are sent
- */
-export function buildFrame({
-    opcode = OP.TEXT,
-    fin = true,
-    rsv = 0,
-    mask = true,
-    maskKey,
-    payload = Buffer.alloc(0),
-    lenBits,
-    declaredLength,
-} = {}) {
-    const data = Buffer.isBuffer(payload) ? payload : Buffer.from(payload, 'utf8');
-    const len = declaredLength ?? data.length;
-    const bits = lenBits ?? (len < 126 ? 7 : len < 65536 ? 16 : 64);
-    const head = [((fin ? 0x80 : 0) | ((rsv & 7) << 4) | (opcode & 0x0f))];
-    const m = mask ? 0x80 : 0;
-    let ext = Buffer.alloc(0);
-    if (bits === 7) {
-        head.push(m | len);
-    } else if (bits === 16) {
-        head.push(m | 126);
-        ext = Buffer.alloc(2);
-        ext.writeUInt16BE(len);
-    } else {
-        head.push(m | 127);
-        ext = Buffer.alloc(8);
-        ext.writeBigUInt64BE(BigInt(len));
-    }
-    const parts = [Buffer.from(head), ext];
-    if (mask) {
-        const key = maskKey ? Buffer.from(maskKey) : crypto.randomBytes(4);
-        const masked = Buffer.alloc(data.length);
-        for (let i = 0; i < data.length; i++) masked[i] = data[i] ^ key[i & 3];
-        parts.push(key, masked);
-    } else {
-        parts.push(data);
-    }
-    return Buffer.concat(parts);
-}
-
-/* A masked close frame with code (omitted when null) and reason. */
-export function closeFrame(code, reason = '', opts = {}) {
-    let payload = Buffer.alloc(0);
-    if (code !== null && code !== undefined) {
-        payload = Buffer.alloc(2);
-        payload.writeUInt16BE(code);
-        payload = Buffer.concat([payload, Buffer.from(reason, 'utf8')]);
-    }
-    return buildFrame({ opcode: OP.CLOSE, payload, ...opts });
-}
-
-/* Parses one server frame at the start of buf: {frame, size} or null when incomplete. */
-export function parseFrame(buf) {
-    if (buf.length < 2) return null;
-    const b0 = buf[0];
-    const b1 = buf[1];
-    let len = b1 & 0x7f;
-    let off = 2;
-    if (len === 126) {
-        if (buf.length < 4) return null;
-        len = buf.readUInt16BE(2);
-        off = 4;
-    } else if (len === 127) {
-        if (buf.length < 10) return null;
-        len = Number(buf.readBigUInt64BE(2));
-        off = 10;
-    }
-    const masked = !!(b1 & 0x80);
-    let key = null;
-    if (masked) {
-        if (buf.length < off + 4) return null;
-        key = buf.subarray(off, off + 4);
-        off += 4;
-    }
-    if (buf.length < off + len) return null;
-    let payload = Buffer.from(buf.subarray(off, off + len));
-    if (key) for (let i = 0; i < payload.length; i++) payload[i] ^= key[i & 3];
-    const frame = { fin: !!(b0 & 0x80), rsv: (b0 >> 4) & 7, opcode: b0 & 0x0f, masked, payload };
-    if (frame.opcode === OP.CLOSE) {
-        frame.code = payload.length >= 2 ? payload.readUInt16BE(0) : null;
-        frame.reason = payload.length > 2 ? payload.subarray(2).toString('utf8') : '';
-    }
-    if (frame.opcode === OP.TEXT) frame.text = payload.toString('utf8');
-    return { frame, size: off + len };
-}
+// Raw sockets (frames from wsframe.mjs)
 
 /* Parses an HTTP response head at the start of buf, or null when incomplete. */
 function parseHead(buf) {
@@ -827,11 +735,6 @@ export function rawSocket(portOrServer, { timeoutMs = 3000 } = {}) {
             reject(e);
         });
     });
-}
-
-/* Sec-WebSocket-Accept for key (RFC 6455 section 4.2.2). */
-export function acceptKey(key) {
-    return crypto.createHash('sha1').update(`${key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
 }
 
 // ---------------------------------------------------------------------------------------

@@ -1,0 +1,230 @@
+// The cluster topology of scripts/cluster, run natively: redis-server, three objcastd
+// (engine redis) and haproxy in front. Clients connect through haproxy only; the
+// objcast_ready payload's `instance` tells where each one landed.
+//
+// scripts/cluster uses the daemon under test (OBJCAST_BUILD_DIR), free ports and a temp
+// state dir. haproxy must be installed (scripts/test installs it): without it this test
+// fails, it is not skipped.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import crypto from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { test } from 'node:test';
+
+import { freePorts } from '../lib/redis.mjs';
+import { httpGet, mintToken, objcastdPath, sanitizerReport, srcDir, waitFor } from '../lib/server.mjs';
+import {
+    broadcast, collect, expectNext, expectSilence, getParticipants, open, ovMessage, participant, presence,
+    sortById, subscribe, subscribeAll,
+} from '../lib/proto.mjs';
+
+const TTL = 3;
+const INSTANCES = ['objcast-1', 'objcast-2', 'objcast-3'];
+const live = new Set();
+
+process.on('exit', () => {
+    for (const pid of live) {
+        try {
+            process.kill(-pid, 'SIGKILL');
+        } catch {
+            /* gone */
+        }
+    }
+});
+
+function alive(pid) {
+    try {
+        process.kill(pid, 0);
+        return true;
+    } catch (e) {
+        return e.code === 'EPERM';
+    }
+}
+
+/*
+ * Runs scripts/cluster (its own process group) and resolves once it printed its URL:
+ * {port, secret, dir, pids: {name: pid}, url(), token(), clients, output()}. A pseudo
+ * server for lib/proto.mjs's open(): connections go to haproxy's port.
+ */
+async function startScriptCluster(t) {
+    const [port, redisPort, ...iports] = await freePorts(5);
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'objcast-cluster-'));
+    const secret = crypto.randomBytes(24).toString('base64url');
+    const env = {
+        ...process.env,
+        OBJCAST_CLUSTER_PORT: String(port),
+        OBJCAST_CLUSTER_BIND: '127.0.0.1',
+        OBJCAST_CLUSTER_INSTANCE_PORTS: iports.join(' '),
+        OBJCAST_CLUSTER_REDIS_PORT: String(redisPort),
+        OBJCAST_CLUSTER_DIR: dir,
+        OBJCAST_BUILD_DIR: path.resolve(path.dirname(objcastdPath()), '..'),
+        OBJCAST_TOKEN_SECRET: secret,
+    };
+    const proc = spawn(path.join(srcDir, 'scripts', 'cluster'), ['--', '--presence_ttl', String(TTL), '--log_level', 'debug'], {
+        env, detached: true, stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    live.add(proc.pid);
+    let out = '';
+    proc.stdout.setEncoding('utf8').on('data', (d) => (out += d));
+    proc.stderr.setEncoding('utf8').on('data', (d) => (out += d));
+    let exited = null;
+    const exitPromise = new Promise((resolve) => proc.on('close', (code, signal) => {
+        exited = { code, signal };
+        live.delete(proc.pid);
+        resolve(exited);
+    }));
+
+    const cluster = {
+        host: '127.0.0.1',
+        port,
+        secret,
+        dir,
+        pids: {},
+        clients: new Set(),
+        url: (p = '/') => `http://127.0.0.1:${port}${p}`,
+        token: (claims = {}) => mintToken(claims, secret),
+        output: () => out,
+        log: (name) => {
+            try {
+                return readFileSync(path.join(dir, `${name}.log`), 'utf8');
+            } catch {
+                return '';
+            }
+        },
+    };
+
+    t.after(async () => {
+        for (const c of cluster.clients) c.destroy();
+        if (!exited) proc.kill('SIGTERM');
+        const timer = setTimeout(() => {
+            try {
+                process.kill(-proc.pid, 'SIGKILL');
+            } catch {
+                /* gone */
+            }
+        }, 30000);
+        const res = await exitPromise;
+        clearTimeout(timer);
+        // whatever the script started must be gone with it
+        const left = Object.entries(cluster.pids).filter(([, pid]) => alive(pid));
+        for (const [, pid] of left) process.kill(pid, 'SIGKILL');
+        const logs = Object.fromEntries(INSTANCES.map((n) => [n, cluster.log(n)]));
+        rmSync(dir, { recursive: true, force: true });
+        for (const [n, text] of Object.entries(logs)) {
+            const line = sanitizerReport(text);
+            assert.equal(line, null, `${n}: sanitizer report: ${line}\n${text.slice(-20000)}`);
+        }
+        assert.deepStrictEqual(left.map(([n]) => n), [], 'scripts/cluster stopped everything it started');
+        assert.ok(res.code === 0 || res.code === 143 || res.signal === 'SIGTERM',
+            `scripts/cluster exit: ${JSON.stringify(res)}\n${out.slice(-4000)}`);
+    });
+
+    // up when it prints its URL; a script that exits first (haproxy missing, a port in
+    // use, a build error) fails the test at once
+    const up = await new Promise((resolve) => {
+        const timer = setTimeout(() => resolve('timed out after 120 s'), 120000);
+        const check = () => {
+            if (/==> objcast cluster on ws:\/\/\S+\/ws/.test(out)) {
+                clearTimeout(timer);
+                resolve(null);
+            }
+        };
+        proc.stdout.on('data', check);
+        exitPromise.then((r) => {
+            clearTimeout(timer);
+            resolve(`exited with ${JSON.stringify(r)}`);
+        });
+    });
+    if (up) throw new Error(`scripts/cluster did not come up (${up})\n${out.slice(-6000)}`);
+    for (const name of ['redis', 'haproxy', ...INSTANCES]) {
+        const f = path.join(dir, `${name}.pid`);
+        assert.ok(existsSync(f), `${f} written`);
+        cluster.pids[name] = Number(readFileSync(f, 'utf8').trim());
+        assert.ok(alive(cluster.pids[name]), `${name} (pid ${cluster.pids[name]}) runs`);
+    }
+    assert.match(out, new RegExp(`ws://127\\.0\\.0\\.1:${port}/ws`));
+    return cluster;
+}
+
+/* Opens connections through haproxy (users `${prefix}1`, ...) until every instance in
+ * `want` has at least one; returns them with .instance set. */
+async function spread(cluster, prefix, want, max = 15) {
+    const conns = [];
+    const seen = new Set();
+    for (let i = 1; i <= max && want.some((w) => !seen.has(w)); i++) {
+        const c = await open(cluster, `${prefix}${i}`);
+        c.instance = c.ready.payload.instance;
+        assert.ok(INSTANCES.includes(c.instance), `landed on ${c.instance}`);
+        seen.add(c.instance);
+        conns.push(c);
+    }
+    assert.deepStrictEqual([...seen].sort(), [...want].sort(),
+        `connections through haproxy reach every instance (${conns.map((c) => c.instance)})`);
+    return conns;
+}
+
+test('through haproxy: clients land on all three instances and see each other', async (t) => {
+    const cl = await startScriptCluster(t);
+    assert.equal((await httpGet(cl, '/readyz')).status, 200, '/readyz through haproxy');
+    assert.equal((await httpGet(cl, '/healthz')).status, 200);
+    const conns = await spread(cl, 'u', INSTANCES);
+    await subscribeAll(conns);
+    for (const c of conns) {
+        const list = await getParticipants(c);
+        assert.deepStrictEqual(list.payload, sortById(conns.map((w) => participant(w, c, { status: 'subscribed' }))),
+            `${c.claims.sub} on ${c.instance} lists everyone`);
+    }
+    const [first, ...rest] = conns;
+    broadcast(first, 'via-lb', { from: first.instance });
+    for (const r of rest) await expectNext(r, ovMessage(first, 'via-lb', { from: first.instance }), `${r.claims.sub} on ${r.instance}`);
+    await expectSilence(conns, 200);
+});
+
+test('through haproxy: an instance killed, its clients reconnect elsewhere and are presented again', async (t) => {
+    const cl = await startScriptCluster(t);
+    const conns = await spread(cl, 'u', INSTANCES);
+    await subscribeAll(conns);
+    const victim = conns[0].instance;
+    const gone = conns.filter((c) => c.instance === victim);
+    const stay = conns.filter((c) => c.instance !== victim);
+    assert.ok(stay.length >= 2);
+
+    const killedAt = Date.now();
+    process.kill(cl.pids[victim], 'SIGKILL');
+    for (const c of gone) await c.closed(5000);
+    // the others hear of every user of the dead instance within presence_ttl + 2 s
+    for (const r of stay) {
+        const msgs = await collect(r, gone.length, Math.max(1, killedAt + (TTL + 2) * 1000 - Date.now()));
+        assert.deepStrictEqual(sortById(msgs.map((m) => m.payload)).map((p) => p.id), gone.map((c) => c.claims.sub).sort());
+        for (const m of msgs) {
+            const who = gone.find((c) => c.claims.sub === m.payload.id);
+            assert.deepStrictEqual(m, presence('unsubscribed', who, r));
+        }
+    }
+    await expectSilence(stay, 300);
+
+    // they reconnect through the same address: haproxy sends them to the live instances
+    const back = [];
+    for (const old of gone) {
+        const c = await open(cl, old.claims);
+        c.instance = c.ready.payload.instance;
+        assert.notEqual(c.instance, victim, `${old.claims.sub} reconnected to a live instance`);
+        assert.ok(INSTANCES.includes(c.instance));
+        await subscribe(c);
+        for (const r of [...stay, ...back]) await expectNext(r, presence('subscribed', c, r), `${r.claims.sub} sees ${c.claims.sub} again`);
+        back.push(c);
+    }
+    const everyone = [...stay, ...back];
+    for (const c of everyone) {
+        const list = await getParticipants(c);
+        assert.deepStrictEqual(list.payload, sortById(everyone.map((w) => participant(w, c, { status: 'subscribed' }))));
+    }
+    broadcast(back[0], 'i-am-back', 1);
+    for (const r of everyone.filter((c) => c !== back[0])) await expectNext(r, ovMessage(back[0], 'i-am-back', 1));
+    assert.equal((await httpGet(cl, '/readyz')).status, 200, 'the balancer still answers');
+    // the script noticed and said so, and keeps the rest running
+    await waitFor(() => cl.output().includes(`${victim} (pid ${cl.pids[victim]}) exited`), 3000, 'the script to report the death');
+    for (const n of ['redis', 'haproxy', ...INSTANCES.filter((x) => x !== victim)]) assert.ok(alive(cl.pids[n]), `${n} still runs`);
+});

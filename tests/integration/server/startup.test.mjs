@@ -1,0 +1,95 @@
+// Startup and the small HTTP routes served on the WebSocket port (/metrics: metrics.test.mjs).
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+
+import { httpGet, httpRequest, rawSocket, startServer } from '../lib/server.mjs';
+
+test('startup logs the listening line with host, port, instance and engine', async (t) => {
+    const s = await startServer({ t });
+    const line = s.stdout().split('\n').find((l) => l.includes('objcastd listening on'));
+    assert.ok(line, 'listening line on stdout');
+    assert.match(line, /objcastd listening on 127\.0\.0\.1:\d+ instance=\S+ engine=memory/);
+    assert.ok(s.port > 0 && s.port < 65536, `port ${s.port}`);
+    assert.ok(s.instance.length > 0);
+    assert.equal(s.engine, 'memory');
+});
+
+test('the listening line is logged whatever log_level says', async (t) => {
+    const s = await startServer({ t, conf: { log_level: 'error' } });
+    assert.match(s.stdout(), /objcastd listening on 127\.0\.0\.1:\d+ instance=\S+ engine=memory/);
+    assert.doesNotMatch(s.stdout(), / info pid=\d+ (?!objcastd listening)/);
+});
+
+test('GET /healthz is 200', async (t) => {
+    const s = await startServer({ t });
+    const res = await httpGet(s, '/healthz');
+    assert.equal(res.status, 200);
+});
+
+test('GET /readyz is 200 with engine memory', async (t) => {
+    const s = await startServer({ t, conf: { engine: 'memory' } });
+    const res = await httpGet(s, '/readyz');
+    assert.equal(res.status, 200);
+});
+
+test('unknown path is 404', async (t) => {
+    const s = await startServer({ t });
+    assert.equal((await httpGet(s, '/no/such/thing')).status, 404);
+    assert.equal((await httpGet(s, '/healthzz')).status, 404);
+});
+
+test('POST /healthz is 405', async (t) => {
+    const s = await startServer({ t });
+    const res = await httpRequest(s, 'POST', '/healthz', { 'Content-Length': '0' });
+    assert.equal(res.status, 405);
+});
+
+test('a malformed request head is answered 400', async (t) => {
+    const s = await startServer({ t });
+    const heads = [
+        'GET / HTTP/1.1\r\nHost: x\r\nthis line has no colon\r\n\r\n',
+        'GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: nope\r\n\r\n',
+        'GET /healthz HTTP/9.Z\r\nHost: x\r\n\r\n',
+    ];
+    for (const head of heads) {
+        const c = await rawSocket(s);
+        c.write(head);
+        const res = await c.readResponse(3000);
+        assert.equal(res.status, 400, `answer to ${JSON.stringify(head)}`);
+        c.destroy();
+    }
+    assert.equal((await httpGet(s, '/healthz')).status, 200, 'still serving');
+});
+
+test('an over-long request head (64 KiB header) is answered 431 or 400', async (t) => {
+    const s = await startServer({ t });
+    const c = await rawSocket(s);
+    c.write(`GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(64 * 1024)}\r\n\r\n`);
+    const res = await c.readResponse(5000);
+    assert.ok([400, 431].includes(res.status), `status ${res.status}`);
+    c.destroy();
+    assert.equal((await httpGet(s, '/healthz')).status, 200, 'still serving');
+});
+
+test('HTTP keep-alive: two requests on one connection', async (t) => {
+    const s = await startServer({ t });
+    const c = await rawSocket(s);
+    c.write('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n');
+    const a = await c.readResponse();
+    assert.equal(a.status, 200);
+    assert.notEqual((a.headers.connection || '').toLowerCase(), 'close');
+    c.write('GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n');
+    const b = await c.readResponse();
+    assert.equal(b.status, 200);
+    assert.equal(c.ended, false, 'connection still open');
+    c.destroy();
+});
+
+test('HTTP pipelining: two requests in one write get two responses in order', async (t) => {
+    const s = await startServer({ t });
+    const c = await rawSocket(s);
+    c.write('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /nope HTTP/1.1\r\nHost: x\r\n\r\n');
+    assert.equal((await c.readResponse()).status, 200);
+    assert.equal((await c.readResponse()).status, 404);
+    c.destroy();
+});
