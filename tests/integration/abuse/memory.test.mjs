@@ -133,7 +133,14 @@ test('400,000 125-byte pings after auth, never reading the pongs: RSS bounded, o
 
 test('a slow consumer dropped after queueing ~128 MiB of 1 MiB broadcasts: RSS returns close to where it was', async (t) => {
     const QUEUE = 128 * MiB;
-    const s = await startMeasured(t, { client_output_limit: QUEUE, client_rate: [100000, 100000] });
+    // Pings far apart: on a loaded machine 130 MiB of broadcasts can take longer than
+    // ping_interval + ping_timeout, and the slow consumer must be dropped for its queue.
+    const s = await startMeasured(t, {
+        client_output_limit: QUEUE,
+        client_rate: [100000, 100000],
+        ping_interval: 120,
+        ping_timeout: 60,
+    });
     const sender = await open(s, 'sender', { raw: false });
     const good = await open(s, 'good', { raw: false });
     const slow = await open(s, 'slow', { raw: false });
