@@ -328,23 +328,6 @@ static const yajl_callbacks callbacks = {
     .yajl_end_array = on_end_array,
 };
 
-/* The value of the 4 hex digits at s, or -1. */
-static long hex4(const char *s)
-{
-    long v = 0;
-    for (int i = 0; i < 4; i++) {
-        char c = s[i];
-        int x = c >= '0' && c <= '9'   ? c - '0'
-                : c >= 'a' && c <= 'f' ? c - 'a' + 10
-                : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                       : -1;
-        if (x < 0)
-            return -1;
-        v = v << 4 | x;
-    }
-    return v;
-}
-
 /*
  * True unless a string holds a \u escape of an unpaired UTF-16 surrogate. yajl decodes a lone
  * high surrogate to "?", pairs it with whatever \u escape follows, and writes a lone low one
@@ -370,18 +353,11 @@ static int surrogates_paired(const char *s, size_t n)
             i++; /* the escaped character, a quote included */
             continue;
         }
-        long u = hex4(s + i + 2);
-        if (u >= 0xDC00 && u <= 0xDFFF)
+        /* Bad hex is yajl's to refuse: skip what would be the escape, as before. */
+        size_t len = 6;
+        if (json_u_escape(s + i, n - i, &len) == JSON_U_LONE)
             return 0;
-        if (u >= 0xD800 && u <= 0xDBFF) {
-            long lo = -1;
-            if (n - i >= 12 && s[i + 6] == '\\' && s[i + 7] == 'u')
-                lo = hex4(s + i + 8);
-            if (lo < 0xDC00 || lo > 0xDFFF)
-                return 0;
-            i += 6;
-        }
-        i += 5;
+        i += len - 1;
     }
     return 1;
 }

@@ -323,6 +323,19 @@ START_TEST(test_parse_surrogates)
 }
 END_TEST
 
+/* A \u with bad hex is skipped as six bytes, which may lose the string's end: the text is
+ * invalid JSON all the same, and yajl says so. A high surrogate whose low half is bad or cut
+ * short is still a lone one. (json_parse() skips differently: test_json.c.) */
+START_TEST(test_parse_surrogates_after_bad_hex)
+{
+    assert_refused("{\"a\":\"\\uzz\",\"b\":\"\\ud800\"}", "invalid JSON");
+    assert_refused("{\"a\":\"\\u12\",\"b\":\"\\ud800\"}", "invalid JSON");
+    assert_refused("{\"a\":\"x\\u12", "invalid JSON");
+    assert_refused("{\"a\":\"\\ud800\\uzzzz\"}", "unsupported \\u escape");
+    assert_refused("{\"a\":\"\\ud800\\u", "unsupported \\u escape");
+}
+END_TEST
+
 START_TEST(test_parse_invalid_utf8)
 {
     assert_refused("{\"a\":\"\xff\"}", "invalid UTF-8");
@@ -888,6 +901,7 @@ static Suite *data_suite(void)
     tcase_add_test(tc, test_parse_length_respected);
     tcase_add_test(tc, test_parse_depth);
     tcase_add_test(tc, test_parse_surrogates);
+    tcase_add_test(tc, test_parse_surrogates_after_bad_hex);
     tcase_add_test(tc, test_parse_invalid_utf8);
     suite_add_tcase(s, tc);
 
