@@ -2,7 +2,6 @@
 
 #include <ctype.h>
 #include <errno.h>
-#include <limits.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,7 +9,11 @@
 #include <strings.h>
 
 #include "buf.h"
+#include "conf_lex.h"
 #include "log.h"
+#include "origin.h"
+#include "redis_url.h"
+#include "util.h"
 #include "version.h"
 
 /*
@@ -164,82 +167,9 @@ static const char cmdline[] = "(command line)";
 
 /* ---- small helpers ---------------------------------------------------------------------- */
 
-static int is_blank(char ch)
-{
-    return ch == ' ' || ch == '\t';
-}
-
-static int is_digit(char ch)
-{
-    return ch >= '0' && ch <= '9';
-}
-
 static int is_alnum(char ch)
 {
-    return is_digit(ch) || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z');
-}
-
-static int hex_value(char ch)
-{
-    if (is_digit(ch))
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    return -1;
-}
-
-/*
- * Parses a plain decimal integer of n bytes: an optional '-', then digits, nothing else
- * (no spaces, '+', units, hex or exponents). Returns 0, -1 when s is not such an integer,
- * -2 when it is one but does not fit in a long long. The minus sign is accepted so that
- * "-1" gets the clearer "must be between" error rather than "must be an integer".
- */
-static int parse_integer(const char *s, size_t n, long long *out)
-{
-    size_t i = 0;
-    int neg = 0;
-    if (i < n && s[i] == '-') {
-        neg = 1;
-        i++;
-    }
-    if (i == n)
-        return -1;
-    unsigned long long v = 0;
-    int overflow = 0;
-    for (; i < n; i++) {
-        if (!is_digit(s[i]))
-            return -1;
-        unsigned d = (unsigned)(s[i] - '0');
-        if (v > (ULLONG_MAX - d) / 10)
-            overflow = 1; /* keep scanning: "99999999999999999999x" is garbage, not big */
-        else
-            v = v * 10 + d;
-    }
-    unsigned long long limit =
-        neg ? (unsigned long long)LLONG_MAX + 1 : (unsigned long long)LLONG_MAX;
-    if (overflow || v > limit)
-        return -2;
-    if (!neg)
-        *out = (long long)v;
-    else
-        *out = v == limit ? LLONG_MIN : -(long long)v;
-    return 0;
-}
-
-/* Parses a whole word as an integer within [min, max]. Returns 0, -1 when it is not an
- * integer, -2 when it is out of range (overflow included). */
-static int parse_bounded(const char *s, long long min, long long max, long long *out)
-{
-    long long v;
-    int rc = parse_integer(s, strlen(s), &v);
-    if (rc < 0)
-        return rc;
-    if (v < min || v > max)
-        return -2;
-    *out = v;
-    return 0;
+    return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z');
 }
 
 static const struct conf_key *key_find(const char *name)
@@ -295,158 +225,20 @@ static int validate_nonempty(struct conf *c, int argc, char **argv, const char *
     return 0;
 }
 
-/* Host names: letters, digits, '.', '-' and '_' (docker service names use '_'). */
-static int host_valid(const char *s, size_t n)
-{
-    if (n == 0)
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        if (!is_alnum(s[i]) && s[i] != '.' && s[i] != '-' && s[i] != '_')
-            return 0;
-    return 1;
-}
-
-/* The inside of [...]: an IPv6 address, possibly with an embedded IPv4 tail. */
-static int ipv6_valid(const char *s, size_t n)
-{
-    int colons = 0;
-    if (n == 0)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] == ':')
-            colons++;
-        else if (hex_value(s[i]) < 0 && s[i] != '.')
-            return 0;
-    }
-    return colons >= 2;
-}
-
-/* Decodes %HH escapes, as URL parsers do for the password. Returns NULL on a bad escape. */
-static char *percent_decode(const char *s, size_t n)
-{
-    struct buf out = {0};
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] != '%') {
-            buf_append_char(&out, s[i]);
-            continue;
-        }
-        int hi = i + 2 < n ? hex_value(s[i + 1]) : -1;
-        int lo = i + 2 < n ? hex_value(s[i + 2]) : -1;
-        if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
-            buf_free(&out);
-            return NULL;
-        }
-        buf_append_char(&out, (char)(hi * 16 + lo));
-        i += 2;
-    }
-    return buf_detach(&out);
-}
-
-/*
- * redis://[[user]:password@]host[:port][/db], host may be [IPv6]. The user is accepted for
- * the usual URL shape but ignored (hiredis AUTHs with the password alone). The password
- * ends at the last '@', so it may itself contain '@' or '/'; %HH escapes are decoded.
- * Fills redis_host, redis_port, redis_password and redis_db only when the whole URL is
- * good.
- */
+/* Fills redis_host, redis_port, redis_password and redis_db only when the whole URL is
+ * good (redis_url.c). */
 static int validate_redis_url(struct conf *c, int argc, char **argv, const char **err)
 {
-    const char *s = argv[0];
-    char *password = NULL;
-
-    if (strncasecmp(s, "redis://", 8) != 0) {
-        *err = "must look like redis://[:password@]host[:port][/db]";
+    struct redis_url u;
+    if (redis_url_parse(argv[0], &u, err) < 0)
         return -1;
-    }
-    s += 8;
-
-    const char *at = strrchr(s, '@');
-    if (at) {
-        const char *colon = memchr(s, ':', (size_t)(at - s));
-        if (!colon) {
-            *err = "password must be written as :password@ or user:password@";
-            return -1;
-        }
-        if (colon + 1 == at) {
-            *err = "empty password";
-            return -1;
-        }
-        password = percent_decode(colon + 1, (size_t)(at - colon - 1));
-        if (!password) {
-            *err = "bad %-escape in password";
-            return -1;
-        }
-        s = at + 1;
-    }
-
-    const char *host;
-    size_t host_len;
-    if (*s == '[') {
-        const char *close = strchr(s, ']');
-        if (!close) {
-            *err = "unclosed [ in host";
-            goto fail;
-        }
-        host = s + 1;
-        host_len = (size_t)(close - host);
-        if (!ipv6_valid(host, host_len)) {
-            *err = "bad IPv6 address in [...]";
-            goto fail;
-        }
-        s = close + 1;
-    } else {
-        host = s;
-        while (*s && *s != ':' && *s != '/')
-            s++;
-        host_len = (size_t)(s - host);
-        if (host_len == 0) {
-            *err = "missing host";
-            goto fail;
-        }
-        if (!host_valid(host, host_len)) {
-            *err = "bad host (an IPv6 address goes in [...])";
-            goto fail;
-        }
-    }
-
-    long long port = 6379;
-    if (*s == ':') {
-        const char *p = ++s;
-        while (*s && *s != '/')
-            s++;
-        int rc = parse_integer(p, (size_t)(s - p), &port);
-        if (rc == 0 && (port < 1 || port > 65535))
-            rc = -2;
-        if (rc < 0) {
-            *err = "port must be between 1 and 65535";
-            goto fail;
-        }
-    }
-
-    long long db = 0;
-    if (*s == '/') {
-        s++;
-        /* "redis://host/" is common and means db 0. */
-        if (*s && parse_bounded(s, 0, 1023, &db) < 0) {
-            *err = "db must be between 0 and 1023";
-            goto fail;
-        }
-    } else if (*s) {
-        *err = "expected :port or /db after the host";
-        goto fail;
-    }
-
     free(c->redis_host);
     free(c->redis_password);
-    c->redis_host = oc_strndup(host, host_len);
-    c->redis_port = (int)port;
-    c->redis_password = password;
-    c->redis_db = (int)db;
+    c->redis_host = u.host;
+    c->redis_port = u.port;
+    c->redis_password = u.password;
+    c->redis_db = u.db;
     return 0;
-
-fail:
-    free(password);
-    return -1;
 }
 
 /* The prefix starts every key and channel name; '{', '}' and ':' would break the hash
@@ -480,37 +272,6 @@ static int validate_instance_id(struct conf *c, int argc, char **argv, const cha
     return 0;
 }
 
-/* An origin as browsers send it: scheme://host[:port], no path, no trailing slash. */
-static int origin_valid(const char *s)
-{
-    if (strcmp(s, "*") == 0)
-        return 1;
-    if (!is_alnum(*s) || is_digit(*s))
-        return 0;
-    while (is_alnum(*s) || *s == '+' || *s == '-' || *s == '.')
-        s++;
-    if (strncmp(s, "://", 3) != 0)
-        return 0;
-    s += 3;
-    if (*s == '[') {
-        const char *close = strchr(s, ']');
-        if (!close || !ipv6_valid(s + 1, (size_t)(close - s - 1)))
-            return 0;
-        s = close + 1;
-    } else {
-        const char *host = s;
-        while (*s && *s != ':')
-            s++;
-        if (!host_valid(host, (size_t)(s - host)))
-            return 0;
-    }
-    if (*s == ':') {
-        long long port;
-        return parse_bounded(s + 1, 1, 65535, &port) == 0;
-    }
-    return *s == '\0';
-}
-
 static int validate_origins(struct conf *c, int argc, char **argv, const char **err)
 {
     for (int i = 0; i < argc; i++) {
@@ -525,12 +286,12 @@ static int validate_origins(struct conf *c, int argc, char **argv, const char **
 static int validate_client_rate(struct conf *c, int argc, char **argv, const char **err)
 {
     long long rate, burst;
-    int rc = parse_bounded(argv[0], 1, 1000000, &rate);
+    int rc = util_parse_bounded(argv[0], 1, 1000000, &rate);
     if (rc < 0) {
         *err = rc == -1 ? "RATE must be an integer" : "RATE must be between 1 and 1000000";
         return -1;
     }
-    rc = parse_bounded(argv[1], 1, 1000000, &burst);
+    rc = util_parse_bounded(argv[1], 1, 1000000, &burst);
     if (rc < 0) {
         *err = rc == -1 ? "BURST must be an integer" : "BURST must be between 1 and 1000000";
         return -1;
@@ -576,7 +337,7 @@ static int key_apply(struct conf *c, const struct conf_key *k, int argc, char **
     switch (k->type) {
     case CONF_T_INT:
     case CONF_T_SIZE: {
-        int rc = parse_bounded(argv[0], k->min, k->max, &v);
+        int rc = util_parse_bounded(argv[0], k->min, k->max, &v);
         if (rc == -1) {
             buf_append_str(why, k->type == CONF_T_INT ? "must be an integer"
                                                       : "must be a plain byte count (no units)");
@@ -734,130 +495,6 @@ void conf_free(struct conf *c)
 
 /* ---- the file -------------------------------------------------------------------------------- */
 
-struct words {
-    char **v; /* owned words */
-    int n;    /* words in use */
-    int cap;  /* slots allocated */
-};
-
-static void words_push(struct words *w, char *word)
-{
-    if (w->n == w->cap) {
-        w->cap = w->cap ? w->cap * 2 : 8;
-        w->v = oc_realloc(w->v, (size_t)w->cap * sizeof(*w->v));
-    }
-    w->v[w->n++] = word;
-}
-
-static void words_free(struct words *w)
-{
-    for (int i = 0; i < w->n; i++)
-        free(w->v[i]);
-    free(w->v);
-    memset(w, 0, sizeof(*w));
-}
-
-/*
- * Reads one quoted word starting at the quote *p. "..." knows \" \\ \n \t \r \xHH;
- * '...' knows only \' (any other backslash is literal). Returns the position after the
- * closing quote, or NULL with *err set.
- */
-static const char *read_quoted(const char *p, const char *end, struct buf *word, const char **err)
-{
-    char quote = *p++;
-    for (;;) {
-        if (p == end) {
-            *err = "unbalanced quotes";
-            return NULL;
-        }
-        char ch = *p++;
-        if (ch == quote)
-            break;
-        if (ch != '\\' || p == end) {
-            buf_append_char(word, ch);
-            continue;
-        }
-        if (quote == '\'') {
-            if (*p == '\'')
-                buf_append_char(word, *p++);
-            else
-                buf_append_char(word, '\\');
-            continue;
-        }
-        char esc = *p++;
-        switch (esc) {
-        case '"':
-        case '\\':
-            buf_append_char(word, esc);
-            break;
-        case 'n':
-            buf_append_char(word, '\n');
-            break;
-        case 't':
-            buf_append_char(word, '\t');
-            break;
-        case 'r':
-            buf_append_char(word, '\r');
-            break;
-        case 'x': {
-            int hi = end - p >= 2 ? hex_value(p[0]) : -1;
-            int lo = end - p >= 2 ? hex_value(p[1]) : -1;
-            if (hi < 0 || lo < 0) {
-                *err = "\\x must be followed by two hex digits";
-                return NULL;
-            }
-            if (hi == 0 && lo == 0) {
-                *err = "\\x00 is not allowed";
-                return NULL;
-            }
-            buf_append_char(word, (char)(hi * 16 + lo));
-            p += 2;
-            break;
-        }
-        default:
-            /* Silently dropping the backslash (as redis does) would turn "C:\dir" into
-             * "C:dir"; better to say so. */
-            *err = "unknown escape in quotes (use \\\\ for a backslash)";
-            return NULL;
-        }
-    }
-    if (p != end && !is_blank(*p)) {
-        *err = "closing quote must be followed by a space";
-        return NULL;
-    }
-    return p;
-}
-
-/* Splits one line (without its newline) into words. Returns 0, or -1 with *err set; the
- * words read before the error stay in w, so the caller can name the key. */
-static int split_line(const char *p, const char *end, struct words *w, const char **err)
-{
-    for (;;) {
-        while (p < end && is_blank(*p))
-            p++;
-        if (p == end)
-            return 0;
-        struct buf word = {0};
-        if (*p == '"' || *p == '\'') {
-            p = read_quoted(p, end, &word, err);
-            if (!p) {
-                buf_free(&word);
-                return -1;
-            }
-        } else {
-            while (p < end && !is_blank(*p)) {
-                if (*p == '"' || *p == '\'') {
-                    *err = "quote inside an unquoted word (quote the whole word)";
-                    buf_free(&word);
-                    return -1;
-                }
-                buf_append_char(&word, *p++);
-            }
-        }
-        words_push(w, buf_detach(&word));
-    }
-}
-
 int conf_load_string(struct conf *c, const char *text, const char *name, struct buf *err)
 {
     free(c->conf_file);
@@ -873,16 +510,12 @@ int conf_load_string(struct conf *c, const char *text, const char *name, struct 
         if (end > p && end[-1] == '\r')
             end--; /* CRLF files */
 
-        const char *q = p;
-        while (q < end && is_blank(*q))
-            q++;
-        p = next;
-        if (q == end || *q == '#')
-            continue;
-
-        struct words w = {0};
+        struct conf_words w = {0};
         const char *why = NULL;
-        int rc = split_line(q, end, &w, &why);
+        int rc = conf_lex_line(p, end, &w, &why);
+        p = next;
+        if (rc == 0 && w.n == 0)
+            continue; /* blank or comment */
         if (rc < 0) {
             struct buf key = {0};
             if (w.n > 0) {
@@ -896,7 +529,7 @@ int conf_load_string(struct conf *c, const char *text, const char *name, struct 
         } else {
             rc = conf_set(c, w.v[0], w.n - 1, w.v + 1, name, lineno, err);
         }
-        words_free(&w);
+        conf_words_free(&w);
         if (rc < 0)
             return OC_ERR;
     }
@@ -1126,14 +759,5 @@ void conf_print_help(FILE *f)
 
 int conf_origin_allowed(const struct conf *c, const char *origin)
 {
-    if (!origin)
-        return 1;
-    if (!c->allowed_origins)
-        return 0;
-    /* Scheme and host are case-insensitive and the port is digits, so comparing the whole
-     * string without case is the exact match browsers' Origin values need. */
-    for (char **p = c->allowed_origins; *p; p++)
-        if (strcmp(*p, "*") == 0 || strcasecmp(*p, origin) == 0)
-            return 1;
-    return 0;
+    return origin_allowed(c->allowed_origins, origin);
 }

@@ -104,8 +104,8 @@ int conf_from_argv(struct conf *c, int argc, char **argv, struct conf_cli *cli,
 /* Prints the usage text and every key with its default to f. */
 void conf_print_help(FILE *f);
 
-/* True when origin is allowed by c->allowed_origins. NULL origin (no header, e.g. a native
- * client) is allowed. */
+/* origin_allowed() (origin.h) over c->allowed_origins. The handshake in http.c calls
+ * origin_allowed() itself; this stays for tests/fuzz/fuzz_conf.c. */
 int conf_origin_allowed(const struct conf *c, const char *origin);
 
 #endif

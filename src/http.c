@@ -12,6 +12,7 @@
 #include <strings.h>
 
 #include "metrics.h"
+#include "origin.h"
 #include "util.h"
 #include "version.h"
 #include "ws.h"
@@ -340,7 +341,7 @@ static enum http_route_result route_ws(const struct http_request *r, const struc
         respond_text(out, 400, "bad Sec-WebSocket-Key\n", 0, NULL, 0);
         return HTTP_ROUTE_RESPOND;
     }
-    if (!conf_origin_allowed(env->conf, r->origin)) {
+    if (!origin_allowed(env->conf->allowed_origins, r->origin)) {
         *keep_alive = 0;
         respond_text(out, 403, "origin not allowed\n", 0, NULL, 0);
         return HTTP_ROUTE_RESPOND;
