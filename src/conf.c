@@ -18,10 +18,10 @@
 
 /*
  * Every key lives in one table (keys[] below): its name, how its words are parsed, its
- * default written as it would be in the file, its bounds, an optional validator and a help
- * line. conf_init(), the file loader, the command line and --help all walk that table, so
- * a default, a bound or a help text is written exactly once (redis config.c, twemproxy
- * nc_conf.c).
+ * default written as it would be in the file, its bounds, an optional validator, whether a
+ * reload applies it and a help line. conf_init(), the file loader, the command line, --help
+ * and a reload all walk that table, so a default, a bound or a help text is written exactly
+ * once (redis config.c, twemproxy nc_conf.c). The lines are split into words by conf_lex.c.
  */
 
 enum conf_type {
@@ -30,7 +30,8 @@ enum conf_type {
     CONF_T_SIZE,    /* one plain decimal byte count, stored as size_t */
     CONF_T_ENUM,    /* one of words[], stored as int: the word's index */
     CONF_T_LIST,    /* one or more words, stored as a NULL-terminated char ** */
-    CONF_T_SPECIAL, /* nargs words, parsed and stored by the validator alone */
+    CONF_T_SPECIAL, /* nargs words, parsed and stored by the validator alone, as nargs ints
+                       from offset on */
 };
 
 /* Checks the words of a key (and may fill fields derived from them). Returns 0, or -1 with
@@ -41,7 +42,7 @@ typedef int (*conf_validate_fn)(struct conf *c, int argc, char **argv, const cha
 struct conf_key {
     const char *name;    /* lowercase, as written in the file */
     enum conf_type type; /* how the words are parsed and stored */
-    size_t offset;       /* of the field in struct conf; unused by CONF_T_SPECIAL */
+    size_t offset;       /* of the field in struct conf */
     const char *def;     /* default, as words in file syntax ("200 400", "") */
     long long min;       /* bounds of CONF_T_INT and CONF_T_SIZE values */
     long long max;
@@ -49,6 +50,7 @@ struct conf_key {
                                   of a word is the stored value */
     int nargs;                 /* CONF_T_SPECIAL: exact number of words */
     conf_validate_fn validate; /* extra checks after parsing, or NULL */
+    int reloadable;            /* SIGHUP applies a new value: conf_apply_reloadable() */
     const char *help;          /* one line for --help */
 };
 
@@ -58,6 +60,10 @@ struct conf_key {
 _Static_assert(sizeof(enum conf_engine) == sizeof(int), "enum conf_engine must be int-sized");
 _Static_assert(sizeof(enum conf_object_tokens) == sizeof(int),
                "enum conf_object_tokens must be int-sized");
+/* client_rate stores RATE and BURST as two ints from client_rate on. */
+_Static_assert(offsetof(struct conf, client_burst) ==
+                   offsetof(struct conf, client_rate) + sizeof(int),
+               "client_burst must follow client_rate");
 /* The log_level words are stored by index, which must be the enum log_level value. */
 _Static_assert(LOG_LEVEL_DEBUG == 0 && LOG_LEVEL_INFO == 1 && LOG_LEVEL_WARNING == 2 &&
                    LOG_LEVEL_ERROR == 3,
@@ -95,60 +101,66 @@ static const struct conf_key keys[] = {
     {.name = "instance_id", .type = CONF_T_STRING, .offset = FIELD(instance_id), .def = "",
      .validate = validate_instance_id,
      .help = "name of this instance; empty = hostname:pid (no spaces, no '|')"},
-    /* security */
+    /* security; a reload rotates token_secret itself (server_reload()) */
     {.name = "token_secret", .type = CONF_T_STRING, .offset = FIELD(token_secret), .def = "",
      .help = "HMAC-SHA256 secret of connection and object tokens (must be set)"},
     {.name = "token_secret_grace", .type = CONF_T_INT, .offset = FIELD(token_secret_grace),
-     .def = "300", .min = 0, .max = 86400,
+     .def = "300", .min = 0, .max = 86400, .reloadable = 1,
      .help = "seconds a replaced token_secret still verifies after SIGHUP (rotation)"},
     {.name = "api_key", .type = CONF_T_STRING, .offset = FIELD(api_key), .def = "",
-     .help = "bearer key of the server API; empty disables the API"},
+     .reloadable = 1, .help = "bearer key of the server API; empty disables the API"},
     {.name = "allowed_origins", .type = CONF_T_LIST, .offset = FIELD(allowed_origins), .def = "*",
-     .validate = validate_origins,
+     .validate = validate_origins, .reloadable = 1,
      .help = "WebSocket Origins allowed: * or scheme://host[:port] words"},
     {.name = "object_tokens", .type = CONF_T_ENUM, .offset = FIELD(object_tokens),
-     .def = "optional", .words = object_tokens_words,
+     .def = "optional", .words = object_tokens_words, .reloadable = 1,
      .help = "whether subscribing to an object needs an object token"},
     /* timeouts, whole seconds */
     {.name = "auth_timeout", .type = CONF_T_INT, .offset = FIELD(auth_timeout), .def = "10",
-     .min = 1, .max = 3600, .help = "seconds a new connection has to authenticate"},
+     .min = 1, .max = 3600, .reloadable = 1,
+     .help = "seconds a new connection has to authenticate"},
     {.name = "ping_interval", .type = CONF_T_INT, .offset = FIELD(ping_interval), .def = "25",
-     .min = 1, .max = 3600, .help = "seconds of silence before the server pings"},
+     .min = 1, .max = 3600, .reloadable = 1,
+     .help = "seconds of silence before the server pings"},
     {.name = "ping_timeout", .type = CONF_T_INT, .offset = FIELD(ping_timeout), .def = "10",
-     .min = 1, .max = 3600, .help = "seconds a ping may stay unanswered"},
+     .min = 1, .max = 3600, .reloadable = 1,
+     .help = "seconds a ping may stay unanswered"},
     {.name = "message_timeout", .type = CONF_T_INT, .offset = FIELD(message_timeout),
-     .def = "30", .min = 1, .max = 3600,
+     .def = "30", .min = 1, .max = 3600, .reloadable = 1,
      .help = "seconds a WebSocket message may take to arrive once it began"},
     {.name = "presence_ttl", .type = CONF_T_INT, .offset = FIELD(presence_ttl), .def = "30",
      .min = 3, .max = 86400, .help = "seconds until a dead instance's users disappear"},
     {.name = "shutdown_timeout", .type = CONF_T_INT, .offset = FIELD(shutdown_timeout), .def = "10",
-     .min = 1, .max = 3600, .help = "seconds a SIGTERM shutdown may take"},
+     .min = 1, .max = 3600, .reloadable = 1,
+     .help = "seconds a SIGTERM shutdown may take"},
     /* limits, plain byte counts */
     {.name = "max_message_bytes", .type = CONF_T_SIZE, .offset = FIELD(max_message_bytes),
-     .def = "2097152", .min = 1024, .max = 67108864,
+     .def = "2097152", .min = 1024, .max = 67108864, .reloadable = 1,
      .help = "bytes of one plugin message's JSON text"},
     {.name = "max_data_bytes", .type = CONF_T_SIZE, .offset = FIELD(max_data_bytes),
-     .def = "512000", .min = 1024, .max = 67108864,
+     .def = "512000", .min = 1024, .max = 67108864, .reloadable = 1,
      .help = "bytes of an object's saved data as compact JSON"},
     {.name = "max_frame_bytes", .type = CONF_T_SIZE, .offset = FIELD(max_frame_bytes),
      .def = "2162688", .min = 2048, .max = 134217728,
      .help = "bytes of one WebSocket message, all fragments together"},
     {.name = "max_connections", .type = CONF_T_INT, .offset = FIELD(max_connections),
-     .def = "100000", .min = 1, .max = 10000000, .help = "open connections per process"},
+     .def = "100000", .min = 1, .max = 10000000, .reloadable = 1,
+     .help = "open connections per process"},
     {.name = "max_objects_per_connection", .type = CONF_T_INT,
      .offset = FIELD(max_objects_per_connection), .def = "256", .min = 1, .max = 100000,
-     .help = "objects one connection may be on at once"},
+     .reloadable = 1, .help = "objects one connection may be on at once"},
     {.name = "client_output_limit", .type = CONF_T_SIZE, .offset = FIELD(client_output_limit),
-     .def = "16777216", .min = 65536, .max = 1073741824,
+     .def = "16777216", .min = 65536, .max = 1073741824, .reloadable = 1,
      .help = "bytes queued for one client before it is closed"},
-    {.name = "client_rate", .type = CONF_T_SPECIAL, .def = "200 400", .nargs = 2,
-     .validate = validate_client_rate,
+    {.name = "client_rate", .type = CONF_T_SPECIAL, .offset = FIELD(client_rate),
+     .def = "200 400", .nargs = 2, .validate = validate_client_rate, .reloadable = 1,
      .help = "RATE BURST: messages per second per connection, and the burst"},
     /* operations */
     {.name = "static_dir", .type = CONF_T_STRING, .offset = FIELD(static_dir), .def = "web",
      .validate = validate_nonempty, .help = "directory of objcast.js and the demo pages"},
     {.name = "log_level", .type = CONF_T_ENUM, .offset = FIELD(log_level), .def = "info",
-     .words = log_level_words, .help = "least important level written to the log"},
+     .words = log_level_words, .reloadable = 1,
+     .help = "least important level written to the log"},
     {.name = "workers", .type = CONF_T_INT, .offset = FIELD(workers), .def = "1", .min = 1,
      .max = 64, .help = "processes sharing the port (more than 1 needs engine redis)"},
     /* demo: never in production */
@@ -491,6 +503,41 @@ void conf_free(struct conf *c)
     free(c->redis_password);
     free(c->conf_file);
     c->redis_host = c->redis_password = c->conf_file = NULL;
+}
+
+/* ---- reload ---------------------------------------------------------------------------------- */
+
+/* Bytes key k stores from its offset on. */
+static size_t field_size(const struct conf_key *k)
+{
+    switch (k->type) {
+    case CONF_T_STRING:
+        return sizeof(char *);
+    case CONF_T_LIST:
+        return sizeof(char **);
+    case CONF_T_SIZE:
+        return sizeof(size_t);
+    case CONF_T_SPECIAL:
+        return (size_t)k->nargs * sizeof(int);
+    default:
+        return sizeof(int); /* CONF_T_INT, CONF_T_ENUM */
+    }
+}
+
+void conf_apply_reloadable(struct conf *c, struct conf *fresh)
+{
+    for (size_t i = 0; i < NKEYS; i++) {
+        if (!keys[i].reloadable)
+            continue;
+        /* A swap, so strings and lists change owners and fresh frees the old ones. */
+        unsigned char *a = (unsigned char *)c + keys[i].offset;
+        unsigned char *b = (unsigned char *)fresh + keys[i].offset;
+        for (size_t n = field_size(&keys[i]); n-- > 0;) {
+            unsigned char t = a[n];
+            a[n] = b[n];
+            b[n] = t;
+        }
+    }
 }
 
 /* ---- the file -------------------------------------------------------------------------------- */

@@ -7,9 +7,10 @@
 #include "buf.h"
 
 /*
- * Configuration: one table of keys (name, type, default, bounds, validator) in conf.c.
- * The file is redis.conf style: "key value..." lines, '#' comments, values may be quoted
- * with "..." or '...'. Every key can be overridden on the command line as --key value...
+ * Configuration: one table of keys (name, type, default, bounds, validator, whether a reload
+ * applies it) in conf.c. The file is redis.conf style: "key value..." lines, '#' comments,
+ * values may be quoted with "..." or '...' (conf_lex.h). Every key can be overridden on the
+ * command line as --key value...
  */
 
 enum conf_engine {
@@ -100,6 +101,14 @@ int conf_validate(const struct conf *c, struct buf *err);
  */
 int conf_from_argv(struct conf *c, int argc, char **argv, struct conf_cli *cli,
                    struct buf *err);
+
+/*
+ * A reload (SIGHUP): every key marked reloadable in conf.c's table takes its value in fresh,
+ * a configuration read and validated anew; fresh gets c's old values in exchange, so
+ * conf_free(fresh) frees them. The other keys of c stay as they are; token_secret is not
+ * reloadable, the server rotates it itself.
+ */
+void conf_apply_reloadable(struct conf *c, struct conf *fresh);
 
 /* Prints the usage text and every key with its default to f. */
 void conf_print_help(FILE *f);

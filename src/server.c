@@ -293,13 +293,6 @@ void server_set_args(struct server *s, int argc, char **argv)
     s->argv = argv;
 }
 
-static void swap_str(char **a, char **b)
-{
-    char *t = *a;
-    *a = *b;
-    *b = t;
-}
-
 int server_reload(struct server *s)
 {
     struct conf fresh;
@@ -331,25 +324,8 @@ int server_reload(struct server *s)
         s->dispatch.previous_until = (long long)time(NULL) + fresh.token_secret_grace;
         log_info("reload: token_secret rotated grace=%ds", fresh.token_secret_grace);
     }
-    swap_str(&c->api_key, &fresh.api_key);
-    char **origins = c->allowed_origins;
-    c->allowed_origins = fresh.allowed_origins;
-    fresh.allowed_origins = origins;
-    c->object_tokens = fresh.object_tokens;
-    c->token_secret_grace = fresh.token_secret_grace;
-    c->auth_timeout = fresh.auth_timeout;
-    c->ping_interval = fresh.ping_interval;
-    c->ping_timeout = fresh.ping_timeout;
-    c->message_timeout = fresh.message_timeout;
-    c->max_message_bytes = fresh.max_message_bytes;
-    c->max_data_bytes = fresh.max_data_bytes;
-    c->max_connections = fresh.max_connections;
-    c->max_objects_per_connection = fresh.max_objects_per_connection;
-    c->client_output_limit = fresh.client_output_limit;
-    c->client_rate = fresh.client_rate;
-    c->client_burst = fresh.client_burst;
-    c->shutdown_timeout = fresh.shutdown_timeout;
-    c->log_level = fresh.log_level;
+    /* After the rotation, which reads fresh's grace: fresh gets the old values. */
+    conf_apply_reloadable(c, &fresh);
     log_set_level((enum log_level)c->log_level);
     log_info("reload done log_level=%s", log_level_name((enum log_level)c->log_level));
     conf_free(&fresh);
