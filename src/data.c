@@ -131,7 +131,9 @@ const struct data_field *data_doc_get(const struct data_doc *d, const char *key,
     return pos == NOT_FOUND ? NULL : &d->fields[pos];
 }
 
-void data_doc_set(struct data_doc *d, const char *key, size_t klen, const char *value, size_t vlen)
+/* Sets key to value (both copied): in place when the key exists, else appended. */
+static void doc_set(struct data_doc *d, const char *key, size_t klen, const char *value,
+                    size_t vlen)
 {
     size_t pos = find(d, key, klen);
     if (pos == NOT_FOUND)
@@ -442,18 +444,14 @@ static void merge(struct data_doc *stored, const struct data_doc *update, size_t
     size_t deleted = 0;
     for (size_t i = 0; i < update->count; i++) {
         const struct data_field *u = &update->fields[i];
-        size_t pos = find(stored, u->key, u->klen);
-        if (pos == NOT_FOUND) {
-            if (!is_null(u))
-                append_owned(stored, oc_strndup(u->key, u->klen), u->klen,
-                             oc_strndup(u->value, u->vlen), u->vlen);
-            continue;
-        }
-        struct data_field *f = &stored->fields[pos];
         if (!is_null(u)) {
-            replace_owned(stored, pos, oc_strndup(u->value, u->vlen), u->vlen);
+            doc_set(stored, u->key, u->klen, u->value, u->vlen);
             continue;
         }
+        size_t pos = find(stored, u->key, u->klen);
+        if (pos == NOT_FOUND)
+            continue;
+        struct data_field *f = &stored->fields[pos];
         /* Leave a hole and close all holes in one pass below: removing each at once would
          * make a save that deletes many keys quadratic. */
         dict_del(&stored->index, f->key, f->klen);

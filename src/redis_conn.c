@@ -43,7 +43,6 @@ struct redis_conn {
     struct event *watchdog;  /* deadlines of commands and of connecting */
     int64_t connect_started_ms;
     int backoff_ms;
-    unsigned long long reconnects;
     TAILQ_HEAD(, call) calls;
     size_t ncalls;
     redis_state_fn on_state;
@@ -248,7 +247,6 @@ static void connect_now(struct redis_conn *rc)
     redisAsyncSetDisconnectCallback(ac, on_disconnect);
     rc->ac = ac;
     rc->connect_started_ms = util_wall_ms();
-    rc->reconnects++;
 }
 
 static void on_retry(evutil_socket_t fd, short what, void *arg)
@@ -345,7 +343,6 @@ struct redis_conn *redis_conn_new(struct event_base *base, const struct conf *co
     struct timeval tv = {0, 250000};
     evtimer_add(rc->watchdog, &tv);
     connect_now(rc);
-    rc->reconnects = 0;
     return rc;
 }
 
@@ -374,9 +371,4 @@ int redis_conn_up(const struct redis_conn *rc)
 size_t redis_conn_pending(const struct redis_conn *rc)
 {
     return rc->ncalls;
-}
-
-unsigned long long redis_conn_reconnects(const struct redis_conn *rc)
-{
-    return rc->reconnects;
 }

@@ -733,7 +733,7 @@ START_TEST(test_value_edges)
         char line[64];
         snprintf(line, sizeof(line), "log_level %s\n", levels[i]);
         ck_assert_int_eq(load(&c, line, &err), 0);
-        ck_assert_int_eq(c.log_level, log_level_parse(levels[i]));
+        ck_assert_str_eq(log_level_name((enum log_level)c.log_level), levels[i]);
     }
     conf_free(&c);
     buf_free(&err);
