@@ -2,7 +2,6 @@
 
 #include <ctype.h>
 #include <errno.h>
-#include <limits.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,15 +9,19 @@
 #include <strings.h>
 
 #include "buf.h"
+#include "conf_lex.h"
 #include "log.h"
+#include "origin.h"
+#include "redis_url.h"
+#include "util.h"
 #include "version.h"
 
 /*
  * Every key lives in one table (keys[] below): its name, how its words are parsed, its
- * default written as it would be in the file, its bounds, an optional validator and a help
- * line. conf_init(), the file loader, the command line and --help all walk that table, so
- * a default, a bound or a help text is written exactly once (redis config.c, twemproxy
- * nc_conf.c).
+ * default written as it would be in the file, its bounds, an optional validator, whether a
+ * reload applies it and a help line. conf_init(), the file loader, the command line, --help
+ * and a reload all walk that table, so a default, a bound or a help text is written exactly
+ * once (redis config.c, twemproxy nc_conf.c). The lines are split into words by conf_lex.c.
  */
 
 enum conf_type {
@@ -27,7 +30,8 @@ enum conf_type {
     CONF_T_SIZE,    /* one plain decimal byte count, stored as size_t */
     CONF_T_ENUM,    /* one of words[], stored as int: the word's index */
     CONF_T_LIST,    /* one or more words, stored as a NULL-terminated char ** */
-    CONF_T_SPECIAL, /* nargs words, parsed and stored by the validator alone */
+    CONF_T_SPECIAL, /* nargs words, parsed and stored by the validator alone, as nargs ints
+                       from offset on */
 };
 
 /* Checks the words of a key (and may fill fields derived from them). Returns 0, or -1 with
@@ -38,7 +42,7 @@ typedef int (*conf_validate_fn)(struct conf *c, int argc, char **argv, const cha
 struct conf_key {
     const char *name;    /* lowercase, as written in the file */
     enum conf_type type; /* how the words are parsed and stored */
-    size_t offset;       /* of the field in struct conf; unused by CONF_T_SPECIAL */
+    size_t offset;       /* of the field in struct conf */
     const char *def;     /* default, as words in file syntax ("200 400", "") */
     long long min;       /* bounds of CONF_T_INT and CONF_T_SIZE values */
     long long max;
@@ -46,6 +50,7 @@ struct conf_key {
                                   of a word is the stored value */
     int nargs;                 /* CONF_T_SPECIAL: exact number of words */
     conf_validate_fn validate; /* extra checks after parsing, or NULL */
+    int reloadable;            /* SIGHUP applies a new value: conf_apply_reloadable() */
     const char *help;          /* one line for --help */
 };
 
@@ -55,6 +60,10 @@ struct conf_key {
 _Static_assert(sizeof(enum conf_engine) == sizeof(int), "enum conf_engine must be int-sized");
 _Static_assert(sizeof(enum conf_object_tokens) == sizeof(int),
                "enum conf_object_tokens must be int-sized");
+/* client_rate stores RATE and BURST as two ints from client_rate on. */
+_Static_assert(offsetof(struct conf, client_burst) ==
+                   offsetof(struct conf, client_rate) + sizeof(int),
+               "client_burst must follow client_rate");
 /* The log_level words are stored by index, which must be the enum log_level value. */
 _Static_assert(LOG_LEVEL_DEBUG == 0 && LOG_LEVEL_INFO == 1 && LOG_LEVEL_WARNING == 2 &&
                    LOG_LEVEL_ERROR == 3,
@@ -92,60 +101,66 @@ static const struct conf_key keys[] = {
     {.name = "instance_id", .type = CONF_T_STRING, .offset = FIELD(instance_id), .def = "",
      .validate = validate_instance_id,
      .help = "name of this instance; empty = hostname:pid (no spaces, no '|')"},
-    /* security */
+    /* security; a reload rotates token_secret itself (server_reload()) */
     {.name = "token_secret", .type = CONF_T_STRING, .offset = FIELD(token_secret), .def = "",
      .help = "HMAC-SHA256 secret of connection and object tokens (must be set)"},
     {.name = "token_secret_grace", .type = CONF_T_INT, .offset = FIELD(token_secret_grace),
-     .def = "300", .min = 0, .max = 86400,
+     .def = "300", .min = 0, .max = 86400, .reloadable = 1,
      .help = "seconds a replaced token_secret still verifies after SIGHUP (rotation)"},
     {.name = "api_key", .type = CONF_T_STRING, .offset = FIELD(api_key), .def = "",
-     .help = "bearer key of the server API; empty disables the API"},
+     .reloadable = 1, .help = "bearer key of the server API; empty disables the API"},
     {.name = "allowed_origins", .type = CONF_T_LIST, .offset = FIELD(allowed_origins), .def = "*",
-     .validate = validate_origins,
+     .validate = validate_origins, .reloadable = 1,
      .help = "WebSocket Origins allowed: * or scheme://host[:port] words"},
     {.name = "object_tokens", .type = CONF_T_ENUM, .offset = FIELD(object_tokens),
-     .def = "optional", .words = object_tokens_words,
+     .def = "optional", .words = object_tokens_words, .reloadable = 1,
      .help = "whether subscribing to an object needs an object token"},
     /* timeouts, whole seconds */
     {.name = "auth_timeout", .type = CONF_T_INT, .offset = FIELD(auth_timeout), .def = "10",
-     .min = 1, .max = 3600, .help = "seconds a new connection has to authenticate"},
+     .min = 1, .max = 3600, .reloadable = 1,
+     .help = "seconds a new connection has to authenticate"},
     {.name = "ping_interval", .type = CONF_T_INT, .offset = FIELD(ping_interval), .def = "25",
-     .min = 1, .max = 3600, .help = "seconds of silence before the server pings"},
+     .min = 1, .max = 3600, .reloadable = 1,
+     .help = "seconds of silence before the server pings"},
     {.name = "ping_timeout", .type = CONF_T_INT, .offset = FIELD(ping_timeout), .def = "10",
-     .min = 1, .max = 3600, .help = "seconds a ping may stay unanswered"},
+     .min = 1, .max = 3600, .reloadable = 1,
+     .help = "seconds a ping may stay unanswered"},
     {.name = "message_timeout", .type = CONF_T_INT, .offset = FIELD(message_timeout),
-     .def = "30", .min = 1, .max = 3600,
+     .def = "30", .min = 1, .max = 3600, .reloadable = 1,
      .help = "seconds a WebSocket message may take to arrive once it began"},
     {.name = "presence_ttl", .type = CONF_T_INT, .offset = FIELD(presence_ttl), .def = "30",
      .min = 3, .max = 86400, .help = "seconds until a dead instance's users disappear"},
     {.name = "shutdown_timeout", .type = CONF_T_INT, .offset = FIELD(shutdown_timeout), .def = "10",
-     .min = 1, .max = 3600, .help = "seconds a SIGTERM shutdown may take"},
+     .min = 1, .max = 3600, .reloadable = 1,
+     .help = "seconds a SIGTERM shutdown may take"},
     /* limits, plain byte counts */
     {.name = "max_message_bytes", .type = CONF_T_SIZE, .offset = FIELD(max_message_bytes),
-     .def = "2097152", .min = 1024, .max = 67108864,
+     .def = "2097152", .min = 1024, .max = 67108864, .reloadable = 1,
      .help = "bytes of one plugin message's JSON text"},
     {.name = "max_data_bytes", .type = CONF_T_SIZE, .offset = FIELD(max_data_bytes),
-     .def = "512000", .min = 1024, .max = 67108864,
+     .def = "512000", .min = 1024, .max = 67108864, .reloadable = 1,
      .help = "bytes of an object's saved data as compact JSON"},
     {.name = "max_frame_bytes", .type = CONF_T_SIZE, .offset = FIELD(max_frame_bytes),
      .def = "2162688", .min = 2048, .max = 134217728,
      .help = "bytes of one WebSocket message, all fragments together"},
     {.name = "max_connections", .type = CONF_T_INT, .offset = FIELD(max_connections),
-     .def = "100000", .min = 1, .max = 10000000, .help = "open connections per process"},
+     .def = "100000", .min = 1, .max = 10000000, .reloadable = 1,
+     .help = "open connections per process"},
     {.name = "max_objects_per_connection", .type = CONF_T_INT,
      .offset = FIELD(max_objects_per_connection), .def = "256", .min = 1, .max = 100000,
-     .help = "objects one connection may be on at once"},
+     .reloadable = 1, .help = "objects one connection may be on at once"},
     {.name = "client_output_limit", .type = CONF_T_SIZE, .offset = FIELD(client_output_limit),
-     .def = "16777216", .min = 65536, .max = 1073741824,
+     .def = "16777216", .min = 65536, .max = 1073741824, .reloadable = 1,
      .help = "bytes queued for one client before it is closed"},
-    {.name = "client_rate", .type = CONF_T_SPECIAL, .def = "200 400", .nargs = 2,
-     .validate = validate_client_rate,
+    {.name = "client_rate", .type = CONF_T_SPECIAL, .offset = FIELD(client_rate),
+     .def = "200 400", .nargs = 2, .validate = validate_client_rate, .reloadable = 1,
      .help = "RATE BURST: messages per second per connection, and the burst"},
     /* operations */
     {.name = "static_dir", .type = CONF_T_STRING, .offset = FIELD(static_dir), .def = "web",
      .validate = validate_nonempty, .help = "directory of objcast.js and the demo pages"},
     {.name = "log_level", .type = CONF_T_ENUM, .offset = FIELD(log_level), .def = "info",
-     .words = log_level_words, .help = "least important level written to the log"},
+     .words = log_level_words, .reloadable = 1,
+     .help = "least important level written to the log"},
     {.name = "workers", .type = CONF_T_INT, .offset = FIELD(workers), .def = "1", .min = 1,
      .max = 64, .help = "processes sharing the port (more than 1 needs engine redis)"},
     /* demo: never in production */
@@ -164,82 +179,9 @@ static const char cmdline[] = "(command line)";
 
 /* ---- small helpers ---------------------------------------------------------------------- */
 
-static int is_blank(char ch)
-{
-    return ch == ' ' || ch == '\t';
-}
-
-static int is_digit(char ch)
-{
-    return ch >= '0' && ch <= '9';
-}
-
 static int is_alnum(char ch)
 {
-    return is_digit(ch) || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z');
-}
-
-static int hex_value(char ch)
-{
-    if (is_digit(ch))
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    return -1;
-}
-
-/*
- * Parses a plain decimal integer of n bytes: an optional '-', then digits, nothing else
- * (no spaces, '+', units, hex or exponents). Returns 0, -1 when s is not such an integer,
- * -2 when it is one but does not fit in a long long. The minus sign is accepted so that
- * "-1" gets the clearer "must be between" error rather than "must be an integer".
- */
-static int parse_integer(const char *s, size_t n, long long *out)
-{
-    size_t i = 0;
-    int neg = 0;
-    if (i < n && s[i] == '-') {
-        neg = 1;
-        i++;
-    }
-    if (i == n)
-        return -1;
-    unsigned long long v = 0;
-    int overflow = 0;
-    for (; i < n; i++) {
-        if (!is_digit(s[i]))
-            return -1;
-        unsigned d = (unsigned)(s[i] - '0');
-        if (v > (ULLONG_MAX - d) / 10)
-            overflow = 1; /* keep scanning: "99999999999999999999x" is garbage, not big */
-        else
-            v = v * 10 + d;
-    }
-    unsigned long long limit =
-        neg ? (unsigned long long)LLONG_MAX + 1 : (unsigned long long)LLONG_MAX;
-    if (overflow || v > limit)
-        return -2;
-    if (!neg)
-        *out = (long long)v;
-    else
-        *out = v == limit ? LLONG_MIN : -(long long)v;
-    return 0;
-}
-
-/* Parses a whole word as an integer within [min, max]. Returns 0, -1 when it is not an
- * integer, -2 when it is out of range (overflow included). */
-static int parse_bounded(const char *s, long long min, long long max, long long *out)
-{
-    long long v;
-    int rc = parse_integer(s, strlen(s), &v);
-    if (rc < 0)
-        return rc;
-    if (v < min || v > max)
-        return -2;
-    *out = v;
-    return 0;
+    return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z');
 }
 
 static const struct conf_key *key_find(const char *name)
@@ -295,158 +237,20 @@ static int validate_nonempty(struct conf *c, int argc, char **argv, const char *
     return 0;
 }
 
-/* Host names: letters, digits, '.', '-' and '_' (docker service names use '_'). */
-static int host_valid(const char *s, size_t n)
-{
-    if (n == 0)
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        if (!is_alnum(s[i]) && s[i] != '.' && s[i] != '-' && s[i] != '_')
-            return 0;
-    return 1;
-}
-
-/* The inside of [...]: an IPv6 address, possibly with an embedded IPv4 tail. */
-static int ipv6_valid(const char *s, size_t n)
-{
-    int colons = 0;
-    if (n == 0)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] == ':')
-            colons++;
-        else if (hex_value(s[i]) < 0 && s[i] != '.')
-            return 0;
-    }
-    return colons >= 2;
-}
-
-/* Decodes %HH escapes, as URL parsers do for the password. Returns NULL on a bad escape. */
-static char *percent_decode(const char *s, size_t n)
-{
-    struct buf out = {0};
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] != '%') {
-            buf_append_char(&out, s[i]);
-            continue;
-        }
-        int hi = i + 2 < n ? hex_value(s[i + 1]) : -1;
-        int lo = i + 2 < n ? hex_value(s[i + 2]) : -1;
-        if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
-            buf_free(&out);
-            return NULL;
-        }
-        buf_append_char(&out, (char)(hi * 16 + lo));
-        i += 2;
-    }
-    return buf_detach(&out);
-}
-
-/*
- * redis://[[user]:password@]host[:port][/db], host may be [IPv6]. The user is accepted for
- * the usual URL shape but ignored (hiredis AUTHs with the password alone). The password
- * ends at the last '@', so it may itself contain '@' or '/'; %HH escapes are decoded.
- * Fills redis_host, redis_port, redis_password and redis_db only when the whole URL is
- * good.
- */
+/* Fills redis_host, redis_port, redis_password and redis_db only when the whole URL is
+ * good (redis_url.c). */
 static int validate_redis_url(struct conf *c, int argc, char **argv, const char **err)
 {
-    const char *s = argv[0];
-    char *password = NULL;
-
-    if (strncasecmp(s, "redis://", 8) != 0) {
-        *err = "must look like redis://[:password@]host[:port][/db]";
+    struct redis_url u;
+    if (redis_url_parse(argv[0], &u, err) < 0)
         return -1;
-    }
-    s += 8;
-
-    const char *at = strrchr(s, '@');
-    if (at) {
-        const char *colon = memchr(s, ':', (size_t)(at - s));
-        if (!colon) {
-            *err = "password must be written as :password@ or user:password@";
-            return -1;
-        }
-        if (colon + 1 == at) {
-            *err = "empty password";
-            return -1;
-        }
-        password = percent_decode(colon + 1, (size_t)(at - colon - 1));
-        if (!password) {
-            *err = "bad %-escape in password";
-            return -1;
-        }
-        s = at + 1;
-    }
-
-    const char *host;
-    size_t host_len;
-    if (*s == '[') {
-        const char *close = strchr(s, ']');
-        if (!close) {
-            *err = "unclosed [ in host";
-            goto fail;
-        }
-        host = s + 1;
-        host_len = (size_t)(close - host);
-        if (!ipv6_valid(host, host_len)) {
-            *err = "bad IPv6 address in [...]";
-            goto fail;
-        }
-        s = close + 1;
-    } else {
-        host = s;
-        while (*s && *s != ':' && *s != '/')
-            s++;
-        host_len = (size_t)(s - host);
-        if (host_len == 0) {
-            *err = "missing host";
-            goto fail;
-        }
-        if (!host_valid(host, host_len)) {
-            *err = "bad host (an IPv6 address goes in [...])";
-            goto fail;
-        }
-    }
-
-    long long port = 6379;
-    if (*s == ':') {
-        const char *p = ++s;
-        while (*s && *s != '/')
-            s++;
-        int rc = parse_integer(p, (size_t)(s - p), &port);
-        if (rc == 0 && (port < 1 || port > 65535))
-            rc = -2;
-        if (rc < 0) {
-            *err = "port must be between 1 and 65535";
-            goto fail;
-        }
-    }
-
-    long long db = 0;
-    if (*s == '/') {
-        s++;
-        /* "redis://host/" is common and means db 0. */
-        if (*s && parse_bounded(s, 0, 1023, &db) < 0) {
-            *err = "db must be between 0 and 1023";
-            goto fail;
-        }
-    } else if (*s) {
-        *err = "expected :port or /db after the host";
-        goto fail;
-    }
-
     free(c->redis_host);
     free(c->redis_password);
-    c->redis_host = oc_strndup(host, host_len);
-    c->redis_port = (int)port;
-    c->redis_password = password;
-    c->redis_db = (int)db;
+    c->redis_host = u.host;
+    c->redis_port = u.port;
+    c->redis_password = u.password;
+    c->redis_db = u.db;
     return 0;
-
-fail:
-    free(password);
-    return -1;
 }
 
 /* The prefix starts every key and channel name; '{', '}' and ':' would break the hash
@@ -480,37 +284,6 @@ static int validate_instance_id(struct conf *c, int argc, char **argv, const cha
     return 0;
 }
 
-/* An origin as browsers send it: scheme://host[:port], no path, no trailing slash. */
-static int origin_valid(const char *s)
-{
-    if (strcmp(s, "*") == 0)
-        return 1;
-    if (!is_alnum(*s) || is_digit(*s))
-        return 0;
-    while (is_alnum(*s) || *s == '+' || *s == '-' || *s == '.')
-        s++;
-    if (strncmp(s, "://", 3) != 0)
-        return 0;
-    s += 3;
-    if (*s == '[') {
-        const char *close = strchr(s, ']');
-        if (!close || !ipv6_valid(s + 1, (size_t)(close - s - 1)))
-            return 0;
-        s = close + 1;
-    } else {
-        const char *host = s;
-        while (*s && *s != ':')
-            s++;
-        if (!host_valid(host, (size_t)(s - host)))
-            return 0;
-    }
-    if (*s == ':') {
-        long long port;
-        return parse_bounded(s + 1, 1, 65535, &port) == 0;
-    }
-    return *s == '\0';
-}
-
 static int validate_origins(struct conf *c, int argc, char **argv, const char **err)
 {
     for (int i = 0; i < argc; i++) {
@@ -525,12 +298,12 @@ static int validate_origins(struct conf *c, int argc, char **argv, const char **
 static int validate_client_rate(struct conf *c, int argc, char **argv, const char **err)
 {
     long long rate, burst;
-    int rc = parse_bounded(argv[0], 1, 1000000, &rate);
+    int rc = util_parse_bounded(argv[0], 1, 1000000, &rate);
     if (rc < 0) {
         *err = rc == -1 ? "RATE must be an integer" : "RATE must be between 1 and 1000000";
         return -1;
     }
-    rc = parse_bounded(argv[1], 1, 1000000, &burst);
+    rc = util_parse_bounded(argv[1], 1, 1000000, &burst);
     if (rc < 0) {
         *err = rc == -1 ? "BURST must be an integer" : "BURST must be between 1 and 1000000";
         return -1;
@@ -576,7 +349,7 @@ static int key_apply(struct conf *c, const struct conf_key *k, int argc, char **
     switch (k->type) {
     case CONF_T_INT:
     case CONF_T_SIZE: {
-        int rc = parse_bounded(argv[0], k->min, k->max, &v);
+        int rc = util_parse_bounded(argv[0], k->min, k->max, &v);
         if (rc == -1) {
             buf_append_str(why, k->type == CONF_T_INT ? "must be an integer"
                                                       : "must be a plain byte count (no units)");
@@ -732,131 +505,42 @@ void conf_free(struct conf *c)
     c->redis_host = c->redis_password = c->conf_file = NULL;
 }
 
+/* ---- reload ---------------------------------------------------------------------------------- */
+
+/* Bytes key k stores from its offset on. */
+static size_t field_size(const struct conf_key *k)
+{
+    switch (k->type) {
+    case CONF_T_STRING:
+        return sizeof(char *);
+    case CONF_T_LIST:
+        return sizeof(char **);
+    case CONF_T_SIZE:
+        return sizeof(size_t);
+    case CONF_T_SPECIAL:
+        return (size_t)k->nargs * sizeof(int);
+    default:
+        return sizeof(int); /* CONF_T_INT, CONF_T_ENUM */
+    }
+}
+
+void conf_apply_reloadable(struct conf *c, struct conf *fresh)
+{
+    for (size_t i = 0; i < NKEYS; i++) {
+        if (!keys[i].reloadable)
+            continue;
+        /* A swap, so strings and lists change owners and fresh frees the old ones. */
+        unsigned char *a = (unsigned char *)c + keys[i].offset;
+        unsigned char *b = (unsigned char *)fresh + keys[i].offset;
+        for (size_t n = field_size(&keys[i]); n-- > 0;) {
+            unsigned char t = a[n];
+            a[n] = b[n];
+            b[n] = t;
+        }
+    }
+}
+
 /* ---- the file -------------------------------------------------------------------------------- */
-
-struct words {
-    char **v; /* owned words */
-    int n;    /* words in use */
-    int cap;  /* slots allocated */
-};
-
-static void words_push(struct words *w, char *word)
-{
-    if (w->n == w->cap) {
-        w->cap = w->cap ? w->cap * 2 : 8;
-        w->v = oc_realloc(w->v, (size_t)w->cap * sizeof(*w->v));
-    }
-    w->v[w->n++] = word;
-}
-
-static void words_free(struct words *w)
-{
-    for (int i = 0; i < w->n; i++)
-        free(w->v[i]);
-    free(w->v);
-    memset(w, 0, sizeof(*w));
-}
-
-/*
- * Reads one quoted word starting at the quote *p. "..." knows \" \\ \n \t \r \xHH;
- * '...' knows only \' (any other backslash is literal). Returns the position after the
- * closing quote, or NULL with *err set.
- */
-static const char *read_quoted(const char *p, const char *end, struct buf *word, const char **err)
-{
-    char quote = *p++;
-    for (;;) {
-        if (p == end) {
-            *err = "unbalanced quotes";
-            return NULL;
-        }
-        char ch = *p++;
-        if (ch == quote)
-            break;
-        if (ch != '\\' || p == end) {
-            buf_append_char(word, ch);
-            continue;
-        }
-        if (quote == '\'') {
-            if (*p == '\'')
-                buf_append_char(word, *p++);
-            else
-                buf_append_char(word, '\\');
-            continue;
-        }
-        char esc = *p++;
-        switch (esc) {
-        case '"':
-        case '\\':
-            buf_append_char(word, esc);
-            break;
-        case 'n':
-            buf_append_char(word, '\n');
-            break;
-        case 't':
-            buf_append_char(word, '\t');
-            break;
-        case 'r':
-            buf_append_char(word, '\r');
-            break;
-        case 'x': {
-            int hi = end - p >= 2 ? hex_value(p[0]) : -1;
-            int lo = end - p >= 2 ? hex_value(p[1]) : -1;
-            if (hi < 0 || lo < 0) {
-                *err = "\\x must be followed by two hex digits";
-                return NULL;
-            }
-            if (hi == 0 && lo == 0) {
-                *err = "\\x00 is not allowed";
-                return NULL;
-            }
-            buf_append_char(word, (char)(hi * 16 + lo));
-            p += 2;
-            break;
-        }
-        default:
-            /* Silently dropping the backslash (as redis does) would turn "C:\dir" into
-             * "C:dir"; better to say so. */
-            *err = "unknown escape in quotes (use \\\\ for a backslash)";
-            return NULL;
-        }
-    }
-    if (p != end && !is_blank(*p)) {
-        *err = "closing quote must be followed by a space";
-        return NULL;
-    }
-    return p;
-}
-
-/* Splits one line (without its newline) into words. Returns 0, or -1 with *err set; the
- * words read before the error stay in w, so the caller can name the key. */
-static int split_line(const char *p, const char *end, struct words *w, const char **err)
-{
-    for (;;) {
-        while (p < end && is_blank(*p))
-            p++;
-        if (p == end)
-            return 0;
-        struct buf word = {0};
-        if (*p == '"' || *p == '\'') {
-            p = read_quoted(p, end, &word, err);
-            if (!p) {
-                buf_free(&word);
-                return -1;
-            }
-        } else {
-            while (p < end && !is_blank(*p)) {
-                if (*p == '"' || *p == '\'') {
-                    *err = "quote inside an unquoted word (quote the whole word)";
-                    buf_free(&word);
-                    return -1;
-                }
-                buf_append_char(&word, *p++);
-            }
-        }
-        words_push(w, buf_detach(&word));
-    }
-}
 
 int conf_load_string(struct conf *c, const char *text, const char *name, struct buf *err)
 {
@@ -873,16 +557,12 @@ int conf_load_string(struct conf *c, const char *text, const char *name, struct 
         if (end > p && end[-1] == '\r')
             end--; /* CRLF files */
 
-        const char *q = p;
-        while (q < end && is_blank(*q))
-            q++;
-        p = next;
-        if (q == end || *q == '#')
-            continue;
-
-        struct words w = {0};
+        struct conf_words w = {0};
         const char *why = NULL;
-        int rc = split_line(q, end, &w, &why);
+        int rc = conf_lex_line(p, end, &w, &why);
+        p = next;
+        if (rc == 0 && w.n == 0)
+            continue; /* blank or comment */
         if (rc < 0) {
             struct buf key = {0};
             if (w.n > 0) {
@@ -896,7 +576,7 @@ int conf_load_string(struct conf *c, const char *text, const char *name, struct 
         } else {
             rc = conf_set(c, w.v[0], w.n - 1, w.v + 1, name, lineno, err);
         }
-        words_free(&w);
+        conf_words_free(&w);
         if (rc < 0)
             return OC_ERR;
     }
@@ -1126,14 +806,5 @@ void conf_print_help(FILE *f)
 
 int conf_origin_allowed(const struct conf *c, const char *origin)
 {
-    if (!origin)
-        return 1;
-    if (!c->allowed_origins)
-        return 0;
-    /* Scheme and host are case-insensitive and the port is digits, so comparing the whole
-     * string without case is the exact match browsers' Origin values need. */
-    for (char **p = c->allowed_origins; *p; p++)
-        if (strcmp(*p, "*") == 0 || strcasecmp(*p, origin) == 0)
-            return 1;
-    return 0;
+    return origin_allowed(c->allowed_origins, origin);
 }

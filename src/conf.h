@@ -7,9 +7,10 @@
 #include "buf.h"
 
 /*
- * Configuration: one table of keys (name, type, default, bounds, validator) in conf.c.
- * The file is redis.conf style: "key value..." lines, '#' comments, values may be quoted
- * with "..." or '...'. Every key can be overridden on the command line as --key value...
+ * Configuration: one table of keys (name, type, default, bounds, validator, whether a reload
+ * applies it) in conf.c. The file is redis.conf style: "key value..." lines, '#' comments,
+ * values may be quoted with "..." or '...' (conf_lex.h). Every key can be overridden on the
+ * command line as --key value...
  */
 
 enum conf_engine {
@@ -101,11 +102,19 @@ int conf_validate(const struct conf *c, struct buf *err);
 int conf_from_argv(struct conf *c, int argc, char **argv, struct conf_cli *cli,
                    struct buf *err);
 
+/*
+ * A reload (SIGHUP): every key marked reloadable in conf.c's table takes its value in fresh,
+ * a configuration read and validated anew; fresh gets c's old values in exchange, so
+ * conf_free(fresh) frees them. The other keys of c stay as they are; token_secret is not
+ * reloadable, the server rotates it itself.
+ */
+void conf_apply_reloadable(struct conf *c, struct conf *fresh);
+
 /* Prints the usage text and every key with its default to f. */
 void conf_print_help(FILE *f);
 
-/* True when origin is allowed by c->allowed_origins. NULL origin (no header, e.g. a native
- * client) is allowed. */
+/* origin_allowed() (origin.h) over c->allowed_origins. The handshake in http.c calls
+ * origin_allowed() itself; this stays for tests/fuzz/fuzz_conf.c. */
 int conf_origin_allowed(const struct conf *c, const char *origin);
 
 #endif

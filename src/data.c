@@ -131,7 +131,9 @@ const struct data_field *data_doc_get(const struct data_doc *d, const char *key,
     return pos == NOT_FOUND ? NULL : &d->fields[pos];
 }
 
-void data_doc_set(struct data_doc *d, const char *key, size_t klen, const char *value, size_t vlen)
+/* Sets key to value (both copied): in place when the key exists, else appended. */
+static void doc_set(struct data_doc *d, const char *key, size_t klen, const char *value,
+                    size_t vlen)
 {
     size_t pos = find(d, key, klen);
     if (pos == NOT_FOUND)
@@ -328,23 +330,6 @@ static const yajl_callbacks callbacks = {
     .yajl_end_array = on_end_array,
 };
 
-/* The value of the 4 hex digits at s, or -1. */
-static long hex4(const char *s)
-{
-    long v = 0;
-    for (int i = 0; i < 4; i++) {
-        char c = s[i];
-        int x = c >= '0' && c <= '9'   ? c - '0'
-                : c >= 'a' && c <= 'f' ? c - 'a' + 10
-                : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                       : -1;
-        if (x < 0)
-            return -1;
-        v = v << 4 | x;
-    }
-    return v;
-}
-
 /*
  * True unless a string holds a \u escape of an unpaired UTF-16 surrogate. yajl decodes a lone
  * high surrogate to "?", pairs it with whatever \u escape follows, and writes a lone low one
@@ -370,18 +355,11 @@ static int surrogates_paired(const char *s, size_t n)
             i++; /* the escaped character, a quote included */
             continue;
         }
-        long u = hex4(s + i + 2);
-        if (u >= 0xDC00 && u <= 0xDFFF)
+        /* Bad hex is yajl's to refuse: skip what would be the escape, as before. */
+        size_t len = 6;
+        if (json_u_escape(s + i, n - i, &len) == JSON_U_LONE)
             return 0;
-        if (u >= 0xD800 && u <= 0xDBFF) {
-            long lo = -1;
-            if (n - i >= 12 && s[i + 6] == '\\' && s[i + 7] == 'u')
-                lo = hex4(s + i + 8);
-            if (lo < 0xDC00 || lo > 0xDFFF)
-                return 0;
-            i += 6;
-        }
-        i += 5;
+        i += len - 1;
     }
     return 1;
 }
@@ -466,18 +444,14 @@ static void merge(struct data_doc *stored, const struct data_doc *update, size_t
     size_t deleted = 0;
     for (size_t i = 0; i < update->count; i++) {
         const struct data_field *u = &update->fields[i];
-        size_t pos = find(stored, u->key, u->klen);
-        if (pos == NOT_FOUND) {
-            if (!is_null(u))
-                append_owned(stored, oc_strndup(u->key, u->klen), u->klen,
-                             oc_strndup(u->value, u->vlen), u->vlen);
-            continue;
-        }
-        struct data_field *f = &stored->fields[pos];
         if (!is_null(u)) {
-            replace_owned(stored, pos, oc_strndup(u->value, u->vlen), u->vlen);
+            doc_set(stored, u->key, u->klen, u->value, u->vlen);
             continue;
         }
+        size_t pos = find(stored, u->key, u->klen);
+        if (pos == NOT_FOUND)
+            continue;
+        struct data_field *f = &stored->fields[pos];
         /* Leave a hole and close all holes in one pass below: removing each at once would
          * make a save that deletes many keys quadratic. */
         dict_del(&stored->index, f->key, f->klen);

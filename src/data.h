@@ -63,10 +63,6 @@ void data_doc_copy(struct data_doc *dst, const struct data_doc *src);
 
 /* The field with that key, or NULL. Valid until d next changes. */
 const struct data_field *data_doc_get(const struct data_doc *d, const char *key, size_t klen);
-/* Sets key to value (both copied), in place when the key exists, else appended; bytes is
- * kept up to date. value must be compact JSON text such as data_parse() produces: it is
- * trusted, not checked (the Redis engine rebuilds documents from its hash with this). */
-void data_doc_set(struct data_doc *d, const char *key, size_t klen, const char *value, size_t vlen);
 
 /*
  * Parses the payload of a save: len bytes of JSON text that must be one object. Every member

@@ -23,8 +23,9 @@ struct dict {
     size_t count;
 };
 
-/* Seeds the hash function with a fixed key (tests, and dict_seed_random()). Every table's
- * entries cache their hash, so seed before any table of this process holds an entry. */
+/* Seeds the hash function with key: the tests pass fixed keys, dict_seed_random() random
+ * ones. Every table's entries cache their hash, so seed before any table of this process
+ * holds an entry. */
 void dict_seed(const uint8_t key[16]);
 /* Seeds the hash function with 16 bytes from the OS's random source (getrandom(2)). Each
  * process calls it once at start, before its first insert; a forked worker calls it again so

@@ -8,6 +8,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "proto.h"
+#include "util.h"
 
 _Static_assert(PROTO_ERR_COUNT <= METRICS_CODES_MAX && PROTO_TYPE_COUNT <= METRICS_CODES_MAX,
                "metrics keeps a counter for every error code and message type");
@@ -228,13 +229,6 @@ static void run_plugin(const struct dispatch_env *env, struct session *s, const 
     }
 }
 
-static int64_t monotonic_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /*
  * client_rate RATE BURST: a token bucket per connection. A message over the rate is refused
  * with rate_limited; refusals fill a second bucket that leaks at the same rate, and a client
@@ -245,7 +239,7 @@ static int rate_allows(const struct dispatch_env *env, struct session *s,
                        const struct proto_msg *m)
 {
     double rate = env->conf->client_rate, burst = env->conf->client_burst;
-    int64_t now = monotonic_ms();
+    int64_t now = util_monotonic_coarse_ms();
     if (!s->bucket_ms) {
         s->tokens = burst;
         s->bucket_ms = now;

@@ -31,6 +31,7 @@
 #include "engine_redis_int.h"
 #include "log.h"
 #include "metrics.h"
+#include "util.h"
 
 void engine_redis_key(struct buf *b, const struct engine_redis *e, const char *okey,
                       const char *suffix)
@@ -371,7 +372,7 @@ static void on_state(struct redis_conn *rc, int up, void *privdata)
     if (engine_redis_ready(&e->base)) {
         if (e->outage) {
             metrics.redis_reconnects++;
-            e->sweep_after_ms = now_ms() + ((int64_t)e->conf->presence_ttl + 6) * 1000;
+            e->sweep_after_ms = util_wall_ms() + ((int64_t)e->conf->presence_ttl + 6) * 1000;
         }
         if (e->outage && e->base.reset) {
             log_info("redis resync objects=%zu", e->chans.count);

@@ -16,6 +16,7 @@
 #include "engine_redis_int.h"
 #include "json.h"
 #include "metrics.h"
+#include "util.h"
 
 static void swept(struct redis_conn *rc, redisReply *r, void *privdata)
 {
@@ -25,7 +26,7 @@ static void swept(struct redis_conn *rc, redisReply *r, void *privdata)
 
 static void sweep(struct engine_redis *e)
 {
-    if (now_ms() < e->sweep_after_ms)
+    if (util_wall_ms() < e->sweep_after_ms)
         return;
     for (struct dict_entry *it = dict_first(&e->chans); it; it = dict_next(&e->chans, it)) {
         struct chan *ch = it->value;
@@ -34,14 +35,14 @@ static void sweep(struct engine_redis *e)
         engine_redis_key(&words[1], e, ch->okey, "presence:exp");
         engine_redis_key(&words[2], e, ch->okey, "meta");
         engine_redis_key(&words[3], e, ch->okey, "ch");
-        buf_printf(&words[4], "%lld", (long long)now_ms());
+        buf_printf(&words[4], "%lld", (long long)util_wall_ms());
         engine_redis_run_script(e, &script_presence_sweep, 4, words, 5, swept, NULL);
     }
 }
 
 static void refresh(struct engine_redis *e)
 {
-    long long exp = (long long)now_ms() + (long long)e->conf->presence_ttl * 1000;
+    long long exp = (long long)util_wall_ms() + (long long)e->conf->presence_ttl * 1000;
     char score[32];
     snprintf(score, sizeof(score), "%lld", exp);
     for (struct dict_entry *it = dict_first(&e->locals); it; it = dict_next(&e->locals, it)) {

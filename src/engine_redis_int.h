@@ -13,7 +13,6 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include <sys/time.h>
 
 #include "buf.h"
 #include "dict.h"
@@ -73,15 +72,6 @@ struct engine_redis {
                                and refresh their entries before any is called dead */
     int was_ready;
 };
-
-/* Wall clock in ms (presence expiry scores are compared across instances). Note: to be
- * replaced by util.c's shared clock function once that lands. */
-static inline int64_t now_ms(void)
-{
-    struct timeval tv;
-    gettimeofday(&tv, NULL);
-    return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
-}
 
 /* --- engine_redis.c ---------------------------------------------------------------------- */
 

@@ -12,6 +12,7 @@
 
 #include "chanmsg.h"
 #include "engine_redis_int.h"
+#include "util.h"
 
 void engine_redis_presence(struct engine *base, const char *okey, const struct envelope *env,
                            engine_done_fn done, void *privdata)
@@ -25,7 +26,7 @@ void engine_redis_presence(struct engine *base, const char *okey, const struct e
     buf_printf(&words[4], "%s|%s", env->user_key, env->origin_instance);
     if (env->participant)
         participant_to_json(env->participant, env->object_id, &words[5]);
-    buf_printf(&words[6], "%lld", (long long)now_ms() + (long long)e->conf->presence_ttl * 1000);
+    buf_printf(&words[6], "%lld", (long long)util_wall_ms() + (long long)e->conf->presence_ttl * 1000);
     struct chanmsg m = {.kind = CHANMSG_PRESENCE,
                         .instance = env->origin_instance,
                         .sid = env->origin_sid,
@@ -139,9 +140,9 @@ static void snapshot(struct engine_redis *e, const char *okey, struct chan *ch,
     engine_redis_key(&words[0], e, okey, "presence");
     engine_redis_key(&words[1], e, okey, "presence:exp");
     engine_redis_key(&words[2], e, okey, "meta");
-    buf_printf(&words[3], "%lld", (long long)now_ms());
+    buf_printf(&words[3], "%lld", (long long)util_wall_ms());
     /* Right after an outage nobody could refresh: expired entries still count. */
-    buf_append_str(&words[4], now_ms() < e->sweep_after_ms ? "1" : "0");
+    buf_append_str(&words[4], util_wall_ms() < e->sweep_after_ms ? "1" : "0");
     struct snap *s = oc_malloc(sizeof(*s));
     s->e = e;
     s->okey = oc_strdup(okey);

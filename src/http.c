@@ -12,6 +12,8 @@
 #include <strings.h>
 
 #include "metrics.h"
+#include "origin.h"
+#include "util.h"
 #include "version.h"
 #include "ws.h"
 
@@ -339,7 +341,7 @@ static enum http_route_result route_ws(const struct http_request *r, const struc
         respond_text(out, 400, "bad Sec-WebSocket-Key\n", 0, NULL, 0);
         return HTTP_ROUTE_RESPOND;
     }
-    if (!conf_origin_allowed(env->conf, r->origin)) {
+    if (!origin_allowed(env->conf->allowed_origins, r->origin)) {
         *keep_alive = 0;
         respond_text(out, 403, "origin not allowed\n", 0, NULL, 0);
         return HTTP_ROUTE_RESPOND;
@@ -429,33 +431,14 @@ static int has_prefix(const char *s, const char *prefix)
     return strncmp(s, prefix, strlen(prefix)) == 0;
 }
 
-static int hex(char c)
-{
-    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
-                                         : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                                                : -1;
-}
-
 char *http_percent_decode(const char *s, size_t len, int plus_space)
 {
-    struct buf v = {0};
-    for (size_t i = 0; i < len; i++) {
-        if (plus_space && s[i] == '+') {
-            buf_append_char(&v, ' ');
-        } else if (s[i] == '%') {
-            int hi = i + 2 < len ? hex(s[i + 1]) : -1;
-            int lo = hi >= 0 ? hex(s[i + 2]) : -1;
-            if (lo < 0 || (hi == 0 && lo == 0)) {
-                buf_free(&v);
-                return NULL;
-            }
-            buf_append_char(&v, (char)(hi * 16 + lo));
-            i += 2;
-        } else {
-            buf_append_char(&v, s[i]);
-        }
+    char *v = oc_malloc(len + 1);
+    if (util_percent_decode(s, len, plus_space, v) < 0) {
+        free(v);
+        return NULL;
     }
-    return buf_detach(&v);
+    return v;
 }
 
 char *http_query_param(const char *query, const char *name)

@@ -8,6 +8,7 @@
 #include <yajl/yajl_tree.h>
 
 #include "utf8.h"
+#include "util.h"
 
 struct json_value {
     yajl_val v;
@@ -20,16 +21,33 @@ static long hex4(const char *s, size_t n)
     if (n < 4)
         return -1;
     for (int i = 0; i < 4; i++) {
-        char c = s[i];
-        int d = c >= '0' && c <= '9'   ? c - '0'
-                : c >= 'a' && c <= 'f' ? c - 'a' + 10
-                : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                       : -1;
+        int d = util_hex_value(s[i]);
         if (d < 0)
             return -1;
         v = v << 4 | d;
     }
     return v;
+}
+
+long json_u_escape(const char *s, size_t n, size_t *len)
+{
+    if (n < 2 || s[0] != '\\' || s[1] != 'u')
+        return JSON_U_NONE;
+    long u = hex4(s + 2, n - 2);
+    if (u < 0)
+        return JSON_U_NONE;
+    *len = 6;
+    if (u >= 0xDC00 && u <= 0xDFFF)
+        return JSON_U_LONE;
+    if (u < 0xD800 || u > 0xDBFF)
+        return u;
+    long lo = -1;
+    if (n >= 12 && s[6] == '\\' && s[7] == 'u')
+        lo = hex4(s + 8, n - 8);
+    if (lo < 0xDC00 || lo > 0xDFFF)
+        return JSON_U_LONE;
+    *len = 12;
+    return 0x10000 + ((u - 0xD800) << 10 | (lo - 0xDC00));
 }
 
 /*
@@ -54,24 +72,15 @@ static const char *prescan(const char *s, size_t n, int strict_escapes)
             if (c == '"') {
                 in_str = 0;
             } else if (c == '\\') {
-                long u = -1;
-                if (strict_escapes && i + 1 < n && s[i + 1] == 'u')
-                    u = hex4(s + i + 2, n - i - 2);
-                if (u < 0) {
+                size_t len = 0;
+                long u = strict_escapes ? json_u_escape(s + i, n - i, &len) : JSON_U_NONE;
+                if (u == JSON_U_NONE) {
                     i++; /* skip the escaped character, a quote included */
                     continue;
                 }
-                if (u == 0 || (u >= 0xDC00 && u <= 0xDFFF))
+                if (u == 0 || u == JSON_U_LONE)
                     return "unsupported \\u escape";
-                if (u >= 0xD800 && u <= 0xDBFF) {
-                    long lo = -1;
-                    if (n - i >= 12 && s[i + 6] == '\\' && s[i + 7] == 'u')
-                        lo = hex4(s + i + 8, n - i - 8);
-                    if (lo < 0xDC00 || lo > 0xDFFF)
-                        return "unsupported \\u escape";
-                    i += 6;
-                }
-                i += 5;
+                i += len - 1;
             }
         } else if (c == '"') {
             in_str = 1;

@@ -46,8 +46,25 @@ const char *json_number_text(const struct json_value *v);
  * characters, quote and backslash are escaped, everything else is copied. */
 void json_append_string(struct buf *b, const char *s, size_t len);
 
+/* json_u_escape()'s answers besides a code point. */
+#define JSON_U_NONE (-1) /* not a \u escape with four hex digits */
+#define JSON_U_LONE (-2) /* a UTF-16 surrogate without its other half */
+
+/*
+ * Reads the \u escape at s (n bytes, from the backslash on), as inside a JSON string. Returns
+ * its code point, or that of the pair when a high surrogate (\uD800-\uDBFF) is followed at
+ * once by a low one (\uDC00-\uDFFF), and sets *len to the bytes read (6, or 12 for a pair);
+ * \u0000 gives 0. Returns JSON_U_NONE with *len untouched when s is not a backslash, 'u' and
+ * four hex digits (another escape, bad hex, or cut short), and JSON_U_LONE with *len 6 for
+ * a low surrogate first or a high one without its low half. json_parse() and data_parse()
+ * refuse what yajl would not decode to the text the client sent: lone surrogates (and,
+ * json_parse() only, \u0000).
+ */
+long json_u_escape(const char *s, size_t n, size_t *len);
+
 /* True when the n bytes at s are one complete, valid JSON value (any type), nesting at
- * most JSON_MAX_DEPTH. Used to validate raw text that objcast carries without rebuilding. */
+ * most JSON_MAX_DEPTH, valid UTF-8. The server's parsers check what they read as they go;
+ * this is the oracle the unit tests and fuzz targets hold their output against. */
 int json_validate(const char *s, size_t n);
 
 #endif

@@ -2,7 +2,6 @@
 
 #include <stdarg.h>
 #include <stdio.h>
-#include <string.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
@@ -18,14 +17,6 @@ void log_set_level(enum log_level level)
 enum log_level log_get_level(void)
 {
     return current;
-}
-
-int log_level_parse(const char *s)
-{
-    for (int i = 0; i < 4; i++)
-        if (strcmp(s, names[i]) == 0)
-            return i;
-    return -1;
 }
 
 const char *log_level_name(enum log_level level)

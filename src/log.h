@@ -11,8 +11,7 @@ enum log_level {
 /* Messages below this level are dropped. */
 void log_set_level(enum log_level level);
 enum log_level log_get_level(void);
-/* Parses "debug", "info", "warning" or "error"; returns -1 for anything else. */
-int log_level_parse(const char *s);
+/* "debug", "info", "warning" or "error" (the conf file's words); "?" for anything else. */
 const char *log_level_name(enum log_level level);
 
 /*

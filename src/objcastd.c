@@ -92,10 +92,12 @@ static int seed_hashes(void)
     return -1;
 }
 
-/* Runs one server process until it is drained. Returns the exit status. */
+/* main()'s arguments, kept for server_set_args(): a SIGHUP reads the configuration from them
+ * again. */
 static int main_argc;
 static char **main_argv;
 
+/* Runs one server process until it is drained. Returns the exit status. */
 static int serve(struct conf *conf, int worker)
 {
     char instance[320];

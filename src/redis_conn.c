@@ -12,6 +12,7 @@
 #include "buf.h"
 #include "log.h"
 #include "metrics.h"
+#include "util.h"
 
 /* A command must be answered within this, or the connection is considered dead. */
 #define COMMAND_TIMEOUT_MS 3000
@@ -42,20 +43,12 @@ struct redis_conn {
     struct event *watchdog;  /* deadlines of commands and of connecting */
     int64_t connect_started_ms;
     int backoff_ms;
-    unsigned long long reconnects;
     TAILQ_HEAD(, call) calls;
     size_t ncalls;
     redis_state_fn on_state;
     redis_reply_fn on_message;
     void *privdata;
 };
-
-static int64_t now_ms(void)
-{
-    struct timeval tv;
-    gettimeofday(&tv, NULL);
-    return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
-}
 
 static void connect_now(struct redis_conn *rc);
 
@@ -253,8 +246,7 @@ static void connect_now(struct redis_conn *rc)
     redisAsyncSetConnectCallback(ac, on_connect);
     redisAsyncSetDisconnectCallback(ac, on_disconnect);
     rc->ac = ac;
-    rc->connect_started_ms = now_ms();
-    rc->reconnects++;
+    rc->connect_started_ms = util_wall_ms();
 }
 
 static void on_retry(evutil_socket_t fd, short what, void *arg)
@@ -277,7 +269,7 @@ static void abandon(struct redis_conn *rc, const char *why)
 static void on_watchdog(evutil_socket_t fd, short what, void *arg)
 {
     struct redis_conn *rc = arg;
-    int64_t now = now_ms();
+    int64_t now = util_wall_ms();
     if (rc->ac && !rc->up && now - rc->connect_started_ms > CONNECT_TIMEOUT_MS) {
         abandon(rc, "connect timeout");
         return;
@@ -294,7 +286,7 @@ static void call_reply(redisAsyncContext *ac, void *r, void *privdata)
     TAILQ_REMOVE(&rc->calls, call, link);
     rc->ncalls--;
     if (r)
-        metrics_redis_latency((double)(now_ms() - call->sent_ms) / 1000.0);
+        metrics_redis_latency((double)(util_wall_ms() - call->sent_ms) / 1000.0);
     if (call->cb)
         call->cb(rc, r, call->privdata);
     free(call);
@@ -322,7 +314,7 @@ int redis_conn_command(struct redis_conn *rc, redis_reply_fn cb, void *privdata,
     call->rc = rc;
     call->cb = cb;
     call->privdata = privdata;
-    call->sent_ms = now_ms();
+    call->sent_ms = util_wall_ms();
     if (redisAsyncCommandArgv(rc->ac, call_reply, call, argc, argv, argvlen) != REDIS_OK) {
         free(call);
         return -1;
@@ -351,7 +343,6 @@ struct redis_conn *redis_conn_new(struct event_base *base, const struct conf *co
     struct timeval tv = {0, 250000};
     evtimer_add(rc->watchdog, &tv);
     connect_now(rc);
-    rc->reconnects = 0;
     return rc;
 }
 
@@ -380,9 +371,4 @@ int redis_conn_up(const struct redis_conn *rc)
 size_t redis_conn_pending(const struct redis_conn *rc)
 {
     return rc->ncalls;
-}
-
-unsigned long long redis_conn_reconnects(const struct redis_conn *rc)
-{
-    return rc->reconnects;
 }

@@ -40,7 +40,4 @@ int redis_conn_command(struct redis_conn *rc, redis_reply_fn cb, void *privdata,
 /* Commands sent and not answered yet. */
 size_t redis_conn_pending(const struct redis_conn *rc);
 
-/* Reconnections so far, and the command round-trip time of the last reply in microseconds. */
-unsigned long long redis_conn_reconnects(const struct redis_conn *rc);
-
 #endif

@@ -7,14 +7,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <openssl/rand.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 
-#include "auth.h"
 #include "conn.h"
-#include "json.h"
+#include "demo.h"
 #include "log.h"
 #include "metrics.h"
 
@@ -61,100 +59,12 @@ static char *resolve_static_dir(const char *dir)
     return oc_strdup(dir);
 }
 
-/* Demo connection tokens are short-lived so that the bridge's refresh is always at work
- * (?ttl=N asks for N seconds, within these bounds: the browser tests use a few seconds). */
-#define DEMO_TOKEN_SECONDS 600
-#define DEMO_TOKEN_MIN_SECONDS 2
-#define DEMO_TOKEN_MAX_SECONDS (12 * 3600)
-
-/* /demo/token (kind 0): a connection token for a new demo user, or for ?userId=ID again (the
- * page refreshing its token); /demo/object-token (kind 1): an object token. Every demo user
- * is in workspace 1. Demo only: anybody on this machine may ask. */
-static int demo_token(void *privdata, int kind, const struct http_request *r, struct buf *out)
+/* The demo's token endpoints (demo.c), with the configuration as it is now. */
+static int http_demo_token(void *privdata, int kind, const struct http_request *r,
+                           struct buf *out)
 {
     struct server *s = privdata;
-    long long now = (long long)time(NULL);
-    struct buf claims = {0};
-    int status = 200;
-    if (kind == 0) {
-        char *name = http_query_param(r->query, "name");
-        char *again = http_query_param(r->query, "userId");
-        char *ttl_text = http_query_param(r->query, "ttl");
-        char *ttl_end = NULL;
-        long long ttl = ttl_text ? strtoll(ttl_text, &ttl_end, 10) : DEMO_TOKEN_SECONDS;
-        if (ttl_text && (ttl_end == ttl_text || *ttl_end))
-            ttl = DEMO_TOKEN_SECONDS; /* not a number: as if absent */
-        if (ttl < DEMO_TOKEN_MIN_SECONDS || ttl > DEMO_TOKEN_MAX_SECONDS)
-            ttl = ttl < DEMO_TOKEN_MIN_SECONDS ? DEMO_TOKEN_MIN_SECONDS : DEMO_TOKEN_MAX_SECONDS;
-        uint8_t raw[4];
-        RAND_bytes(raw, sizeof(raw));
-        char user[64];
-        if (again && again[0] && strlen(again) < sizeof(user))
-            snprintf(user, sizeof(user), "%s", again);
-        else
-            snprintf(user, sizeof(user), "demo-%02x%02x%02x%02x", raw[0], raw[1], raw[2], raw[3]);
-        const char *shown = name && name[0] ? name : user;
-        buf_append_str(&claims, "{\"sub\":");
-        json_append_string(&claims, user, strlen(user));
-        buf_append_str(&claims, ",\"ws\":1,\"name\":");
-        json_append_string(&claims, shown, strlen(shown));
-        buf_printf(&claims, ",\"avatarUrl\":\"\",\"language\":\"en\",\"iat\":%lld,\"exp\":%lld}",
-                   now, now + ttl);
-        free(again);
-        free(ttl_text);
-        char *token = auth_jwt_sign(claims.p, s->conf->token_secret, strlen(s->conf->token_secret));
-        const char *host = r->host ? r->host : "127.0.0.1";
-        char hostname[256];
-        snprintf(hostname, sizeof(hostname), "%s", host);
-        char *colon = hostname[0] == '[' ? strstr(hostname, "]:") : strrchr(hostname, ':');
-        if (colon)
-            colon[hostname[0] == '[' ? 1 : 0] = '\0';
-        buf_printf(out, "{\"token\":\"%s\",\"exp\":%lld,\"userId\":", token, now + ttl);
-        json_append_string(out, user, strlen(user));
-        buf_append_str(out, ",\"name\":");
-        json_append_string(out, shown, strlen(shown));
-        buf_append_str(out, ",\"ws\":1,\"url\":");
-        struct buf url = {0};
-        buf_printf(&url, "ws://%s/ws", host);
-        json_append_string(out, url.p, url.len);
-        buf_reset(&url);
-        buf_printf(&url, "http://%s:%d", hostname, s->conf->demo_port ? s->conf->demo_port
-                                                                       : s->conf->port);
-        buf_append_str(out, ",\"pluginOrigin\":");
-        json_append_string(out, url.p, url.len);
-        buf_append_char(out, '}');
-        buf_free(&url);
-        free(token);
-        free(name);
-    } else {
-        char *obj = http_query_param(r->query, "objectId");
-        char *user = http_query_param(r->query, "userId");
-        char *host = http_query_param(r->query, "host");
-        char *type = http_query_param(r->query, "objectType");
-        if (!obj || !user || !obj[0] || !user[0]) {
-            buf_append_str(out, "{\"error\":\"objectId and userId are required\"}");
-            status = 400;
-        } else {
-            buf_append_str(&claims, "{\"sub\":");
-            json_append_string(&claims, user, strlen(user));
-            buf_append_str(&claims, ",\"ws\":1,\"obj\":");
-            json_append_string(&claims, obj, strlen(obj));
-            if (type && (strcmp(type, "static") == 0 || strcmp(type, "dynamic") == 0))
-                buf_printf(&claims, ",\"objectType\":\"%s\"", type);
-            buf_printf(&claims, ",\"host\":%s,\"exp\":%lld}",
-                       host && strcmp(host, "true") == 0 ? "true" : "false", now + 12 * 3600);
-            char *token =
-                auth_jwt_sign(claims.p, s->conf->token_secret, strlen(s->conf->token_secret));
-            buf_printf(out, "{\"token\":\"%s\"}", token);
-            free(token);
-        }
-        free(obj);
-        free(user);
-        free(host);
-        free(type);
-    }
-    buf_free(&claims);
-    return status;
+    return demo_token(s->conf, kind, r, out);
 }
 
 static void engine_stats(void *privdata, struct buf *out)
@@ -270,13 +180,6 @@ void server_set_args(struct server *s, int argc, char **argv)
     s->argv = argv;
 }
 
-static void swap_str(char **a, char **b)
-{
-    char *t = *a;
-    *a = *b;
-    *b = t;
-}
-
 int server_reload(struct server *s)
 {
     struct conf fresh;
@@ -308,25 +211,8 @@ int server_reload(struct server *s)
         s->dispatch.previous_until = (long long)time(NULL) + fresh.token_secret_grace;
         log_info("reload: token_secret rotated grace=%ds", fresh.token_secret_grace);
     }
-    swap_str(&c->api_key, &fresh.api_key);
-    char **origins = c->allowed_origins;
-    c->allowed_origins = fresh.allowed_origins;
-    fresh.allowed_origins = origins;
-    c->object_tokens = fresh.object_tokens;
-    c->token_secret_grace = fresh.token_secret_grace;
-    c->auth_timeout = fresh.auth_timeout;
-    c->ping_interval = fresh.ping_interval;
-    c->ping_timeout = fresh.ping_timeout;
-    c->message_timeout = fresh.message_timeout;
-    c->max_message_bytes = fresh.max_message_bytes;
-    c->max_data_bytes = fresh.max_data_bytes;
-    c->max_connections = fresh.max_connections;
-    c->max_objects_per_connection = fresh.max_objects_per_connection;
-    c->client_output_limit = fresh.client_output_limit;
-    c->client_rate = fresh.client_rate;
-    c->client_burst = fresh.client_burst;
-    c->shutdown_timeout = fresh.shutdown_timeout;
-    c->log_level = fresh.log_level;
+    /* After the rotation, which reads fresh's grace: fresh gets the old values. */
+    conf_apply_reloadable(c, &fresh);
     log_set_level((enum log_level)c->log_level);
     log_info("reload done log_level=%s", log_level_name((enum log_level)c->log_level));
     conf_free(&fresh);
@@ -434,7 +320,7 @@ struct server *server_new(struct conf *conf, const char *instance_id, struct buf
     s->static_dir = resolve_static_dir(conf->static_dir);
     s->http.static_dir = s->static_dir;
     if (conf->demo) {
-        s->http.demo_token = demo_token;
+        s->http.demo_token = http_demo_token;
         log_warn("demo is on: /demo/token hands out identities to loopback clients; "
                  "never run this in production");
     }

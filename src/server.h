@@ -61,10 +61,11 @@ void server_shutdown(struct server *s);
 /* Remembers how the configuration was given, so SIGHUP can read it again. */
 void server_set_args(struct server *s, int argc, char **argv);
 
-/* Reads the configuration again and applies what can change while running: log level,
- * limits, timeouts, origins, object tokens, api_key, and token_secret (the previous one
- * still verifies for token_secret_grace seconds). Returns 0, or -1 (nothing changed) when
- * the configuration is invalid. */
+/* Reads the configuration again and applies what can change while running: the keys marked
+ * reloadable in conf.c's table (log level, limits, timeouts, origins, object tokens,
+ * api_key; conf_apply_reloadable()) and token_secret (the previous one still verifies for
+ * token_secret_grace seconds). Returns 0, or -1 (nothing changed) when the configuration
+ * is invalid. */
 int server_reload(struct server *s);
 
 #endif

@@ -733,7 +733,7 @@ START_TEST(test_value_edges)
         char line[64];
         snprintf(line, sizeof(line), "log_level %s\n", levels[i]);
         ck_assert_int_eq(load(&c, line, &err), 0);
-        ck_assert_int_eq(c.log_level, log_level_parse(levels[i]));
+        ck_assert_str_eq(log_level_name((enum log_level)c.log_level), levels[i]);
     }
     conf_free(&c);
     buf_free(&err);
@@ -830,6 +830,88 @@ START_TEST(test_origins)
     ck_assert_int_eq(load(&c, "allowed_origins https://a.com *\n", &err), 0);
     ck_assert(conf_origin_allowed(&c, "https://b.com"));
     conf_free(&c);
+    buf_free(&err);
+}
+END_TEST
+
+/* A reload takes exactly the reloadable keys from the configuration read anew; fresh gets
+ * the old values, and freeing both leaks nothing. */
+START_TEST(test_apply_reloadable)
+{
+    struct conf c, fresh, def;
+    struct buf err = {0};
+    conf_init(&c);
+    conf_init(&def);
+    conf_init(&fresh);
+    /* Every key set to something other than its default. */
+    ck_assert_int_eq(conf_load_string(&fresh,
+                                      "bind 127.0.0.2\nport 9001\nengine redis\n"
+                                      "redis_url redis://:pw@h2:7000/2\nredis_prefix p2\n"
+                                      "instance_id i2\ntoken_secret s2\ntoken_secret_grace 5\n"
+                                      "api_key k2\nallowed_origins https://a.example\n"
+                                      "object_tokens required\nauth_timeout 5\n"
+                                      "ping_interval 6\nping_timeout 7\nmessage_timeout 8\n"
+                                      "presence_ttl 9\nshutdown_timeout 4\n"
+                                      "max_message_bytes 4096\nmax_data_bytes 2048\n"
+                                      "max_frame_bytes 8192\nmax_connections 500\n"
+                                      "max_objects_per_connection 3\n"
+                                      "client_output_limit 65536\nclient_rate 10 20\n"
+                                      "static_dir w2\nlog_level error\nworkers 2\ndemo yes\n"
+                                      "demo_port 9003\n",
+                                      "fresh", &err),
+                     0);
+    conf_apply_reloadable(&c, &fresh);
+
+    /* What SIGHUP applies. */
+    ck_assert_int_eq(c.token_secret_grace, 5);
+    ck_assert_str_eq(c.api_key, "k2");
+    ck_assert_str_eq(c.allowed_origins[0], "https://a.example");
+    ck_assert_ptr_null(c.allowed_origins[1]);
+    ck_assert_int_eq(c.object_tokens, CONF_OBJECT_TOKENS_REQUIRED);
+    ck_assert_int_eq(c.auth_timeout, 5);
+    ck_assert_int_eq(c.ping_interval, 6);
+    ck_assert_int_eq(c.ping_timeout, 7);
+    ck_assert_int_eq(c.message_timeout, 8);
+    ck_assert_int_eq(c.shutdown_timeout, 4);
+    ck_assert_uint_eq(c.max_message_bytes, 4096);
+    ck_assert_uint_eq(c.max_data_bytes, 2048);
+    ck_assert_int_eq(c.max_connections, 500);
+    ck_assert_int_eq(c.max_objects_per_connection, 3);
+    ck_assert_uint_eq(c.client_output_limit, 65536);
+    ck_assert_int_eq(c.client_rate, 10);
+    ck_assert_int_eq(c.client_burst, 20);
+    ck_assert_int_eq(c.log_level, LOG_LEVEL_ERROR);
+
+    /* What waits for a restart (token_secret: the server rotates it itself). */
+    ck_assert_str_eq(c.bind, def.bind);
+    ck_assert_int_eq(c.port, def.port);
+    ck_assert_int_eq(c.engine, def.engine);
+    ck_assert_str_eq(c.redis_url, def.redis_url);
+    ck_assert_str_eq(c.redis_host, def.redis_host);
+    ck_assert_int_eq(c.redis_port, def.redis_port);
+    ck_assert_ptr_null(c.redis_password);
+    ck_assert_int_eq(c.redis_db, def.redis_db);
+    ck_assert_str_eq(c.redis_prefix, def.redis_prefix);
+    ck_assert_str_eq(c.instance_id, def.instance_id);
+    ck_assert_str_eq(c.token_secret, def.token_secret);
+    ck_assert_int_eq(c.presence_ttl, def.presence_ttl);
+    ck_assert_uint_eq(c.max_frame_bytes, def.max_frame_bytes);
+    ck_assert_str_eq(c.static_dir, def.static_dir);
+    ck_assert_int_eq(c.workers, def.workers);
+    ck_assert_int_eq(c.demo, def.demo);
+    ck_assert_int_eq(c.demo_port, def.demo_port);
+    ck_assert_ptr_null(c.conf_file);
+
+    /* fresh holds the old values now. */
+    ck_assert_str_eq(fresh.api_key, "");
+    ck_assert_str_eq(fresh.allowed_origins[0], "*");
+    ck_assert_int_eq(fresh.client_rate, def.client_rate);
+    ck_assert_int_eq(fresh.client_burst, def.client_burst);
+    ck_assert_str_eq(fresh.bind, "127.0.0.2");
+
+    conf_free(&fresh);
+    conf_free(&c);
+    conf_free(&def);
     buf_free(&err);
 }
 END_TEST
@@ -1148,6 +1230,7 @@ static Suite *conf_suite(void)
     tcase_add_test(tc, test_redis_url_replaces_password);
     tcase_add_test(tc, test_origins);
     tcase_add_test(tc, test_conf_set_direct);
+    tcase_add_test(tc, test_apply_reloadable);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("command_line");

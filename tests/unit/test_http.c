@@ -1,9 +1,11 @@
-/* Unit tests for src/http.c: request parsing, limits, the upgrade check and the routes. */
+/* Unit tests for src/http.c: request parsing, limits, the upgrade check and the routes; and
+ * for the Origin policy it applies (src/origin.c). */
 #include <stdlib.h>
 #include <string.h>
 
 #include "conf.h"
 #include "http.h"
+#include "origin.h"
 #include "unit.h"
 
 static struct conf conf;
@@ -278,6 +280,71 @@ START_TEST(routes_upgrade)
 }
 END_TEST
 
+/* The Origin policy (origin.c) as the handshake applies it. */
+START_TEST(routes_upgrade_origin)
+{
+    struct buf out = {0}, err = {0};
+    int ka;
+    accept_flag = 1;
+    static const struct {
+        const char *allowed; /* allowed_origins, as a conf line's words */
+        int status;          /* for upgrade_req's Origin: https://app.example */
+    } cases[] = {
+        {"*", 101},
+        {"https://app.example", 101},
+        {"HTTPS://App.Example", 101}, /* scheme and host without case */
+        {"http://x.example https://app.example", 101},
+        {"https://x.example *", 101},
+        {"http://app.example", 403},
+        {"https://app.example:443", 403}, /* the port exactly */
+        {"https://app.exampl", 403},
+        {"https://app.example.evil", 403},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct buf line = {0};
+        buf_printf(&line, "allowed_origins %s\n", cases[i].allowed);
+        buf_reset(&err);
+        ck_assert_int_eq(conf_load_string(&conf, line.p, "test", &err), 0);
+        route(upgrade_req, &out, &ka);
+        ck_assert_msg(status_of(&out) == cases[i].status, "%s: %d", cases[i].allowed,
+                      status_of(&out));
+        buf_free(&line);
+    }
+    /* No Origin header (a native client): allowed whatever the list. */
+    route("GET /ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+          "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+          &out, &ka);
+    ck_assert_int_eq(status_of(&out), 101);
+    buf_free(&out);
+    buf_free(&err);
+}
+END_TEST
+
+START_TEST(origin_words)
+{
+    static const char *const good[] = {"*", "https://app.example.com", "http://localhost:8080",
+                                       "http://[::1]:3000", "chrome-extension://abc",
+                                       "a+b-c.d://h_1", "http://h:65535"};
+    static const char *const bad[] = {"", "**", "https://", "https://a.com/", "https://a.com/x",
+                                      "1http://a.com", "http//a.com", "http://a.com:",
+                                      "http://a.com:0", "http://a.com:65536", "http://[::1",
+                                      "http://[nope]", "http://a b", "null"};
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+        ck_assert_msg(origin_valid(good[i]), "%s", good[i]);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        ck_assert_msg(!origin_valid(bad[i]), "%s", bad[i]);
+
+    char *none[] = {NULL};
+    char *some[] = {"https://a.com", NULL};
+    ck_assert(origin_allowed(NULL, NULL));
+    ck_assert(!origin_allowed(NULL, "https://a.com"));
+    ck_assert(!origin_allowed(none, "https://a.com"));
+    ck_assert(origin_allowed(some, "https://A.com"));
+    ck_assert(!origin_allowed(some, ""));
+    ck_assert(!origin_allowed(some, "*"));
+}
+END_TEST
+
 /* Found by fuzz_http: HEAD /ws got its 405 with a body, which a keep-alive client reads as
  * the start of the next response. */
 START_TEST(head_answers_have_no_body)
@@ -322,11 +389,13 @@ static Suite *http_suite(void)
     tcase_add_test(parse, head_too_large);
     tcase_add_test(parse, malformed_is_bad);
     tcase_add_test(parse, header_tokens);
+    tcase_add_test(parse, origin_words);
     suite_add_tcase(s, parse);
     TCase *routes = tcase_create("routes");
     tcase_add_checked_fixture(routes, setup, teardown);
     tcase_add_test(routes, routes_health_ready_metrics);
     tcase_add_test(routes, routes_upgrade);
+    tcase_add_test(routes, routes_upgrade_origin);
     tcase_add_test(routes, head_answers_have_no_body);
     tcase_add_test(routes, feed_errors_map_to_statuses);
     suite_add_tcase(s, routes);
