@@ -7,7 +7,7 @@
 #include "registry.h"
 
 /*
- * The server API for the platform's backend (PROTOCOL.md section 7):
+ * The server API for the platform's backend (README.md, "Server API"; docs/decisions.md):
  *   GET  /api/v1/workspaces/{ws}/objects/{obj}/participants
  *   GET  /api/v1/workspaces/{ws}/objects/{obj}/data
  *   PUT  /api/v1/workspaces/{ws}/objects/{obj}/data       body: the object; ?merge=true,

@@ -6,7 +6,7 @@
 #include "json.h"
 
 /*
- * Tokens: compact JWS (JWT) signed with HMAC-SHA256 (PROTOCOL.md section 3). Only "HS256"
+ * Tokens: compact JWS (JWT) signed with HMAC-SHA256 (docs/protocol.md section 2.2). Only "HS256"
  * is accepted; "none" and every other alg are refused before any signature work.
  */
 
@@ -57,7 +57,7 @@ struct identity {
 struct identity *auth_identity_new(const struct json_value *claims, const char **err);
 void identity_free(struct identity *id);
 
-/* What an object token grants (PROTOCOL.md section 3). */
+/* What an object token grants (docs/protocol.md section 3.3). */
 struct object_grant {
     char *user_key;    /* "sub" as a plain string */
     char *ws_key;      /* "ws" as a plain string: the token is good in that workspace only */

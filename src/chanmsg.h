@@ -7,7 +7,7 @@
 #include "buf.h"
 
 /*
- * The text of a message on an object's Redis channel (PROTOCOL.md section 8): a header of
+ * The text of a message on an object's Redis channel (docs/operations.md, "Redis"): a header of
  * JSON on one line, "\n", then the body as it is:
  *
  *     {"k":"b","i":"inst-1","s":12,"e":true}

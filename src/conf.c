@@ -254,7 +254,7 @@ static int validate_redis_url(struct conf *c, int argc, char **argv, const char 
 }
 
 /* The prefix starts every key and channel name; '{', '}' and ':' would break the hash
- * tags and separators of the key layout (PROTOCOL.md section 8). */
+ * tags and separators of the key layout (docs/operations.md, "Redis"). */
 static int validate_redis_prefix(struct conf *c, int argc, char **argv, const char **err)
 {
     const char *s = argv[0];

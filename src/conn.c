@@ -386,7 +386,8 @@ static void session_close(struct session *s, enum session_close why)
 
 /* The earliest deadline of an open WebSocket besides pings (ms, loop clock), or 0: the end
  * of message_timeout for a message begun, of WAIT_SECONDS for a session waiting, and the
- * connection token's exp (PROTOCOL.md section 3: a connection lives as long as its token). */
+ * connection token's exp (a connection lives as long as its token: docs/protocol.md
+ * section 2.5). */
 static int64_t next_deadline(const struct conn *c)
 {
     int64_t due = 0;

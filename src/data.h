@@ -7,7 +7,7 @@
 #include "dict.h"
 
 /*
- * An object's saved data (PROTOCOL.md section 5): one JSON object kept as its top-level
+ * An object's saved data (docs/protocol.md sections 4.5-4.6): one JSON object kept as its top-level
  * members, key -> compact JSON text of the value, in insertion order. Pure: no I/O.
  *
  * Size rule. The size of saved data is the length in bytes of the object written as

@@ -63,9 +63,10 @@ static void authenticate(const struct dispatch_env *env, struct session *s,
 }
 
 /*
- * objcast_refresh: a new connection token extends the connection's life (PROTOCOL.md section
- * 3). A refused one leaves the connection as it was, open until the current token's exp: the
- * host may still get a good token in time. The transport sees the new exp in s->id->exp.
+ * objcast_refresh: a new connection token extends the connection's life (docs/protocol.md
+ * section 2.5). A refused one leaves the connection as it was, open until the current
+ * token's exp: the host may still get a good token in time. The transport sees the new exp
+ * in s->id->exp.
  */
 static void refresh(const struct dispatch_env *env, struct session *s, const struct proto_msg *m)
 {

@@ -129,7 +129,7 @@ struct engine {
 struct engine *engine_memory_new(const char *instance_id);
 
 struct event_base;
-/* engine_redis.c: Redis pub/sub and hashes (PROTOCOL.md section 8), shared by instances.
+/* engine_redis.c: Redis pub/sub and hashes (docs/operations.md, "Redis"), shared by instances.
  * listen_addr is published in the instances registry. */
 struct engine *engine_redis_new(struct event_base *base, const struct conf *conf,
                                 const char *instance_id, const char *listen_addr);

@@ -1,5 +1,5 @@
 /*
- * engine redis: objects shared by every instance on one Redis (PROTOCOL.md section 8).
+ * engine redis: objects shared by every instance on one Redis (docs/operations.md, "Redis").
  *
  * - Each object has a channel {prefix}:{ws:obj}:ch; an instance subscribes while it has
  *   local participants. Every envelope goes through the channel, so all instances see one

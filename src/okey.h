@@ -6,7 +6,7 @@
 #include "buf.h"
 
 /*
- * Object keys (PROTOCOL.md section 8): the one name of a (workspace, object) pair, used
+ * Object keys (docs/operations.md, "Redis"): the one name of a (workspace, object) pair, used
  * as the registry's and the engines' key and inside every Redis key and channel name.
  * Each id is written in its string form with '%', ':', '{', '}' and every byte below 0x21
  * or equal to 0x7f percent-encoded in upper-case hex (bytes from 0x80 up stay as they

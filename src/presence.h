@@ -8,7 +8,7 @@
 #include "dict.h"
 
 /*
- * Presence of one object: the states of PROTOCOL.md section 4 and the replica every instance
+ * Presence of one object: the states of docs/protocol.md section 3 and the replica every instance
  * keeps of an object's participants. Pure: no I/O, no engine.
  *
  * An entry is one user's state on the object as seen by one instance (the highest state of
@@ -48,7 +48,7 @@ struct participant *participant_new(const struct identity *id, const char *objec
 struct participant *participant_copy(const struct participant *p);
 void participant_free(struct participant *p);
 /* The participant as stored in Redis and carried between instances: the participant object of
- * PROTOCOL.md section 4 with its status, as nobody in particular sees it (isSelf false, no
+ * docs/protocol.md section 4.1 with its status, as nobody in particular sees it (isSelf false, no
  * email: a user's own connections show the email from their own token). */
 void participant_to_json(const struct participant *p, const char *object_id, struct buf *out);
 /* Reads what participant_to_json() wrote; NULL when text is not such an object. */
@@ -67,7 +67,7 @@ struct presence_user {
     char *user_key;                 /* owned; also the dict key */
     struct presence_entry *entries; /* at least one */
     int linked;                     /* was joined since it came: without a joined entry it is
-                                       "left", not "subscribed" (PROTOCOL.md section 4) */
+                                       "left", not "subscribed" (docs/protocol.md section 3.1) */
     TAILQ_ENTRY(presence_user) link; /* users in arrival order */
 };
 

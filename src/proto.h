@@ -9,7 +9,7 @@
 #include "presence.h"
 
 /*
- * The wire protocol (PROTOCOL.md): JSON text <-> messages. One table of message types;
+ * The wire protocol (docs/protocol.md): JSON text <-> messages. One table of message types;
  * parsing keeps large values (message, payload) as spans of the received text, so they are
  * validated once and carried without being rebuilt.
  */
@@ -30,7 +30,7 @@ enum proto_type {
     PROTO_TYPE_COUNT,
 };
 
-/* objcast_error codes (PROTOCOL.md section 6). */
+/* objcast_error codes (docs/protocol.md section 7). */
 enum proto_error {
     PROTO_ERR_BAD_REQUEST = 0,
     PROTO_ERR_UNKNOWN_TYPE,

@@ -68,7 +68,8 @@ static int is_local_origin(const struct registry *r, const struct envelope *env)
 
 void registry_object_key(struct buf *b, const char *ws_key, const char *object_id)
 {
-    /* Encoded, so that no two (workspace, object) pairs share a key (PROTOCOL.md 8). */
+    /* Encoded, so that no two (workspace, object) pairs share a key (docs/operations.md,
+     * "Redis"). */
     okey_build(b, ws_key, strlen(ws_key), object_id, strlen(object_id));
 }
 
@@ -296,7 +297,7 @@ static void send_own_event(struct membership *m, enum presence_state state)
 }
 
 /* m is going. If its user was linked through it (joined or left), the user's other
- * connections here are no longer merely subscribed: the user is left (PROTOCOL.md 4). */
+ * connections here are no longer merely subscribed: the user is left (docs/protocol.md 3.1). */
 static void remove_membership(struct membership *m)
 {
     struct object *o = m->o;

@@ -91,7 +91,7 @@ void registry_send_participants(struct registry *r, struct membership *m, struct
 int registry_user_present(struct membership *m, const char *user_key);
 
 /* Sets b to the key of an object in the registry, the engine and Redis: workspace and
- * object id, each encoded as PROTOCOL.md section 8 says, joined by ':' (okey.h). */
+ * object id, each encoded as docs/operations.md ("Redis") says, joined by ':' (okey.h). */
 void registry_object_key(struct buf *b, const char *ws_key, const char *object_id);
 
 /* Objects the session is on. */

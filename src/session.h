@@ -49,7 +49,7 @@ struct session {
                             its way through the engine, or a get or save not answered yet):
                             while nonzero the transport holds the next messages back, so
                             each message sees every earlier one of its connection and
-                            replies come in request order (PROTOCOL.md section 2) */
+                            replies come in request order (docs/protocol.md section 8) */
     struct membership_list memberships; /* the objects it is on (registry.c keeps it) */
 };
 

@@ -22,7 +22,7 @@ enum ws_opcode {
     WS_OP_PONG = 0xA,
 };
 
-/* Close codes objcast sends (PROTOCOL.md section 6). */
+/* Close codes objcast sends (docs/protocol.md section 7). */
 enum ws_close_code {
     WS_CLOSE_NORMAL = 1000,
     WS_CLOSE_GOING_AWAY = 1001,

@@ -1,5 +1,5 @@
 -- presence_set.lua: stores or removes one instance's presence entry for a user, numbers
--- the change and publishes it on the object's channel, atomically (PROTOCOL.md section 8).
+-- the change and publishes it on the object's channel, atomically (docs/operations.md, "Redis").
 -- KEYS[1] <prefix>:{ws:obj}:presence      hash  member -> participant JSON
 -- KEYS[2] <prefix>:{ws:obj}:presence:exp  zset  member -> expiry (unix ms)
 -- KEYS[3] <prefix>:{ws:obj}:meta          hash  field pseq numbers the presence changes

@@ -1,4 +1,4 @@
-// Token lifetime in the browser (PROTOCOL.md section 3): objcast closes a connection (4001)
+// Token lifetime in the browser (docs/protocol.md section 2.5): objcast closes a connection (4001)
 // once its token expires, so the bridge refreshes the token ahead of exp through the host's
 // token function. Here the demo hands out 4-second tokens (?ttl=4) and two users keep
 // chatting through a plugin across several expiries: no reconnection, every message

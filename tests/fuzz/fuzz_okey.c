@@ -1,5 +1,5 @@
 /*
- * libFuzzer target for src/okey.c (object keys, PROTOCOL.md section 8). The input is two
+ * libFuzzer target for src/okey.c (object keys, docs/operations.md "Redis"). The input is two
  * (workspace, object) pairs, four ids separated by 0xff 0xfe (missing ids are empty):
  *  1. each pair's key decodes back to the same pair, holds exactly one ':' and no byte
  *     the protocol says must be encoded;

@@ -1,5 +1,5 @@
 /*
- * Unit tests for object keys (okey.c, PROTOCOL.md section 8): the exact encoding of every
+ * Unit tests for object keys (okey.c, docs/operations.md "Redis"): the exact encoding of every
  * byte class, the examples of the protocol, that the pairs that used to collide no longer
  * do, and that the decoder takes back exactly what the encoder writes.
  */

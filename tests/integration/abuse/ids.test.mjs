@@ -1,4 +1,4 @@
-// Object keys cannot be forged from ids (PROTOCOL.md section 8, issue 11 item 4). An
+// Object keys cannot be forged from ids (docs/operations.md "Redis", issue 11 item 4). An
 // attacker in workspace `acme:eng` on object `board` must not reach the victim in
 // workspace `acme` on object `eng:board` (they were one object when keys were "ws:obj"),
 // with either engine, and ids with spaces, ':', braces, '%' and non-ASCII UTF-8 work
@@ -15,9 +15,9 @@ import {
 
 const KEY = 'abuse-ids-api-key';
 
-/* PROTOCOL.md section 8, written again here from the text (not from the server's code):
- * the UTF-8 bytes of the id's string form, with '%', ':', '{', '}' and bytes below 0x21 or
- * equal to 0x7f as %XY (upper-case hex), other bytes as they are. */
+/* The key encoding (docs/operations.md, "Redis"), written again here from the text (not from
+ * the server's code): the UTF-8 bytes of the id's string form, with '%', ':', '{', '}' and
+ * bytes below 0x21 or equal to 0x7f as %XY (upper-case hex), other bytes as they are. */
 function encodeId(id) {
     const out = [];
     for (const b of Buffer.from(String(id), 'utf8')) {
@@ -95,7 +95,7 @@ eachEngine('workspace acme:eng + object board is not workspace acme + object eng
     await expectSilence([attacker], 300);
 
     if (redis) {
-        // Two objects, two sets of keys, named as PROTOCOL.md section 8 says.
+        // Two objects, two sets of keys, named as docs/operations.md ("Redis") says.
         assert.deepStrictEqual(pairs(await redis.command('HGETALL', 'objcast:{acme:eng%3Aboard}:data')),
             { secret: '"victim data"' });
         assert.deepStrictEqual(pairs(await redis.command('HGETALL', 'objcast:{acme%3Aeng:board}:data')),

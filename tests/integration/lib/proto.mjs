@@ -1,4 +1,4 @@
-// Helpers for the plugin-protocol tests (PROTOCOL.md sections 2-6): users and their
+// Helpers for the plugin-protocol tests (docs/protocol.md sections 2-7): users and their
 // connections, presence commands, the exact messages the server must send, and silence.
 //
 // A "user" here is a set of token claims; every connection opened for it remembers them

@@ -1,4 +1,4 @@
-// ovice_broadcast_message (PROTOCOL.md section 5, decisions "Plugin messages"): every other
+// ovice_broadcast_message (docs/protocol.md section 4.3, decisions "Plugin messages"): every other
 // connection on the object gets the exact ovice_message, the sender only with echo:true,
 // source is the authenticated id, message is forwarded as the raw text received.
 import assert from 'node:assert/strict';

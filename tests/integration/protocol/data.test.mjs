@@ -1,4 +1,4 @@
-// Saved data (PROTOCOL.md section 5 "Saved data", decisions): get_data, save and emit,
+// Saved data (docs/protocol.md sections 4.5-4.6, decisions): get_data, save and emit,
 // replace/merge semantics, versions and ifVersion, bad payloads. Concurrent saves from three
 // instances to one object (with engine redis each is one Lua script, DESIGN.md "Saved data
 // is written by one Lua script") lose no update, never pass the limit, and every connection

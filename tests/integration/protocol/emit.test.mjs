@@ -1,4 +1,4 @@
-// ovice_emit_message (PROTOCOL.md section 5, decisions): every connection of user `to` on
+// ovice_emit_message (docs/protocol.md section 4.4, decisions): every connection of user `to` on
 // the object gets ovice_message with `to` as written; nobody else; a `to` who is not a
 // participant -> not_present.
 import assert from 'node:assert/strict';

@@ -1,4 +1,4 @@
-// Errors of the plugin protocol (PROTOCOL.md sections 2, 5, 6; decisions): not_subscribed,
+// Errors of the plugin protocol (docs/protocol.md sections 4 and 7; decisions): not_subscribed,
 // bad_request for a missing objectId, nesting depth, and every error leaving the
 // connection usable.
 import assert from 'node:assert/strict';

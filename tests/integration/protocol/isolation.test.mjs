@@ -1,5 +1,6 @@
-// Workspace isolation (PROTOCOL.md section 3): object "L1" of workspace 987 and "L1" of
-// workspace 988 are different objects; no presence, message, participant or data crosses.
+// Workspace isolation (docs/protocol.md section 1, "workspace"): object "L1" of workspace
+// 987 and "L1" of workspace 988 are different objects; no presence, message, participant or
+// data crosses.
 import assert from 'node:assert/strict';
 
 import { eachEngine } from '../lib/engines.mjs';

@@ -1,4 +1,4 @@
-// Limits (PROTOCOL.md section 5 "Limits", decisions): message <= 2,097,152 bytes of its
+// Limits (docs/protocol.md section 6, decisions): message <= 2,097,152 bytes of its
 // JSON text as received; saved data <= 512,000 bytes as compact JSON (after a merge: the
 // merged result); at most max_objects_per_connection objects per connection. Over a limit
 // -> too_large, nothing delivered or stored.

@@ -1,5 +1,5 @@
 // One user, several connections (tabs): presence follows the user's aggregate state
-// (joined > left > subscribed), PROTOCOL.md section 4-5 "Presence aggregation" and the
+// (joined > left > subscribed), docs/protocol.md section 3.4 "One participant per user" and the
 // decisions file. A1/A2 are two connections of user a (with an email), b another user.
 import assert from 'node:assert/strict';
 
@@ -118,9 +118,10 @@ eachEngine('unsubscribe of one connection while the other stays: own unsubscribe
 });
 
 eachEngine('unsubscribe of the joined connection while a subscribed one stays: as a close, the user is left', async (t, engine) => {
-    // PROTOCOL.md section 4: "left (was joined, unlinked, still in range)"; the decisions file
-    // treats a close as an unsubscribe, and PROTOCOL.md section 5 says the joined tab closing
-    // while a subscribed tab stays is joined -> left. So an unsubscribe of that tab is too.
+    // docs/protocol.md section 3.1: "left (was joined, unlinked, still in range)"; the
+    // decisions file treats a close as an unsubscribe, and docs/protocol.md section 3.5 says
+    // the joined tab closing while a subscribed tab stays is joined -> left. So an unsubscribe
+    // of that tab is too.
     const { a1, a2, b } = await setup(t, engine);
     await join(a1);
     await expectNext(b, presence('joined', a1, b));
@@ -134,7 +135,7 @@ eachEngine('unsubscribe of the joined connection while a subscribed one stays: a
 });
 
 eachEngine('a left connection closing while a subscribed one stays: the user stays left', async (t, engine) => {
-    // the user was joined, is unlinked and still in range: left (PROTOCOL.md section 4)
+    // the user was joined, is unlinked and still in range: left (docs/protocol.md section 3.1)
     const { a1, a2, b } = await setup(t, engine);
     await join(a1);
     await expectNext(b, presence('joined', a1, b));

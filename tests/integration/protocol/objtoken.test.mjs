@@ -1,7 +1,7 @@
-// Object tokens (PROTOCOL.md section 3, decisions "Object tokens"): host -> isHost, the
+// Object tokens (docs/protocol.md section 3.3, decisions "Object tokens"): host -> isHost, the
 // token's objectType wins, a bad token -> unauthorized (objectId, ref) and the connection
 // stays open and unsubscribed; `--object_tokens required` refuses commands without one. An
-// object token is good in its own workspace only (PROTOCOL.md section 3).
+// object token is good in its own workspace only (docs/protocol.md section 3.3).
 import assert from 'node:assert/strict';
 
 import { eachEngine } from '../lib/engines.mjs';

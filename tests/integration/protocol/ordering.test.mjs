@@ -1,4 +1,4 @@
-// Ordering (PROTOCOL.md section 5, decisions "Ordering"): one total order per object, the
+// Ordering (docs/protocol.md section 8, decisions "Ordering"): one total order per object, the
 // same at every recipient on every instance, and each sender's messages in the order sent.
 // Senders and receivers are spread over three instances (with engine memory, the one
 // server is all three).

@@ -1,4 +1,4 @@
-// ovice_get_participants (PROTOCOL.md section 5): one entry per user with its aggregate
+// ovice_get_participants (docs/protocol.md section 4.2): one entry per user with its aggregate
 // status, self included, isSelf per requester, email only in one's own entry, ref echoed;
 // users on every instance are listed.
 import assert from 'node:assert/strict';

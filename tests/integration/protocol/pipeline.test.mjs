@@ -1,4 +1,4 @@
-// Per-connection order (PROTOCOL.md section 2): a connection's messages are handled as if
+// Per-connection order (docs/protocol.md section 8): a connection's messages are handled as if
 // one at a time, even when several arrive in ONE TCP write. The reply to a message, and
 // what it causes, reflects every earlier message of the same connection. Each case runs
 // with every engine (lib/engines.mjs); the client is a raw socket that writes hand-made

@@ -1,4 +1,4 @@
-// Presence on one object (PROTOCOL.md sections 3-4, decisions "Presence"): the exact
+// Presence on one object (docs/protocol.md section 3, decisions "Presence"): the exact
 // ovice_participant_* events each connection receives, isSelf per recipient, email only to
 // its owner, the participant fields from the tokens.
 import assert from 'node:assert/strict';

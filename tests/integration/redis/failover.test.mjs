@@ -1,4 +1,4 @@
-// Failures with engine redis (PROTOCOL.md sections 4 and 7, DESIGN.md): an instance killed
+// Failures with engine redis (docs/operations.md "Failures", DESIGN.md): an instance killed
 // with SIGKILL (its users disappear within presence_ttl, exactly once), an instance shut
 // down with SIGTERM, Redis unreachable at start, Redis lost and restarted (503, unavailable,
 // then recovery with data intact and presence re-registered), everything restarted.

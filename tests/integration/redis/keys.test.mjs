@@ -1,4 +1,4 @@
-// The Redis layout (PROTOCOL.md section 8) as an operator sees it with redis-cli: saved data
+// The Redis layout (docs/operations.md, "Redis") as an operator sees it with redis-cli: saved data
 // as readable JSON per top-level key, meta, presence hash and expiry zset, the instances
 // hash, pub/sub channels, named client connections, and redis_prefix.
 import assert from 'node:assert/strict';
@@ -58,7 +58,7 @@ test('data, meta, presence and presence:exp keys of an object', async (t) => {
     const fa = `a|${A.instance}`;
     const fb = `5|${B.instance}`;
     assert.deepStrictEqual(Object.keys(hash).sort(), [fa, fb].sort());
-    // the values are participant JSON (PROTOCOL.md section 4): at least the seed's fields
+    // the values are participant JSON (docs/protocol.md section 4.1): at least the seed's fields
     const seedFields = ['id', 'name', 'objectId', 'objectType', 'avatarUrl', 'workspaceId'];
     const pick = (text) => {
         const p = JSON.parse(text);

@@ -1,4 +1,4 @@
-// The Lua scripts of engine redis (PROTOCOL.md section 8) are loaded when the command
+// The Lua scripts of engine redis (docs/operations.md, "Redis") are loaded when the command
 // connection is made, before any EVALSHA: a crowd arriving on a fresh Redis must not cost
 // one NOSCRIPT error (and an EVAL with the whole source) per early command. A script cache
 // emptied later (SCRIPT FLUSH) must still work through the EVAL fallback.

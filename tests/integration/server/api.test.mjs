@@ -1,4 +1,4 @@
-// The server API for the platform's backend (PROTOCOL.md section 7).
+// The server API for the platform's backend (README.md, "Server API").
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 

@@ -1,5 +1,5 @@
 // objcast_auth: the first message, a HS256 JWT; anything else closes with 1008. Token
-// lifetime (PROTOCOL.md section 3): a connection lives as long as its token, objcast_refresh
+// lifetime (docs/protocol.md section 2.5): a connection lives as long as its token, objcast_refresh
 // extends it, and a refused refresh leaves the old token in force. The demo token endpoint
 // answers only requests whose Host names this machine (DNS rebinding).
 import assert from 'node:assert/strict';
