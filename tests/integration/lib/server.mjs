@@ -39,6 +39,16 @@ export function packageVersion() {
     }
 }
 
+/* Whether a process with that pid exists. */
+export function alive(pid) {
+    try {
+        process.kill(pid, 0);
+        return true;
+    } catch (e) {
+        return e.code === 'EPERM';
+    }
+}
+
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /* Polls fn() until it returns a truthy value; returns it, or throws after timeoutMs. */

@@ -14,7 +14,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 
 import { freePorts } from '../lib/redis.mjs';
-import { httpGet, mintToken, objcastdPath, sanitizerReport, srcDir, waitFor } from '../lib/server.mjs';
+import { alive, httpGet, mintToken, objcastdPath, sanitizerReport, srcDir, waitFor } from '../lib/server.mjs';
 import {
     broadcast, collect, expectNext, expectSilence, getParticipants, open, ovMessage, participant, presence,
     sortById, subscribe, subscribeAll,
@@ -33,15 +33,6 @@ process.on('exit', () => {
         }
     }
 });
-
-function alive(pid) {
-    try {
-        process.kill(pid, 0);
-        return true;
-    } catch (e) {
-        return e.code === 'EPERM';
-    }
-}
 
 /*
  * Runs scripts/cluster (its own process group) and resolves once it printed its URL:

@@ -4,20 +4,10 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
 import { freePort, startNode, startRedis } from '../lib/redis.mjs';
-import { httpGet, runObjcastd, waitFor } from '../lib/server.mjs';
+import { alive, httpGet, runObjcastd, waitFor } from '../lib/server.mjs';
 import { broadcast, expectNext, getParticipants, open, ovMessage, participant, subscribeAll } from '../lib/proto.mjs';
 
 const LISTEN_RE = /objcastd listening on (\S+):(\d+) instance=(\S+) engine=(\S+)/g;
-
-/* Whether a process with that pid exists. */
-function alive(pid) {
-    try {
-        process.kill(pid, 0);
-        return true;
-    } catch (e) {
-        return e.code === 'EPERM';
-    }
-}
 
 test('workers 2 with engine redis: two processes, two instances, one port; clients on both see each other', async (t) => {
     const redis = await startRedis({ t });
