@@ -803,8 +803,3 @@ void conf_print_help(FILE *f)
         buf_free(&line);
     }
 }
-
-int conf_origin_allowed(const struct conf *c, const char *origin)
-{
-    return origin_allowed(c->allowed_origins, origin);
-}

@@ -113,8 +113,4 @@ void conf_apply_reloadable(struct conf *c, struct conf *fresh);
 /* Prints the usage text and every key with its default to f. */
 void conf_print_help(FILE *f);
 
-/* origin_allowed() (origin.h) over c->allowed_origins. The handshake in http.c calls
- * origin_allowed() itself; this stays for tests/fuzz/fuzz_conf.c. */
-int conf_origin_allowed(const struct conf *c, const char *origin);
-
 #endif

@@ -9,6 +9,7 @@
 #include "buf.h"
 #include "conf.h"
 #include "log.h"
+#include "origin.h"
 #include "unit.h"
 
 #define FIXTURES OBJCAST_SRCDIR "/tests/unit/fixtures/"
@@ -804,31 +805,31 @@ START_TEST(test_origins)
     struct buf err = {0};
     conf_init(&c);
     /* The default "*" allows everyone. */
-    ck_assert(conf_origin_allowed(&c, "https://evil.example"));
-    ck_assert(conf_origin_allowed(&c, NULL));
+    ck_assert(origin_allowed(c.allowed_origins, "https://evil.example"));
+    ck_assert(origin_allowed(c.allowed_origins, NULL));
     ck_assert_int_eq(load(&c,
                           "allowed_origins https://app.example.com http://localhost:8080 "
                           "http://[::1]:3000 chrome-extension://abc\n",
                           &err),
                      0);
-    ck_assert(conf_origin_allowed(&c, NULL));
-    ck_assert(conf_origin_allowed(&c, "https://app.example.com"));
-    ck_assert(conf_origin_allowed(&c, "HTTPS://App.Example.COM"));
-    ck_assert(conf_origin_allowed(&c, "http://localhost:8080"));
-    ck_assert(conf_origin_allowed(&c, "http://[::1]:3000"));
-    ck_assert(conf_origin_allowed(&c, "chrome-extension://abc"));
-    ck_assert(!conf_origin_allowed(&c, "http://app.example.com"));
-    ck_assert(!conf_origin_allowed(&c, "https://app.example.com:443"));
-    ck_assert(!conf_origin_allowed(&c, "https://app.example.com.evil.com"));
-    ck_assert(!conf_origin_allowed(&c, "https://app.example.co"));
-    ck_assert(!conf_origin_allowed(&c, "http://localhost:8081"));
-    ck_assert(!conf_origin_allowed(&c, "http://localhost"));
-    ck_assert(!conf_origin_allowed(&c, ""));
-    ck_assert(!conf_origin_allowed(&c, "null"));
-    ck_assert(!conf_origin_allowed(&c, "*"));
+    ck_assert(origin_allowed(c.allowed_origins, NULL));
+    ck_assert(origin_allowed(c.allowed_origins, "https://app.example.com"));
+    ck_assert(origin_allowed(c.allowed_origins, "HTTPS://App.Example.COM"));
+    ck_assert(origin_allowed(c.allowed_origins, "http://localhost:8080"));
+    ck_assert(origin_allowed(c.allowed_origins, "http://[::1]:3000"));
+    ck_assert(origin_allowed(c.allowed_origins, "chrome-extension://abc"));
+    ck_assert(!origin_allowed(c.allowed_origins, "http://app.example.com"));
+    ck_assert(!origin_allowed(c.allowed_origins, "https://app.example.com:443"));
+    ck_assert(!origin_allowed(c.allowed_origins, "https://app.example.com.evil.com"));
+    ck_assert(!origin_allowed(c.allowed_origins, "https://app.example.co"));
+    ck_assert(!origin_allowed(c.allowed_origins, "http://localhost:8081"));
+    ck_assert(!origin_allowed(c.allowed_origins, "http://localhost"));
+    ck_assert(!origin_allowed(c.allowed_origins, ""));
+    ck_assert(!origin_allowed(c.allowed_origins, "null"));
+    ck_assert(!origin_allowed(c.allowed_origins, "*"));
     /* "*" among others still allows all. */
     ck_assert_int_eq(load(&c, "allowed_origins https://a.com *\n", &err), 0);
-    ck_assert(conf_origin_allowed(&c, "https://b.com"));
+    ck_assert(origin_allowed(c.allowed_origins, "https://b.com"));
     conf_free(&c);
     buf_free(&err);
 }

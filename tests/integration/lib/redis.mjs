@@ -14,7 +14,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 
-import { httpGet, sleep, startServer, waitFor } from './server.mjs';
+import { httpGet, randomSecret, sleep, startServer, waitFor } from './server.mjs';
 
 /* The redis-server binary: $REDIS_SERVER, else Debian's, else whatever PATH has. */
 export function redisServerPath() {
@@ -390,7 +390,7 @@ export async function startNode({ t, redis, conf = {}, ...opts }) {
  * array of servers (startServer's objects) with .secret shared.
  */
 export async function startCluster({ t, instances = 2, redis, conf = {}, confs = [], secret, idPrefix = 'it' }) {
-    const sec = secret || crypto.randomBytes(24).toString('base64url');
+    const sec = secret || randomSecret();
     const tag = crypto.randomBytes(3).toString('hex');
     const servers = [];
     for (let i = 0; i < instances; i++) {

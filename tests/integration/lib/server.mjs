@@ -39,6 +39,12 @@ export function packageVersion() {
     }
 }
 
+/* A fresh token_secret. It never begins with '-': as the word after --token_secret on a
+ * command line, "--x..." would be read as the next option (base64url has '-'). */
+export function randomSecret() {
+    return `s${crypto.randomBytes(24).toString('base64url')}`;
+}
+
 /* Whether a process with that pid exists. */
 export function alive(pid) {
     try {
@@ -195,7 +201,7 @@ const READY_RE = /objcastd listening on (\S+):(\d+) instance=(\S+) engine=(\S+)/
  *   readyTimeoutMs  how long to wait for the listening line (default 15000)
  */
 export async function startServer(opts = {}) {
-    const secret = opts.secret || crypto.randomBytes(24).toString('base64url');
+    const secret = opts.secret || randomSecret();
     const dir = makeTempDir();
     const args = [
         '--bind', '127.0.0.1',

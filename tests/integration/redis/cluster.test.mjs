@@ -7,14 +7,13 @@
 // fails, it is not skipped.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import crypto from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 
 import { freePorts } from '../lib/redis.mjs';
-import { alive, httpGet, mintToken, objcastdPath, sanitizerReport, srcDir, waitFor } from '../lib/server.mjs';
+import { alive, httpGet, mintToken, objcastdPath, randomSecret, sanitizerReport, srcDir, waitFor } from '../lib/server.mjs';
 import {
     broadcast, collect, expectNext, expectSilence, getParticipants, open, ovMessage, participant, presence,
     sortById, subscribe, subscribeAll,
@@ -42,7 +41,7 @@ process.on('exit', () => {
 async function startScriptCluster(t) {
     const [port, redisPort, ...iports] = await freePorts(5);
     const dir = mkdtempSync(path.join(os.tmpdir(), 'objcast-cluster-'));
-    const secret = crypto.randomBytes(24).toString('base64url');
+    const secret = randomSecret();
     const env = {
         ...process.env,
         OBJCAST_CLUSTER_PORT: String(port),
