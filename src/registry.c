@@ -7,10 +7,11 @@
 #include "log.h"
 #include "metrics.h"
 #include "okey.h"
+#include "registry_int.h"
 
 /* --- sessions and objects ---------------------------------------------------------------- */
 
-static struct session *session_by_sid(struct registry *r, uint64_t sid)
+struct session *registry_session_by_sid(struct registry *r, uint64_t sid)
 {
     return dict_get(&r->sessions, (const char *)&sid, sizeof(sid));
 }
@@ -37,13 +38,13 @@ struct wait_ref {
     uint64_t wait; /* the command waited for */
 };
 
-static void session_wait(struct registry *r, struct session *s)
+void registry_session_wait(struct registry *r, struct session *s)
 {
     s->waiting = ++r->wait_seq;
 }
 
 /* Ends s's wait: for `wait` only, or whatever it waits for when wait is 0. */
-static void session_release(struct session *s, uint64_t wait)
+void registry_session_release(struct session *s, uint64_t wait)
 {
     if (!s || !s->waiting || (wait && s->waiting != wait))
         return;
@@ -57,7 +58,7 @@ static void entry_written(void *privdata, enum engine_status st)
     struct wait_ref *w = privdata;
     /* Stored: the own event is on its way. Otherwise it never comes: stop waiting. */
     if (st != ENGINE_OK)
-        session_release(session_by_sid(w->r, w->sid), w->wait);
+        registry_session_release(registry_session_by_sid(w->r, w->sid), w->wait);
     free(w);
 }
 
@@ -113,7 +114,7 @@ static void replica_read_done(void *privdata, enum engine_status st, size_t n,
         /* Their commands cannot take effect now: the members stop waiting. */
         struct membership *m;
         TAILQ_FOREACH(m, &o->members, olink)
-        session_release(m->s, 0);
+        registry_session_release(m->s, 0);
     }
     if (!o || st != ENGINE_OK) {
         /* Unavailable: the next reset reads it again. */
@@ -252,7 +253,7 @@ static void publish_entry(struct registry *r, struct object *o, const char *user
                            .user_key = user_key,
                            .participant = p,
                            .object_id = o->object_id};
-    struct session *s = origin_sid ? session_by_sid(r, origin_sid) : NULL;
+    struct session *s = origin_sid ? registry_session_by_sid(r, origin_sid) : NULL;
     struct wait_ref *w = NULL;
     if (s && s->waiting) {
         w = oc_malloc(sizeof(*w));
@@ -262,7 +263,7 @@ static void publish_entry(struct registry *r, struct object *o, const char *user
     participant_free(p);
 }
 
-static void send_payload(struct session *s, struct payload *f)
+void registry_send_payload(struct session *s, struct payload *f)
 {
     s->ops->send(s, f);
 }
@@ -271,7 +272,7 @@ void registry_send_error(struct session *s, enum proto_error code, const char *m
                          const char *object_id, struct proto_span ref)
 {
     struct payload *f = proto_encode_error(code, message, object_id, ref);
-    send_payload(s, f);
+    registry_send_payload(s, f);
     payload_unref(f);
     metrics.errors[code]++;
 }
@@ -291,7 +292,7 @@ static void send_own_event(struct membership *m, enum presence_state state)
 {
     struct participant *p = participant_new(m->s->id, m->object_type, m->host, state);
     struct payload *f = proto_encode_presence(state, p, m->o->object_id, 1);
-    send_payload(m->s, f);
+    registry_send_payload(m->s, f);
     payload_unref(f);
     participant_free(p);
 }
@@ -365,7 +366,7 @@ enum proto_error registry_presence(struct registry *r, struct session *s, const 
         m->host = host;
     }
     m->seq = ++r->seq;
-    session_wait(r, s);
+    registry_session_wait(r, s);
     publish_entry(r, o, s->id->user_key, s->sid);
     return PROTO_ERR_COUNT;
 }
@@ -405,7 +406,7 @@ void registry_send_participants(struct registry *r, struct membership *m, struct
             list[i] = mine = self_view(list[i], m->s->id);
     struct payload *f =
         proto_encode_participants(m->o->object_id, ref, list, states, n, user_of(m));
-    send_payload(m->s, f);
+    registry_send_payload(m->s, f);
     payload_unref(f);
     participant_free(mine);
     free(list);
@@ -431,7 +432,7 @@ static void send_presence_change(struct object *o, const char *user_key,
         } else if (!is_self && !others) {
             others = proto_encode_presence(after, shown, o->object_id, 0);
         }
-        send_payload(m->s, is_self ? self : others);
+        registry_send_payload(m->s, is_self ? self : others);
     }
     payload_unref(self);
     payload_unref(others);
@@ -475,14 +476,14 @@ static void deliver_presence(struct registry *r, struct object *o, const struct 
             publish_entry(r, o, env->user_key, 0);
     } else if (is_local_origin(r, env) && env->origin_sid) {
         /* Nothing changed for the others: only the requester hears about its own state. */
-        struct session *s = session_by_sid(r, env->origin_sid);
+        struct session *s = registry_session_by_sid(r, env->origin_sid);
         struct membership *m = s ? registry_membership(r, s, o->object_id) : NULL;
         if (m && m->o == o)
             send_own_event(m, m->state);
     }
     /* The requester's command shows in the replica now: its next message may run. */
     if (is_local_origin(r, env) && env->origin_sid)
-        session_release(session_by_sid(r, env->origin_sid), 0);
+        registry_session_release(registry_session_by_sid(r, env->origin_sid), 0);
     participant_free(gone);
 }
 
@@ -499,7 +500,7 @@ static void deliver_data(struct registry *r, struct object *o, const struct enve
         if (!f)
             f = proto_encode_data("ovice_shared_data", o->object_id, none, env->version,
                                   env->data, -1);
-        send_payload(m->s, f);
+        registry_send_payload(m->s, f);
     }
     payload_unref(f);
 }
@@ -518,14 +519,14 @@ static void deliver(void *privdata, const char *okey, const struct envelope *env
         {
             if (!env->echo && local && m->s->sid == env->origin_sid)
                 continue;
-            send_payload(m->s, env->payload);
+            registry_send_payload(m->s, env->payload);
         }
         break;
     }
     case ENVELOPE_EMIT:
         TAILQ_FOREACH(m, &o->members, olink)
         if (strcmp(user_of(m), env->to) == 0)
-            send_payload(m->s, env->payload);
+            registry_send_payload(m->s, env->payload);
         break;
     case ENVELOPE_PRESENCE:
         if (o->bootstrapped)
@@ -551,299 +552,6 @@ int registry_ready(const struct registry *r)
     return r->engine->ops->ready(r->engine);
 }
 
-/* --- rules every sender obeys: a client or the server API --------------------------------- */
-
-enum proto_error registry_check_message(const struct registry *r, const struct proto_msg *m,
-                                        const char **why)
-{
-    if (!m->has_event || !m->message.len) {
-        *why = "payload needs \"event\" and \"message\"";
-        return PROTO_ERR_BAD_REQUEST;
-    }
-    if (m->message.len > r->conf->max_message_bytes) {
-        *why = "message too large";
-        return PROTO_ERR_TOO_LARGE;
-    }
-    return PROTO_ERR_COUNT;
-}
-
-enum proto_error registry_parse_save(const struct registry *r, const char *text, size_t len,
-                                     int merge, struct data_doc *update, const char **why)
-{
-    if (!len) {
-        *why = "payload must be a JSON object";
-        return PROTO_ERR_BAD_REQUEST;
-    }
-    /* A replace stores the payload itself, so one too large can only fail: the parse stops as
-     * soon as that is sure, and the engine is not asked. A merge's result can shrink through
-     * null values (data.h), so its parse runs to the end and the engine checks the result. */
-    size_t limit = merge ? SIZE_MAX : r->conf->max_data_bytes;
-    int rc = data_parse_limited(text, len, limit, update, why);
-    if (rc == DATA_TOO_LARGE) {
-        *why = "saved data would exceed the limit";
-        return PROTO_ERR_TOO_LARGE;
-    }
-    if (rc != 0) {
-        if (!*why)
-            *why = "payload must be a JSON object";
-        return PROTO_ERR_BAD_REQUEST;
-    }
-    return PROTO_ERR_COUNT;
-}
-
-/* What an engine failure means to whoever asked. */
-static enum proto_error status_error(enum engine_status st, const char **message)
-{
-    static const struct {
-        enum proto_error code;
-        const char *message;
-    } map[] = {
-        [ENGINE_OK] = {PROTO_ERR_INTERNAL, "internal error"},
-        [ENGINE_UNAVAILABLE] = {PROTO_ERR_UNAVAILABLE, "storage unavailable, try again"},
-        [ENGINE_CONFLICT] = {PROTO_ERR_CONFLICT, "ifVersion does not match the stored version"},
-        [ENGINE_TOO_LARGE] = {PROTO_ERR_TOO_LARGE, "saved data would exceed the limit"},
-        [ENGINE_ERROR] = {PROTO_ERR_INTERNAL, "internal error"},
-    };
-    *message = map[st].message;
-    return map[st].code;
-}
-
-/* --- answers the engine owes ------------------------------------------------------------- */
-
-/* An answer the engine owes a session (found again by sid, since it may be gone by then) or
- * the server API (a callback, which always waits for it). */
-struct pending {
-    struct registry *r;
-    uint64_t sid;
-    uint64_t wait; /* the session waits for this answer (see session_wait()), or 0 */
-    char *object_id;
-    char *ref; /* raw JSON text of the ref, or NULL */
-    registry_api_fn api; /* the server API's callback, or NULL for a session */
-    void *api_privdata;
-};
-
-/* An answer the session waits for holds its next messages back, so replies come in the
- * order of the requests (a get_participants behind a get_data is answered after it). */
-static struct pending *pending_new(struct registry *r, struct membership *m,
-                                   struct proto_span ref, int wait)
-{
-    struct pending *p = oc_calloc(1, sizeof(*p));
-    p->r = r;
-    p->sid = m->s->sid;
-    if (wait) {
-        session_wait(r, m->s);
-        p->wait = m->s->waiting;
-    }
-    p->object_id = oc_strdup(m->o->object_id);
-    p->ref = ref.len ? oc_strndup(ref.p, ref.len) : NULL;
-    return p;
-}
-
-static struct pending *pending_api(struct registry *r, const char *object_id,
-                                   registry_api_fn cb, void *privdata)
-{
-    struct pending *p = oc_calloc(1, sizeof(*p));
-    p->r = r;
-    p->object_id = oc_strdup(object_id);
-    p->api = cb;
-    p->api_privdata = privdata;
-    return p;
-}
-
-static void pending_free(struct pending *p)
-{
-    free(p->object_id);
-    free(p->ref);
-    free(p);
-}
-
-static struct proto_span pending_ref(const struct pending *p)
-{
-    struct proto_span s = {p->ref, p->ref ? strlen(p->ref) : 0};
-    return s;
-}
-
-static void send_engine_error(struct session *s, struct pending *p, enum engine_status st)
-{
-    const char *message;
-    enum proto_error code = status_error(st, &message);
-    registry_send_error(s, code, message, p->object_id, pending_ref(p));
-}
-
-/* Tells the server API of an engine failure. */
-static void api_engine_error(struct pending *p, enum engine_status st)
-{
-    const char *message;
-    enum proto_error code = status_error(st, &message);
-    p->api(p->api_privdata, code, message, NULL);
-}
-
-static void data_answer(struct pending *p, enum engine_status st, const struct engine_data *d,
-                        const char *type, int with_updated_at)
-{
-    struct session *s = p->api ? NULL : session_by_sid(p->r, p->sid);
-    if (p->api && st != ENGINE_OK) {
-        api_engine_error(p, st);
-    } else if (p->api) {
-        struct registry_answer a = {.data = d};
-        p->api(p->api_privdata, PROTO_ERR_COUNT, NULL, &a);
-    } else if (s) {
-        if (st != ENGINE_OK) {
-            send_engine_error(s, p, st);
-        } else {
-            struct payload *f = proto_encode_data(type, p->object_id, pending_ref(p), d->version,
-                                                d->doc, with_updated_at ? d->updated_at : -1);
-            send_payload(s, f);
-            payload_unref(f);
-        }
-        session_release(s, p->wait);
-    }
-    pending_free(p);
-}
-
-static void got_data(void *privdata, enum engine_status st, const struct engine_data *d)
-{
-    data_answer(privdata, st, d, "ovice_saved_data", 0);
-}
-
-static void saved_data(void *privdata, enum engine_status st, const struct engine_data *d)
-{
-    data_answer(privdata, st, d, "ovice_data_saved_success", 1);
-}
-
-static void published(void *privdata, enum engine_status st)
-{
-    struct pending *p = privdata;
-    if (p->api) {
-        if (st != ENGINE_OK)
-            api_engine_error(p, st);
-        else
-            p->api(p->api_privdata, PROTO_ERR_COUNT, NULL, NULL);
-    } else {
-        struct session *s = st == ENGINE_OK ? NULL : session_by_sid(p->r, p->sid);
-        if (s)
-            send_engine_error(s, p, st);
-    }
-    pending_free(p);
-}
-
-static void got_presence(void *privdata, enum engine_status st, size_t n,
-                         const char *const *instances,
-                         const struct participant *const *participants)
-{
-    struct pending *p = privdata;
-    if (st != ENGINE_OK) {
-        api_engine_error(p, st);
-        pending_free(p);
-        return;
-    }
-    struct presence pr;
-    presence_init(&pr);
-    presence_apply_all(&pr, n, instances, participants);
-    struct registry_answer a = {0};
-    a.n = presence_users(&pr, (const struct participant ***)&a.list,
-                         (enum presence_state **)&a.states);
-    p->api(p->api_privdata, PROTO_ERR_COUNT, NULL, &a);
-    free((void *)a.list);
-    free((void *)a.states);
-    presence_clear(&pr);
-    pending_free(p);
-}
-
-/* --- messages and saved data ------------------------------------------------------------- */
-
-static void publish(struct registry *r, const char *okey, uint64_t origin_sid, struct payload *f,
-                    int echo, const char *to, struct pending *p)
-{
-    struct envelope env = {.kind = to ? ENVELOPE_EMIT : ENVELOPE_BROADCAST,
-                           .origin_instance = r->instance_id,
-                           .origin_sid = origin_sid,
-                           .payload = f,
-                           .echo = echo,
-                           .to = to};
-    r->engine->ops->publish(r->engine, okey, &env, published, p);
-}
-
-void registry_publish(struct registry *r, struct membership *m, struct payload *f, int echo,
-                      const char *to, struct proto_span ref)
-{
-    publish(r, m->o->okey, m->s->sid, f, echo, to, pending_new(r, m, ref, 0));
-}
-
-static void save(struct registry *r, const char *okey, uint64_t origin_sid,
-                 const struct data_doc *update, int merge, long long if_version,
-                 struct pending *p)
-{
-    struct engine_save req = {.update = update,
-                              .merge = merge,
-                              .if_version = if_version,
-                              .max_bytes = r->conf->max_data_bytes,
-                              .origin_instance = r->instance_id,
-                              .origin_sid = origin_sid};
-    r->engine->ops->data_save(r->engine, okey, &req, saved_data, p);
-}
-
-void registry_get_data(struct registry *r, struct membership *m, struct proto_span ref)
-{
-    r->engine->ops->data_get(r->engine, m->o->okey, got_data, pending_new(r, m, ref, 1));
-}
-
-void registry_save_data(struct registry *r, struct membership *m, const struct data_doc *update,
-                        int merge, long long if_version, struct proto_span ref)
-{
-    save(r, m->o->okey, m->s->sid, update, merge, if_version, pending_new(r, m, ref, 1));
-}
-
-/* --- the server API ---------------------------------------------------------------------- */
-
-void registry_api_participants(struct registry *r, const char *ws_key, const char *object_id,
-                               registry_api_fn cb, void *privdata)
-{
-    struct buf okey = {0};
-    registry_object_key(&okey, ws_key, object_id);
-    r->engine->ops->presence_list(r->engine, okey.p, got_presence,
-                                  pending_api(r, object_id, cb, privdata));
-    buf_free(&okey);
-}
-
-void registry_api_get_data(struct registry *r, const char *ws_key, const char *object_id,
-                           registry_api_fn cb, void *privdata)
-{
-    struct buf okey = {0};
-    registry_object_key(&okey, ws_key, object_id);
-    r->engine->ops->data_get(r->engine, okey.p, got_data, pending_api(r, object_id, cb, privdata));
-    buf_free(&okey);
-}
-
-void registry_api_save_data(struct registry *r, const char *ws_key, const char *object_id,
-                            const struct data_doc *update, int merge, long long if_version,
-                            registry_api_fn cb, void *privdata)
-{
-    struct buf okey = {0};
-    registry_object_key(&okey, ws_key, object_id);
-    save(r, okey.p, 0, update, merge, if_version, pending_api(r, object_id, cb, privdata));
-    buf_free(&okey);
-}
-
-void registry_api_broadcast(struct registry *r, const char *ws_key, const char *object_id,
-                            const char *source_json, const struct proto_msg *m,
-                            registry_api_fn cb, void *privdata)
-{
-    const char *why = NULL;
-    enum proto_error err = registry_check_message(r, m, &why);
-    if (err != PROTO_ERR_COUNT) {
-        cb(privdata, err, why, NULL);
-        return;
-    }
-    struct buf okey = {0};
-    registry_object_key(&okey, ws_key, object_id);
-    struct proto_span none = {0};
-    struct payload *f = proto_encode_message(object_id, source_json, m->event, m->message, none);
-    publish(r, okey.p, 0, f, 0, NULL, pending_api(r, object_id, cb, privdata));
-    payload_unref(f);
-    buf_free(&okey);
-}
-
 /* --- lifecycle --------------------------------------------------------------------------- */
 
 /* The engine was away: read every replica again, tell local members what changed, store
@@ -853,7 +561,7 @@ static void reset(void *privdata)
     struct registry *r = privdata;
     /* Own events in flight may be lost with the old connection: nobody waits for them. */
     for (struct dict_entry *it = dict_first(&r->sessions); it; it = dict_next(&r->sessions, it))
-        session_release(it->value, 0);
+        registry_session_release(it->value, 0);
     for (struct dict_entry *it = dict_first(&r->objects); it; it = dict_next(&r->objects, it))
         read_replica(r, it->value, 1);
 }
