@@ -44,6 +44,8 @@ struct conf {
     int ping_timeout;          /* seconds */
     int message_timeout;       /* seconds from a message's first byte to its last */
     int presence_ttl;          /* seconds */
+    int redis_wait_replicas;   /* replicas a save must reach before it is confirmed */
+    int redis_wait_timeout;    /* ms a save waits for them */
     size_t max_message_bytes;
     size_t max_data_bytes;
     size_t max_frame_bytes;

@@ -23,6 +23,7 @@
 #include <event2/event.h>
 #include <hiredis/hiredis.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -250,44 +251,96 @@ static void r_publish(struct engine *base, const char *okey, const struct envelo
 }
 
 struct data_call {
+    struct engine_redis *e;
     engine_data_fn cb;
     void *privdata;
     int save;
+    /* A save waiting for its replicas (redis_wait_replicas): the stored data to answer with
+     * once WAIT says enough of them have it. */
+    int replicas;
+    long long version;
+    long long updated_at;
+    char *json;
+    size_t json_len;
 };
+
+/* Answers c with the stored data (json) or st, and frees c. */
+static void data_answer(struct data_call *c, enum engine_status st, long long version,
+                        long long updated_at, const char *json, size_t len)
+{
+    struct data_doc doc;
+    data_doc_init(&doc);
+    struct engine_data d = {.doc = &doc, .version = version, .updated_at = updated_at};
+    const char *err;
+    if (st == ENGINE_OK && data_parse(json, len, &doc, &err) != 0)
+        st = ENGINE_ERROR;
+    c->cb(c->privdata, st, st == ENGINE_OK ? &d : NULL);
+    data_doc_clear(&doc);
+    free(c->json);
+    free(c);
+}
+
+/* WAIT's answer: the replicas that have the save. Fewer than asked for, or no answer, is
+ * `unavailable`: the save may be lost with its master, so it is not confirmed. */
+static void replicas_reply(struct redis_conn *rc, redisReply *r, void *privdata)
+{
+    struct data_call *c = privdata;
+    long long acked = r && r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
+    if (acked < c->replicas) {
+        log_warn("save not confirmed by replicas wanted=%d acknowledged=%lld: answered "
+                 "unavailable",
+                 c->replicas, acked);
+        data_answer(c, ENGINE_UNAVAILABLE, 0, 0, NULL, 0);
+        return;
+    }
+    data_answer(c, ENGINE_OK, c->version, c->updated_at, c->json, c->json_len);
+}
+
+/* WAIT on the connection that made the save: it counts that connection's writes. */
+static void wait_replicas(struct data_call *c)
+{
+    char n[16], ms[16];
+    snprintf(n, sizeof(n), "%d", c->replicas);
+    snprintf(ms, sizeof(ms), "%d", c->e->conf->redis_wait_timeout);
+    const char *argv[] = {"WAIT", n, ms};
+    size_t lens[] = {4, strlen(n), strlen(ms)};
+    if (redis_conn_command(c->e->cmd, replicas_reply, c, 3, argv, lens) != 0)
+        data_answer(c, ENGINE_UNAVAILABLE, 0, 0, NULL, 0);
+}
+
+static long long reply_number(const redisReply *r)
+{
+    return r->type == REDIS_REPLY_INTEGER ? r->integer : strtoll(r->str, NULL, 10);
+}
 
 static void data_reply(struct redis_conn *rc, redisReply *r, void *privdata)
 {
     struct data_call *c = privdata;
-    enum engine_status st = ENGINE_UNAVAILABLE;
-    struct data_doc doc;
-    data_doc_init(&doc);
-    struct engine_data d = {.doc = &doc};
-    if (r && r->type == REDIS_REPLY_ARRAY && r->elements >= 1 &&
-        r->element[0]->type == REDIS_REPLY_STRING) {
+    size_t base = c->save ? 1 : 0;
+    if (!r) {
+        data_answer(c, ENGINE_UNAVAILABLE, 0, 0, NULL, 0);
+    } else if (r->type != REDIS_REPLY_ARRAY || r->elements < 1 ||
+               r->element[0]->type != REDIS_REPLY_STRING) {
+        data_answer(c, ENGINE_ERROR, 0, 0, NULL, 0);
+    } else if (c->save && strcmp(r->element[0]->str, "conflict") == 0) {
+        data_answer(c, ENGINE_CONFLICT, 0, 0, NULL, 0);
+    } else if (c->save && strcmp(r->element[0]->str, "too_large") == 0) {
+        data_answer(c, ENGINE_TOO_LARGE, 0, 0, NULL, 0);
+    } else if (r->elements < base + 3 || r->element[base + 2]->type != REDIS_REPLY_STRING) {
+        data_answer(c, ENGINE_ERROR, 0, 0, NULL, 0);
+    } else {
         redisReply **el = r->element;
-        size_t base = c->save ? 1 : 0;
-        if (c->save && strcmp(el[0]->str, "conflict") == 0) {
-            st = ENGINE_CONFLICT;
-        } else if (c->save && strcmp(el[0]->str, "too_large") == 0) {
-            st = ENGINE_TOO_LARGE;
-        } else if (r->elements >= base + 3 && el[base + 2]->type == REDIS_REPLY_STRING) {
-            const char *err;
-            d.version = el[base]->type == REDIS_REPLY_INTEGER ? el[base]->integer
-                                                              : strtoll(el[base]->str, NULL, 10);
-            d.updated_at = el[base + 1]->type == REDIS_REPLY_INTEGER
-                               ? el[base + 1]->integer
-                               : strtoll(el[base + 1]->str, NULL, 10);
-            st = data_parse(el[base + 2]->str, el[base + 2]->len, &doc, &err) == 0 ? ENGINE_OK
-                                                                                     : ENGINE_ERROR;
-        } else {
-            st = ENGINE_ERROR;
+        long long version = reply_number(el[base]), updated_at = reply_number(el[base + 1]);
+        if (!c->replicas) {
+            data_answer(c, ENGINE_OK, version, updated_at, el[base + 2]->str, el[base + 2]->len);
+            return;
         }
-    } else if (r) {
-        st = ENGINE_ERROR;
+        c->version = version;
+        c->updated_at = updated_at;
+        c->json = oc_strndup(el[base + 2]->str, el[base + 2]->len);
+        c->json_len = el[base + 2]->len;
+        wait_replicas(c);
     }
-    c->cb(c->privdata, st, st == ENGINE_OK ? &d : NULL);
-    data_doc_clear(&doc);
-    free(c);
 }
 
 static void r_data_get(struct engine *base, const char *okey, engine_data_fn cb, void *privdata)
@@ -297,6 +350,7 @@ static void r_data_get(struct engine *base, const char *okey, engine_data_fn cb,
     engine_redis_key(&words[0], e, okey, "data");
     engine_redis_key(&words[1], e, okey, "meta");
     struct data_call *c = oc_calloc(1, sizeof(*c));
+    c->e = e;
     c->cb = cb;
     c->privdata = privdata;
     if (engine_redis_run_script(e, &script_data_get, 2, words, 2, data_reply, c) != 0) {
@@ -330,9 +384,11 @@ static void r_data_save(struct engine *base, const char *okey, const struct engi
         buf_append(&words[10 + 3 * i], f->value, f->vlen);
     }
     struct data_call *c = oc_calloc(1, sizeof(*c));
+    c->e = e;
     c->cb = cb;
     c->privdata = privdata;
     c->save = 1;
+    c->replicas = e->conf->redis_wait_replicas;
     if (engine_redis_run_script(e, &script_data_save, 3, words, nwords, data_reply, c) != 0) {
         free(c);
         cb(privdata, ENGINE_UNAVAILABLE, NULL);

@@ -95,6 +95,8 @@ static const char *conf_diff(const struct conf *a, const struct conf *b)
     SAME_NUM(ping_interval);
     SAME_NUM(ping_timeout);
     SAME_NUM(presence_ttl);
+    SAME_NUM(redis_wait_replicas);
+    SAME_NUM(redis_wait_timeout);
     SAME_NUM(max_message_bytes);
     SAME_NUM(max_data_bytes);
     SAME_NUM(max_frame_bytes);
@@ -852,7 +854,8 @@ START_TEST(test_apply_reloadable)
                                       "api_key k2\nallowed_origins https://a.example\n"
                                       "object_tokens required\nauth_timeout 5\n"
                                       "ping_interval 6\nping_timeout 7\nmessage_timeout 8\n"
-                                      "presence_ttl 9\nshutdown_timeout 4\n"
+                                      "presence_ttl 9\nredis_wait_replicas 2\n"
+                                      "redis_wait_timeout 250\nshutdown_timeout 4\n"
                                       "max_message_bytes 4096\nmax_data_bytes 2048\n"
                                       "max_frame_bytes 8192\nmax_connections 500\n"
                                       "max_objects_per_connection 3\n"
@@ -882,6 +885,8 @@ START_TEST(test_apply_reloadable)
     ck_assert_int_eq(c.client_rate, 10);
     ck_assert_int_eq(c.client_burst, 20);
     ck_assert_int_eq(c.log_level, LOG_LEVEL_ERROR);
+    ck_assert_int_eq(c.redis_wait_replicas, 2);
+    ck_assert_int_eq(c.redis_wait_timeout, 250);
 
     /* What waits for a restart (token_secret: the server rotates it itself). */
     ck_assert_str_eq(c.bind, def.bind);

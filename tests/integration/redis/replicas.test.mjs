@@ -1,0 +1,67 @@
+// redis_wait_replicas: a save is confirmed (ovice_data_saved_success) only once WAIT says
+// that many replicas have it, so a master that dies right after cannot take a confirmed save
+// with it. Fewer replicas within redis_wait_timeout: the saver gets `unavailable`, never a
+// false success. A real master and replica (redis-server --replicaof).
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+
+import { pairs, startNode, startRedis } from '../lib/redis.mjs';
+import { waitFor } from '../lib/server.mjs';
+import { OBJ, broadcast, expectError, expectNext, open, ovMessage, saveAndCheck, saveData, subscribeAll, user } from '../lib/proto.mjs';
+
+const DATA_KEY = `objcast:{987:${OBJ}}:data`;
+
+/* A master and one replica linked to it. */
+async function masterAndReplica(t) {
+    const master = await startRedis({ t, aof: false });
+    const replica = await startRedis({ t, aof: false, args: ['--replicaof', '127.0.0.1', String(master.port)] });
+    await waitFor(async () => /master_link_status:up/.test(await replica.command('INFO', 'replication')),
+        10000, 'the replica to be linked to its master', 100);
+    return { master, replica };
+}
+
+test('redis_wait_replicas 1: a confirmed save is on the replica when it is confirmed', async (t) => {
+    const { master, replica } = await masterAndReplica(t);
+    const s = await startNode({ t, redis: master, conf: { redis_wait_replicas: 1 } });
+    const a = await open(s, user('a'));
+    const b = await open(s, user('b'));
+    await subscribeAll([a, b]);
+
+    for (let version = 1; version <= 5; version++) {
+        const data = { n: version, text: 'x'.repeat(100 * version) };
+        await saveAndCheck(a, data, { version, others: [b] });
+        // Read from the replica right after the confirmation: WAIT made sure it is there.
+        const onReplica = pairs(await replica.command('HGETALL', DATA_KEY));
+        assert.equal(onReplica.n, String(version), `save ${version} is on the replica when confirmed`);
+    }
+});
+
+test('redis_wait_replicas 2 with one replica: the save is answered unavailable, not confirmed', async (t) => {
+    const { master } = await masterAndReplica(t);
+    const s = await startNode({ t, redis: master, conf: { redis_wait_replicas: 2, redis_wait_timeout: 300 } });
+    const a = await open(s, user('a'));
+    const b = await open(s, user('b'));
+    await subscribeAll([a, b]);
+
+    const started = Date.now();
+    saveData(a, { n: 1 }, { ref: 'w2' });
+    await expectError(a, 'unavailable', { objectId: OBJ, ref: 'w2' });
+    const took = Date.now() - started;
+    assert.ok(took >= 250, `the save waited for the replicas (${took} ms) before giving up`);
+
+    // The master stored and published the save before WAIT (a script does both at once):
+    // the others see it; what the saver did not get is the promise that it survives a
+    // failover. A client that needs that retries with ifVersion (docs/decisions.md).
+    await expectNext(b, { type: 'ovice_shared_data', objectId: OBJ, version: 1, payload: { n: 1 } });
+    // The connection and the instance go on.
+    broadcast(a, 'ev', 'after');
+    await expectNext(b, ovMessage(a, 'ev', 'after'));
+});
+
+test('redis_wait_replicas 0 (the default): a save on a master without replicas is confirmed', async (t) => {
+    const master = await startRedis({ t, aof: false });
+    const s = await startNode({ t, redis: master });
+    const a = await open(s, user('a'));
+    await subscribeAll([a]);
+    await saveAndCheck(a, { n: 1 }, { version: 1 });
+});
