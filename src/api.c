@@ -1,5 +1,6 @@
 #include "api.h"
 
+#include <limits.h>
 #include <openssl/crypto.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -9,6 +10,7 @@
 #include "proto.h"
 #include "registry.h"
 #include "utf8.h"
+#include "util.h"
 
 #define API_PREFIX "/api/v1/workspaces/"
 
@@ -215,13 +217,9 @@ static void put_data(const struct api_env *env, const struct http_request *r, co
     long long if_version = -1;
     int is_merge = merge && strcmp(merge, "true") == 0;
     enum proto_error err = PROTO_ERR_COUNT;
-    if (ifv) {
-        char *end;
-        if_version = strtoll(ifv, &end, 10);
-        if (!ifv[0] || *end || if_version < 0) {
-            err = PROTO_ERR_BAD_REQUEST;
-            why = "ifVersion must be a non-negative integer";
-        }
+    if (ifv && util_parse_bounded(ifv, 0, LLONG_MAX, &if_version) != 0) {
+        err = PROTO_ERR_BAD_REQUEST;
+        why = "ifVersion must be a non-negative integer";
     }
     if (err == PROTO_ERR_COUNT)
         err = registry_parse_save(env->registry, r->body.p ? r->body.p : "", r->body.len,
