@@ -47,6 +47,8 @@ void metrics_render(struct buf *out, const struct metrics_codes *codes)
     static const char *close_reasons[] = {"protocol",      "auth",     "ping_timeout",
                                           "slow_consumer", "shutdown", "rate_limit",
                                           "message_timeout", "token_expired"};
+    _Static_assert(sizeof(close_reasons) / sizeof(*close_reasons) == METRICS_CLOSE_COUNT,
+                   "a name for every close reason");
     const struct metrics *m = &metrics;
 
     gauge(out, "objcast_connections", "Open WebSocket connections.", m->ws_connections);
@@ -87,8 +89,10 @@ void metrics_render(struct buf *out, const struct metrics_codes *codes)
             m->presence_swept);
     static const char *refused[] = {"max_connections", "head_too_large", "body_too_large",
                                     "malformed"};
+    _Static_assert(sizeof(refused) / sizeof(*refused) == METRICS_REFUSED_COUNT,
+                   "a name for every refusal reason");
     labelled(out, "objcast_http_refused_total", "HTTP requests refused by a limit, by reason.",
-             "reason", refused, m->http_refused, 4);
+             "reason", refused, m->http_refused, METRICS_REFUSED_COUNT);
     header(out, "objcast_redis_command_seconds", "histogram", "Redis command round trips.");
     uint64_t cum = 0;
     for (int i = 0; i < METRICS_LATENCY_BUCKETS; i++) {

@@ -34,6 +34,15 @@ enum metrics_close {
     METRICS_CLOSE_COUNT,
 };
 
+/* Why an HTTP request was refused, for objcast_http_refused_total. */
+enum metrics_refused {
+    METRICS_REFUSED_FULL = 0,  /* max_connections reached (closed at accept) */
+    METRICS_REFUSED_HEAD,      /* request head over its limit (431) */
+    METRICS_REFUSED_BODY,      /* request body over its limit (413) */
+    METRICS_REFUSED_BAD,       /* malformed request (400) */
+    METRICS_REFUSED_COUNT,
+};
+
 struct metrics {
     uint64_t connections_accepted;   /* TCP connections accepted */
     int64_t connections;             /* open TCP connections (HTTP or WebSocket) */
@@ -47,7 +56,7 @@ struct metrics {
     uint64_t auth_failures;          /* objcast_auth refused or timed out */
     uint64_t encoded;                /* outgoing messages encoded (once however many get them) */
     uint64_t errors[METRICS_CODES_MAX]; /* objcast_error sent, by code */
-    uint64_t closes[METRICS_CLOSE_COUNT]; /* server-initiated closes, by reason (see below) */
+    uint64_t closes[METRICS_CLOSE_COUNT]; /* server-initiated closes, by reason (see above) */
     uint64_t by_type[METRICS_CODES_MAX]; /* messages received, by type (0: unknown) */
     int64_t objects;                 /* objects with local participants */
     int64_t memberships;             /* connections on objects (subscriptions) */
@@ -56,17 +65,8 @@ struct metrics {
     uint64_t redis_latency[METRICS_LATENCY_BUCKETS + 1]; /* command round trips, by bucket */
     double redis_latency_sum;        /* seconds */
     uint64_t presence_swept;         /* dead instances' entries removed by sweeps */
-    uint64_t http_refused[4];        /* HTTP requests refused by a limit (see below) */
+    uint64_t http_refused[METRICS_REFUSED_COUNT]; /* HTTP requests refused by a limit */
 };
-
-/* Why an HTTP request was refused, for objcast_http_refused_total. */
-enum metrics_refused {
-    METRICS_REFUSED_FULL = 0,  /* max_connections reached (closed at accept) */
-    METRICS_REFUSED_HEAD,      /* request head over its limit (431) */
-    METRICS_REFUSED_BODY,      /* request body over its limit (413) */
-    METRICS_REFUSED_BAD,       /* malformed request (400) */
-};
-
 
 extern struct metrics metrics;
 
