@@ -2,6 +2,8 @@
 
 #include <string.h>
 
+#include "util.h"
+
 static const char hex[] = "0123456789ABCDEF";
 
 /* The bytes that would make a key ambiguous or unreadable: the separator, the escape
@@ -36,13 +38,10 @@ void okey_build(struct buf *b, const char *ws, size_t ws_len, const char *obj, s
     okey_append_id(b, obj, obj_len);
 }
 
-static int hex_value(char c)
+/* util_hex_value() without lower case: one id has one key. */
+static int upper_hex_value(char c)
 {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1; /* lower case too: one id has one key */
+    return c >= 'a' && c <= 'f' ? -1 : util_hex_value(c);
 }
 
 /* Decodes one id of a key into out. */
@@ -60,8 +59,8 @@ static int decode_id(const char *s, size_t len, struct buf *out, const char **er
             buf_append_char(out, (char)c);
             continue;
         }
-        int hi = len - i >= 3 ? hex_value(s[i + 1]) : -1;
-        int lo = len - i >= 3 ? hex_value(s[i + 2]) : -1;
+        int hi = len - i >= 3 ? upper_hex_value(s[i + 1]) : -1;
+        int lo = len - i >= 3 ? upper_hex_value(s[i + 2]) : -1;
         if (hi < 0 || lo < 0) {
             *err = "'%' not followed by two upper-case hex digits";
             return -1;
