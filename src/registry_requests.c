@@ -188,6 +188,17 @@ static void published(void *privdata, enum engine_status st)
     pending_free(p);
 }
 
+/* Answers the server API with everyone in pr. */
+static void answer_participants(registry_api_fn cb, void *privdata, const struct presence *pr)
+{
+    struct registry_answer a = {0};
+    a.n = presence_users(pr, (const struct participant ***)&a.list,
+                         (enum presence_state **)&a.states);
+    cb(privdata, PROTO_ERR_COUNT, NULL, &a);
+    free((void *)a.list);
+    free((void *)a.states);
+}
+
 static void got_presence(void *privdata, enum engine_status st, size_t n,
                          const char *const *instances,
                          const struct participant *const *participants)
@@ -201,12 +212,7 @@ static void got_presence(void *privdata, enum engine_status st, size_t n,
     struct presence pr;
     presence_init(&pr);
     presence_apply_all(&pr, n, instances, participants);
-    struct registry_answer a = {0};
-    a.n = presence_users(&pr, (const struct participant ***)&a.list,
-                         (enum presence_state **)&a.states);
-    p->api(p->api_privdata, PROTO_ERR_COUNT, NULL, &a);
-    free((void *)a.list);
-    free((void *)a.states);
+    answer_participants(p->api, p->api_privdata, &pr);
     presence_clear(&pr);
     pending_free(p);
 }
@@ -262,8 +268,16 @@ void registry_api_participants(struct registry *r, const char *ws_key, const cha
 {
     struct buf okey = {0};
     registry_object_key(&okey, ws_key, object_id);
-    r->engine->ops->presence_list(r->engine, okey.p, got_presence,
-                                  pending_api(r, object_id, cb, privdata));
+    /* An object with local members has its replica, kept by its channel: read that. A
+     * snapshot through the engine would also hold the channel's messages and drop those it
+     * holds (engine_redis_presence.c), which only a replica's bootstrap may do: the replica
+     * would miss them, and a member waiting for its own presence event would wait forever. */
+    struct object *o = dict_get(&r->objects, okey.p, okey.len);
+    if (o && o->bootstrapped)
+        answer_participants(cb, privdata, &o->replica);
+    else
+        r->engine->ops->presence_list(r->engine, okey.p, got_presence,
+                                      pending_api(r, object_id, cb, privdata));
     buf_free(&okey);
 }
 
