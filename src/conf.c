@@ -134,7 +134,7 @@ static const struct conf_key keys[] = {
      .def = "0", .min = 0, .max = 16, .reloadable = 1,
      .help = "replicas that must have a save (WAIT) before it is confirmed; 0: the master"},
     {.name = "redis_wait_timeout", .type = CONF_T_INT, .offset = FIELD(redis_wait_timeout),
-     .def = "1000", .min = 1, .max = 60000, .reloadable = 1,
+     .def = "1000", .min = 1, .max = 2000, .reloadable = 1,
      .help = "milliseconds a save waits for its replicas, then is answered unavailable"},
     {.name = "shutdown_timeout", .type = CONF_T_INT, .offset = FIELD(shutdown_timeout), .def = "10",
      .min = 1, .max = 3600, .reloadable = 1,

@@ -262,6 +262,7 @@ struct data_call {
     long long updated_at;
     char *json;
     size_t json_len;
+    struct data_call *next; /* in the batch of the same WAIT */
 };
 
 /* Answers c with the stored data (json) or st, and frees c. */
@@ -280,32 +281,83 @@ static void data_answer(struct data_call *c, enum engine_status st, long long ve
     free(c);
 }
 
-/* WAIT's answer: the replicas that have the save. Fewer than asked for, or no answer, is
- * `unavailable`: the save may be lost with its master, so it is not confirmed. */
-static void replicas_reply(struct redis_conn *rc, redisReply *r, void *privdata)
+/* Answers a batch of saves: confirmed when acked replicas (-1: no answer) are enough for
+ * each, else `unavailable`: such a save may be lost with its master, so it is not
+ * confirmed. */
+static void answer_batch(struct data_call *batch, long long acked)
 {
-    struct data_call *c = privdata;
-    long long acked = r && r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
-    if (acked < c->replicas) {
-        log_warn("save not confirmed by replicas wanted=%d acknowledged=%lld: answered "
-                 "unavailable",
-                 c->replicas, acked);
-        data_answer(c, ENGINE_UNAVAILABLE, 0, 0, NULL, 0);
-        return;
+    while (batch) {
+        struct data_call *c = batch;
+        batch = c->next;
+        if (acked < c->replicas) {
+            log_warn("save not confirmed by replicas wanted=%d acknowledged=%lld: answered "
+                     "unavailable",
+                     c->replicas, acked);
+            data_answer(c, ENGINE_UNAVAILABLE, 0, 0, NULL, 0);
+        } else {
+            data_answer(c, ENGINE_OK, c->version, c->updated_at, c->json, c->json_len);
+        }
     }
-    data_answer(c, ENGINE_OK, c->version, c->updated_at, c->json, c->json_len);
 }
 
-/* WAIT on the connection that made the save: it counts that connection's writes. */
-static void wait_replicas(struct data_call *c)
+static void send_wait(struct engine_redis *e);
+
+static void replicas_reply(struct redis_conn *rc, redisReply *r, void *privdata)
 {
+    struct data_call *batch = privdata;
+    struct engine_redis *e = batch->e;
+    e->wait_busy = 0;
+    answer_batch(batch, r && r->type == REDIS_REPLY_INTEGER ? r->integer : -1);
+    if (!e->wait_next)
+        return;
+    if (r) {
+        send_wait(e);
+    } else {
+        /* The connection is gone (or being freed): the saves queued meanwhile cannot be
+         * confirmed either. */
+        struct data_call *rest = e->wait_next;
+        e->wait_next = NULL;
+        answer_batch(rest, -1);
+    }
+}
+
+/*
+ * One WAIT for every save queued since the last one went out, on the connection that made
+ * them: WAIT counts that connection's writes up to it, so one covers them all. With one WAIT
+ * in flight at a time the connection, which WAIT blocks, is held for at most
+ * redis_wait_timeout at once, whatever the number of saves (conf.c keeps that below the
+ * command deadline of redis_conn.c).
+ */
+static void send_wait(struct engine_redis *e)
+{
+    struct data_call *batch = NULL;
+    int replicas = 0;
+    while (e->wait_next) {
+        struct data_call *c = e->wait_next;
+        e->wait_next = c->next;
+        c->next = batch;
+        batch = c;
+        replicas = c->replicas > replicas ? c->replicas : replicas;
+    }
     char n[16], ms[16];
-    snprintf(n, sizeof(n), "%d", c->replicas);
-    snprintf(ms, sizeof(ms), "%d", c->e->conf->redis_wait_timeout);
+    snprintf(n, sizeof(n), "%d", replicas);
+    snprintf(ms, sizeof(ms), "%d", e->conf->redis_wait_timeout);
     const char *argv[] = {"WAIT", n, ms};
     size_t lens[] = {4, strlen(n), strlen(ms)};
-    if (redis_conn_command(c->e->cmd, replicas_reply, c, 3, argv, lens) != 0)
-        data_answer(c, ENGINE_UNAVAILABLE, 0, 0, NULL, 0);
+    if (redis_conn_command(e->cmd, replicas_reply, batch, 3, argv, lens) != 0)
+        answer_batch(batch, -1);
+    else
+        e->wait_busy = 1;
+}
+
+/* Queues c for the next WAIT (newest first: send_wait() puts the batch back in order). */
+static void wait_replicas(struct data_call *c)
+{
+    struct engine_redis *e = c->e;
+    c->next = e->wait_next;
+    e->wait_next = c;
+    if (!e->wait_busy)
+        send_wait(e);
 }
 
 static long long reply_number(const redisReply *r)

@@ -52,6 +52,8 @@ struct local {
     char *member; /* "user|instance" */
 };
 
+struct data_call;
+
 struct engine_redis {
     struct engine base;
     struct event_base *evbase;
@@ -71,6 +73,8 @@ struct engine_redis {
     int64_t sweep_after_ms; /* after an outage, other instances get time to come back
                                and refresh their entries before any is called dead */
     int was_ready;
+    struct data_call *wait_next; /* saves waiting for the next WAIT (redis_wait_replicas) */
+    int wait_busy;               /* a WAIT is in flight */
 };
 
 /* --- engine_redis.c ---------------------------------------------------------------------- */

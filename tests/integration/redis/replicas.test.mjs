@@ -6,8 +6,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
 import { pairs, startNode, startRedis } from '../lib/redis.mjs';
-import { waitFor } from '../lib/server.mjs';
-import { OBJ, broadcast, expectError, expectNext, open, ovMessage, saveAndCheck, saveData, subscribeAll, user } from '../lib/proto.mjs';
+import { getMetrics, waitFor } from '../lib/server.mjs';
+import { OBJ, assertError, broadcast, expectError, expectNext, open, ovMessage, saveAndCheck, saveData, subscribeAll, user } from '../lib/proto.mjs';
 
 const DATA_KEY = `objcast:{987:${OBJ}}:data`;
 
@@ -56,6 +56,30 @@ test('redis_wait_replicas 2 with one replica: the save is answered unavailable, 
     // The connection and the instance go on.
     broadcast(a, 'ev', 'after');
     await expectNext(b, ovMessage(a, 'ev', 'after'));
+});
+
+test('saves from many clients while replicas are missing: one WAIT at a time, the Redis connection stays up', async (t) => {
+    const { master } = await masterAndReplica(t);
+    const s = await startNode({ t, redis: master, conf: { redis_wait_replicas: 2, redis_wait_timeout: 1000 } });
+    const clients = [];
+    for (let i = 0; i < 8; i++) clients.push(await open(s, user(`u${i}`)));
+    await subscribeAll(clients);
+
+    // Eight saves at once. A WAIT each, one behind the other, would hold the command
+    // connection for 8 s, past its 3 s command deadline: a reconnect and a resync of
+    // everything. Batched, every save made before a WAIT rides on it.
+    clients.forEach((c, i) => saveData(c, { n: i }, { ref: `w${i}` }));
+    await Promise.all(clients.map(async (c, i) => {
+        for (;;) {
+            const m = await c.next(undefined, 10000);
+            if (m.type === 'ovice_shared_data') continue;
+            assertError(m, 'unavailable', { objectId: OBJ, ref: `w${i}` });
+            return;
+        }
+    }));
+    const m = await getMetrics(s);
+    assert.equal(m.samples.objcast_redis_reconnects_total, 0, 'the command connection was never given up');
+    assert.equal(m.samples.objcast_redis_up, 1);
 });
 
 test('redis_wait_replicas 0 (the default): a save on a master without replicas is confirmed', async (t) => {
