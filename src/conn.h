@@ -62,13 +62,13 @@ enum conn_state {
     CONN_STATE_WS,       /* WebSocket open (authenticated or not) */
     CONN_STATE_FLUSHING, /* last bytes (close frame or final response) being written */
     CONN_STATE_LINGER,   /* write side shut; reading until the peer closes or a deadline */
-    CONN_STATE_DEAD,     /* on the server's dead list, freed by the reaper */
+    CONN_STATE_DEAD,     /* on its conn_set's dead list, freed by the set's reaper */
 };
 
 struct http_env;
 struct sockaddr;
 /* Takes over fd (accepted, non-blocking) from peer; its HTTP requests are answered with env.
- * Returns NULL and closes fd on failure. */
+ * Returns the connection, owned by set (never NULL: out of memory aborts). */
 struct conn *conn_new(struct conn_set *set, evutil_socket_t fd, const struct sockaddr *peer,
                       const struct http_env *env);
 
