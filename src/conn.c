@@ -433,13 +433,16 @@ static const struct session_ops ws_session_ops = {
     .resume = session_resume,
 };
 
+/* A ping or pong (len <= WS_MAX_CONTROL, as the decoder ensures): header and payload go out
+ * as one queued payload, so a pong costs one payload and one FRAME_COST, not two of each. */
 static void send_control(struct conn *c, enum ws_opcode op, const uint8_t *payload, size_t len)
 {
-    uint8_t hdr[WS_MAX_HEADER];
-    size_t hlen = ws_header_encode(hdr, op, len);
-    write_raw(c, hdr, hlen);
+    uint8_t frame[WS_MAX_HEADER + WS_MAX_CONTROL];
+    assert(len <= WS_MAX_CONTROL);
+    size_t hlen = ws_header_encode(frame, op, len);
     if (len)
-        write_raw(c, payload, len);
+        memcpy(frame + hlen, payload, len);
+    write_raw(c, frame, hlen + len);
 }
 
 static void handle_ws_event(struct conn *c, const struct ws_event *ev)
