@@ -33,7 +33,8 @@ struct conn_set {
     struct registry *registry;           /* a closing session leaves it */
     void (*reaped)(void *privdata);      /* after each reaper run (shutdown checks on it) */
     void *privdata;
-    int shutting_down;                   /* answers close HTTP connections */
+    int shutting_down;                   /* server_shutdown() began: answers close HTTP
+                                            connections */
     /* Kept by conn.c. */
     struct conn_list conns;              /* every live connection */
     struct conn_list dead;               /* to free on the next reaper run */
