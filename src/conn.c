@@ -41,8 +41,9 @@
 /* Before objcast_auth a message is buffered only up to this: enough for an objcast_auth with
  * the largest token accepted (8 KiB), and all an unauthenticated client can make us hold. */
 #define PREAUTH_MAX_MESSAGE 16384
-/* What a queued frame costs besides its bytes (the frame and its slot in the ring): counted
- * toward client_output_limit, so a flood of tiny pongs is bounded like a few big frames. */
+/* What a queued payload costs besides its bytes (the payload and its slot in the ring):
+ * counted toward client_output_limit, so a flood of tiny pongs is bounded like a few big
+ * messages. */
 #define FRAME_COST 64
 /* How long a session may wait for its command to take effect (the own event back from the
  * engine, or the engine's answer) before its next messages run anyway. */
@@ -248,8 +249,8 @@ static void update_reading(struct conn *c)
 
 /*
  * Output is written once per loop turn, the way Redis does it: adding output only puts the
- * connection on set->unflushed, and conn_flush() runs after the turn's other callbacks, so
- * one writev() carries every frame queued for the connection meanwhile (a broadcast burst
+ * connection on set->unflushed, and flush_all() runs after the turn's other callbacks, so
+ * one writev() carries every payload queued for the connection meanwhile (a broadcast burst
  * read from one sender becomes one write per recipient). Only a socket that is full gets
  * EV_WRITE armed until on_writable() has written the rest; the usual write costs no
  * epoll_ctl().
@@ -350,15 +351,15 @@ static void ws_close(struct conn *c, unsigned code, const char *reason)
     finish(c);
 }
 
-static void session_send(struct session *s, struct payload *f)
+static void session_send(struct session *s, struct payload *p)
 {
     struct conn *c = (struct conn *)s;
     if (c->state != CONN_STATE_WS)
         return;
-    ws_frame_text(f);
-    outq_push(&c->out, f);
+    ws_frame_text(p);
+    outq_push(&c->out, p);
     metrics.messages_sent++;
-    metrics.bytes_sent += f->wire_len;
+    metrics.bytes_sent += p->wire_len;
     want_flush(c);
     if (out_cost(c) > c->set->conf->client_output_limit) {
         /* A consumer this slow pays alone: nobody waits for it. */
@@ -432,13 +433,16 @@ static const struct session_ops ws_session_ops = {
     .resume = session_resume,
 };
 
+/* A ping or pong (len <= WS_MAX_CONTROL, as the decoder ensures): header and payload go out
+ * as one queued payload, so a pong costs one payload and one FRAME_COST, not two of each. */
 static void send_control(struct conn *c, enum ws_opcode op, const uint8_t *payload, size_t len)
 {
-    uint8_t hdr[WS_MAX_HEADER];
-    size_t hlen = ws_header_encode(hdr, op, len);
-    write_raw(c, hdr, hlen);
+    uint8_t frame[WS_MAX_HEADER + WS_MAX_CONTROL];
+    assert(len <= WS_MAX_CONTROL);
+    size_t hlen = ws_header_encode(frame, op, len);
     if (len)
-        write_raw(c, payload, len);
+        memcpy(frame + hlen, payload, len);
+    write_raw(c, frame, hlen + len);
 }
 
 static void handle_ws_event(struct conn *c, const struct ws_event *ev)

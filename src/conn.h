@@ -33,7 +33,8 @@ struct conn_set {
     struct registry *registry;           /* a closing session leaves it */
     void (*reaped)(void *privdata);      /* after each reaper run (shutdown checks on it) */
     void *privdata;
-    int shutting_down;                   /* answers close HTTP connections */
+    int shutting_down;                   /* server_shutdown() began: answers close HTTP
+                                            connections */
     /* Kept by conn.c. */
     struct conn_list conns;              /* every live connection */
     struct conn_list dead;               /* to free on the next reaper run */
@@ -62,13 +63,13 @@ enum conn_state {
     CONN_STATE_WS,       /* WebSocket open (authenticated or not) */
     CONN_STATE_FLUSHING, /* last bytes (close frame or final response) being written */
     CONN_STATE_LINGER,   /* write side shut; reading until the peer closes or a deadline */
-    CONN_STATE_DEAD,     /* on the server's dead list, freed by the reaper */
+    CONN_STATE_DEAD,     /* on its conn_set's dead list, freed by the set's reaper */
 };
 
 struct http_env;
 struct sockaddr;
 /* Takes over fd (accepted, non-blocking) from peer; its HTTP requests are answered with env.
- * Returns NULL and closes fd on failure. */
+ * Returns the connection, owned by set (never NULL: out of memory aborts). */
 struct conn *conn_new(struct conn_set *set, evutil_socket_t fd, const struct sockaddr *peer,
                       const struct http_env *env);
 

@@ -9,6 +9,7 @@
 
 #include "auth.h"
 #include "json.h"
+#include "util.h"
 
 /* Demo connection tokens are short-lived so that the bridge's refresh is always at work
  * (?ttl=N asks for N seconds, within these bounds: the browser tests use a few seconds). */
@@ -32,19 +33,20 @@ static int connection_token(const struct conf *conf, const struct http_request *
     char *name = http_query_param(r->query, "name");
     char *again = http_query_param(r->query, "userId");
     char *ttl_text = http_query_param(r->query, "ttl");
-    char *ttl_end = NULL;
-    long long ttl = ttl_text ? strtoll(ttl_text, &ttl_end, 10) : DEMO_TOKEN_SECONDS;
-    if (ttl_text && (ttl_end == ttl_text || *ttl_end))
-        ttl = DEMO_TOKEN_SECONDS; /* not a number: as if absent */
+    /* Not a number: as if absent. Too large or too small: kept within the bounds. */
+    long long ttl = DEMO_TOKEN_SECONDS;
+    if (ttl_text && util_parse_integer(ttl_text, strlen(ttl_text), &ttl) == -2)
+        ttl = ttl_text[0] == '-' ? DEMO_TOKEN_MIN_SECONDS : DEMO_TOKEN_MAX_SECONDS;
     if (ttl < DEMO_TOKEN_MIN_SECONDS || ttl > DEMO_TOKEN_MAX_SECONDS)
         ttl = ttl < DEMO_TOKEN_MIN_SECONDS ? DEMO_TOKEN_MIN_SECONDS : DEMO_TOKEN_MAX_SECONDS;
-    uint8_t raw[4];
-    RAND_bytes(raw, sizeof(raw));
     char user[64];
-    if (again && again[0] && strlen(again) < sizeof(user))
+    if (again && again[0] && strlen(again) < sizeof(user)) {
         snprintf(user, sizeof(user), "%s", again);
-    else
+    } else {
+        uint8_t raw[4];
+        RAND_bytes(raw, sizeof(raw));
         snprintf(user, sizeof(user), "demo-%02x%02x%02x%02x", raw[0], raw[1], raw[2], raw[3]);
+    }
     const char *shown = name && name[0] ? name : user;
     buf_append_str(&claims, "{\"sub\":");
     json_append_string(&claims, user, strlen(user));

@@ -8,7 +8,7 @@
 #include "buf.h"
 #include "payload.h"
 
-/* Frames gathered into one writev() at most (Linux takes up to 1024). */
+/* Payloads gathered into one writev() at most (Linux takes up to 1024). */
 #define OUTQ_IOV_MAX 256
 /* An empty queue keeps a ring this small; a larger one is freed. */
 #define OUTQ_KEEP_CAP 8
@@ -18,7 +18,7 @@ static void grow(struct outq *q)
 {
     unsigned cap = q->cap ? q->cap * 2 : OUTQ_FIRST_CAP;
     struct payload **ring = oc_malloc(sizeof(*ring) * cap);
-    /* Unwrap: the frames go to slots 0 .. count-1 of the new ring. */
+    /* Unwrap: the payloads go to slots 0 .. count-1 of the new ring. */
     for (unsigned i = 0; i < q->count; i++)
         ring[i] = q->ring[(q->head + i) & (q->cap - 1)];
     free(q->ring);
@@ -27,24 +27,24 @@ static void grow(struct outq *q)
     q->head = 0;
 }
 
-void outq_push(struct outq *q, struct payload *f)
+void outq_push(struct outq *q, struct payload *p)
 {
-    assert(f->wire);
+    assert(p->wire);
     if (q->count == q->cap)
         grow(q);
-    q->ring[(q->head + q->count) & (q->cap - 1)] = payload_ref(f);
+    q->ring[(q->head + q->count) & (q->cap - 1)] = payload_ref(p);
     q->count++;
-    q->bytes += f->wire_len;
+    q->bytes += p->wire_len;
 }
 
 void outq_push_bytes(struct outq *q, const void *data, size_t len)
 {
-    struct payload *f = payload_new_raw(data, len);
-    outq_push(q, f);
-    payload_unref(f);
+    struct payload *p = payload_new_raw(data, len);
+    outq_push(q, p);
+    payload_unref(p);
 }
 
-/* Drops the first frame. */
+/* Drops the first payload. */
 static void pop(struct outq *q)
 {
     payload_unref(q->ring[q->head]);
@@ -72,10 +72,10 @@ ssize_t outq_write(struct outq *q, int fd)
     struct iovec iov[OUTQ_IOV_MAX];
     unsigned n = q->count < OUTQ_IOV_MAX ? q->count : OUTQ_IOV_MAX;
     for (unsigned i = 0; i < n; i++) {
-        const struct payload *f = q->ring[(q->head + i) & (q->cap - 1)];
+        const struct payload *p = q->ring[(q->head + i) & (q->cap - 1)];
         size_t skip = i == 0 ? q->offset : 0;
-        iov[i].iov_base = (void *)(f->wire + skip);
-        iov[i].iov_len = f->wire_len - skip;
+        iov[i].iov_base = (void *)(p->wire + skip);
+        iov[i].iov_len = p->wire_len - skip;
     }
     ssize_t w = writev(fd, iov, (int)n);
     if (w < 0)

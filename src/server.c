@@ -21,7 +21,7 @@
 static void maybe_finish_shutdown(void *privdata)
 {
     struct server *s = privdata;
-    if (!s->shutting_down || !TAILQ_EMPTY(&s->conns.conns))
+    if (!s->conns.shutting_down || !TAILQ_EMPTY(&s->conns.conns))
         return;
     if (s->engine && s->engine->ops->pending(s->engine) > 0 &&
         s->engine->ops->ready(s->engine)) {
@@ -94,7 +94,7 @@ static void http_metrics(void *privdata, struct buf *out)
 static int http_can_accept(void *privdata)
 {
     struct server *s = privdata;
-    return !s->shutting_down && metrics.ws_connections < s->conf->max_connections;
+    return !s->conns.shutting_down && metrics.ws_connections < s->conf->max_connections;
 }
 
 static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *addr,
@@ -148,12 +148,11 @@ static void on_shutdown_timeout(evutil_socket_t fd, short what, void *arg)
 
 void server_shutdown(struct server *s)
 {
-    if (s->shutting_down) {
+    if (s->conns.shutting_down) {
         /* A second signal: stop waiting for clients. */
         on_shutdown_timeout(-1, 0, s);
         return;
     }
-    s->shutting_down = 1;
     s->conns.shutting_down = 1;
     log_info("shutdown started connections=%lld", (long long)metrics.connections);
     if (s->listener) {

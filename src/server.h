@@ -40,7 +40,6 @@ struct server {
     struct event *shutdown_timer;
     struct event *listen_retry;      /* re-enables accepting after EMFILE */
     struct event *drain_timer;       /* shutdown: waits for the engine's last answers */
-    int shutting_down;
     char listen_addr[80];            /* "host:port" actually bound */
 };
 
