@@ -151,7 +151,7 @@ void conn_kill(struct conn *c)
     }
     TAILQ_REMOVE(&c->set->conns, c, link);
     TAILQ_INSERT_TAIL(&c->set->dead, c, link);
-    event_active(c->set->reaper, EV_TIMEOUT, 0);
+    conn_set_reap_soon(c->set);
 }
 
 static void conn_free(struct conn *c)
@@ -859,6 +859,11 @@ void conn_set_reap(struct conn_set *set)
     set->freed_output = 0;
     if (set->reaped)
         set->reaped(set->privdata);
+}
+
+void conn_set_reap_soon(struct conn_set *set)
+{
+    event_active(set->reaper, EV_TIMEOUT, 0);
 }
 
 static void reap(evutil_socket_t fd, short what, void *arg)

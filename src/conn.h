@@ -51,6 +51,8 @@ struct conn_set {
 void conn_set_init(struct conn_set *set);
 /* Drops every connection at once and frees them and the events. */
 void conn_set_free(struct conn_set *set);
+/* Runs the reaper on a later loop turn (outside every connection's callbacks). */
+void conn_set_reap_soon(struct conn_set *set);
 /* Frees the dead connections now (and calls reaped). */
 void conn_set_reap(struct conn_set *set);
 

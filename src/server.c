@@ -170,7 +170,7 @@ void server_shutdown(struct server *s)
     }
     struct timeval tv = {s->conf->shutdown_timeout, 0};
     evtimer_add(s->shutdown_timer, &tv);
-    event_active(s->conns.reaper, EV_TIMEOUT, 0);
+    conn_set_reap_soon(&s->conns);
 }
 
 void server_set_args(struct server *s, int argc, char **argv)
