@@ -23,7 +23,7 @@
  *   k    all    the kind, one letter: b broadcast, e emit, p presence, d data
  *   i    all    string: the instance whose client caused the message (the origin)
  *   s    all    integer >= 0: the origin's session id; 0 for the server API and for a
- *               removal by presence_sweep.lua; read as 0 when absent
+ *               removal by presence_reap.lua; read as 0 when absent
  *   e    b      true: the origin gets its broadcast too (absent: it does not)
  *   t    e      string: the user key of the emit's recipient
  *   u    p      string: the user key whose entry changed

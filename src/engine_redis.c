@@ -5,16 +5,16 @@
  *   local participants. Every envelope goes through the channel, so all instances see one
  *   order. A message is a JSON header line, "\n", then the body (an encoded message, a
  *   participant, or the saved data): chanmsg.h.
- * - Presence entries live in {..}:presence (member "user|instance" -> participant JSON) and
- *   {..}:presence:exp (member -> expiry ms). Changes go through one Lua script that also
- *   numbers them (meta field pseq) and publishes them; a replica is bootstrapped from a
- *   snapshot with its number, and envelopes already in the snapshot are dropped
- *   (engine_redis_presence.c).
+ * - Presence entries live in {..}:presence (member "user|instance" -> participant JSON),
+ *   each with the generation of its instance in {..}:presence:gen. Changes go through one
+ *   Lua script that also numbers them (meta field pseq) and publishes them; a replica is
+ *   bootstrapped from a snapshot with its number, and envelopes already in the snapshot
+ *   are dropped (engine_redis_presence.c).
  * - Saved data lives in {..}:data (key -> compact JSON) and {..}:meta (version, updated_at,
  *   bytes, fbytes); saves are one Lua script (limit, ifVersion, replace/merge, publish).
- * - Once a second, engine_redis_house.c sweeps dead instances' entries, refreshes this
- *   instance's and writes the instances registry. The scripts are src/lua/NAME.lua, run by
- *   engine_redis_script.c.
+ * - Once a second, engine_redis_house.c beats (one script whatever the instance holds):
+ *   dead instances' generations are reaped from their object indexes. The scripts are
+ *   src/lua/NAME.lua, run by engine_redis_script.c.
  *
  * This file: the engine's state and lifecycle, subscriptions, channel messages in, publish,
  * and data get and save.
@@ -161,7 +161,7 @@ static void subscribe_chan(struct engine_redis *e, struct chan *ch)
 int engine_redis_ready(struct engine *base)
 {
     struct engine_redis *e = (struct engine_redis *)base;
-    return redis_conn_up(e->cmd) && redis_conn_up(e->sub);
+    return redis_conn_up(e->cmd) && redis_conn_up(e->sub) && e->gen_ok;
 }
 
 static void r_subscribe(struct engine *base, const char *okey)
@@ -456,14 +456,17 @@ static size_t r_pending(struct engine *base)
 
 /* --- lifecycle --------------------------------------------------------------------------- */
 
-/* Both connections up again after an outage: subscriptions are renewed by on_state; the
- * registry reads every replica again and stores its entries again. */
+/* Both connections up: subscriptions are renewed here, and a heartbeat goes out at once;
+ * after an outage it takes a new generation, and its answer has the registry read every
+ * replica again and store its entries again (engine_redis_house.c). */
 static void on_state(struct redis_conn *rc, int up, void *privdata)
 {
     struct engine_redis *e = privdata;
-    metrics.redis_up = engine_redis_ready(&e->base);
     if (!up) {
         e->outage = 1;
+        e->gen_ok = 0;
+        e->renew = 1;
+        metrics.redis_up = 0;
         if (rc == e->sub) {
             for (struct dict_entry *it = dict_first(&e->chans); it; it = dict_next(&e->chans, it))
                 ((struct chan *)it->value)->confirmed = 0;
@@ -477,16 +480,13 @@ static void on_state(struct redis_conn *rc, int up, void *privdata)
     if (rc == e->sub)
         for (struct dict_entry *it = dict_first(&e->chans); it; it = dict_next(&e->chans, it))
             subscribe_chan(e, it->value);
-    if (engine_redis_ready(&e->base)) {
+    if (redis_conn_up(e->cmd) && redis_conn_up(e->sub)) {
         if (e->outage) {
             metrics.redis_reconnects++;
-            e->sweep_after_ms = util_wall_ms() + ((int64_t)e->conf->presence_ttl + 6) * 1000;
-        }
-        if (e->outage && e->base.reset) {
-            log_info("redis resync objects=%zu", e->chans.count);
-            e->base.reset(e->base.deliver_privdata);
+            e->declare_after_ms = util_wall_ms() + ((int64_t)e->conf->presence_ttl + 6) * 1000;
         }
         e->outage = 0;
+        engine_redis_beat(e);
         engine_redis_publish_stats(e);
     }
 }
@@ -508,7 +508,10 @@ static void r_free(struct engine *base)
     dict_free(&e->chans);
     dict_free(&e->by_name);
     dict_free(&e->sub_due);
+    for (struct dict_entry *it = dict_first(&e->owned); it; it = dict_next(&e->owned, it))
+        free(it->value);
     dict_free(&e->locals);
+    dict_free(&e->owned);
     event_free(e->tick);
     free(e->listen_addr);
     free(e);

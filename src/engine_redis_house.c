@@ -1,60 +1,267 @@
 /*
- * engine redis: housekeeping, once a second while both connections are up. Each tick
- * sweeps the presence of every subscribed object (presence_sweep.lua: a dead instance's
- * entries go, each removal published once); every presence_ttl / 3 ticks the expiry of
- * this instance's own entries is pushed back; every other tick its entry in the instances
- * registry is written (instances_refresh.lua).
+ * engine redis: housekeeping, a few commands a second whatever this instance holds.
+ *
+ * Liveness is per instance, not per entry (docs/operations.md, "Redis"). Once a second
+ * house.lua pushes this instance's heartbeat forward; when a heartbeat lapses, the next
+ * instance to beat declares its instance dead and queues the reaping of its generation.
+ * Every presence entry is stored with the generation of its instance, and every object an
+ * instance has entries on is in the object index of that generation, so reaping a dead
+ * generation is: for each object of its index, presence_reap.lua, which removes that
+ * generation's entries and publishes each removal once (twice is harmless: the second
+ * finds nothing). An instance cut off from Redis, or declared dead while it lived, takes a
+ * new generation, stores its entries again under it and leaves the old one to be reaped
+ * after presence_ttl (by then its entries are stored again; what is left are the users who
+ * went meanwhile). Every other tick the instance also writes its entry in the instances
+ * registry (instances_refresh.lua).
  */
 
 #include <event2/event.h>
 #include <hiredis/hiredis.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "engine_redis_int.h"
 #include "json.h"
+#include "log.h"
 #include "metrics.h"
+#include "okey.h"
 #include "util.h"
 
-static void swept(struct redis_conn *rc, redisReply *r, void *privdata)
+/* How long a job is this instance's before another may take it over: reaping an index of
+ * 100,000 objects takes a few seconds. */
+#define JOB_LEASE_MS 60000
+/* Objects per SSCAN batch: the reap scripts of one batch are in flight at once. */
+#define JOB_BATCH "256"
+
+void engine_redis_index_key(struct buf *b, const struct engine_redis *e, long long gen)
+{
+    buf_reset(b);
+    buf_printf(b, "%s:{", e->conf->redis_prefix);
+    okey_append_id(b, e->base.instance_id, strlen(e->base.instance_id));
+    buf_printf(b, "}:objects:%lld", gen);
+}
+
+static void instances_key(struct buf *b, const struct engine_redis *e, const char *suffix)
+{
+    buf_reset(b);
+    buf_printf(b, "%s:{instances}:%s", e->conf->redis_prefix, suffix);
+}
+
+/* --- reaping a dead generation ----------------------------------------------------------- */
+
+/* The job "<instance>|<generation>[|r]" of house.lua: the objects of that generation's index,
+ * a batch at a time. Commands of the job in flight keep it alive; a failed one ends it (its
+ * lease runs out and whoever beats next takes it again). */
+struct reap_job {
+    struct engine_redis *e;
+    char *name;       /* the member of the reap zset */
+    char *instance;   /* whose generation */
+    char *gen;        /* the generation, decimal */
+    struct buf index; /* its object index */
+    char cursor[32];
+    unsigned pending; /* commands of the job in flight */
+    int scanned;      /* the SSCAN came back to cursor 0 */
+    int failed;
+    int done;
+};
+
+static void job_next(struct reap_job *j);
+
+static void job_free(struct reap_job *j)
+{
+    if (j->e->job == j)
+        j->e->job = NULL;
+    free(j->name);
+    free(j->instance);
+    free(j->gen);
+    buf_free(&j->index);
+    free(j);
+}
+
+static void job_reply(struct redis_conn *rc, redisReply *r, void *privdata)
+{
+    struct reap_job *j = privdata;
+    j->pending--;
+    if (!r || r->type == REDIS_REPLY_ERROR)
+        j->failed = 1;
+    job_next(j);
+}
+
+static void reaped(struct redis_conn *rc, redisReply *r, void *privdata)
 {
     if (r && r->type == REDIS_REPLY_INTEGER && r->integer > 0)
         metrics.presence_swept += (uint64_t)r->integer;
+    job_reply(rc, r, privdata);
 }
 
-static void sweep(struct engine_redis *e)
+static void job_send(struct reap_job *j, redis_reply_fn cb, int argc, const char **argv,
+                     const size_t *lens)
 {
-    if (util_wall_ms() < e->sweep_after_ms)
+    if (redis_conn_command(j->e->cmd, cb, j, argc, argv, lens) == 0)
+        j->pending++;
+    else
+        j->failed = 1;
+}
+
+static void reap_object(struct reap_job *j, const char *okey)
+{
+    struct engine_redis *e = j->e;
+    struct buf words[8] = {{0}};
+    engine_redis_key(&words[0], e, okey, "presence");
+    engine_redis_key(&words[1], e, okey, "presence:gen");
+    engine_redis_key(&words[2], e, okey, "presence:dead");
+    engine_redis_key(&words[3], e, okey, "meta");
+    engine_redis_key(&words[4], e, okey, "ch");
+    buf_append_str(&words[5], j->instance);
+    buf_append_str(&words[6], j->gen);
+    /* Writes of the dead generation still on their way arrive within seconds. */
+    buf_printf(&words[7], "%lld", 2000LL * e->conf->presence_ttl + 10000);
+    if (engine_redis_run_script(e, &script_presence_reap, 5, words, 8, reaped, j) == 0)
+        j->pending++;
+    else
+        j->failed = 1;
+    /* After the reap on the same connection: a write of the dead generation that came
+     * between them is refused by the object (presence_set.lua), so nothing is missed. */
+    const char *argv[] = {"SREM", j->index.p, okey};
+    size_t lens[] = {4, j->index.len, strlen(okey)};
+    job_send(j, job_reply, 3, argv, lens);
+}
+
+static void scan_reply(struct redis_conn *rc, redisReply *r, void *privdata)
+{
+    struct reap_job *j = privdata;
+    j->pending--;
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+        r->element[0]->type != REDIS_REPLY_STRING || r->element[1]->type != REDIS_REPLY_ARRAY) {
+        j->failed = 1;
+        job_next(j);
         return;
-    for (struct dict_entry *it = dict_first(&e->chans); it; it = dict_next(&e->chans, it)) {
-        struct chan *ch = it->value;
-        struct buf words[5] = {{0}};
-        engine_redis_key(&words[0], e, ch->okey, "presence");
-        engine_redis_key(&words[1], e, ch->okey, "presence:exp");
-        engine_redis_key(&words[2], e, ch->okey, "meta");
-        engine_redis_key(&words[3], e, ch->okey, "ch");
-        buf_printf(&words[4], "%lld", (long long)util_wall_ms());
-        engine_redis_run_script(e, &script_presence_sweep, 4, words, 5, swept, NULL);
     }
+    snprintf(j->cursor, sizeof(j->cursor), "%s", r->element[0]->str);
+    j->scanned = strcmp(j->cursor, "0") == 0;
+    redisReply *keys = r->element[1];
+    for (size_t i = 0; i < keys->elements && !j->failed; i++)
+        if (keys->element[i]->type == REDIS_REPLY_STRING)
+            reap_object(j, keys->element[i]->str);
+    job_next(j);
 }
 
-static void refresh(struct engine_redis *e)
+/* One batch at a time: the next SSCAN when the last batch is answered, the job removed
+ * when the index is through. */
+static void job_next(struct reap_job *j)
 {
-    long long exp = (long long)util_wall_ms() + (long long)e->conf->presence_ttl * 1000;
-    char score[32];
-    snprintf(score, sizeof(score), "%lld", exp);
-    for (struct dict_entry *it = dict_first(&e->locals); it; it = dict_next(&e->locals, it)) {
-        struct local *l = it->value;
-        struct buf k = {0};
-        engine_redis_key(&k, e, l->okey, "presence:exp");
-        const char *argv[] = {"ZADD", k.p, "XX", score, l->member};
-        size_t lens[] = {4, k.len, 2, strlen(score), strlen(l->member)};
-        redis_conn_command(e->cmd, NULL, NULL, 5, argv, lens);
-        buf_free(&k);
+    if (j->pending)
+        return;
+    if (!j->failed && !j->done) {
+        if (j->scanned) {
+            struct buf k = {0};
+            instances_key(&k, j->e, "reap");
+            const char *argv[] = {"ZREM", k.p, j->name};
+            size_t lens[] = {4, k.len, strlen(j->name)};
+            j->done = 1;
+            job_send(j, job_reply, 3, argv, lens);
+            buf_free(&k);
+        } else {
+            const char *argv[] = {"SSCAN", j->index.p, j->cursor, "COUNT", JOB_BATCH};
+            size_t lens[] = {5, j->index.len, strlen(j->cursor), 5, strlen(JOB_BATCH)};
+            job_send(j, scan_reply, 5, argv, lens);
+        }
+        if (j->pending)
+            return;
     }
+    if (j->failed)
+        log_warn("reaping %s interrupted: taken up again when its lease ends", j->name);
+    else
+        log_info("reaped generation %s of instance %s", j->gen, j->instance);
+    job_free(j);
 }
+
+/* Starts the job name, "<instance>|<generation>" or "<instance>|<generation>|r". */
+static void job_start(struct engine_redis *e, const char *name, size_t len)
+{
+    char *s = oc_strndup(name, len);
+    size_t end = len;
+    if (end > 2 && strcmp(s + end - 2, "|r") == 0)
+        end -= 2;
+    char *bar = NULL;
+    for (size_t i = end; i > 0; i--)
+        if (s[i - 1] == '|') {
+            bar = s + i - 1;
+            break;
+        }
+    if (!bar || bar == s || bar + 1 == s + end) {
+        log_warn("reap job ignored: malformed name \"%s\"", s);
+        free(s);
+        return;
+    }
+    struct reap_job *j = oc_calloc(1, sizeof(*j));
+    j->e = e;
+    j->name = s;
+    j->instance = oc_strndup(s, (size_t)(bar - s));
+    j->gen = oc_strndup(bar + 1, (size_t)(s + end - bar - 1));
+    buf_printf(&j->index, "%s:{", e->conf->redis_prefix);
+    okey_append_id(&j->index, j->instance, strlen(j->instance));
+    buf_printf(&j->index, "}:objects:%s", j->gen);
+    strcpy(j->cursor, "0");
+    e->job = j;
+    log_info("reaping generation %s of instance %s", j->gen, j->instance);
+    job_next(j);
+}
+
+/* --- heartbeat --------------------------------------------------------------------------- */
+
+static void beaten(struct redis_conn *rc, redisReply *r, void *privdata)
+{
+    struct engine_redis *e = privdata;
+    e->house_busy = 0;
+    if (!r)
+        return; /* connection gone (or the engine freed): the next connection beats again */
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
+        r->element[0]->type != REDIS_REPLY_STRING || r->element[1]->type != REDIS_REPLY_STRING ||
+        r->element[2]->type != REDIS_REPLY_STRING) {
+        log_warn("heartbeat failed: %s", r->type == REDIS_REPLY_ERROR ? r->str : "bad reply");
+        return;
+    }
+    long long prev = e->gen;
+    int fresh = strcmp(r->element[1]->str, "1") == 0;
+    e->gen = strtoll(r->element[0]->str, NULL, 10);
+    e->renew = 0;
+    e->gen_ok = 1;
+    metrics.redis_up = engine_redis_ready(&e->base);
+    if (fresh && prev) {
+        /* Cut off, or declared dead: every replica is read again and every local entry
+         * stored again, under the new generation. */
+        log_info("redis resync objects=%zu generation=%lld", e->chans.count, e->gen);
+        if (e->base.reset)
+            e->base.reset(e->base.deliver_privdata);
+    }
+    if (r->element[2]->len && !e->job)
+        job_start(e, r->element[2]->str, r->element[2]->len);
+}
+
+void engine_redis_beat(struct engine_redis *e)
+{
+    if (e->house_busy || !redis_conn_up(e->cmd) || !redis_conn_up(e->sub))
+        return;
+    struct buf words[10] = {{0}};
+    instances_key(&words[0], e, "beats");
+    instances_key(&words[1], e, "gens");
+    instances_key(&words[2], e, "reap");
+    buf_append_str(&words[3], e->base.instance_id);
+    buf_printf(&words[4], "%lld", e->gen);
+    buf_append_str(&words[5], e->renew ? "1" : "0");
+    buf_printf(&words[6], "%lld", 1000LL * e->conf->presence_ttl);
+    buf_append_str(&words[7], util_wall_ms() >= e->declare_after_ms ? "1" : "0");
+    buf_printf(&words[8], "%d", JOB_LEASE_MS);
+    buf_append_str(&words[9], e->job ? "0" : "1");
+    if (engine_redis_run_script(e, &script_house, 3, words, 10, beaten, e) == 0)
+        e->house_busy = 1;
+}
+
+/* --- instances registry ------------------------------------------------------------------ */
 
 void engine_redis_publish_stats(struct engine_redis *e)
 {
@@ -79,13 +286,10 @@ void engine_redis_publish_stats(struct engine_redis *e)
 static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
     struct engine_redis *e = arg;
-    if (!engine_redis_ready(&e->base))
+    if (!redis_conn_up(e->cmd) || !redis_conn_up(e->sub))
         return;
     e->ticks++;
-    sweep(e);
-    unsigned every = (unsigned)(e->conf->presence_ttl / 3 > 0 ? e->conf->presence_ttl / 3 : 1);
-    if (e->ticks % every == 0)
-        refresh(e);
+    engine_redis_beat(e);
     if (e->ticks % 2 == 1)
         engine_redis_publish_stats(e);
 }

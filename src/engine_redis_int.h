@@ -7,7 +7,8 @@
  *   engine_redis.c           state, lifecycle, subscriptions, channel messages in, publish,
  *                            data get and save
  *   engine_redis_presence.c  presence entries and snapshots (a replica's bootstrap)
- *   engine_redis_house.c     the tick: presence sweep, entry refresh, instances registry
+ *   engine_redis_house.c     the tick: heartbeat and generation, reaping dead generations,
+ *                            instances registry
  *   engine_redis_script.c    the Lua scripts (src/lua/): SCRIPT LOAD, EVALSHA, EVAL
  */
 
@@ -46,13 +47,21 @@ struct chan {
     struct held *held, **held_tail; /* messages held while snapping, oldest first */
 };
 
-/* An entry this instance owns, refreshed until removed. */
+/* An entry this instance owns: stored again under a new generation. */
 struct local {
     char *okey;
     char *member; /* "user|instance" */
 };
 
+/* An object this instance has entries on: it is in the object index of a generation
+ * (engine_redis_index_key), so that whoever reaps that generation finds it. */
+struct owned {
+    unsigned count; /* entries (struct local) on it */
+    long long gen;  /* the generation whose index holds it, 0 for none yet */
+};
+
 struct data_call;
+struct reap_job;
 
 struct engine_redis {
     struct engine base;
@@ -66,13 +75,21 @@ struct engine_redis {
     struct dict sub_due;    /* channel name -> SUBSCRIBE/UNSUBSCRIBE sent on the current
                                subscriber connection and not answered (a count) */
     struct dict locals;     /* okey "\n" member -> struct local */
-    struct event *tick;     /* once a second: sweep, refresh, instances */
+    struct dict owned;      /* okey -> struct owned */
+    struct event *tick;     /* once a second: heartbeat, reaping, instances */
     long long started;      /* unix seconds */
     unsigned ticks;
-    int outage;             /* a connection went down since both were last up */
-    int64_t sweep_after_ms; /* after an outage, other instances get time to come back
-                               and refresh their entries before any is called dead */
-    int was_ready;
+    int outage; /* a connection went down since both were last up */
+    /* Liveness (engine_redis_house.c): presence entries are stored under this instance's
+     * current generation; when it is declared dead, or was cut off from Redis, it takes a
+     * new one and stores its entries again, and its old generation is reaped. */
+    long long gen;               /* 0: none yet (not ready) */
+    int gen_ok;                  /* the last heartbeat on the current connections set it */
+    int renew;                   /* the next heartbeat must take a new generation */
+    int house_busy;              /* a heartbeat is in flight */
+    int64_t declare_after_ms;    /* after an outage, other instances get time to come back
+                                    and beat before any is declared dead */
+    struct reap_job *job;        /* the dead generation this instance is reaping, if any */
     struct data_call *wait_next; /* saves waiting for the next WAIT (redis_wait_replicas) */
     int wait_busy;               /* a WAIT is in flight */
 };
@@ -113,6 +130,11 @@ void engine_redis_run_waits(struct engine_redis *e, struct chan *ch);
 
 /* Starts the once-a-second tick (e->tick; the caller frees it with event_free). */
 void engine_redis_house_start(struct engine_redis *e);
+/* Sends a heartbeat now (unless one is in flight): after a reconnect, or with e->renew
+ * set when a write of this instance was refused as dead. */
+void engine_redis_beat(struct engine_redis *e);
+/* Writes the key of gen's object index: {prefix}:{instance}:objects:gen. */
+void engine_redis_index_key(struct buf *b, const struct engine_redis *e, long long gen);
 /* Writes this instance's entry in the instances registry. */
 void engine_redis_publish_stats(struct engine_redis *e);
 
@@ -125,8 +147,8 @@ struct script {
     char sha[41];     /* hex, set by engine_redis_scripts_init() */
 };
 
-extern struct script script_presence_set, script_presence_sweep, script_presence_snapshot,
-    script_data_get, script_data_save, script_instances_refresh;
+extern struct script script_presence_set, script_presence_reap, script_presence_snapshot,
+    script_data_get, script_data_save, script_instances_refresh, script_house;
 
 /* Computes every script's SHA1 (once per process). */
 void engine_redis_scripts_init(void);

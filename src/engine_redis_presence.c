@@ -1,9 +1,11 @@
 /*
  * engine redis: presence. This instance's entries are stored, removed and published by
- * presence_set.lua, which numbers each change (meta field pseq); the entries it owns are
- * remembered in e->locals for the tick to refresh. A replica is bootstrapped from a
- * snapshot (presence_snapshot.lua) that carries the number of the last change: the
- * channel's messages are held while it is read, and those it already holds are dropped.
+ * presence_set.lua, which numbers each change (meta field pseq) and stores the entry's
+ * generation (engine_redis_house.c); the entries it owns are remembered in e->locals, and
+ * the objects they are on in e->owned, which keeps each in the object index of the
+ * generation. A replica is bootstrapped from a snapshot (presence_snapshot.lua) that
+ * carries the number of the last change: the channel's messages are held while it is
+ * read, and those it already holds are dropped.
  */
 
 #include <hiredis/hiredis.h>
@@ -12,53 +14,136 @@
 
 #include "chanmsg.h"
 #include "engine_redis_int.h"
+#include "log.h"
+#include "metrics.h"
 #include "util.h"
+
+struct presence_call {
+    struct engine_redis *e;
+    engine_done_fn done;
+    void *privdata;
+};
+
+static void presence_reply(struct redis_conn *rc, redisReply *r, void *privdata)
+{
+    struct presence_call *c = privdata;
+    enum engine_status st = ENGINE_UNAVAILABLE;
+    if (r && r->type == REDIS_REPLY_INTEGER && r->integer >= 0) {
+        st = ENGINE_OK;
+    } else if (r && r->type == REDIS_REPLY_INTEGER) {
+        struct engine_redis *e = c->e;
+        if (e->gen_ok) {
+            log_warn("presence write refused: generation %lld of this instance was declared "
+                     "dead; taking a new one",
+                     e->gen);
+            e->gen_ok = 0;
+            e->renew = 1;
+            metrics.redis_up = 0;
+            engine_redis_beat(e);
+        }
+    }
+    if (c->done)
+        c->done(c->privdata, st);
+    free(c);
+}
+
+/* Keeps e->locals and e->owned as the entry of member on okey is stored or removed.
+ * Returns the generation whose index the object must leave (the last entry on it went),
+ * else 0. */
+static long long own(struct engine_redis *e, const char *okey, const char *member, int stored)
+{
+    struct buf lk = {0};
+    buf_printf(&lk, "%s\n%s", okey, member);
+    struct local *l = dict_get(&e->locals, lk.p, lk.len);
+    struct owned *o = dict_get(&e->owned, okey, strlen(okey));
+    long long leave = 0;
+    if (stored && !l) {
+        l = oc_malloc(sizeof(*l));
+        l->okey = oc_strdup(okey);
+        l->member = oc_strdup(member);
+        dict_set(&e->locals, lk.p, lk.len, l);
+        if (!o) {
+            o = oc_calloc(1, sizeof(*o));
+            dict_set(&e->owned, okey, strlen(okey), o);
+        }
+        o->count++;
+    } else if (!stored && l) {
+        dict_del(&e->locals, lk.p, lk.len);
+        free(l->okey);
+        free(l->member);
+        free(l);
+        if (o && --o->count == 0) {
+            leave = o->gen;
+            dict_del(&e->owned, okey, strlen(okey));
+            free(o);
+        }
+    }
+    buf_free(&lk);
+    return leave;
+}
+
+/* Adds okey to (1) or removes it from (0) the object index of gen. */
+static void index_object(struct engine_redis *e, const char *okey, long long gen, int add)
+{
+    struct buf k = {0};
+    engine_redis_index_key(&k, e, gen);
+    const char *argv[] = {add ? "SADD" : "SREM", k.p, okey};
+    size_t lens[] = {4, k.len, strlen(okey)};
+    redis_conn_command(e->cmd, NULL, NULL, 3, argv, lens);
+    buf_free(&k);
+}
 
 void engine_redis_presence(struct engine *base, const char *okey, const struct envelope *env,
                            engine_done_fn done, void *privdata)
 {
     struct engine_redis *e = (struct engine_redis *)base;
-    struct buf words[9] = {{0}};
+    struct buf member = {0};
+    buf_printf(&member, "%s|%s", env->user_key, env->origin_instance);
+    long long leave = own(e, okey, member.p, env->participant != NULL);
+    if (!engine_redis_ready(base)) {
+        /* Stored again with the rest when Redis is back (the registry's reset). */
+        buf_free(&member);
+        if (done)
+            done(privdata, ENGINE_UNAVAILABLE);
+        return;
+    }
+    struct owned *o = env->participant ? dict_get(&e->owned, okey, strlen(okey)) : NULL;
+    if (o && o->gen != e->gen) {
+        /* Indexed before the entry is stored, so that whoever reaps this generation finds
+         * the object. */
+        index_object(e, okey, e->gen, 1);
+        o->gen = e->gen;
+    }
+    struct buf words[11] = {{0}};
     engine_redis_key(&words[0], e, okey, "presence");
-    engine_redis_key(&words[1], e, okey, "presence:exp");
-    engine_redis_key(&words[2], e, okey, "meta");
-    engine_redis_key(&words[3], e, okey, "ch");
-    buf_printf(&words[4], "%s|%s", env->user_key, env->origin_instance);
+    engine_redis_key(&words[1], e, okey, "presence:gen");
+    engine_redis_key(&words[2], e, okey, "presence:dead");
+    engine_redis_key(&words[3], e, okey, "meta");
+    engine_redis_key(&words[4], e, okey, "ch");
+    buf_append(&words[5], member.p, member.len);
     if (env->participant)
-        participant_to_json(env->participant, env->object_id, &words[5]);
-    buf_printf(&words[6], "%lld", (long long)util_wall_ms() + (long long)e->conf->presence_ttl * 1000);
+        participant_to_json(env->participant, env->object_id, &words[6]);
+    buf_append_str(&words[7], env->origin_instance);
+    buf_printf(&words[8], "%lld", e->gen);
     struct chanmsg m = {.kind = CHANMSG_PRESENCE,
                         .instance = env->origin_instance,
                         .sid = env->origin_sid,
                         .user_key = env->user_key};
-    chanmsg_encode_presence(&words[7], &words[8], &m, words[5].p, words[5].len);
+    chanmsg_encode_presence(&words[9], &words[10], &m, words[6].p, words[6].len);
+    buf_free(&member);
 
-    /* Remember what this instance owns, to keep it alive and to store it again. */
-    struct buf lk = {0};
-    buf_printf(&lk, "%s\n%s", okey, words[4].p);
-    struct local *l = dict_get(&e->locals, lk.p, lk.len);
-    if (env->participant && !l) {
-        l = oc_malloc(sizeof(*l));
-        l->okey = oc_strdup(okey);
-        l->member = oc_strdup(words[4].p);
-        dict_set(&e->locals, lk.p, lk.len, l);
-    } else if (!env->participant && l) {
-        dict_del(&e->locals, lk.p, lk.len);
-        free(l->okey);
-        free(l->member);
-        free(l);
-    }
-    buf_free(&lk);
-
-    struct done_call *d = oc_malloc(sizeof(*d));
-    d->done = done;
-    d->privdata = privdata;
-    if (engine_redis_run_script(e, &script_presence_set, 4, words, 9, engine_redis_done_reply, d) !=
-        0) {
-        free(d);
+    struct presence_call *c = oc_malloc(sizeof(*c));
+    c->e = e;
+    c->done = done;
+    c->privdata = privdata;
+    if (engine_redis_run_script(e, &script_presence_set, 5, words, 11, presence_reply, c) != 0) {
+        free(c);
         if (done)
             done(privdata, ENGINE_UNAVAILABLE);
     }
+    /* After the removal: the object stays indexed until its last entry is gone. */
+    if (leave)
+        index_object(e, okey, leave, 0);
 }
 
 /* --- snapshots --------------------------------------------------------------------------- */
@@ -136,13 +221,9 @@ static void snapshot_reply(struct redis_conn *rc, redisReply *r, void *privdata)
 static void snapshot(struct engine_redis *e, const char *okey, struct chan *ch,
                      engine_presence_fn cb, void *privdata)
 {
-    struct buf words[5] = {{0}};
+    struct buf words[2] = {{0}};
     engine_redis_key(&words[0], e, okey, "presence");
-    engine_redis_key(&words[1], e, okey, "presence:exp");
-    engine_redis_key(&words[2], e, okey, "meta");
-    buf_printf(&words[3], "%lld", (long long)util_wall_ms());
-    /* Right after an outage nobody could refresh: expired entries still count. */
-    buf_append_str(&words[4], util_wall_ms() < e->sweep_after_ms ? "1" : "0");
+    engine_redis_key(&words[1], e, okey, "meta");
     struct snap *s = oc_malloc(sizeof(*s));
     s->e = e;
     s->okey = oc_strdup(okey);
@@ -150,7 +231,7 @@ static void snapshot(struct engine_redis *e, const char *okey, struct chan *ch,
     s->privdata = privdata;
     if (ch)
         ch->snapping++;
-    if (engine_redis_run_script(e, &script_presence_snapshot, 3, words, 5, snapshot_reply, s) != 0)
+    if (engine_redis_run_script(e, &script_presence_snapshot, 2, words, 2, snapshot_reply, s) != 0)
         snapshot_reply(e->cmd, NULL, s);
 }
 

@@ -15,15 +15,17 @@
 #include "lua_scripts.h"
 
 struct script script_presence_set = {"presence", lua_presence_set, ""};
-struct script script_presence_sweep = {"sweep", lua_presence_sweep, ""};
+struct script script_presence_reap = {"reap", lua_presence_reap, ""};
 struct script script_presence_snapshot = {"snapshot", lua_presence_snapshot, ""};
 struct script script_data_get = {"get", lua_data_get, ""};
 struct script script_data_save = {"save", lua_data_save, ""};
 struct script script_instances_refresh = {"instances", lua_instances_refresh, ""};
+struct script script_house = {"house", lua_house, ""};
 
-static struct script *scripts[] = {&script_presence_set,      &script_presence_sweep,
+static struct script *scripts[] = {&script_presence_set,      &script_presence_reap,
                                    &script_presence_snapshot, &script_data_get,
-                                   &script_data_save,         &script_instances_refresh};
+                                   &script_data_save,         &script_instances_refresh,
+                                   &script_house};
 
 static void script_init(struct script *s)
 {

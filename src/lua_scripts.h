@@ -9,10 +9,11 @@
  */
 
 extern const char lua_presence_set[];      /* store or remove an entry, publish it */
-extern const char lua_presence_sweep[];    /* remove expired entries, publish each */
+extern const char lua_presence_reap[];     /* remove a dead generation's entries, publish each */
 extern const char lua_presence_snapshot[]; /* the entries and the last change's number */
 extern const char lua_data_get[];          /* the saved data with version, updated_at */
 extern const char lua_data_save[];         /* replace or merge, limits, version, publish */
 extern const char lua_instances_refresh[]; /* this instance's registry entry, drop stale */
+extern const char lua_house[];             /* heartbeat, generations, dead instances, jobs */
 
 #endif

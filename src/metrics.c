@@ -80,12 +80,13 @@ void metrics_render(struct buf *out, const struct metrics_codes *codes)
     gauge(out, "objcast_objects", "Objects with participants on this instance.", m->objects);
     gauge(out, "objcast_subscriptions", "Connections on objects (any presence state).",
           m->memberships);
-    gauge(out, "objcast_redis_up", "Engine redis: 1 when both Redis connections are up.",
+    gauge(out, "objcast_redis_up",
+          "Engine redis: 1 when both Redis connections are up and its heartbeat is current.",
           m->redis_up);
     counter(out, "objcast_redis_reconnects_total", "Reconnections to Redis.",
             m->redis_reconnects);
     counter(out, "objcast_presence_swept_total",
-            "Presence entries of dead instances removed by this instance's sweeps.",
+            "Presence entries of dead instances removed by this instance's reaping.",
             m->presence_swept);
     static const char *refused[] = {"max_connections", "head_too_large", "body_too_large",
                                     "malformed"};

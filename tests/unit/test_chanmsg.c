@@ -130,8 +130,8 @@ START_TEST(presence_parts_and_round_trip)
 }
 END_TEST
 
-/* presence_sweep.lua writes its header with cjson, in any key order, "/" escaped. */
-START_TEST(presence_from_the_sweep)
+/* presence_reap.lua writes its header with cjson, in any key order, "/" escaped. */
+START_TEST(presence_from_the_reap)
 {
     const char *text = "{\"u\":\"a\\/b\",\"q\":7,\"k\":\"p\",\"s\":0,\"i\":\"inst-2\"}\n";
     struct chanmsg m;
@@ -242,7 +242,7 @@ static Suite *chanmsg_suite(void)
     tcase_add_test(tc, broadcast_bytes_and_round_trip);
     tcase_add_test(tc, emit_bytes_and_round_trip);
     tcase_add_test(tc, presence_parts_and_round_trip);
-    tcase_add_test(tc, presence_from_the_sweep);
+    tcase_add_test(tc, presence_from_the_reap);
     tcase_add_test(tc, data_head_and_round_trip);
     tcase_add_test(tc, absent_numbers);
     suite_add_tcase(s, tc);

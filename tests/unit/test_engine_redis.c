@@ -131,9 +131,9 @@ static void subscribe_confirmed(struct engine *e, const char *okey)
 START_TEST(stale_subscribe_confirmation)
 {
     struct engine *e = make_engine("stale");
-    /* Every housekeeping tick sweeps each channel (one command), so with a channel of its
-     * own the tick shows itself in pending(): the checked window below starts right after
-     * a tick and ends well before the next, and pending() then counts only our commands. */
+    /* Every housekeeping tick sends a heartbeat (one command), so the tick shows itself in
+     * pending(): the checked window below starts right after a tick and ends well before
+     * the next, and pending() then counts only our commands. */
     subscribe_confirmed(e, "1:B");
     int64_t deadline = mono_ms() + 3000;
     while (e->ops->pending(e) == 0 && mono_ms() < deadline)

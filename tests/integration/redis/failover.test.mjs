@@ -14,12 +14,16 @@ import {
 
 const TTL = 3; // presence_ttl of every clustered instance (lib/redis.mjs clusterConf)
 
-/* Fields of the object's presence hash and zset: {hash: {field: json}, exp: {member: score}}. */
+/* Fields of the object's presence hash and of its generations: {hash: {field: json},
+ * gen: {member: generation}}. */
 async function presenceKeys(redis, okey = '987:L1') {
     const hash = pairs(await redis.command('HGETALL', `objcast:{${okey}}:presence`));
-    const exp = pairs(await redis.command('ZRANGE', `objcast:{${okey}}:presence:exp`, '0', '-1', 'WITHSCORES'));
-    return { hash, exp };
+    const gen = pairs(await redis.command('HGETALL', `objcast:{${okey}}:presence:gen`));
+    return { hash, gen };
 }
+
+/* The current generation of each live instance: {instance: generation}. */
+const generations = async (redis) => pairs(await redis.command('HGETALL', 'objcast:{instances}:gens'));
 
 const sortEvents = (msgs) => [...msgs].sort((x, y) => String(x.payload?.id).localeCompare(String(y.payload?.id)));
 
@@ -73,8 +77,8 @@ test(`kill -9 of an instance: the others get unsubscribed for its users within p
     await expectError(c, 'not_present', { objectId: OBJ, ref: 'np' });
     // Redis holds nothing of the dead instance's presence any more
     for (const okey of ['987:L1', '987:L2']) {
-        const { hash, exp } = await presenceKeys(redis, okey);
-        for (const f of [...Object.keys(hash), ...Object.keys(exp)]) {
+        const { hash, gen } = await presenceKeys(redis, okey);
+        for (const f of [...Object.keys(hash), ...Object.keys(gen)]) {
             assert.ok(!f.endsWith(`|${A.instance}`), `${okey}: ${f} of the dead instance removed`);
         }
     }
@@ -166,6 +170,7 @@ test('Redis lost: /readyz 503, plugin calls -> unavailable, processes stay up; r
     await sleep(Math.max(0, (TTL + 1) * 1000 - (Date.now() - downAt)));
     for (const s of nodes) s.assertAlive();
 
+    const restartedAt = Date.now();
     await redis.start();
     const upAt = Date.now();
     for (const s of nodes) await waitReady(s, 200, Math.max(1, 10000 - (Date.now() - upAt)));
@@ -175,13 +180,13 @@ test('Redis lost: /readyz 503, plugin calls -> unavailable, processes stay up; r
     await expectSilence([a, b], 500);
     // saved data intact
     await expectStored(b, data, 1);
-    // presence re-registered in Redis, with fresh expiries
+    // presence re-registered in Redis, under each instance's new generation
     await waitFor(async () => {
-        const { hash, exp } = await presenceKeys(redis);
-        const now = Date.now();
-        const want = [`a|${A.instance}`, `b|${B.instance}`];
-        return want.every((f) => hash[f] && Number(exp[f]) > now);
-    }, 5000, 'a and b re-registered in the presence hash with expiries in the future');
+        const { hash, gen } = await presenceKeys(redis);
+        const gens = await generations(redis);
+        const want = [[`a|${A.instance}`, A.instance], [`b|${B.instance}`, B.instance]];
+        return want.every(([f, i]) => hash[f] && gens[i] && gen[f] === gens[i] && Number(gens[i]) > restartedAt);
+    }, 5000, 'a and b re-registered in the presence hash under their instances\' new generations');
     // a new client on the third instance (no replica before) sees the old clients
     const n = await open(C, 'n');
     await subscribe(n);

@@ -1,5 +1,5 @@
 // The Redis layout (docs/operations.md, "Redis") as an operator sees it with redis-cli: saved data
-// as readable JSON per top-level key, meta, presence hash and expiry zset, the instances
+// as readable JSON per top-level key, meta, presence hash and generations, heartbeats and object indexes, the instances
 // hash, pub/sub channels, named client connections, and redis_prefix.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -23,7 +23,7 @@ function flatten(o, prefix = '', out = {}) {
     return out;
 }
 
-test('data, meta, presence and presence:exp keys of an object', async (t) => {
+test('data, meta, presence and presence:gen keys of an object, heartbeats and object indexes', async (t) => {
     const redis = await startRedis({ t });
     const [A, B] = await startCluster({ t, instances: 2, redis });
     const a = await open(A, user('a', { email: 'a@x.invalid', language: 'en' }));
@@ -53,7 +53,7 @@ test('data, meta, presence and presence:exp keys of an object', async (t) => {
     assert.ok(Math.abs(Number(meta.updated_at) - nowSec()) <= 5);
     assert.equal(Number(meta.bytes), bytes(JSON.stringify(data)));
 
-    // presence: <userId>|<instance> -> participant JSON; exp zset with the same members
+    // presence: <userId>|<instance> -> participant JSON
     const hash = pairs(await redis.command('HGETALL', 'objcast:{987:L1}:presence'));
     const fa = `a|${A.instance}`;
     const fb = `5|${B.instance}`;
@@ -68,18 +68,28 @@ test('data, meta, presence and presence:exp keys of an object', async (t) => {
         avatarUrl: 'https://example.invalid/avatar/a.png', workspaceId: 987 }, `participant JSON of a: ${hash[fa]}`);
     assert.deepStrictEqual(pick(hash[fb]), { id: 5, name: 'Name 5', objectId: OBJ, objectType: 'static',
         avatarUrl: 'https://example.invalid/avatar/5.png', workspaceId: 987 }, `participant JSON of 5: ${hash[fb]}`);
-    const exp = pairs(await redis.command('ZRANGE', 'objcast:{987:L1}:presence:exp', '0', '-1', 'WITHSCORES'));
-    assert.deepStrictEqual(Object.keys(exp).sort(), [fa, fb].sort());
+    // presence:gen: the same members -> the generation of their instance, which beats
+    // (objcast:{instances}:beats, expiry in ms) and indexes the object under it
+    const gen = pairs(await redis.command('HGETALL', 'objcast:{987:L1}:presence:gen'));
+    const gens = pairs(await redis.command('HGETALL', 'objcast:{instances}:gens'));
+    assert.deepStrictEqual(gen, { [fa]: gens[A.instance], [fb]: gens[B.instance] });
+    const beats = pairs(await redis.command('ZRANGE', 'objcast:{instances}:beats', '0', '-1', 'WITHSCORES'));
+    assert.deepStrictEqual(Object.keys(beats).sort(), [A.instance, B.instance].sort());
     const now = Date.now();
-    for (const [m, score] of Object.entries(exp)) {
-        assert.ok(Number(score) > now, `${m} expires in the future (${score} > ${now})`);
-        assert.ok(Number(score) <= now + TTL * 1000 + 1000, `${m} expires within presence_ttl (${score})`);
+    for (const [i, score] of Object.entries(beats)) {
+        assert.ok(Number(score) > now, `${i}'s heartbeat expires in the future (${score} > ${now})`);
+        assert.ok(Number(score) <= now + TTL * 1000 + 1000, `${i}'s heartbeat expires within presence_ttl (${score})`);
     }
-    // and the instances keep refreshing them
+    const indexKey = (inst) => `objcast:{${inst.replaceAll(':', '%3A')}}:objects:${gens[inst]}`;
+    for (const inst of [A.instance, B.instance]) {
+        assert.deepStrictEqual(await redis.command('SMEMBERS', indexKey(inst)), ['987:L1'], `object index of ${inst}`);
+    }
+    // the heartbeats go on; the entries themselves are never touched again
     await waitFor(async () => {
-        const later = pairs(await redis.command('ZRANGE', 'objcast:{987:L1}:presence:exp', '0', '-1', 'WITHSCORES'));
-        return Number(later[fa]) > Number(exp[fa]) && Number(later[fb]) > Number(exp[fb]);
-    }, TTL * 1000, 'expiry scores refreshed');
+        const later = pairs(await redis.command('ZRANGE', 'objcast:{instances}:beats', '0', '-1', 'WITHSCORES'));
+        return Number(later[A.instance]) > Number(beats[A.instance]) && Number(later[B.instance]) > Number(beats[B.instance]);
+    }, 3000, 'heartbeats pushed forward');
+    assert.deepStrictEqual(pairs(await redis.command('HGETALL', 'objcast:{987:L1}:presence:gen')), gen);
 
     // pub/sub: one channel per object, both instances subscribed
     const channels = await redis.command('PUBSUB', 'CHANNELS', 'objcast:*');
@@ -92,9 +102,13 @@ test('data, meta, presence and presence:exp keys of an object', async (t) => {
     await expectNext(a, presence('unsubscribed', b, a));
     await waitFor(async () => {
         const h = pairs(await redis.command('HGETALL', 'objcast:{987:L1}:presence'));
-        const z = pairs(await redis.command('ZRANGE', 'objcast:{987:L1}:presence:exp', '0', '-1', 'WITHSCORES'));
-        return !(fb in h) && !(fb in z) && fa in h && fa in z;
-    }, 3000, 'the leaving user removed from presence and presence:exp');
+        const g = pairs(await redis.command('HGETALL', 'objcast:{987:L1}:presence:gen'));
+        return !(fb in h) && !(fb in g) && fa in h && fa in g;
+    }, 3000, 'the leaving user removed from presence and presence:gen');
+    // and the object from its instance's index, as its last entry there went
+    await waitFor(async () => (await redis.command('EXISTS', indexKey(B.instance))) === 0, 3000,
+        `object index of ${B.instance} emptied`);
+    assert.deepStrictEqual(await redis.command('SMEMBERS', indexKey(A.instance)), ['987:L1']);
 });
 
 test('string workspace and integer ids go into keys as their string form', async (t) => {

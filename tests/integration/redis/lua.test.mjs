@@ -101,62 +101,121 @@ test('data_save.lua and data_get.lua from their files: stored fields, meta, the 
     assert.deepStrictEqual(await evalFile(redis, 'data_get.lua', [K('none'), K('none:meta')], []), ['0', '0', '{}']);
 });
 
-test('presence_set.lua, presence_snapshot.lua and presence_sweep.lua from their files', async (t) => {
+test('presence_set.lua, presence_snapshot.lua and presence_reap.lua from their files', async (t) => {
     const redis = await startRedis({ t, aof: false });
     const sub = await subscriber(t, redis, K('ch'));
-    const keys = [K('presence'), K('presence:exp'), K('meta'), K('ch')];
-    const now = Date.now();
+    const keys = [K('presence'), K('presence:gen'), K('presence:dead'), K('meta'), K('ch')];
     const part = '{"id":"u1","name":"U"}';
     const head = '{"k":"p","i":"inst-a","s":4,"u":"u1","q":';
-    // one live entry, then one that has already expired (its instance died)
+    const headB = (u) => `{"k":"p","i":"inst-b","s":5,"u":"${u}","q":`;
+    // entries of two instances, each stored with its instance's generation
     assert.deepStrictEqual(await evalFile(redis, 'presence_set.lua', keys,
-        ['u1|inst-a', part, now + 60000, head, `}\n${part}`]), ['1']);
+        ['u1|inst-a', part, 'inst-a', 100, head, `}\n${part}`]), ['1']);
     assert.equal(await sub.message(), `${head}1}\n${part}`);
     assert.deepStrictEqual(await evalFile(redis, 'presence_set.lua', keys,
-        ['u2|inst-b', '{"id":"u2"}', now - 1000, '{"k":"p","i":"inst-b","s":5,"u":"u2","q":', '}\n{"id":"u2"}']), ['2']);
+        ['u2|inst-b', '{"id":"u2"}', 'inst-b', 200, headB('u2'), '}\n{"id":"u2"}']), ['2']);
     await sub.message();
-    assert.deepStrictEqual(pairs(await redis.command('HGETALL', K('presence'))), { 'u1|inst-a': part, 'u2|inst-b': '{"id":"u2"}' });
+    assert.deepStrictEqual(await evalFile(redis, 'presence_set.lua', keys,
+        ['u3|inst-b', '{"id":"u3"}', 'inst-b', 201, headB('u3'), '}\n{"id":"u3"}']), ['3']);
+    await sub.message();
+    assert.deepStrictEqual(pairs(await redis.command('HGETALL', K('presence:gen'))),
+        { 'u1|inst-a': '100', 'u2|inst-b': '200', 'u3|inst-b': '201' });
 
-    // the snapshot: the last change's number, then the live entries (expired ones too with "1")
-    assert.deepStrictEqual(await evalFile(redis, 'presence_snapshot.lua', keys.slice(0, 3), [now, 0]),
-        ['2', 'u1|inst-a', part]);
-    const all = await evalFile(redis, 'presence_snapshot.lua', keys.slice(0, 3), [now, 1]);
-    assert.equal(all.length, 5);
+    // the snapshot: the last change's number, then every entry
+    const snap = await evalFile(redis, 'presence_snapshot.lua', [K('presence'), K('meta')], []);
+    assert.equal(snap[0], '3');
+    assert.deepStrictEqual(pairs(snap.slice(1)), { 'u1|inst-a': part, 'u2|inst-b': '{"id":"u2"}', 'u3|inst-b': '{"id":"u3"}' });
 
-    // the sweep removes the expired entry and publishes its removal, numbered
-    assert.deepStrictEqual(await evalFile(redis, 'presence_sweep.lua', keys, [now]), ['1']);
+    // reaping generation 200 of inst-b removes its entries of that generation or older,
+    // each published once and numbered, and nothing of inst-a or of inst-b's newer generation
+    assert.deepStrictEqual(await evalFile(redis, 'presence_reap.lua', keys, ['inst-b', 200, 60000]), ['1']);
     const text = await sub.message();
     assert.ok(text.endsWith('\n') && text.indexOf('\n') === text.length - 1, JSON.stringify(text));
-    assert.deepStrictEqual(JSON.parse(text), { k: 'p', i: 'inst-b', s: 0, u: 'u2', q: 3 });
-    assert.deepStrictEqual(Object.keys(pairs(await redis.command('HGETALL', K('presence')))), ['u1|inst-a']);
-    assert.deepStrictEqual(await redis.command('ZRANGE', K('presence:exp'), 0, -1), ['u1|inst-a']);
-    assert.deepStrictEqual(await evalFile(redis, 'presence_sweep.lua', keys, [now]), ['0']);
+    assert.deepStrictEqual(JSON.parse(text), { k: 'p', i: 'inst-b', s: 0, u: 'u2', q: 4 });
+    assert.deepStrictEqual(Object.keys(pairs(await redis.command('HGETALL', K('presence')))).sort(), ['u1|inst-a', 'u3|inst-b']);
+    assert.deepStrictEqual(Object.keys(pairs(await redis.command('HGETALL', K('presence:gen')))).sort(), ['u1|inst-a', 'u3|inst-b']);
+    // twice removes nothing twice; the dead generation is remembered for a while
+    assert.deepStrictEqual(await evalFile(redis, 'presence_reap.lua', keys, ['inst-b', 200, 60000]), ['0']);
+    assert.deepStrictEqual(pairs(await redis.command('HGETALL', K('presence:dead'))), { 'inst-b': '200' });
+    const pttl = await redis.command('PTTL', K('presence:dead'));
+    assert.ok(pttl > 50000 && pttl <= 60000, `presence:dead expires (${pttl} ms)`);
+
+    // a write of the dead generation still on its way is refused, unpublished; a newer one is not
+    assert.deepStrictEqual(await evalFile(redis, 'presence_set.lua', keys,
+        ['u2|inst-b', '{"id":"u2"}', 'inst-b', 200, headB('u2'), '}\n{"id":"u2"}']), ['-1']);
+    assert.equal(await redis.command('HEXISTS', K('presence'), 'u2|inst-b'), 0);
+    assert.deepStrictEqual(await evalFile(redis, 'presence_set.lua', keys,
+        ['u2|inst-b', '{"id":"u2"}', 'inst-b', 300, headB('u2'), '}\n{"id":"u2"}']), ['5']);
+    assert.equal(await sub.message(), `${headB('u2')}5}\n{"id":"u2"}`);
+
+    // an entry left without a generation (stored by an older objcastd) counts as the oldest
+    await redis.command('HSET', K('presence'), 'u9|inst-b', '{"id":"u9"}');
+    assert.deepStrictEqual(await evalFile(redis, 'presence_reap.lua', keys, ['inst-b', 250, 60000]), ['2']);
+    const gone = [JSON.parse(await sub.message()), JSON.parse(await sub.message())].map((m) => m.u).sort();
+    assert.deepStrictEqual(gone, ['u3', 'u9']);
+    assert.deepStrictEqual(Object.keys(pairs(await redis.command('HGETALL', K('presence')))).sort(), ['u1|inst-a', 'u2|inst-b']);
 
     // removing an entry: "" as the participant, an empty body
-    assert.deepStrictEqual(await evalFile(redis, 'presence_set.lua', keys, ['u1|inst-a', '', 0, head, '}\n']), ['4']);
-    assert.equal(await sub.message(), `${head}4}\n`);
-    assert.equal(await redis.command('EXISTS', K('presence')), 0);
+    assert.deepStrictEqual(await evalFile(redis, 'presence_set.lua', keys, ['u1|inst-a', '', 'inst-a', 100, head, '}\n']), ['8']);
+    assert.equal(await sub.message(), `${head}8}\n`);
+    assert.equal(await redis.command('HEXISTS', K('presence:gen'), 'u1|inst-a'), 0);
 });
 
-test('instances_refresh.lua from its file: writes this entry, drops stale ones', async (t) => {
+test('house.lua from its file: heartbeats, generations, dead instances and reap jobs', async (t) => {
     const redis = await startRedis({ t, aof: false });
-    const now = 1700000000;
-    await redis.command('HSET', 'lt:instances', 'old', JSON.stringify({ id: 'old', updated: now - 61 }), 'bad', 'not json');
-    const me = JSON.stringify({ id: 'me', updated: now });
-    assert.deepStrictEqual(await evalFile(redis, 'instances_refresh.lua', ['lt:instances'], ['me', me, now]), ['1']);
-    assert.deepStrictEqual(pairs(await redis.command('HGETALL', 'lt:instances')), { me });
-});
+    const keys = ['lt:{instances}:beats', 'lt:{instances}:gens', 'lt:{instances}:reap'];
+    const ttl = 1500;
+    const beat = (id, gen, { renew = 0, declare = 1, job = 1 } = {}) =>
+        evalFile(redis, 'house.lua', keys, [id, gen, renew, ttl, declare, 60000, job]);
+    const redisMs = async () => {
+        const [s, us] = await redis.command('TIME');
+        return Number(s) * 1000 + Math.floor(Number(us) / 1000);
+    };
 
-/* The text of `local function data_json ... end` in a script. */
-function dataJson(file) {
-    const text = readFileSync(path.join(luaDir, file), 'utf8');
-    const m = /^local function data_json\(key\)\n[\s\S]*?^end\n/m.exec(text);
-    assert.ok(m, `data_json in ${file}`);
-    return m[0];
-}
+    // a new process gets a generation (Redis's clock in ms) and a heartbeat
+    const before = await redisMs();
+    const [genA, freshA, jobA] = await beat('a', 0);
+    assert.equal(freshA, '1');
+    assert.equal(jobA ?? '', '');
+    assert.ok(Number(genA) >= before && Number(genA) <= before + 1000, `generation ${genA} near ${before}`);
+    const score = Number(await redis.command('ZSCORE', keys[0], 'a'));
+    assert.ok(score >= Number(genA) + ttl && score <= Number(genA) + ttl + 1000, `expiry ${score}`);
+    // beating with it keeps it
+    assert.deepStrictEqual((await beat('a', genA)).slice(0, 2), [genA, '0']);
 
-test('data_get.lua and data_save.lua carry the same data_json', () => {
-    assert.equal(dataJson('data_get.lua'), dataJson('data_save.lua'));
+    // b beats once, then stops; once its heartbeat lapses, a's next beat declares it dead
+    // and, wanting a job, takes the reaping of b's generation
+    const [genB] = await beat('b', 0, { job: 0 });
+    assert.deepStrictEqual((await beat('a', genA, { declare: 0, job: 0 })).slice(0, 2), [genA, '0']);
+    await new Promise((r) => setTimeout(r, ttl + 200));
+    // (a's own heartbeat lapsed too: it gets a new generation, and its old one is queued
+    // for after presence_ttl, when its entries are stored again)
+    const [genA2, freshA2, job] = await beat('a', genA, { declare: 1, job: 1 });
+    assert.equal(freshA2, '1');
+    assert.ok(Number(genA2) > Number(genA));
+    assert.equal(job, `b|${genB}`);
+    assert.deepStrictEqual(await redis.command('ZRANGE', keys[0], 0, -1), ['a']);
+    assert.deepStrictEqual(pairs(await redis.command('HGETALL', keys[1])), { a: genA2 });
+    const jobs = pairs(await redis.command('ZRANGE', keys[2], 0, -1, 'WITHSCORES'));
+    const now = await redisMs();
+    assert.deepStrictEqual(Object.keys(jobs).sort(), [`a|${genA}|r`, `b|${genB}`].sort());
+    assert.ok(Number(jobs[`b|${genB}`]) > now + 55000, 'the taken job is leased');
+    assert.ok(Number(jobs[`a|${genA}|r`]) > now && Number(jobs[`a|${genA}|r`]) <= now + ttl, 'the own old generation waits');
+    // nobody else gets a leased job
+    assert.equal((await beat('c', 0))[2] ?? '', '');
+
+    // renew: a new generation on demand, the old one queued
+    const [genA3, fresh3] = await beat('a', genA2, { renew: 1, job: 0 });
+    assert.equal(fresh3, '1');
+    assert.ok(Number(genA3) > Number(genA2));
+    assert.ok(`a|${genA2}|r` in pairs(await redis.command('ZRANGE', keys[2], 0, -1, 'WITHSCORES')));
+
+    // a process restarted under the same id while its old heartbeat still stood: the old
+    // generation is free to reap at once
+    const [genC] = await beat('c', 0, { job: 0 });
+    const [genC2] = await beat('c', 0, { job: 0 });
+    assert.ok(Number(genC2) > Number(genC));
+    assert.equal(Number(await redis.command('ZSCORE', keys[2], `c|${genC}`)), 0);
 });
 
 test('objcastd loads exactly the text of every src/lua file (SCRIPT EXISTS of their SHA1s)', async (t) => {
