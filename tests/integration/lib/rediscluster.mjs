@@ -11,6 +11,7 @@
 
 import { execFile, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -23,6 +24,32 @@ export const SLOTS = 16384;
 export function redisCliPath() {
     if (process.env.REDIS_CLI) return process.env.REDIS_CLI;
     return existsSync('/usr/bin/redis-cli') ? '/usr/bin/redis-cli' : 'redis-cli';
+}
+
+/* Whether port can be listened on at 127.0.0.1 right now. */
+function portFree(port) {
+    return new Promise((resolve) => {
+        const srv = net.createServer();
+        srv.unref();
+        srv.once('error', () => resolve(false));
+        srv.listen({ host: '127.0.0.1', port, exclusive: true }, () => srv.close(() => resolve(true)));
+    });
+}
+
+/*
+ * n consecutive ports that were free a moment ago, and with bus (default) the n ports
+ * 10000 above them too: what scripts/cluster --redis-cluster takes from
+ * OBJCAST_CLUSTER_REDIS_PORT upward. All below the kernel's ephemeral range (32768 up),
+ * so no outgoing connection takes one meanwhile.
+ */
+export async function freePortRun(n, { bus = true } = {}) {
+    for (let attempt = 0; attempt < 100; attempt++) {
+        const base = 10000 + Math.floor(Math.random() * (12768 - n));
+        const run = Array.from({ length: n }, (_, i) => base + i);
+        const want = bus ? [...run, ...run.map((p) => p + 10000)] : run;
+        if ((await Promise.all(want.map(portFree))).every(Boolean)) return run;
+    }
+    throw new Error(`no ${n} free ports in a row`);
 }
 
 // ---------------------------------------------------------------------------------------
