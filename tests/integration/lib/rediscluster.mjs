@@ -15,7 +15,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 
-import { RedisReplyError, RespClient, freePorts, redisServerPath } from './redis.mjs';
+import { RedisReplyError, RespClient, encodeCommand, freePorts, parseReply, redisServerPath } from './redis.mjs';
 import { sleep, waitFor } from './server.mjs';
 
 export const SLOTS = 16384;
@@ -167,7 +167,9 @@ export function parseClusterShards(reply) {
     return reply.map((s) => {
         const shard = obj(s);
         const ranges = [];
-        for (let i = 0; i + 1 < shard.slots.length; i += 2) ranges.push([Number(shard.slots[i]), Number(shard.slots[i + 1])]);
+        for (let i = 0; i + 1 < shard.slots.length; i += 2) {
+            ranges.push([Number(shard.slots[i]), Number(shard.slots[i + 1])]);
+        }
         return { slots: ranges, nodes: shard.nodes.map((n) => obj(n)) };
     });
 }
@@ -191,10 +193,129 @@ function run(file, args, { timeoutMs = 60000 } = {}) {
 }
 
 // ---------------------------------------------------------------------------------------
+// Sharded pub/sub (what objcast's instances use on a cluster: SSUBSCRIBE, SPUBLISH)
+
+/*
+ * One SSUBSCRIBE connection to one node, for watching what is published on a shard channel.
+ * Open it with shardSubscribe(). The node ends the subscription by itself (a sunsubscribe
+ * it was not asked for) when it stops serving the channel's slot: the slot moved away, or a
+ * failover made it a replica of another shard.
+ */
+export class ShardSubscriber {
+    constructor(sock, channel, port) {
+        this.sock = sock;
+        this.channel = channel;
+        this.port = port;
+        this.messages = []; // received and not yet taken by next()
+        this.unsubscribed = false; // the node ended the subscription
+        this.closed = false;
+        this._buf = Buffer.alloc(0);
+        this._wakers = [];
+        this.ready = new Promise((resolve, reject) => {
+            this._ready = { resolve, reject };
+        });
+        sock.on('data', (d) => this._onData(d));
+        const end = (e) => {
+            this.closed = true;
+            this._ready.reject(e || new Error(`connection to ${port} closed`));
+            this._wake();
+        };
+        sock.on('error', end);
+        sock.on('close', () => end());
+    }
+
+    _wake() {
+        for (const w of this._wakers.splice(0)) w();
+    }
+
+    _onData(d) {
+        this._buf = this._buf.length ? Buffer.concat([this._buf, d]) : d;
+        let off = 0;
+        for (;;) {
+            const r = parseReply(this._buf, off);
+            if (typeof r === 'symbol') break; // incomplete
+            off = r.end;
+            const v = r.value;
+            if (v instanceof RedisReplyError) {
+                this._ready.reject(v);
+            } else if (Array.isArray(v) && v[0] === 'ssubscribe') {
+                this._ready.resolve(this);
+            } else if (Array.isArray(v) && v[0] === 'smessage') {
+                this.messages.push(v[2]);
+            } else if (Array.isArray(v) && v[0] === 'sunsubscribe') {
+                this.unsubscribed = true;
+            }
+        }
+        this._buf = this._buf.subarray(off);
+        this._wake();
+    }
+
+    /* The next message (a string); rejects after timeoutMs, or once the subscription or
+     * the connection has ended and nothing is left. */
+    next(timeoutMs = 3000) {
+        return new Promise((resolve, reject) => {
+            const timer = setTimeout(() => {
+                const i = this._wakers.indexOf(attempt);
+                if (i >= 0) this._wakers.splice(i, 1);
+                reject(new Error(`no message on ${this.channel} within ${timeoutMs} ms`));
+            }, timeoutMs);
+            const attempt = () => {
+                if (this.messages.length) {
+                    clearTimeout(timer);
+                    resolve(this.messages.shift());
+                } else if (this.unsubscribed || this.closed) {
+                    clearTimeout(timer);
+                    reject(new Error(`subscription to ${this.channel} on ${this.port} ended ` +
+                        `(${this.unsubscribed ? 'sunsubscribe from the node' : 'connection closed'})`));
+                } else {
+                    this._wakers.push(attempt);
+                }
+            };
+            attempt();
+        });
+    }
+
+    /* Resolves once the node has ended the subscription (true), or false after timeoutMs. */
+    async waitUnsubscribed(timeoutMs = 3000) {
+        return waitFor(() => this.unsubscribed, timeoutMs, 'sunsubscribe', 10).then(() => true, () => false);
+    }
+
+    close() {
+        this.closed = true;
+        this.sock.destroy();
+    }
+}
+
+/* SSUBSCRIBE channel on the node at port. Resolves the ShardSubscriber once subscribed;
+ * rejects with the node's error (MOVED when it does not serve the slot). */
+export function shardSubscribe(port, channel, { timeoutMs = 3000 } = {}) {
+    return new Promise((resolve, reject) => {
+        const sock = net.connect({ port, host: '127.0.0.1' });
+        sock.setNoDelay(true);
+        const sub = new ShardSubscriber(sock, channel, port);
+        const timer = setTimeout(() => {
+            sub.close();
+            reject(new Error(`SSUBSCRIBE ${channel} on ${port} timed out`));
+        }, timeoutMs);
+        sock.once('connect', () => sock.write(encodeCommand(['SSUBSCRIBE', channel])));
+        sub.ready.then((s) => {
+            clearTimeout(timer);
+            resolve(s);
+        }, (e) => {
+            clearTimeout(timer);
+            sub.close();
+            reject(e);
+        });
+    });
+}
+
+// ---------------------------------------------------------------------------------------
 // Processes
 
 const liveNodes = new Set();
+const liveDirs = new Set(); // temp dirs of clusters not torn down yet
 
+// (lib/redis.mjs turns SIGINT, SIGTERM and SIGHUP into process.exit(), which lands here)
 process.on('exit', () => {
     for (const p of liveNodes) {
         try {
@@ -204,6 +325,7 @@ process.on('exit', () => {
         }
     }
     liveNodes.clear();
+    for (const d of liveDirs) rmSync(d, { recursive: true, force: true });
 });
 
 const LOG_MAX = 256 * 1024;
@@ -364,6 +486,7 @@ function redirectPort(err) {
  *                               MIGRATING/IMPORTING. Resolves {source, target, keys, ms}
  *   reshardWithCli(fromId, toId, nSlots)  redis-cli --cluster reshard, then waits until
  *                               redis-cli --cluster check passes; resolves {ms, output}
+ *   ssubscribe(channel)         a ShardSubscriber of channel on the master of its slot
  *   check()         redis-cli --cluster check: {ok, output}
  *   waitStable({timeout})       the start condition again, on the live nodes
  *   refreshNodes()  re-reads ids and roles from every live node
@@ -374,8 +497,10 @@ export async function startRedisCluster({ t, masters = 3, replicas = 1, nodeTime
     if (masters < 3) throw new Error('redis-cli --cluster create needs at least 3 masters');
     const count = masters * (1 + replicas);
     const root = mkdtempSync(path.join(os.tmpdir(), 'objcast-rcluster-'));
+    liveDirs.add(root);
     const conns = new Map(); // port -> RespClient
     const dependents = new Set();
+    const subscribers = new Set(); // ShardSubscribers to close at teardown
     const nodes = [];
     let slotCache = null; // ports by slot, as command() last learnt them
     let lastKill = null;
@@ -553,17 +678,21 @@ export async function startRedisCluster({ t, masters = 3, replicas = 1, nodeTime
         // every live replica has a master and its replication link is up
         for (const n of up) {
             const role = parseInfo(await nodeCommand(n.port, 'INFO', 'replication'));
-            if (role.role === 'slave' && role.master_link_status !== 'up') return `${n.port}: replica link ${role.master_link_status}`;
+            if (role.role === 'slave' && role.master_link_status !== 'up') {
+                return `${n.port}: replica link ${role.master_link_status}`;
+            }
         }
         // ... and is online in everybody's CLUSTER SHARDS
         for (const n of up) {
             const shards = parseClusterShards(await nodeCommand(n.port, 'CLUSTER', 'SHARDS'));
             for (const x of shards.flatMap((s) => s.nodes)) {
-                if (up.some((u) => u.port === Number(x.port)) && x.health !== 'online') return `${n.port} sees ${x.port} ${x.health}`;
+                const isUp = up.some((u) => u.port === Number(x.port));
+                if (isUp && x.health !== 'online') return `${n.port} sees ${x.port} ${x.health}`;
             }
         }
         // everybody agrees on who owns what
-        const maps = await Promise.all(up.map(async (n) => slotOwnersOf(await nodeCommand(n.port, 'CLUSTER', 'SLOTS'))));
+        const maps = await Promise.all(up.map(async (n) => slotOwnersOf(
+            await nodeCommand(n.port, 'CLUSTER', 'SLOTS'))));
         if (new Set(maps.map((m) => m.join())).size !== 1) return 'the nodes disagree about the slot owners';
         return null;
     }
@@ -669,6 +798,21 @@ export async function startRedisCluster({ t, masters = 3, replicas = 1, nodeTime
         return { source, target, keys, ms: Date.now() - started };
     }
 
+    /* A ShardSubscriber of channel on the master of its slot (closed at teardown). */
+    async function ssubscribe(channel) {
+        let port = (await slotOwners())[keySlot(channel)];
+        for (let hop = 0; ; hop++) {
+            try {
+                const sub = await shardSubscribe(port, channel);
+                subscribers.add(sub);
+                return sub;
+            } catch (e) {
+                if (!(e instanceof RedisReplyError) || e.code !== 'MOVED' || hop >= 3) throw e;
+                port = redirectPort(e);
+            }
+        }
+    }
+
     async function check() {
         const at = live().find((n) => n.role === 'master') || live()[0];
         const r = await run(redisCliPath(), ['--cluster', 'check', `127.0.0.1:${at.port}`]);
@@ -698,9 +842,11 @@ export async function startRedisCluster({ t, masters = 3, replicas = 1, nodeTime
         tornDown = true;
         await Promise.allSettled([...dependents].map((s) => s.stop('SIGTERM', { teardown: true })));
         for (const port of [...conns.keys()]) dropConn(port);
+        for (const sub of subscribers) sub.close();
         for (const n of nodes) if (n.running()) n.proc.kill('SIGKILL');
         await Promise.all(nodes.map((n) => n.exitPromise));
         rmSync(root, { recursive: true, force: true });
+        liveDirs.delete(root);
     }
 
     const cluster = {
@@ -725,6 +871,7 @@ export async function startRedisCluster({ t, masters = 3, replicas = 1, nodeTime
         restartNode,
         moveSlot,
         reshardWithCli,
+        ssubscribe,
         check,
         waitStable,
         refreshNodes,
@@ -735,7 +882,9 @@ export async function startRedisCluster({ t, masters = 3, replicas = 1, nodeTime
 
     try {
         const ports = await freePorts(count * 2);
-        for (let i = 0; i < count; i++) nodes.push(makeNode(root, i + 1, ports[i], ports[count + i], args, nodeTimeout));
+        for (let i = 0; i < count; i++) {
+            nodes.push(makeNode(root, i + 1, ports[i], ports[count + i], args, nodeTimeout));
+        }
         // a port taken between freePorts() and the bind gets new ones, a few times
         await Promise.all(nodes.map(async (n) => {
             for (let attempt = 1; ; attempt++) {

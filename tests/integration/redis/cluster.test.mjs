@@ -281,7 +281,8 @@ echo "url $(rediscluster_url)"`;
         assert.equal(Number(info.cluster_known_nodes), 6);
         assert.equal(Number(info.cluster_size), 3);
         const shards = parseClusterShards(await nodeCmd(p, 'CLUSTER', 'SHARDS'));
-        assert.deepStrictEqual(shards.map((s) => s.nodes.map((n) => n.role).sort().join()), ['master,replica', 'master,replica', 'master,replica']);
+        assert.deepStrictEqual(shards.map((s) => s.nodes.map((n) => n.role).sort().join()),
+            ['master,replica', 'master,replica', 'master,replica'], `${p}: three shards of a master and a replica`);
         const repl = parseInfo(await nodeCmd(p, 'INFO', 'replication'));
         if (repl.role === 'slave') assert.equal(repl.master_link_status, 'up', `${p}'s link to its master`);
         // conf/redis.conf's settings hold on every node

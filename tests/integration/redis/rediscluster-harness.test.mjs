@@ -178,6 +178,11 @@ test('moveSlot: a slot with keys moves to another master while a writer keeps us
     await c.command('SET', `${tag}:counter`, 0);
     const source = await c.masterOf(slot);
     const target = (await c.masters()).find((m) => m !== source);
+    // the object's channel is served by the slot's master (sharded pub/sub)
+    const sub = await c.ssubscribe(`${tag}:ch`);
+    assert.equal(sub.port, source.port);
+    assert.equal(await c.command('SPUBLISH', `${tag}:ch`, 'm1'), 1, 'one subscriber');
+    assert.equal(await sub.next(), 'm1');
 
     // a writer that never stops while the slot moves: every INCR acknowledged must count
     let stop = false;
@@ -199,10 +204,12 @@ test('moveSlot: a slot with keys moves to another master while a writer keeps us
             assert.equal(d, target);
             assert.equal(moved, 100, 'the hook runs after the first batch');
             // a key that is not (or no longer) on the source: ASK, towards the target
-            const ask = await rejection(c.nodeCommand(source.port, 'GET', `${tag}:new`), 'GET of a new key on the source');
+            const ask = await rejection(c.nodeCommand(source.port, 'GET', `${tag}:new`),
+                'GET of a new key on the source');
             assert.equal(ask.message, `ASK ${slot} 127.0.0.1:${target.port}`);
             // the importing target refuses it without ASKING, and sends the client back
-            const moved2 = await rejection(c.nodeCommand(target.port, 'GET', `${tag}:new`), 'GET on the target without ASKING');
+            const moved2 = await rejection(c.nodeCommand(target.port, 'GET', `${tag}:new`),
+                'GET on the target without ASKING');
             assert.equal(moved2.message, `MOVED ${slot} 127.0.0.1:${source.port}`);
             // the client follows the ASK: the new key is created on the target
             assert.equal(await c.command('SET', `${tag}:new`, 'during'), 'OK');
@@ -237,6 +244,15 @@ test('moveSlot: a slot with keys moves to another master while a writer keeps us
 
     const after = await rejection(c.nodeCommand(source.port, 'GET', keys[0]), 'GET on the old owner');
     assert.equal(after.message, `MOVED ${slot} 127.0.0.1:${target.port}`);
+
+    // the old owner ended the shard subscription when the slot left it; the channel now
+    // lives on the target
+    assert.ok(await sub.waitUnsubscribed(), 'sunsubscribe from the old owner');
+    await assert.rejects(sub.next(200), /ended/);
+    const sub2 = await c.ssubscribe(`${tag}:ch`);
+    assert.equal(sub2.port, target.port);
+    assert.equal(await c.command('SPUBLISH', `${tag}:ch`, 'm2'), 1);
+    assert.equal(await sub2.next(), 'm2');
     const chk = await c.check();
     assert.ok(chk.ok, `redis-cli --cluster check:\n${chk.output}`);
 
@@ -278,6 +294,7 @@ test('killMaster + waitFailover: the replica takes over within node-timeout + 5 
     assert.equal(await c.keyCommand(key, 'WAIT', 1, 1000), 1, 'the replica acknowledged the writes');
 
     const replica = c.nodes.find((n) => n.masterId === m0.id);
+    const sub = await c.ssubscribe(objcastKey('987', obj, 'ch'));
     const killed = await c.killMaster(slot);
     assert.equal(killed, m0);
     assert.ok(!killed.running());
@@ -297,6 +314,11 @@ test('killMaster + waitFailover: the replica takes over within node-timeout + 5 
     assert.deepStrictEqual(pairs(await c.command('HGETALL', key)), { title: '"before"', n: '1' });
     assert.equal(await c.command('HGET', objcastKey('987', obj, 'meta'), 'version'), '7');
     assert.equal(await c.command('HSET', key, 'after', '1'), 1, 'the new master takes writes');
+    assert.ok(sub.closed, 'the subscription died with its node');
+    const sub2 = await c.ssubscribe(objcastKey('987', obj, 'ch'));
+    assert.equal(sub2.port, replica.port, 'the channel moved with the slot');
+    assert.equal(await c.command('SPUBLISH', objcastKey('987', obj, 'ch'), 'hi'), 1);
+    assert.equal(await sub2.next(), 'hi');
 
     // back from the dead, the old master rejoins as a replica of its successor
     await c.restartNode(killed);
