@@ -1,18 +1,20 @@
 // The cluster topology of scripts/cluster, run natively: redis-server, three objcastd
 // (engine redis) and haproxy in front. Clients connect through haproxy only; the
-// objcast_ready payload's `instance` tells where each one landed.
+// objcast_ready payload's `instance` tells where each one landed. And the six-node Redis
+// Cluster that scripts/cluster --redis-cluster runs (scripts/lib/rediscluster.sh).
 //
 // scripts/cluster uses the daemon under test (OBJCAST_BUILD_DIR), free ports and a temp
 // state dir. haproxy must be installed (scripts/test installs it): without it this test
 // fails, it is not skipped.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 
-import { freePorts } from '../lib/redis.mjs';
+import { RespClient, freePorts } from '../lib/redis.mjs';
+import { freePortRun, keySlot, parseClusterShards, parseInfo } from '../lib/rediscluster.mjs';
 import { alive, httpGet, mintToken, objcastdPath, randomSecret, sanitizerReport, srcDir, waitFor } from '../lib/server.mjs';
 import {
     broadcast, collect, expectNext, expectSilence, getParticipants, open, ovMessage, participant, presence,
@@ -36,10 +38,13 @@ process.on('exit', () => {
 /*
  * Runs scripts/cluster (its own process group) and resolves once it printed its URL:
  * {port, secret, dir, pids: {name: pid}, url(), token(), clients, output()}. A pseudo
- * server for lib/proto.mjs's open(): connections go to haproxy's port.
+ * server for lib/proto.mjs's open(): connections go to haproxy's port. With redisCluster,
+ * scripts/cluster --redis-cluster: six Redis Cluster nodes (pids redis-1 .. redis-6).
  */
-async function startScriptCluster(t) {
-    const [port, redisPort, ...iports] = await freePorts(5);
+async function startScriptCluster(t, { redisCluster = false } = {}) {
+    const [port, ...iports] = await freePorts(4);
+    const [redisPort] = redisCluster ? await freePortRun(6) : await freePorts(1);
+    const redisNames = redisCluster ? ['redis-1', 'redis-2', 'redis-3', 'redis-4', 'redis-5', 'redis-6'] : ['redis'];
     const dir = mkdtempSync(path.join(os.tmpdir(), 'objcast-cluster-'));
     const secret = randomSecret();
     const env = {
@@ -52,7 +57,8 @@ async function startScriptCluster(t) {
         OBJCAST_BUILD_DIR: path.resolve(path.dirname(objcastdPath()), '..'),
         OBJCAST_TOKEN_SECRET: secret,
     };
-    const proc = spawn(path.join(srcDir, 'scripts', 'cluster'), ['--', '--presence_ttl', String(TTL), '--log_level', 'debug'], {
+    const args = [...(redisCluster ? ['--redis-cluster'] : []), '--', '--presence_ttl', String(TTL), '--log_level', 'debug'];
+    const proc = spawn(path.join(srcDir, 'scripts', 'cluster'), args, {
         env, detached: true, stdio: ['ignore', 'pipe', 'pipe'],
     });
     live.add(proc.pid);
@@ -128,7 +134,7 @@ async function startScriptCluster(t) {
         });
     });
     if (up) throw new Error(`scripts/cluster did not come up (${up})\n${out.slice(-6000)}`);
-    for (const name of ['redis', 'haproxy', ...INSTANCES]) {
+    for (const name of [...redisNames, 'haproxy', ...INSTANCES]) {
         const f = path.join(dir, `${name}.pid`);
         assert.ok(existsSync(f), `${f} written`);
         cluster.pids[name] = Number(readFileSync(f, 'utf8').trim());
@@ -217,4 +223,96 @@ test('through haproxy: an instance killed, its clients reconnect elsewhere and a
     // the script noticed and said so, and keeps the rest running
     await waitFor(() => cl.output().includes(`${victim} (pid ${cl.pids[victim]}) exited`), 3000, 'the script to report the death');
     for (const n of ['redis', 'haproxy', ...INSTANCES.filter((x) => x !== victim)]) assert.ok(alive(cl.pids[n]), `${n} still runs`);
+});
+
+/* Runs a bash script with scripts/lib/common.sh and scripts/lib/rediscluster.sh sourced
+ * (set -euo pipefail, as the scripts have it): resolves {code, out}. */
+function libBash(script, env = {}) {
+    const full = `set -euo pipefail\n. scripts/lib/common.sh\n. scripts/lib/rediscluster.sh\n${script}`;
+    return new Promise((resolve) => {
+        execFile('bash', ['-c', full], { cwd: srcDir, env: { ...process.env, ...env }, timeout: 90000 },
+            (err, stdout, stderr) => resolve({ code: err ? err.code : 0, out: `${stdout}${stderr}` }));
+    });
+}
+
+/* One command to one node on a fresh connection. */
+async function nodeCmd(port, ...args) {
+    const c = await RespClient.connect(port);
+    try {
+        return await c.command(...args);
+    } finally {
+        c.close();
+    }
+}
+
+test('scripts/lib/rediscluster.sh: six nodes become 3 masters with a replica each, and the same cluster after a restart', async (t) => {
+    const ports = await freePortRun(6);
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'objcast-rcluster-sh-'));
+    const pids = new Set();
+    t.after(() => {
+        for (const pid of pids) {
+            try {
+                process.kill(pid, 'SIGKILL');
+            } catch {
+                /* gone */
+            }
+        }
+        rmSync(dir, { recursive: true, force: true });
+    });
+    // the nodes outlive the shell that started them: the test stops them
+    const startJoin = `rediscluster_start "$STATE" ${ports.join(' ')}
+echo "pids \${RC_PIDS[*]}"
+rediscluster_join "$STATE" 60
+echo "url $(rediscluster_url)"`;
+    const up = async (what) => {
+        const r = await libBash(startJoin, { STATE: dir });
+        const pidLine = /^pids (.*)$/m.exec(r.out);
+        if (pidLine) for (const p of pidLine[1].split(' ')) pids.add(Number(p));
+        assert.equal(r.code, 0, `${what}:\n${r.out}`);
+        return /^url (.*)$/m.exec(r.out)[1];
+    };
+
+    const url = await up('start and join');
+    assert.equal(url, `redis://${ports.slice(0, 3).map((p) => `127.0.0.1:${p}`).join(',')}`, 'the first three are the masters');
+    const ids = {};
+    for (const p of ports) {
+        const info = parseInfo(await nodeCmd(p, 'CLUSTER', 'INFO'));
+        assert.equal(info.cluster_state, 'ok', `${p} cluster_state`);
+        assert.equal(Number(info.cluster_known_nodes), 6);
+        assert.equal(Number(info.cluster_size), 3);
+        const shards = parseClusterShards(await nodeCmd(p, 'CLUSTER', 'SHARDS'));
+        assert.deepStrictEqual(shards.map((s) => s.nodes.map((n) => n.role).sort().join()),
+            ['master,replica', 'master,replica', 'master,replica'], `${p}: three shards of a master and a replica`);
+        const repl = parseInfo(await nodeCmd(p, 'INFO', 'replication'));
+        if (repl.role === 'slave') assert.equal(repl.master_link_status, 'up', `${p}'s link to its master`);
+        // conf/redis.conf's settings hold on every node
+        assert.deepStrictEqual(await nodeCmd(p, 'CONFIG', 'GET', 'appendonly'), ['appendonly', 'yes']);
+        assert.deepStrictEqual(await nodeCmd(p, 'CONFIG', 'GET', 'maxmemory-policy'), ['maxmemory-policy', 'noeviction']);
+        ids[p] = await nodeCmd(p, 'CLUSTER', 'MYID');
+    }
+
+    // a saved object, on its master and acknowledged by the replica
+    const key = 'objcast:{987:L1}:data';
+    const slots = await nodeCmd(ports[0], 'CLUSTER', 'SLOTS');
+    const owner = Number(slots.find(([a, b]) => a <= keySlot(key) && keySlot(key) <= b)[2][1]);
+    const c = await RespClient.connect(owner);
+    await c.command('HSET', key, 'title', '"kept"');
+    assert.equal(await c.command('WAIT', 1, 2000), 1);
+    c.close();
+
+    // stopped (SIGTERM, as scripts/cluster does) and started again on the same state
+    assert.equal((await libBash(`RC_PIDS=(${[...pids].join(' ')}); rediscluster_stop`)).code, 0);
+    for (const pid of pids) assert.ok(!alive(pid), `node pid ${pid} stopped`);
+    pids.clear();
+    assert.equal(await up('restart on the same state'), url);
+    for (const p of ports) assert.equal(await nodeCmd(p, 'CLUSTER', 'MYID'), ids[p], `${p} is the same node`);
+    const again = await RespClient.connect(owner);
+    assert.equal(await again.command('HGET', key, 'title'), '"kept"', 'the AOF kept the data');
+    again.close();
+
+    // a state made on other ports is refused (nodes.conf names the nodes by address)
+    const other = await libBash(`rediscluster_start "$STATE" ${ports.map((p) => p + 1).join(' ')}`, { STATE: dir });
+    assert.notEqual(other.code, 0);
+    assert.match(other.out, /was made on ports/);
+    assert.equal(existsSync(path.join(dir, 'redis-1', 'nodes.conf')), true);
 });
