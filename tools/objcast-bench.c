@@ -85,6 +85,9 @@
  * presence events and the server's presence bootstraps of the last objects are done by then,
  * so the window sees only what the server does when nothing happens. */
 #define REST_SETTLE_NS 2000000000ull
+/* The senders start this long after the at-rest window closes: the parent's sample at its end
+ * may come a little late (a busy machine), and must not count the first messages. */
+#define REST_GUARD_NS 200000000ull
 /* Commands per window named in the report, the most called first. */
 #define REDIS_TOP 8
 
@@ -2059,7 +2062,7 @@ struct child {
 /* The moments the parent samples the server processes and Redis. */
 enum edge {
     EDGE_REST,     /* the at-rest window opens (--rest) */
-    EDGE_REST_END, /* it closes; the senders start (t0) */
+    EDGE_REST_END, /* it closes; the senders start REST_GUARD_NS later (t0) */
     EDGE_WARM,     /* the measured window opens */
     EDGE_END,      /* it closes */
     EDGE_COUNT,
@@ -2173,7 +2176,7 @@ static void all_ready(struct parent *pa)
     if (o->rest > 0) {
         pa->edge_at[EDGE_REST] = pa->go.t0 + REST_SETTLE_NS;
         pa->edge_at[EDGE_REST_END] = pa->edge_at[EDGE_REST] + (uint64_t)(o->rest * 1e9);
-        pa->go.t0 = pa->edge_at[EDGE_REST_END];
+        pa->go.t0 = pa->edge_at[EDGE_REST_END] + REST_GUARD_NS;
         pa->next_edge = EDGE_REST;
     }
     pa->go.t_warm = pa->go.t0 + (uint64_t)(o->warmup * 1e9);
@@ -2605,11 +2608,11 @@ static void usage(FILE *f)
         "                         idle: 0); then check that every send was delivered\n"
         "      --rest S           before the start, an at-rest window of S seconds: every\n"
         "                         connection set up, nothing sent; it opens 2 s after the\n"
-        "                         setup. Server CPU and --redis are measured over it too\n"
-        "                         (default 0: none)\n"
+        "                         setup and ends 0.2 s before the start. Server CPU and\n"
+        "                         --redis are measured over it too (default 0: none)\n"
         "      --setup-timeout S  seconds connection setup may take (default 60); the whole\n"
-        "                         run ends within setup-timeout + rest + 2 + warmup + duration\n"
-        "                         + drain + 5\n"
+        "                         run ends within setup-timeout + rest + 2.2 + warmup\n"
+        "                         + duration + drain + 5\n"
         "      --connect-rate R   new connections per second, all processes (default 1000)\n"
         "      --batch B          connections opened per batch, all processes (default 100)\n"
         "  -P, --procs P          generator processes, each with its own event loop (default 1)\n"
