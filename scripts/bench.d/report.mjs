@@ -210,7 +210,7 @@ const w5 = runs.find((r) => r.bench_id === 'W5' && r.bench_ok);
 const secs = (x) => `${+Number(x).toFixed(2)} s`;
 if (w5)
     p(
-        `- W5: connections over half as many objects, subscribed and joined; ${secs(w5.rest_s)} at rest (nothing sent, from 2 s after the setup), then one ${w5.size}-byte message per object every ${secs(1 / w5.rate)}, spread evenly, ${secs(w5.warmup_s)} warmup and ${secs(w5.duration_s)} measured. Redis is read through its INFO at the windows' edges: CPU from \`used_cpu_user\` + \`used_cpu_sys\`, commands from \`total_commands_processed\` and the \`cmdstat_\` lines (commands Lua scripts call count; objcast-bench's own \`INFO\` does not), summed over every redis-server of the target; "objcastd CPU" is objcastd alone.`,
+        `- W5: connections over half as many objects, subscribed and joined; ${secs(w5.rest_s)} at rest (nothing sent, from 2 s after the setup until 0.2 s before the first message), then one ${w5.size}-byte message per object every ${secs(1 / w5.rate)}, spread evenly, ${secs(w5.warmup_s)} warmup and ${secs(w5.duration_s)} measured. Redis is read through its INFO at the windows' edges: CPU from \`used_cpu_user\` + \`used_cpu_sys\`, commands from \`total_commands_processed\` and the \`cmdstat_\` lines (commands Lua scripts call count; objcast-bench's own \`INFO\` does not), summed over every redis-server of the target; "objcastd CPU" is objcastd alone.`,
     );
 p('');
 
@@ -446,9 +446,8 @@ if (groups.W5) {
         'Two users per object (connection i on object i mod K, K = connections / 2), each',
         'subscribed and joined, one objcastd with engine redis. **At rest**: nothing sent; what',
         'objcastd and Redis do then is housekeeping, the cost of merely having the connections and',
-        'objects. **Messages**: one per object',
-        `${w5 ? `every ${secs(1 / w5.rate)}` : 'at a fixed rate'} from one member to the other. Top commands: the most called at rest,`,
-        'calls/s (median over the runs). CPU: % of one core.',
+        `objects. **Messages**: one per object ${w5 ? `every ${secs(1 / w5.rate)}` : 'at a fixed rate'} from one member to the other.`,
+        'Top commands: the most called at rest, calls/s (median over the runs). CPU: % of one core.',
         '',
     );
     // per-command median calls/s at rest over the ok runs, most called first
