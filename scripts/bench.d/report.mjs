@@ -458,7 +458,8 @@ if (groups.W5) {
             .map((cmd) => [cmd, median(ok.map((r) => r.rest_redis_top?.find((c) => c.cmd === cmd)?.per_s ?? 0))])
             .sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))
             .slice(0, 4);
-        return rows.length ? rows.map(([cmd, v]) => `${cmd} ${num(v)}`).join(', ') : '—';
+        const rate = (x) => (x < 10 ? `${+x.toFixed(1)}` : num(x)); // 0.5, not 0.500
+        return rows.length ? rows.map(([cmd, v]) => `${cmd} ${rate(v)}`).join(', ') : '—';
     };
     const pct1 = (x) => `${x.toFixed(1)}%`; // at rest a few % or less: one decimal
     const cols = [
