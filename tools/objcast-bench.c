@@ -11,6 +11,8 @@
  * carries can be compared with its receive time in any process. At the end of the drain each
  * process sends its counters and histograms to the parent, which adds them up, samples the
  * server processes' CPU time and RSS (from /proc) at the window's edges, and prints the result.
+ * With --rest, an "at rest" window with every connection set up and nothing sent comes before
+ * the start; with --redis, the parent also reads each Redis's INFO at every window edge.
  *
  * Client side WebSocket framing (masked frames out, unmasked frames in) is here: src/ws.c is
  * the server side codec. Tokens come from auth_jwt_sign(), Sec-WebSocket-Accept from
@@ -43,6 +45,7 @@
 
 #include <event2/event.h>
 #include <event2/event_struct.h>
+#include <hiredis/hiredis.h>
 #include <http_parser.h>
 
 #include "auth.h"
@@ -52,6 +55,7 @@
 
 #define MAX_URLS 16
 #define MAX_SERVER_PIDS 16
+#define MAX_REDIS 16
 #define MAX_CPUS 256
 /* Bytes read from a socket per read() call; one buffer per process. */
 #define READ_BUF_SIZE (256 * 1024)
@@ -77,6 +81,15 @@
 #define DRAIN_QUIET_NS 250000000ull
 /* Per process, at most this many batches of connections may be in setup at once. */
 #define SETUP_BATCHES_PENDING 4
+/* The at-rest window (--rest) opens this long after the last connection is set up: the last
+ * presence events and the server's presence bootstraps of the last objects are done by then,
+ * so the window sees only what the server does when nothing happens. */
+#define REST_SETTLE_NS 2000000000ull
+/* The senders start this long after the at-rest window closes: the parent's sample at its end
+ * may come a little late (a busy machine), and must not count the first messages. */
+#define REST_GUARD_NS 200000000ull
+/* Commands per window named in the report, the most called first. */
+#define REDIS_TOP 8
 
 #define NS_PER_S 1000000000ull
 
@@ -85,13 +98,20 @@
 enum workload {
     WL_FANOUT, /* one sender broadcasts to every receiver of one object (W1/W3) */
     WL_IDLE,   /* connections only: server memory per connection */
-    WL_MANY,   /* N connections over K objects, each object 1 message/s (W2) */
+    WL_MANY,   /* N connections over K objects, each object R messages/s (W2, W5) */
     WL_DATA,   /* closed-loop ovice_save_and_emit_data (W4) */
 };
 
 enum target_kind {
     TARGET_OBJCAST,
     TARGET_NCHAN,
+};
+
+/* A Redis to read INFO from (--redis HOST:PORT). */
+struct redis_addr {
+    const char *text; /* as given on the command line */
+    char host[256];   /* without brackets */
+    int port;
 };
 
 /* A parsed ws:// or http:// URL. */
@@ -117,6 +137,8 @@ struct opts {
     unsigned objects;     /* many: number of objects */
     size_t size;          /* bytes of a message's (or saved payload's) JSON text */
     double rate;          /* fanout: messages/s, 0 = windowed; many: per object */
+    int join;             /* many: objcast_join after objcast_subscribe */
+    double rest;          /* seconds of the at-rest window before the start, 0: none */
     unsigned inflight;    /* fanout window / data saves outstanding */
     double duration;      /* measured window, seconds */
     double warmup;        /* seconds between the start and the window */
@@ -126,6 +148,8 @@ struct opts {
     unsigned batch;       /* connections opened per batch, all processes together */
     pid_t server_pids[MAX_SERVER_PIDS];
     int nserver_pids;
+    struct redis_addr redis[MAX_REDIS]; /* --redis: INFO read at the windows' edges */
+    int nredis;
     int cpus[MAX_CPUS]; /* --pin: process k runs on cpus[k % ncpus] */
     int ncpus;
     int json;
@@ -389,6 +413,7 @@ enum conn_state {
     CS_UPGRADING,   /* upgrade request sent, reading the 101 head */
     CS_AUTHING,     /* objcast_auth sent, waiting for objcast_ready */
     CS_SUBSCRIBING, /* objcast_subscribe sent, waiting for our own ovice_participant_subscribed */
+    CS_JOINING,     /* --join: objcast_join sent, waiting for our own ovice_participant_joined */
     CS_READY,       /* set up (publisher: connected) */
     CS_CLOSED,
 };
@@ -674,6 +699,7 @@ enum rx_type {
     RX_READY,      /* objcast_ready */
     RX_ERROR,      /* objcast_error */
     RX_SUBSCRIBED, /* ovice_participant_subscribed */
+    RX_JOINED,     /* ovice_participant_joined */
     RX_MESSAGE,    /* ovice_message */
     RX_SHARED,     /* ovice_shared_data */
     RX_SAVED,      /* ovice_data_saved_success */
@@ -689,6 +715,7 @@ static enum rx_type rx_type_of(const char *p, size_t len)
         {"ovice_shared_data\"", RX_SHARED},
         {"ovice_data_saved_success\"", RX_SAVED},
         {"ovice_participant_subscribed\"", RX_SUBSCRIBED},
+        {"ovice_participant_joined\"", RX_JOINED},
         {"objcast_ready\"", RX_READY},
         {"objcast_error\"", RX_ERROR},
     };
@@ -773,11 +800,30 @@ static void on_text(struct conn *c, const char *p, size_t len)
         }
         return;
     case CS_SUBSCRIBING:
-        if (type == RX_SUBSCRIBED && memmem(p, len, "\"isSelf\":true", 13))
+        if (type == RX_SUBSCRIBED && memmem(p, len, "\"isSelf\":true", 13)) {
+            if (o->join) {
+                /* As a host page does for a user at an object: subscribe when in
+                 * range, then join (link to it). */
+                char obj[300], join[400];
+                int n = snprintf(join, sizeof(join),
+                                 "{\"type\":\"objcast_join\",\"objectId\":\"%s\","
+                                 "\"objectType\":\"static\"}",
+                                 conn_object(c, obj, sizeof(obj)));
+                c->state = CS_JOINING;
+                ws_send_text(c, join, (size_t)n);
+            } else {
+                conn_ready(c);
+            }
+        } else if (type == RX_ERROR) {
+            fail_setup_text(c, "objcast_subscribe refused", p, len);
+        }
+        return; /* others' presence events */
+    case CS_JOINING:
+        if (type == RX_JOINED && memmem(p, len, "\"isSelf\":true", 13))
             conn_ready(c);
         else if (type == RX_ERROR)
-            fail_setup_text(c, "objcast_subscribe refused", p, len);
-        return; /* others' presence events */
+            fail_setup_text(c, "objcast_join refused", p, len);
+        return;
     case CS_READY:
         break;
     default:
@@ -1465,9 +1511,9 @@ static void setup_timeout_cb(evutil_socket_t fd, short what, void *arg)
         st[w->conns[i].state]++;
     worker_fail(w,
                 "setup timed out after %.0f s: %u of %u connections ready (not opened %u, "
-                "connecting %u, upgrading %u, authenticating %u, subscribing %u)",
+                "connecting %u, upgrading %u, authenticating %u, subscribing %u, joining %u)",
                 w->o->setup_timeout, w->nready, w->nconns, st[CS_IDLE], st[CS_CONNECTING],
-                st[CS_UPGRADING], st[CS_AUTHING], st[CS_SUBSCRIBING]);
+                st[CS_UPGRADING], st[CS_AUTHING], st[CS_SUBSCRIBING], st[CS_JOINING]);
 }
 
 static void report_and_exit(struct worker *w)
@@ -1764,6 +1810,241 @@ static double server_cpu_delta(const struct server_sample *a, const struct serve
     return sum;
 }
 
+/* --- parent: Redis INFO ------------------------------------------------------------------
+ * With --redis the parent reads INFO all from each Redis at every window edge, on one
+ * connection per Redis opened as the setup starts. Redis counts every command it runs, those a
+ * Lua script calls included, in total_commands_processed and per command in the cmdstat_
+ * lines; its CPU time (used_cpu_user + used_cpu_sys: getrusage of the whole redis-server
+ * process, the same counters as /proc/PID/stat) comes from the same reply, so a list of
+ * addresses is enough, one Redis or every master of a cluster. The parent's own INFO
+ * commands are counted by Redis too and are taken out again (redis_window()). */
+
+/* One cmdstat_ line of INFO: calls and time of one command. */
+struct redis_cmdstat {
+    char name[64]; /* "evalsha", "client|setname" */
+    uint64_t calls;
+    uint64_t usec; /* time Redis spent in it, microseconds */
+};
+
+/* One Redis at one window edge. */
+struct redis_sample {
+    int ok;                     /* INFO was read */
+    double cpu;                 /* used_cpu_user + used_cpu_sys, seconds */
+    uint64_t total;             /* total_commands_processed */
+    uint64_t own;               /* INFO commands the parent had sent before this one */
+    struct redis_cmdstat *cmds; /* every command called since Redis started; owned */
+    int ncmds;
+};
+
+/* A --redis server. */
+struct redis_server {
+    const struct redis_addr *addr;
+    redisContext *ctx; /* blocking, 2 s timeout */
+    uint64_t sent;     /* INFO commands sent on ctx */
+};
+
+/* Every --redis over one window, summed. */
+struct redis_window {
+    int ok;                    /* both edges read on every Redis */
+    double cpu;                /* CPU seconds */
+    uint64_t cmds;             /* commands run, without the parent's INFO */
+    struct redis_cmdstat *top; /* the commands called in the window, most calls first; owned */
+    int ntop;
+};
+
+/* Sends INFO all; returns the reply (the caller frees it) or NULL with the reason in err. */
+static redisReply *redis_info(struct redis_server *rs, char *err, size_t errlen)
+{
+    rs->sent++;
+    redisReply *r = redisCommand(rs->ctx, "INFO all");
+    if (!r) {
+        snprintf(err, errlen, "%s", rs->ctx->errstr[0] ? rs->ctx->errstr : "no reply");
+        return NULL;
+    }
+    if (r->type != REDIS_REPLY_STRING) {
+        snprintf(err, errlen, "%s", r->type == REDIS_REPLY_ERROR ? r->str : "not a string reply");
+        freeReplyObject(r);
+        return NULL;
+    }
+    return r;
+}
+
+/* The number after "\n<key>:" in an INFO text, or -1 when absent. */
+static double info_number(const char *text, const char *key)
+{
+    char k[80];
+    snprintf(k, sizeof(k), "\n%s:", key);
+    const char *p = strstr(text, k);
+    return p ? strtod(p + strlen(k), NULL) : -1;
+}
+
+/* Connects rs to a and checks that its INFO has what the windows need; 0, or -1 with the
+ * reason in err. */
+static int redis_open(struct redis_server *rs, const struct redis_addr *a, char *err, size_t errlen)
+{
+    struct timeval tv = {2, 0};
+    rs->addr = a;
+    rs->ctx = redisConnectWithTimeout(a->host, a->port, tv);
+    if (!rs->ctx || rs->ctx->err) {
+        snprintf(err, errlen, "%s", rs->ctx ? rs->ctx->errstr : "out of memory");
+        return -1;
+    }
+    redisSetTimeout(rs->ctx, tv);
+    redisReply *r = redis_info(rs, err, errlen); /* fail now, not after the setup */
+    if (!r)
+        return -1;
+    int ok = info_number(r->str, "total_commands_processed") >= 0 &&
+             info_number(r->str, "used_cpu_user") >= 0 && strstr(r->str, "\ncmdstat_");
+    freeReplyObject(r);
+    if (!ok) {
+        snprintf(err, errlen,
+                 "INFO all lacks total_commands_processed, used_cpu_user or cmdstat_ lines");
+        return -1;
+    }
+    return 0;
+}
+
+static void redis_sample_free(struct redis_sample *s)
+{
+    free(s->cmds);
+    memset(s, 0, sizeof(*s));
+}
+
+/* Reads rs's INFO into s; 0, or -1 after printing why. */
+static int redis_sample(struct redis_server *rs, struct redis_sample *s)
+{
+    char err[200];
+    redis_sample_free(s);
+    s->own = rs->sent;
+    redisReply *r = redis_info(rs, err, sizeof(err));
+    if (!r) {
+        fprintf(stderr, "objcast-bench: error: --redis %s: INFO all: %s\n", rs->addr->text, err);
+        return -1;
+    }
+    double total = info_number(r->str, "total_commands_processed");
+    double user = info_number(r->str, "used_cpu_user"), sys = info_number(r->str, "used_cpu_sys");
+    s->total = total > 0 ? (uint64_t)total : 0;
+    s->cpu = (user > 0 ? user : 0) + (sys > 0 ? sys : 0);
+    /* cmdstat_<name>:calls=<n>,usec=<n>,... */
+    for (const char *p = r->str; (p = strstr(p, "\ncmdstat_")) != NULL;) {
+        p += 9;
+        const char *colon = strchr(p, ':');
+        unsigned long long calls, usec;
+        if (!colon)
+            break;
+        if ((size_t)(colon - p) < sizeof(s->cmds[0].name) &&
+            sscanf(colon + 1, "calls=%llu,usec=%llu", &calls, &usec) == 2) {
+            s->cmds = oc_realloc(s->cmds, (size_t)(s->ncmds + 1) * sizeof(*s->cmds));
+            struct redis_cmdstat *c = &s->cmds[s->ncmds++];
+            snprintf(c->name, sizeof(c->name), "%.*s", (int)(colon - p), p);
+            c->calls = calls;
+            c->usec = usec;
+        }
+        p = colon;
+    }
+    freeReplyObject(r);
+    s->ok = 1;
+    return 0;
+}
+
+static int cmdstat_by_calls(const void *a, const void *b)
+{
+    const struct redis_cmdstat *x = a, *y = b;
+    if (x->calls != y->calls)
+        return x->calls < y->calls ? 1 : -1;
+    return strcmp(x->name, y->name);
+}
+
+/* Adds calls and usec of command `name` to w's list. */
+static void window_add(struct redis_window *w, const char *name, uint64_t calls, uint64_t usec)
+{
+    for (int i = 0; i < w->ntop; i++) {
+        if (strcmp(w->top[i].name, name) == 0) {
+            w->top[i].calls += calls;
+            w->top[i].usec += usec;
+            return;
+        }
+    }
+    w->top = oc_realloc(w->top, (size_t)(w->ntop + 1) * sizeof(*w->top));
+    struct redis_cmdstat *c = &w->top[w->ntop++];
+    snprintf(c->name, sizeof(c->name), "%s", name);
+    c->calls = calls;
+    c->usec = usec;
+}
+
+/* Every Redis between samples a and b (one per Redis in each). */
+static void redis_window(const struct redis_sample *a, const struct redis_sample *b, int n,
+                         struct redis_window *w)
+{
+    memset(w, 0, sizeof(*w));
+    w->ok = n > 0;
+    for (int i = 0; i < n; i++) {
+        const struct redis_sample *x = &a[i], *y = &b[i];
+        if (!x->ok || !y->ok) {
+            w->ok = 0;
+            continue;
+        }
+        /* The INFO that took sample x and those in between ran in the window; the one that
+         * took sample y had not been counted yet when it was answered. Their time stays in
+         * info's usec: it cannot be told apart, and objcastd does not send INFO. */
+        uint64_t own = y->own - x->own;
+        w->cpu += y->cpu - x->cpu;
+        uint64_t total = y->total > x->total ? y->total - x->total : 0;
+        w->cmds += total > own ? total - own : 0;
+        for (int j = 0; j < y->ncmds; j++) {
+            const struct redis_cmdstat *c = &y->cmds[j];
+            uint64_t calls = c->calls, usec = c->usec;
+            for (int k = 0; k < x->ncmds; k++) {
+                if (strcmp(x->cmds[k].name, c->name) == 0) {
+                    calls -= calls >= x->cmds[k].calls ? x->cmds[k].calls : calls;
+                    usec -= usec >= x->cmds[k].usec ? x->cmds[k].usec : usec;
+                    break;
+                }
+            }
+            if (strcmp(c->name, "info") == 0)
+                calls -= calls >= own ? own : calls;
+            if (calls)
+                window_add(w, c->name, calls, usec);
+        }
+    }
+    if (w->ntop > 1)
+        qsort(w->top, (size_t)w->ntop, sizeof(*w->top), cmdstat_by_calls);
+}
+
+/* "  <label> 12.3% of one core (2 servers), 18078.0 commands/s: evalsha 7500.0/s (3.1 us), ..." */
+static void print_redis_window(FILE *f, const char *label, const struct redis_window *w, int nredis,
+                               double secs)
+{
+    if (!w->ok) {
+        fprintf(f, "  %-11s not measured (INFO failed)\n", label);
+        return;
+    }
+    fprintf(f, "  %-11s %.1f%% of one core (%d server%s), %.1f commands/s", label,
+            100 * w->cpu / secs, nredis, nredis == 1 ? "" : "s", (double)w->cmds / secs);
+    for (int i = 0; i < w->ntop && i < REDIS_TOP; i++)
+        fprintf(f, "%s%s %.1f/s (%.1f us)", i ? ", " : ": ", w->top[i].name,
+                (double)w->top[i].calls / secs, (double)w->top[i].usec / (double)w->top[i].calls);
+    fputc('\n', f);
+}
+
+/* "<prefix>redis_cpu_s":..,"<prefix>redis_cpu_pct":..,"<prefix>redis_cmds_per_s":..,
+ * "<prefix>redis_top":[{"cmd":..,"per_s":..,"us_per_call":..},..], */
+static void json_redis_window(struct buf *j, const char *prefix, const struct redis_window *w,
+                              double secs)
+{
+    if (!w->ok)
+        return;
+    buf_printf(j,
+               "\"%sredis_cpu_s\":%.3f,\"%sredis_cpu_pct\":%.1f,\"%sredis_cmds_per_s\":%.1f,"
+               "\"%sredis_top\":[",
+               prefix, w->cpu, prefix, 100 * w->cpu / secs, prefix, (double)w->cmds / secs, prefix);
+    for (int i = 0; i < w->ntop && i < REDIS_TOP; i++)
+        buf_printf(j, "%s{\"cmd\":\"%s\",\"per_s\":%.1f,\"us_per_call\":%.2f}", i ? "," : "",
+                   w->top[i].name, (double)w->top[i].calls / secs,
+                   (double)w->top[i].usec / (double)w->top[i].calls);
+    buf_append_str(j, "],");
+}
+
 /* --- parent: coordination ---------------------------------------------------------------- */
 
 struct child {
@@ -1776,6 +2057,15 @@ struct child {
     int ready;            /* sent MSG_READY */
     int reported;         /* sent MSG_REPORT */
     struct report *rep;   /* its report, owned */
+};
+
+/* The moments the parent samples the server processes and Redis. */
+enum edge {
+    EDGE_REST,     /* the at-rest window opens (--rest) */
+    EDGE_REST_END, /* it closes; the senders start REST_GUARD_NS later (t0) */
+    EDGE_WARM,     /* the measured window opens */
+    EDGE_END,      /* it closes */
+    EDGE_COUNT,
 };
 
 struct parent {
@@ -1791,9 +2081,13 @@ struct parent {
     uint64_t start; /* fork time */
     double setup_s; /* fork to all ready */
     struct go go;
-    int sampled; /* 0: none, 1: window start sampled, 2: both */
-    struct server_sample s_before, s_warm, s_end;
-    int failed; /* exit status 1 */
+    int next_edge;                 /* the edge sample_cb samples next; EDGE_COUNT: all done */
+    uint64_t edge_at[EDGE_COUNT];  /* when each edge is, CLOCK_MONOTONIC */
+    struct server_sample s_before; /* before the setup: the RSS baseline */
+    struct server_sample s[EDGE_COUNT];
+    struct redis_server redis[MAX_REDIS];
+    struct redis_sample rs[EDGE_COUNT][MAX_REDIS];
+    int redis_failed; /* an INFO failed: exit status 1 */
 };
 
 static void kill_children(struct parent *pa)
@@ -1829,16 +2123,15 @@ static void sample_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     struct parent *pa = arg;
-    if (pa->sampled == 0) {
-        sample_servers(pa->o, &pa->s_warm);
-        pa->sampled = 1;
-        timer_at(pa->sample_ev, pa->go.t_end);
-    } else {
-        sample_servers(pa->o, &pa->s_end);
-        pa->sampled = 2;
-        if (pa->nreported == pa->nch)
-            finish(pa);
-    }
+    int k = pa->next_edge++;
+    sample_servers(pa->o, &pa->s[k]);
+    for (int i = 0; i < pa->o->nredis; i++)
+        if (redis_sample(&pa->redis[i], &pa->rs[k][i]) < 0)
+            pa->redis_failed = 1;
+    if (pa->next_edge < EDGE_COUNT)
+        timer_at(pa->sample_ev, pa->edge_at[pa->next_edge]);
+    else if (pa->nreported == pa->nch)
+        finish(pa);
 }
 
 static void deadline_cb(evutil_socket_t fd, short what, void *arg)
@@ -1879,16 +2172,30 @@ static void all_ready(struct parent *pa)
     pa->setup_s = (double)(now - pa->start) / 1e9;
     evtimer_del(pa->progress_ev);
     pa->go.t0 = now + 20000000ull; /* time for every process to read "go" */
+    pa->next_edge = EDGE_WARM;
+    if (o->rest > 0) {
+        pa->edge_at[EDGE_REST] = pa->go.t0 + REST_SETTLE_NS;
+        pa->edge_at[EDGE_REST_END] = pa->edge_at[EDGE_REST] + (uint64_t)(o->rest * 1e9);
+        pa->go.t0 = pa->edge_at[EDGE_REST_END] + REST_GUARD_NS;
+        pa->next_edge = EDGE_REST;
+    }
     pa->go.t_warm = pa->go.t0 + (uint64_t)(o->warmup * 1e9);
     pa->go.t_end = pa->go.t_warm + (uint64_t)(o->duration * 1e9);
     pa->go.t_done = pa->go.t_end + (uint64_t)(o->drain * 1e9);
     for (int i = 0; i < pa->nch; i++)
         if (write_all(pa->ch[i].ctl_fd, &pa->go, sizeof(pa->go)) < 0)
             parent_fail(pa, "generator process %d: %s", i, strerror(errno));
-    if (!o->quiet)
+    pa->edge_at[EDGE_WARM] = pa->go.t_warm;
+    pa->edge_at[EDGE_END] = pa->go.t_end;
+    if (!o->quiet && o->rest > 0)
+        fprintf(stderr,
+                "objcast-bench: %u connections ready in %.2f s; at rest %.0f s, then "
+                "running %.0f s + %.0f s\n",
+                pa->total_conns, pa->setup_s, o->rest, o->warmup, o->duration);
+    else if (!o->quiet)
         fprintf(stderr, "objcast-bench: %u connections ready in %.2f s; running %.0f s + %.0f s\n",
                 pa->total_conns, pa->setup_s, o->warmup, o->duration);
-    timer_at(pa->sample_ev, pa->go.t_warm);
+    timer_at(pa->sample_ev, pa->edge_at[pa->next_edge]);
     timer_at(pa->deadline_ev, pa->go.t_done + 5 * NS_PER_S);
 }
 
@@ -1919,7 +2226,7 @@ static void child_message(struct parent *pa, struct child *c, const struct msg_h
         memcpy(c->rep, p, sizeof(struct report));
         c->reported = 1;
         pa->nreported++;
-        if (pa->nreported == pa->nch && pa->sampled == 2)
+        if (pa->nreported == pa->nch && pa->next_edge == EDGE_COUNT)
             finish(pa);
         break;
     default:
@@ -2017,13 +2324,22 @@ static void finish(struct parent *pa)
 
     double win = o->duration;
     int have_server = o->nserver_pids > 0;
-    double srv_cpu = have_server ? server_cpu_delta(&pa->s_warm, &pa->s_end) : 0;
+    double srv_cpu = have_server ? server_cpu_delta(&pa->s[EDGE_WARM], &pa->s[EDGE_END]) : 0;
     uint64_t missing = sum->expected_total > sum->deliveries_total
                            ? sum->expected_total - sum->deliveries_total
                            : 0;
     const struct hist *lat = &sum->lat, *sv = &sum->save;
     const char *tname = o->target == TARGET_NCHAN ? "nchan" : "objcast";
     uint32_t receivers = o->n;
+    int have_rest = o->rest > 0;
+    double rest_srv_cpu =
+        have_server && have_rest ? server_cpu_delta(&pa->s[EDGE_REST], &pa->s[EDGE_REST_END]) : 0;
+    struct redis_window rw = {0}, rw_rest = {0};
+    if (o->nredis) {
+        redis_window(pa->rs[EDGE_WARM], pa->rs[EDGE_END], o->nredis, &rw);
+        if (have_rest)
+            redis_window(pa->rs[EDGE_REST], pa->rs[EDGE_REST_END], o->nredis, &rw_rest);
+    }
 
     /* human-readable */
     FILE *f = stdout;
@@ -2084,11 +2400,24 @@ static void finish(struct parent *pa)
         if (o->workload != WL_IDLE && sum->deliveries)
             fprintf(f, ", %.3f CPU us per delivery", srv_cpu * 1e6 / (double)sum->deliveries);
         fprintf(f, "\n  server rss  %ld KiB before, %ld KiB at the end (peak %ld KiB)",
-                pa->s_before.rss_kb, pa->s_end.rss_kb, pa->s_end.hwm_kb);
+                pa->s_before.rss_kb, pa->s[EDGE_END].rss_kb, pa->s[EDGE_END].hwm_kb);
         if (o->workload == WL_IDLE && pa->total_conns)
             fprintf(f, ", %.0f bytes per connection",
-                    (double)(pa->s_end.rss_kb - pa->s_before.rss_kb) * 1024 / pa->total_conns);
+                    (double)(pa->s[EDGE_END].rss_kb - pa->s_before.rss_kb) * 1024 /
+                        pa->total_conns);
         fputc('\n', f);
+    }
+    if (o->nredis)
+        print_redis_window(f, "redis", &rw, o->nredis, win);
+    if (have_rest) {
+        fprintf(f, "  at rest     %.1f s with nothing sent, from %.1f s after the setup", o->rest,
+                (double)REST_SETTLE_NS / 1e9);
+        if (have_server)
+            fprintf(f, "; server %.2f CPU s (%.1f%% of one core)", rest_srv_cpu,
+                    100 * rest_srv_cpu / o->rest);
+        fputc('\n', f);
+        if (o->nredis)
+            print_redis_window(f, "redis rest", &rw_rest, o->nredis, o->rest);
     }
     fprintf(f,
             "  problems    %u connections dropped, %" PRIu64 " errors, %" PRIu64
@@ -2139,11 +2468,21 @@ static void finish(struct parent *pa)
                        "\"server_rss_kb\":%ld,\"server_rss_peak_kb\":%ld,",
                        srv_cpu, 100 * srv_cpu / win,
                        sum->deliveries ? srv_cpu * 1e6 / (double)sum->deliveries : 0,
-                       pa->s_before.rss_kb, pa->s_end.rss_kb, pa->s_end.hwm_kb);
+                       pa->s_before.rss_kb, pa->s[EDGE_END].rss_kb, pa->s[EDGE_END].hwm_kb);
             if (o->workload == WL_IDLE)
                 buf_printf(&j, "\"server_bytes_per_conn\":%.1f,",
-                           (double)(pa->s_end.rss_kb - pa->s_before.rss_kb) * 1024 /
+                           (double)(pa->s[EDGE_END].rss_kb - pa->s_before.rss_kb) * 1024 /
                                pa->total_conns);
+        }
+        buf_printf(&j, "\"join\":%d,\"rest_s\":%g,", o->join, o->rest);
+        if (have_server && have_rest)
+            buf_printf(&j, "\"rest_server_cpu_s\":%.3f,\"rest_server_cpu_pct\":%.1f,", rest_srv_cpu,
+                       100 * rest_srv_cpu / o->rest);
+        if (o->nredis) {
+            buf_printf(&j, "\"redis_servers\":%d,", o->nredis);
+            json_redis_window(&j, "", &rw, win);
+            if (have_rest)
+                json_redis_window(&j, "rest_", &rw_rest, o->rest);
         }
         buf_append_str(&j, "\"first_error\":");
         buf_append_char(&j, '"');
@@ -2175,6 +2514,10 @@ static void finish(struct parent *pa)
             status = 1;
         }
     }
+    if (pa->redis_failed) {
+        fprintf(stderr, "objcast-bench: error: reading a Redis's INFO failed during the run\n");
+        status = 1;
+    }
     if (o->workload != WL_IDLE && sum->sent_total && !sum->deliveries_total) {
         fprintf(stderr, "objcast-bench: error: %" PRIu64 " sent, nothing delivered (%s)\n",
                 sum->sent_total, sum->first_error[0] ? sum->first_error : "no error seen");
@@ -2189,6 +2532,13 @@ static void finish(struct parent *pa)
                 "drain ended (lost, or --drain too short)\n",
                 missing);
     free(sum);
+    free(rw.top);
+    free(rw_rest.top);
+    for (int i = 0; i < o->nredis; i++) {
+        for (int k = 0; k < EDGE_COUNT; k++)
+            redis_sample_free(&pa->rs[k][i]);
+        redisFree(pa->redis[i].ctx);
+    }
     for (int i = 0; i < pa->nch; i++) {
         free(pa->ch[i].rep);
         buf_free(&pa->ch[i].in);
@@ -2242,10 +2592,13 @@ static void usage(FILE *f)
         "                         saved payload {\"p\":\"<ns>:xx..\"} (default 1024)\n"
         "  -r, --rate R           fanout: messages/s, paced by a 1 ms timer; 0 (default)\n"
         "                         sends as fast as --inflight allows;\n"
-        "                         many: messages/s per object (default 1)\n"
+        "                         many: messages/s per object (default 1; 0.1: one message\n"
+        "                         per object every 10 s, the objects' sends spread evenly)\n"
         "      --inflight N       fanout --rate 0: most messages sent and not yet received\n"
         "                         by the designated receiver (default 64);\n"
         "                         data: saves awaiting their answer (default 1)\n"
+        "      --join             after objcast_subscribe, objcast_join the object too (a user\n"
+        "                         linked to it); the setup waits for the own joined event\n"
         "\n"
         "Run:\n"
         "  -d, --duration S       measured window, seconds (default 10)\n"
@@ -2253,8 +2606,13 @@ static void usage(FILE *f)
         "      --drain S          after the window, wait for outstanding deliveries until\n"
         "                         none arrived for 0.25 s, at most S seconds (default 5;\n"
         "                         idle: 0); then check that every send was delivered\n"
+        "      --rest S           before the start, an at-rest window of S seconds: every\n"
+        "                         connection set up, nothing sent; it opens 2 s after the\n"
+        "                         setup and ends 0.2 s before the start. Server CPU and\n"
+        "                         --redis are measured over it too (default 0: none)\n"
         "      --setup-timeout S  seconds connection setup may take (default 60); the whole\n"
-        "                         run ends within setup-timeout + warmup + duration + drain + 5\n"
+        "                         run ends within setup-timeout + rest + 2.2 + warmup\n"
+        "                         + duration + drain + 5\n"
         "      --connect-rate R   new connections per second, all processes (default 1000)\n"
         "      --batch B          connections opened per batch, all processes (default 100)\n"
         "  -P, --procs P          generator processes, each with its own event loop (default 1)\n"
@@ -2265,6 +2623,12 @@ static void usage(FILE *f)
         "      --server-pid PID   server process to measure (repeatable); its children count\n"
         "                         too (objcastd workers, nginx workers): CPU seconds in the\n"
         "                         window from /proc/PID/stat, VmRSS from /proc/PID/status\n"
+        "      --redis HOST:PORT  a Redis the server uses (repeatable: every master of a\n"
+        "                         cluster); INFO all is read at the windows' edges for its CPU\n"
+        "                         (used_cpu_user + used_cpu_sys) and the commands it ran, in\n"
+        "                         all and per command (those Lua scripts call included;\n"
+        "                         objcast-bench's own INFO taken out). Not part of the server\n"
+        "                         CPU: give its PID to --server-pid for that\n"
         "      --json             also print one JSON object line with every number\n"
         "  -q, --quiet            no progress lines on stderr\n"
         "  -h, --help             this text\n"
@@ -2329,6 +2693,26 @@ static void parse_url(struct url *u, const char *s, const char *scheme)
     freeaddrinfo(ai);
 }
 
+/* HOST:PORT or [IPv6]:PORT. */
+static void parse_redis_addr(struct redis_addr *a, const char *s)
+{
+    const char *colon = strrchr(s, ':');
+    if (!colon)
+        die("--redis '%s': HOST:PORT", s);
+    const char *h = s;
+    size_t hl = (size_t)(colon - s);
+    if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']') {
+        h++;
+        hl -= 2;
+    }
+    if (hl == 0 || hl >= sizeof(a->host))
+        die("--redis '%s': bad host", s);
+    memcpy(a->host, h, hl);
+    a->host[hl] = 0;
+    a->port = (int)parse_double("--redis port", colon + 1, 1, 65535);
+    a->text = s;
+}
+
 static void parse_cpus(struct opts *o, const char *s)
 {
     const char *p = s;
@@ -2369,6 +2753,9 @@ static void parse_args(struct opts *o, int argc, char **argv)
         OPT_PIN,
         OPT_SERVER_PID,
         OPT_JSON,
+        OPT_JOIN,
+        OPT_REST,
+        OPT_REDIS,
     };
     static const struct option longopts[] = {
         {"url", required_argument, NULL, 'u'},
@@ -2382,6 +2769,9 @@ static void parse_args(struct opts *o, int argc, char **argv)
         {"size", required_argument, NULL, OPT_SIZE},
         {"rate", required_argument, NULL, 'r'},
         {"inflight", required_argument, NULL, OPT_INFLIGHT},
+        {"join", no_argument, NULL, OPT_JOIN},
+        {"rest", required_argument, NULL, OPT_REST},
+        {"redis", required_argument, NULL, OPT_REDIS},
         {"duration", required_argument, NULL, 'd'},
         {"warmup", required_argument, NULL, OPT_WARMUP},
         {"drain", required_argument, NULL, OPT_DRAIN},
@@ -2472,6 +2862,17 @@ static void parse_args(struct opts *o, int argc, char **argv)
         case OPT_WARMUP:
             o->warmup = parse_double("--warmup", optarg, 0, 86400);
             break;
+        case OPT_JOIN:
+            o->join = 1;
+            break;
+        case OPT_REST:
+            o->rest = parse_double("--rest", optarg, 0, 86400);
+            break;
+        case OPT_REDIS:
+            if (o->nredis == MAX_REDIS)
+                die("at most %d --redis", MAX_REDIS);
+            parse_redis_addr(&o->redis[o->nredis++], optarg);
+            break;
         case OPT_DRAIN:
             drain = parse_double("--drain", optarg, 0, 3600);
             break;
@@ -2520,6 +2921,8 @@ static void parse_args(struct opts *o, int argc, char **argv)
 
     if (o->target == TARGET_OBJCAST && (!o->secret || !o->secret[0]))
         die("--secret is required: objcastd's token_secret");
+    if (o->join && (o->target != TARGET_OBJCAST || o->workload == WL_IDLE))
+        die("--join: objcast connections that subscribe (not idle, not nchan)");
     if (o->target == TARGET_NCHAN) {
         if (o->workload != WL_FANOUT && o->workload != WL_IDLE)
             die("--target nchan runs the fanout and idle workloads only");
@@ -2622,6 +3025,12 @@ int main(int argc, char **argv)
         pa->ch[i].pid = pid;
         pa->ch[i].status_fd = st[0];
         pa->ch[i].ctl_fd = ctl[1];
+    }
+    /* After the fork, so that the generator processes do not hold the sockets. */
+    for (int i = 0; i < o->nredis; i++) {
+        char err[200];
+        if (redis_open(&pa->redis[i], &o->redis[i], err, sizeof(err)) < 0)
+            parent_fail(pa, "--redis %s: %s", o->redis[i].text, err);
     }
     if (o->ncpus) { /* keep the parent off the server's cores too */
         cpu_set_t set;

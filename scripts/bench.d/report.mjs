@@ -5,10 +5,11 @@
 //       --out docs/benchmarks.md --plot-data build/bench/plot
 //
 // results.jsonl: one line per run, objcast-bench's --json object with bench_id (W1a, W1b,
-// W2, W3, W4, idle), bench_target, bench_param (subscribers / connections, or the payload
-// size for W4), bench_rep, bench_ok and bench_exit added by scripts/bench (a failed run
-// may carry only those). The machine and the settings come from BENCH_* environment
-// variables (see make_report in scripts/bench).
+// W2, W3, W4, W5, idle), bench_target, bench_param (subscribers / connections, or the payload
+// size for W4), bench_rep, bench_ok, bench_exit and (newer runs) bench_instances added by
+// scripts/bench (a failed run may carry only those). The machine and the settings come from
+// BENCH_* environment variables (see make_report in scripts/bench); W5's settings from its
+// lines (rest_s, rate, warmup_s, duration_s), so results of runs without W5 work too.
 //
 // Plot data in --plot-data: fanout-<target>.dat ("subscribers median min max" of W1a/W3
 // deliveries/s), lat-<N>-<target>.dat (W1b percentiles as step-CDF points) and, for each
@@ -53,6 +54,7 @@ const TARGETS = {
     'objcast-redis': 'objcast, engine redis (1 instance)',
     'objcast-redis-workers2': 'objcast, engine redis, workers 2',
     'objcast-redis-2inst': 'objcast, engine redis, 2 instances',
+    'objcast-redis-cluster': 'objcast, engine redis, Redis Cluster (3 masters), 1 instance',
     'nchan-memory': 'Nchan, memory storage',
     'nchan-redis': 'Nchan, Redis storage',
     'nchan-redis-2nginx': 'Nchan, Redis storage, 2 nginx',
@@ -92,6 +94,9 @@ function stat(id, p, t, f) {
 
 // deliveries per second of server CPU (what one server core delivers)
 const perCore = (r) => (r.server_cpu_s > 0 ? r.deliveries / r.server_cpu_s : NaN);
+
+// W5: Redis commands/s at rest per objcastd instance (runs before bench_instances: one)
+const restCmdsPerInstance = (r) => r.rest_redis_cmds_per_s / (r.bench_instances > 0 ? r.bench_instances : 1);
 
 // ---------------------------------------------------------------------------------
 // Formatting
@@ -197,10 +202,17 @@ p(
     `- Connections open at ${num(Number(env('CONNECT_RATE')))}/s; setup may take ${env('SETUP_TIMEOUT')} s.`,
     `- Messages: ${env('MSG_SIZE')} bytes of JSON. W1b offers ${num(Number(env('FIXED_TOTAL')))} deliveries/s (${num(Number(env('FIXED_TOTAL')))}/N messages/s). W4: ${env('DATA_RECEIVERS')} receivers, one save outstanding.`,
     '- Latency = receive time − send time stamped in the message (same clock, same machine). At max rate (W1a, W3) the sender keeps 64 messages in flight, so latency there is queueing: compare latency at the fixed rate (W1b).',
-    '- objcast-bench drives Nchan for fan-out and idle only: W2 (many objects) and W4 (saved data, an objcast operation) have no Nchan column.',
+    '- objcast-bench drives Nchan for fan-out and idle only: W2 (many objects), W4 (saved data, an objcast operation) and W5 (office, objcast\'s presence and Redis housekeeping) have no Nchan column.',
     '- Nchan at "max rate": objcast-bench publishes to Nchan by HTTP POST on one keep-alive connection with up to 16 requests pipelined at max rate, and keeps the same 64-message window as for objcast, so nginx, not the publisher\'s round trip, sets the pace (its server CPU shows it: near 100%). At the fixed rate of W1b it sends one POST at a time: nginx turns `TCP_NODELAY` on only for idle keep-alive connections, and pipelined answers could wait ~40 ms for a delayed ACK.',
-    '',
 );
+// W5's settings come from its results (objcast-bench's JSON), not from the environment
+const w5 = runs.find((r) => r.bench_id === 'W5' && r.bench_ok);
+const secs = (x) => `${+Number(x).toFixed(2)} s`;
+if (w5)
+    p(
+        `- W5: connections over half as many objects, subscribed and joined; ${secs(w5.rest_s)} at rest (nothing sent, from 2 s after the setup until 0.2 s before the first message), then one ${w5.size}-byte message per object every ${secs(1 / w5.rate)}, spread evenly, ${secs(w5.warmup_s)} warmup and ${secs(w5.duration_s)} measured. Redis is read through its INFO at the windows' edges: CPU from \`used_cpu_user\` + \`used_cpu_sys\`, commands from \`total_commands_processed\` and the \`cmdstat_\` lines (commands Lua scripts call count; objcast-bench's own \`INFO\` does not), summed over every redis-server of the target; "objcastd CPU" is objcastd alone.`,
+    );
+p('');
 
 // --- floors ----------------------------------------------------------------------
 
@@ -282,10 +294,40 @@ for (const n of params('W1b')) {
         );
     }
 }
+// W5 (issue 13): absolute floors, for every size and target run (or one "not run" row each)
+{
+    const cases = params('W5').flatMap((n) => targetsOf('W5', n).map((t) => [n, t]));
+    if (!cases.length) cases.push([null, 'objcast-redis']);
+    for (const [n, t] of cases) {
+        const what = `${label(t)}${n != null ? `, ${num(n)} connections / ${num(n / 2)} objects` : ''}`;
+        const c = n != null ? stat('W5', n, t, restCmdsPerInstance) : null;
+        floor(
+            'W5 Redis commands/s at rest ≤ 50 per instance',
+            what,
+            c ? num(c.med) : 'n/a',
+            c ? c.med <= 50 : null,
+            c ? `${num(c.med / 50)}× the floor` : 'n/a',
+        );
+        for (const [k, name, limit] of [
+            ['lat_p99_us', 'p99', 5000],
+            ['lat_p999_us', 'p99.9', 10000],
+        ]) {
+            const a = n != null ? stat('W5', n, t, k) : null;
+            floor(
+                `W5 message ${name} ≤ ${limit / 1000} ms`,
+                what,
+                a ? us(a.med) : 'n/a',
+                a ? a.med <= limit : null,
+                a ? `${(a.med / limit).toFixed(2)}× the floor` : 'n/a',
+            );
+        }
+    }
+}
 p('## Floors', '');
 p(
-    'The targets of the issue, objcast against Nchan like for like (memory against memory storage,',
-    'Redis against Redis storage), on the medians below. Ratio: objcast / Nchan (or / the floor).',
+    'The targets of the issues: objcast against Nchan like for like (memory against memory storage,',
+    'Redis against Redis storage), and the absolute floors of W5, on the medians below. Ratio:',
+    'objcast / Nchan (or / the floor).',
     '',
 );
 if (quick) p('*Quick run: these verdicts come from single short runs and say nothing yet.*', '');
@@ -396,6 +438,54 @@ section(
         ['server CPU', 'server_cpu_pct', pct],
     ],
 );
+// W5: a table of its own (the top commands are a list, not a number)
+if (groups.W5) {
+    p(
+        '## W5: office',
+        '',
+        'Two users per object (connection i on object i mod K, K = connections / 2), each',
+        'subscribed and joined, one objcastd with engine redis. **At rest**: nothing sent; what',
+        'objcastd and Redis do then is housekeeping, the cost of merely having the connections and',
+        `objects. **Messages**: one per object ${w5 ? `every ${secs(1 / w5.rate)}` : 'at a fixed rate'} from one member to the other.`,
+        'Top commands: the most called at rest, calls/s (median over the runs). CPU: % of one core.',
+        '',
+    );
+    // per-command median calls/s at rest over the ok runs, most called first
+    const topCell = (n, t) => {
+        const ok = okRuns('W5', n, t);
+        const names = new Set(ok.flatMap((r) => (r.rest_redis_top ?? []).map((c) => c.cmd)));
+        const rows = [...names]
+            .map((cmd) => [cmd, median(ok.map((r) => r.rest_redis_top?.find((c) => c.cmd === cmd)?.per_s ?? 0))])
+            .sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))
+            .slice(0, 4);
+        const rate = (x) => (x < 10 ? `${+x.toFixed(1)}` : num(x)); // 0.5, not 0.500
+        return rows.length ? rows.map(([cmd, v]) => `${cmd} ${rate(v)}`).join(', ') : '—';
+    };
+    const pct1 = (x) => `${x.toFixed(1)}%`; // at rest a few % or less: one decimal
+    const cols = [
+        ['Redis cmds/s at rest', 'rest_redis_cmds_per_s', num],
+        ['Redis CPU at rest', 'rest_redis_cpu_pct', pct1],
+        ['objcastd CPU at rest', 'rest_server_cpu_pct', pct1],
+        ['Redis cmds/s, messages', 'redis_cmds_per_s', num],
+        ['Redis CPU, messages', 'redis_cpu_pct', pct1],
+        ['objcastd CPU, messages', 'server_cpu_pct', pct1],
+        ['p50', 'lat_p50_us', us],
+        ['p99', 'lat_p99_us', us],
+        ['p99.9', 'lat_p999_us', us],
+        ['max', 'lat_max_us', us],
+    ];
+    const rows = [];
+    for (const n of params('W5'))
+        for (const t of targetsOf('W5', n))
+            rows.push([
+                `${num(n)} / ${num(n / 2)}`,
+                label(t),
+                topCell(n, t),
+                ...cols.map(([, f, fmt]) => cell(stat('W5', n, t, f), fmt)),
+                runsCell('W5', n, t),
+            ]);
+    p(table(['connections / objects', 'target', 'top commands at rest (calls/s)', ...cols.map(([h]) => h), 'runs'], rows, 3), '');
+}
 section(
     'idle',
     'Idle connections',
@@ -436,6 +526,7 @@ p(
     'scripts/bench                 # everything, 3 repeats (installs nginx-light/-core + libnginx-mod-nchan, redis-server, gnuplot-nox)',
     'scripts/bench --quick         # a short check of the script',
     'scripts/bench --only W1,idle  # a subset',
+    'scripts/bench --only W5 --office 4000,15000  # W5 at two sizes',
     'scripts/bench --report        # rebuild this file and the plots from build/bench/results.jsonl',
     '```',
     '',
@@ -456,6 +547,7 @@ if (opt.plotData) {
             'objcast-redis': '#2ca02c',
             'objcast-redis-workers2': '#17becf',
             'objcast-redis-2inst': '#9467bd',
+            'objcast-redis-cluster': '#bcbd22',
             'nchan-memory': '#d62728',
             'nchan-redis': '#ff7f0e',
             'nchan-redis-2nginx': '#8c564b',
