@@ -94,7 +94,7 @@ static const struct conf_key keys[] = {
      .words = engine_words, .help = "memory (one process) or redis (several instances)"},
     {.name = "redis_url", .type = CONF_T_STRING, .offset = FIELD(redis_url),
      .def = "redis://127.0.0.1:6379", .validate = validate_redis_url,
-     .help = "Redis server: redis://[[user]:password@]host[:port][/db]"},
+     .help = "Redis server: redis://[[user]:password@]host[:port][,host[:port]...][/db]"},
     {.name = "redis_prefix", .type = CONF_T_STRING, .offset = FIELD(redis_prefix), .def = "objcast",
      .validate = validate_redis_prefix,
      .help = "prefix of every Redis key and channel (1-64 of A-Z a-z 0-9 _ . -)"},
@@ -243,8 +243,8 @@ static int validate_nonempty(struct conf *c, int argc, char **argv, const char *
     return 0;
 }
 
-/* Fills redis_host, redis_port, redis_password and redis_db only when the whole URL is
- * good (redis_url.c). */
+/* Fills redis_host, redis_port, redis_password, redis_db and redis_hosts only when the whole
+ * URL is good (redis_url.c). */
 static int validate_redis_url(struct conf *c, int argc, char **argv, const char **err)
 {
     struct redis_url u;
@@ -252,10 +252,13 @@ static int validate_redis_url(struct conf *c, int argc, char **argv, const char 
         return -1;
     free(c->redis_host);
     free(c->redis_password);
+    redis_url_hosts_free(c->redis_hosts, c->redis_nhosts);
     c->redis_host = u.host;
     c->redis_port = u.port;
     c->redis_password = u.password;
     c->redis_db = u.db;
+    c->redis_hosts = u.hosts;
+    c->redis_nhosts = u.nhosts;
     return 0;
 }
 
@@ -508,7 +511,10 @@ void conf_free(struct conf *c)
     free(c->redis_host);
     free(c->redis_password);
     free(c->conf_file);
+    redis_url_hosts_free(c->redis_hosts, c->redis_nhosts);
     c->redis_host = c->redis_password = c->conf_file = NULL;
+    c->redis_hosts = NULL;
+    c->redis_nhosts = 0;
 }
 
 /* ---- reload ---------------------------------------------------------------------------------- */

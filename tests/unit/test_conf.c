@@ -84,6 +84,11 @@ static const char *conf_diff(const struct conf *a, const struct conf *b)
     SAME_NUM(redis_port);
     SAME_STR(redis_password);
     SAME_NUM(redis_db);
+    SAME_NUM(redis_nhosts);
+    for (int i = 0; i < a->redis_nhosts; i++) {
+        SAME_STR(redis_hosts[i].host);
+        SAME_NUM(redis_hosts[i].port);
+    }
     SAME_STR(redis_prefix);
     SAME_STR(instance_id);
     SAME_STR(token_secret);
@@ -134,6 +139,9 @@ START_TEST(test_defaults)
     ck_assert_int_eq(c.redis_port, 6379);
     ck_assert_ptr_null(c.redis_password);
     ck_assert_int_eq(c.redis_db, 0);
+    ck_assert_int_eq(c.redis_nhosts, 1);
+    ck_assert_str_eq(c.redis_hosts[0].host, "127.0.0.1");
+    ck_assert_int_eq(c.redis_hosts[0].port, 6379);
     ck_assert_str_eq(c.redis_prefix, "objcast");
     ck_assert_str_eq(c.instance_id, "");
     ck_assert_str_eq(c.token_secret, "");
@@ -384,6 +392,10 @@ START_TEST(test_failed_set_changes_nothing)
     ck_assert_str_eq(c.redis_password, "pw");
     ck_assert_int_eq(c.redis_port, 7000);
     ck_assert_int_eq(c.redis_db, 2);
+    ck_assert_int_eq(load(&c, "redis_url redis://:other@h2:7001,h3:7002,\n", &err), -1);
+    ck_assert_int_eq(c.redis_nhosts, 1);
+    ck_assert_str_eq(c.redis_hosts[0].host, "h1");
+    ck_assert_int_eq(c.redis_hosts[0].port, 7000);
     ck_assert_int_eq(load(&c, "client_rate 5 1\n", &err), -1);
     ck_assert_int_eq(c.client_rate, 200);
     ck_assert_int_eq(c.client_burst, 400);
@@ -403,6 +415,7 @@ START_TEST(test_free_twice_is_safe)
     ck_assert_ptr_null(c.bind);
     ck_assert_ptr_null(c.allowed_origins);
     ck_assert_ptr_null(c.redis_host);
+    ck_assert_ptr_null(c.redis_hosts);
     conf_free(&c);
 }
 END_TEST
@@ -621,7 +634,10 @@ static const struct {
     {"redis_url redis://[::1", "redis_url: unclosed [ in host"},
     {"redis_url redis://[]:6379", "redis_url: bad IPv6 address in [...]"},
     {"redis_url redis://[nothex]:6379", "redis_url: bad IPv6 address in [...]"},
-    {"redis_url redis://[::1]x", "redis_url: expected :port or /db after the host"},
+    {"redis_url redis://[::1]x", "redis_url: expected :port, a comma or /db after a host"},
+    {"redis_url redis://h1,,h2", "redis_url: empty host in the list"},
+    {"redis_url redis://h1:7000,", "redis_url: trailing comma after the last host"},
+    {"redis_url redis://h1:7000,h2:99999", "redis_url: port must be between 1 and 65535"},
     {"redis_url redis://::1:6379", "redis_url: missing host"},
     {"redis_url \"redis://h st:6379\"", "redis_url: bad host (an IPv6 address goes in [...])"},
     /* redis_prefix */
@@ -782,6 +798,9 @@ START_TEST(test_redis_url)
     else
         ck_assert_ptr_null(c.redis_password);
     ck_assert_int_eq(c.redis_db, redis_urls[_i].db);
+    ck_assert_int_eq(c.redis_nhosts, 1);
+    ck_assert_str_eq(c.redis_hosts[0].host, redis_urls[_i].host);
+    ck_assert_int_eq(c.redis_hosts[0].port, redis_urls[_i].port);
     conf_free(&c);
     buf_free(&err);
 }
@@ -897,6 +916,8 @@ START_TEST(test_apply_reloadable)
     ck_assert_int_eq(c.redis_port, def.redis_port);
     ck_assert_ptr_null(c.redis_password);
     ck_assert_int_eq(c.redis_db, def.redis_db);
+    ck_assert_int_eq(c.redis_nhosts, def.redis_nhosts);
+    ck_assert_str_eq(c.redis_hosts[0].host, def.redis_hosts[0].host);
     ck_assert_str_eq(c.redis_prefix, def.redis_prefix);
     ck_assert_str_eq(c.instance_id, def.instance_id);
     ck_assert_str_eq(c.token_secret, def.token_secret);
