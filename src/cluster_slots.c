@@ -186,6 +186,10 @@ int cluster_slots_add_range(struct cluster_slots *m, int lo, int hi, const char 
         *err = "host must be 1 to 255 characters";
         return -1;
     }
+    if (!host_valid(host, host_len)) {
+        *err = "bad host";
+        return -1;
+    }
     if (port < 1 || port > 65535) {
         *err = "port must be between 1 and 65535";
         return -1;

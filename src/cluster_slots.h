@@ -90,8 +90,8 @@ void cluster_slots_free(struct cluster_slots *m);
  * Says that host:port serves slots lo..hi (both included), adding the node when it is new.
  * A later range wins over an earlier one for the slots they share, as a MOVED does. Returns
  * the node's index, or -1 with *err set to a static reason (m unchanged) when lo..hi is not
- * within 0..16383 with lo <= hi, host is empty or longer than CLUSTER_HOST_MAX, or port is
- * not 1..65535.
+ * within 0..16383 with lo <= hi, host is not a name, an IPv4 address or an IPv6 address
+ * (without []) of at most CLUSTER_HOST_MAX characters, or port is not 1..65535.
  */
 int cluster_slots_add_range(struct cluster_slots *m, int lo, int hi, const char *host, int port,
                             const char **err);

@@ -297,6 +297,10 @@ static const struct {
     {0, 16384, "h", 1, "slot range must be within 0..16383, start <= end"},
     {6, 5, "h", 1, "slot range must be within 0..16383, start <= end"},
     {0, 1, "", 1, "host must be 1 to 255 characters"},
+    {0, 1, "h st", 1, "bad host"},
+    {0, 1, "[::1]", 1, "bad host"},
+    {0, 1, "?", 1, "bad host"},
+    {0, 1, "a:b", 1, "bad host"},
     {0, 1, "h", 0, "port must be between 1 and 65535"},
     {0, 1, "h", 65536, "port must be between 1 and 65535"},
 };
