@@ -14,7 +14,7 @@
 
 #include "buf.h"
 
-static int free_port(void)
+int redis_child_free_port(void)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
@@ -65,7 +65,7 @@ void redis_child_start_args(struct redis_child *r, const char *const *extra)
         perror("mkdtemp");
         exit(EXIT_FAILURE);
     }
-    r->port = free_port();
+    r->port = redis_child_free_port();
     char portstr[16];
     snprintf(portstr, sizeof(portstr), "%d", r->port);
     r->pid = fork();

@@ -21,6 +21,9 @@ void redis_child_start(struct redis_child *r);
  * "--cluster-enabled", "yes"; the cluster's nodes.conf goes into the temp dir. */
 void redis_child_start_args(struct redis_child *r, const char *const *extra);
 
+/* A loopback port free right now (another redis-server port: a cluster node's bus port). */
+int redis_child_free_port(void);
+
 /* 1 when redis-server can be run (it is on PATH). A test that needs one exits with
  * REDIS_CHILD_SKIP when it is not, which automake counts as skipped. */
 int redis_child_available(void);
