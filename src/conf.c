@@ -94,7 +94,10 @@ static const struct conf_key keys[] = {
      .words = engine_words, .help = "memory (one process) or redis (several instances)"},
     {.name = "redis_url", .type = CONF_T_STRING, .offset = FIELD(redis_url),
      .def = "redis://127.0.0.1:6379", .validate = validate_redis_url,
-     .help = "Redis server: redis://[[user]:password@]host[:port][/db]"},
+     .help = "Redis server: redis://[[user]:password@]host[:port][,host[:port]...][/db]"},
+    {.name = "redis_cluster", .type = CONF_T_ENUM, .offset = FIELD(redis_cluster), .def = "no",
+     .words = yes_no_words,
+     .help = "yes: redis_url names seed nodes of a Redis Cluster (comma-separated, db 0)"},
     {.name = "redis_prefix", .type = CONF_T_STRING, .offset = FIELD(redis_prefix), .def = "objcast",
      .validate = validate_redis_prefix,
      .help = "prefix of every Redis key and channel (1-64 of A-Z a-z 0-9 _ . -)"},
@@ -243,8 +246,9 @@ static int validate_nonempty(struct conf *c, int argc, char **argv, const char *
     return 0;
 }
 
-/* Fills redis_host, redis_port, redis_password and redis_db only when the whole URL is
- * good (redis_url.c). */
+/* Fills redis_host, redis_port, redis_password, redis_db and redis_hosts only when the whole
+ * URL is good (redis_url.c). Whether it may name several hosts depends on redis_cluster,
+ * which may come later: conf_validate() checks that. */
 static int validate_redis_url(struct conf *c, int argc, char **argv, const char **err)
 {
     struct redis_url u;
@@ -252,10 +256,13 @@ static int validate_redis_url(struct conf *c, int argc, char **argv, const char 
         return -1;
     free(c->redis_host);
     free(c->redis_password);
+    redis_url_hosts_free(c->redis_hosts, c->redis_nhosts);
     c->redis_host = u.host;
     c->redis_port = u.port;
     c->redis_password = u.password;
     c->redis_db = u.db;
+    c->redis_hosts = u.hosts;
+    c->redis_nhosts = u.nhosts;
     return 0;
 }
 
@@ -430,8 +437,15 @@ int conf_set(struct conf *c, const char *key, int argc, char **argv, const char 
     } else {
         rc = key_apply(c, k, argc, argv, &why);
     }
-    if (rc < 0)
+    if (rc < 0) {
         add_error(err, file, line, name.p, why.p);
+    } else if (k->offset == FIELD(redis_url)) {
+        /* The rules between redis_url and redis_cluster blame the URL (conf_validate()):
+         * remember its line, so the error points at it as a bad value would. */
+        free(c->redis_url_from);
+        c->redis_url_from = oc_strdup(file);
+        c->redis_url_line = line;
+    }
     buf_free(&name);
     buf_free(&why);
     return rc < 0 ? OC_ERR : OC_OK;
@@ -491,6 +505,9 @@ void conf_init(struct conf *c)
     memset(c, 0, sizeof(*c));
     for (size_t i = 0; i < NKEYS; i++)
         apply_default(c, &keys[i]);
+    /* A default is no place a rule between keys could point at. */
+    free(c->redis_url_from);
+    c->redis_url_from = NULL;
 }
 
 void conf_free(struct conf *c)
@@ -508,7 +525,11 @@ void conf_free(struct conf *c)
     free(c->redis_host);
     free(c->redis_password);
     free(c->conf_file);
-    c->redis_host = c->redis_password = c->conf_file = NULL;
+    free(c->redis_url_from);
+    redis_url_hosts_free(c->redis_hosts, c->redis_nhosts);
+    c->redis_host = c->redis_password = c->conf_file = c->redis_url_from = NULL;
+    c->redis_hosts = NULL;
+    c->redis_nhosts = 0;
 }
 
 /* ---- reload ---------------------------------------------------------------------------------- */
@@ -650,6 +671,22 @@ int conf_validate(const struct conf *c, struct buf *err)
     if (c->workers > 1 && c->engine != CONF_ENGINE_REDIS) {
         /* Workers are separate processes: only Redis carries messages between them. */
         add_error(err, src, 0, "workers", "workers > 1 needs engine redis");
+        return OC_ERR;
+    }
+    /* Both rules can only fail for a redis_url that was set (the default names one host,
+     * db 0), so redis_url_from is there; the fallback only keeps a hand-made conf safe. */
+    const char *url_src = c->redis_url_from ? c->redis_url_from : src;
+    int url_line = c->redis_url_from ? c->redis_url_line : 0;
+    if (!c->redis_cluster && c->redis_nhosts > 1) {
+        /* Several hosts are seeds of one cluster; for one Redis they would be a guess. */
+        snprintf(why, sizeof(why), "names %d hosts; more than one needs redis_cluster yes",
+                 c->redis_nhosts);
+        add_error(err, url_src, url_line, "redis_url", why);
+        return OC_ERR;
+    }
+    if (c->redis_cluster && c->redis_db != 0) {
+        /* A Redis Cluster has db 0 only, and refuses SELECT of any other. */
+        add_error(err, url_src, url_line, "redis_url", "db must be 0 with redis_cluster yes");
         return OC_ERR;
     }
     return OC_OK;

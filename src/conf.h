@@ -5,6 +5,7 @@
 #include <stdio.h>
 
 #include "buf.h"
+#include "redis_url.h"
 
 /*
  * Configuration: one table of keys (name, type, default, bounds, validator, whether a reload
@@ -27,11 +28,20 @@ struct conf {
     char *bind;                /* address to listen on */
     int port;                  /* 0 = pick a free port */
     enum conf_engine engine;
-    char *redis_url;           /* as written: redis://[:password@]host:port[/db] */
-    char *redis_host;          /* parsed from redis_url */
+    char *redis_url;           /* as written: redis://[:password@]host:port[,...][/db] */
+    char *redis_host;          /* parsed from redis_url: its first host */
     int redis_port;
     char *redis_password;      /* NULL when none */
     int redis_db;
+    struct redis_url_host *redis_hosts; /* every host of redis_url, in order (redis_hosts[0]
+                                           is redis_host:redis_port); owned */
+    int redis_nhosts;          /* 1..REDIS_URL_MAX_HOSTS; more than 1 only with redis_cluster */
+    int redis_cluster;         /* 1: redis_url names seed nodes of a Redis Cluster */
+    char *redis_url_from;      /* where redis_url was set last (a file name or "(command
+                                  line)"), NULL while it has its default: rules between keys
+                                  about it name that place */
+    int redis_url_line;        /* and the line there (the argument's position on the command
+                                  line) */
     char *redis_prefix;
     char *instance_id;         /* "" = hostname:pid, filled in at start */
     char *token_secret;        /* "" = none set */

@@ -3,6 +3,7 @@
 #include <event2/event.h>
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -35,6 +36,8 @@ struct redis_conn {
     struct event_base *base;
     const struct conf *conf;
     char *name;
+    char *host;              /* where it connects: conf's redis_host, or a cluster node */
+    int port;
     int subscriber;
     redisAsyncContext *ac;   /* NULL while disconnected */
     int up;                  /* handshake done */
@@ -48,9 +51,12 @@ struct redis_conn {
     redis_state_fn on_state;
     redis_reply_fn on_message;
     void *privdata;
+    int dispatching;         /* sub_read() is handing replies to on_message */
+    int free_pending;        /* redis_conn_free() was called meanwhile: sub_read() frees */
 };
 
 static void connect_now(struct redis_conn *rc);
+static void sub_read(struct redis_conn *rc);
 
 /*
  * hiredis on libevent. hiredis reads at most 16 KiB per redisAsyncHandleRead(); a busy
@@ -80,7 +86,11 @@ static void on_redis_readable(evutil_socket_t fd, short what, void *arg)
     struct redis_events *e = arg;
     e->reading = 1;
     for (int i = 0; i < REDIS_READS_PER_TURN; i++) {
-        redisAsyncHandleRead(e->ac);
+        struct redis_conn *rc = e->ac->data;
+        if (rc && rc->subscriber && rc->up)
+            sub_read(rc);
+        else
+            redisAsyncHandleRead(e->ac);
         int more = 0;
         if (e->freed || ioctl(fd, FIONREAD, &more) != 0 || more <= 0)
             break;
@@ -195,7 +205,7 @@ static void handshake_reply(redisAsyncContext *ac, void *r, void *privdata)
     rc->up = 1;
     rc->backoff_ms = BACKOFF_MIN_MS;
     log_info("redis up conn=%s role=%s host=%s port=%d", rc->name,
-             rc->subscriber ? "subscriber" : "commands", rc->conf->redis_host, rc->conf->redis_port);
+             rc->subscriber ? "subscriber" : "commands", rc->host, rc->port);
     if (rc->on_state)
         rc->on_state(rc, 1, rc->privdata);
 }
@@ -208,7 +218,9 @@ static void send_handshake(struct redis_conn *rc)
         redisAsyncCommand(rc->ac, handshake_reply, rc, "AUTH %s", c->redis_password);
         rc->handshake_left++;
     }
-    if (c->redis_db) {
+    /* A cluster node has db 0 only and refuses SELECT; conf makes redis_db 0 there, this
+     * keeps a cluster connection from ever trying. */
+    if (c->redis_db && !c->redis_cluster) {
         redisAsyncCommand(rc->ac, handshake_reply, rc, "SELECT %d", c->redis_db);
         rc->handshake_left++;
     }
@@ -233,7 +245,7 @@ static void connect_now(struct redis_conn *rc)
 {
     if (rc->ac)
         return;
-    redisAsyncContext *ac = redisAsyncConnect(rc->conf->redis_host, rc->conf->redis_port);
+    redisAsyncContext *ac = redisAsyncConnect(rc->host, rc->port);
     if (!ac || ac->err) {
         log_debug("redis connect failed conn=%s error=\"%s\"", rc->name, ac ? ac->errstr : "oom");
         if (ac)
@@ -254,16 +266,25 @@ static void on_retry(evutil_socket_t fd, short what, void *arg)
     connect_now(arg);
 }
 
-/* Drops a connection that stopped answering: every waiting command fails. */
-static void abandon(struct redis_conn *rc, const char *why)
+/* Frees the context ourselves: every waiting command fails, and the connection goes down
+ * once. */
+static void drop(struct redis_conn *rc, const char *why)
 {
     redisAsyncContext *ac = rc->ac;
-    log_warn("redis timeout conn=%s reason=\"%s\"", rc->name, why);
+    char reason[128];
+    snprintf(reason, sizeof(reason), "%s", why); /* why may be the context's errstr */
     /* redisAsyncFree answers the waiting callbacks with NULL and runs on_disconnect only for
      * a connected context; make sure we go down exactly once. */
     ac->data = NULL;
     redisAsyncFree(ac);
-    went_down(rc, why);
+    went_down(rc, reason);
+}
+
+/* Drops a connection that stopped answering. */
+static void abandon(struct redis_conn *rc, const char *why)
+{
+    log_warn("redis timeout conn=%s reason=\"%s\"", rc->name, why);
+    drop(rc, why);
 }
 
 static void on_watchdog(evutil_socket_t fd, short what, void *arg)
@@ -292,23 +313,64 @@ static void call_reply(redisAsyncContext *ac, void *r, void *privdata)
     free(call);
 }
 
-static void sub_reply(redisAsyncContext *ac, void *r, void *privdata)
+/*
+ * A subscriber connection reads for itself once its handshake is done, and hands every reply
+ * to on_message in the order it came. hiredis 0.14's async API knows the pub/sub commands by
+ * name, SUBSCRIBE and PSUBSCRIBE (and their UNSUBSCRIBE) only: it takes Redis 7's SSUBSCRIBE
+ * for a command with one reply, so the first smessage finds no callback and fails an assert
+ * in redisProcessCallbacks() (the process aborts), or, once a plain SUBSCRIBE made the
+ * context subscribed, goes to whichever callback ran last or nowhere, while SSUBSCRIBE's
+ * callback stays queued for good. A subscriber connection needs none of that machinery:
+ * everything it receives is a push (confirmations, messages, the sunsubscribe a cluster node
+ * sends by itself when it loses a slot) or the error answering a command (a MOVED for an
+ * SSUBSCRIBE to a slot served elsewhere), and its one consumer wants them all, in order. So
+ * it writes commands with redisAppendCommandArgv() and reads with redisBufferRead() and
+ * redisGetReply(), hiredis's own plain-context calls, on the async context's redisContext;
+ * hiredis still connects it, runs the handshake and writes. The switch is clean: the
+ * connection sends nothing but the handshake until that is answered, so no reply of ours can
+ * be left for hiredis's dispatch, and hiredis never sees a subscription.
+ */
+static void sub_read(struct redis_conn *rc)
 {
-    struct redis_conn *rc = privdata;
-    if (r && rc->on_message)
-        rc->on_message(rc, r, rc->privdata);
+    redisAsyncContext *ac = rc->ac;
+    redisContext *c = &ac->c;
+    if (redisBufferRead(c) != REDIS_OK) {
+        drop(rc, c->errstr[0] ? c->errstr : "read error");
+        return;
+    }
+    /* The read event is not persistent: hiredis adds it again after every read, so do we. */
+    if (ac->ev.addRead)
+        ac->ev.addRead(ac->ev.data);
+
+    void *reply = NULL;
+    rc->dispatching = 1;
+    while (!rc->free_pending && redisGetReply(c, &reply) == REDIS_OK && reply) {
+        if (rc->on_message)
+            rc->on_message(rc, reply, rc->privdata);
+        freeReplyObject(reply);
+        reply = NULL;
+    }
+    rc->dispatching = 0;
+    if (rc->free_pending) {
+        redis_conn_free(rc);
+        return;
+    }
+    if (c->err) /* the reader met bytes that are not RESP */
+        drop(rc, c->errstr[0] ? c->errstr : "protocol error");
 }
 
 int redis_conn_command(struct redis_conn *rc, redis_reply_fn cb, void *privdata, int argc,
                        const char **argv, const size_t *argvlen)
 {
-    if (!rc->up)
+    if (!rc->up || rc->free_pending)
         return -1;
     if (rc->subscriber) {
-        /* Subscription callbacks stay registered for every message of the channel. */
-        return redisAsyncCommandArgv(rc->ac, sub_reply, rc, argc, argv, argvlen) == REDIS_OK
-                   ? 0
-                   : -1;
+        /* No callback: sub_read() hands whatever answers to on_message. */
+        if (redisAppendCommandArgv(&rc->ac->c, argc, argv, argvlen) != REDIS_OK)
+            return -1;
+        if (rc->ac->ev.addWrite)
+            rc->ac->ev.addWrite(rc->ac->ev.data);
+        return 0;
     }
     struct call *call = oc_malloc(sizeof(*call));
     call->rc = rc;
@@ -324,14 +386,17 @@ int redis_conn_command(struct redis_conn *rc, redis_reply_fn cb, void *privdata,
     return 0;
 }
 
-struct redis_conn *redis_conn_new(struct event_base *base, const struct conf *conf,
-                                  const char *name, int subscriber, redis_state_fn on_state,
-                                  redis_reply_fn on_message, void *privdata)
+struct redis_conn *redis_conn_new_at(struct event_base *base, const struct conf *conf,
+                                     const char *host, int port, const char *name, int subscriber,
+                                     redis_state_fn on_state, redis_reply_fn on_message,
+                                     void *privdata)
 {
     struct redis_conn *rc = oc_calloc(1, sizeof(*rc));
     rc->base = base;
     rc->conf = conf;
     rc->name = oc_strdup(name);
+    rc->host = oc_strdup(host);
+    rc->port = port;
     rc->subscriber = subscriber;
     rc->on_state = on_state;
     rc->on_message = on_message;
@@ -346,10 +411,25 @@ struct redis_conn *redis_conn_new(struct event_base *base, const struct conf *co
     return rc;
 }
 
+struct redis_conn *redis_conn_new(struct event_base *base, const struct conf *conf,
+                                  const char *name, int subscriber, redis_state_fn on_state,
+                                  redis_reply_fn on_message, void *privdata)
+{
+    return redis_conn_new_at(base, conf, conf->redis_host, conf->redis_port, name, subscriber,
+                             on_state, on_message, privdata);
+}
+
 void redis_conn_free(struct redis_conn *rc)
 {
     if (!rc)
         return;
+    if (rc->dispatching) {
+        /* Called from on_message: sub_read() is still using rc and the context. */
+        rc->free_pending = 1;
+        rc->on_state = NULL;
+        rc->on_message = NULL;
+        return;
+    }
     rc->on_state = NULL;
     if (rc->ac) {
         rc->ac->data = NULL;
@@ -360,6 +440,7 @@ void redis_conn_free(struct redis_conn *rc)
     event_free(rc->retry);
     event_free(rc->watchdog);
     free(rc->name);
+    free(rc->host);
     free(rc);
 }
 

@@ -194,10 +194,10 @@ int server_reload(struct server *s)
     struct conf *c = s->conf;
     /* What a running process cannot change: said, not done. */
     if (strcmp(fresh.bind, c->bind) != 0 || fresh.port != c->port || fresh.engine != c->engine ||
-        strcmp(fresh.redis_url, c->redis_url) != 0 || fresh.workers != c->workers ||
-        strcmp(fresh.redis_prefix, c->redis_prefix) != 0)
-        log_warn("reload: bind, port, engine, redis_url, redis_prefix and workers need a "
-                 "restart; their new values are ignored");
+        strcmp(fresh.redis_url, c->redis_url) != 0 || fresh.redis_cluster != c->redis_cluster ||
+        fresh.workers != c->workers || strcmp(fresh.redis_prefix, c->redis_prefix) != 0)
+        log_warn("reload: bind, port, engine, redis_url, redis_cluster, redis_prefix and workers "
+                 "need a restart; their new values are ignored");
     if (fresh.token_secret[0] && strcmp(fresh.token_secret, c->token_secret) != 0) {
         free(s->previous_secret);
         s->previous_secret = c->token_secret;

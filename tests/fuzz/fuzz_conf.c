@@ -55,6 +55,12 @@ static void check_loaded(const struct conf *c)
             "a string key is NULL", NULL);
     require(c->port >= 0 && c->port <= 65535, "port out of range", NULL);
     require(c->redis_port >= 0 && c->redis_port <= 65535, "redis port out of range", NULL);
+    require(c->redis_hosts && c->redis_nhosts >= 1 && c->redis_nhosts <= REDIS_URL_MAX_HOSTS,
+            "redis_url without hosts", NULL);
+    require(strcmp(c->redis_hosts[0].host, c->redis_host) == 0 &&
+                c->redis_hosts[0].port == c->redis_port,
+            "redis_host is not the first of redis_hosts", c->redis_host);
+    require(c->redis_cluster == 0 || c->redis_cluster == 1, "redis_cluster", NULL);
     require(c->engine == CONF_ENGINE_MEMORY || c->engine == CONF_ENGINE_REDIS, "engine", NULL);
     require(c->allowed_origins[0] != NULL, "no allowed origin", NULL);
     for (char **o = c->allowed_origins; *o; o++)

@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -13,7 +14,7 @@
 
 #include "buf.h"
 
-static int free_port(void)
+int redis_child_free_port(void)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
@@ -35,14 +36,36 @@ static int accepts(int port)
     return ok;
 }
 
+int redis_child_available(void)
+{
+    const char *path = getenv("PATH");
+    if (!path)
+        return 0;
+    char *copy = strdup(path);
+    int found = 0;
+    for (char *save = NULL, *dir = strtok_r(copy, ":", &save); dir && !found;
+         dir = strtok_r(NULL, ":", &save)) {
+        char file[4096];
+        snprintf(file, sizeof(file), "%s/redis-server", dir);
+        found = access(file, X_OK) == 0;
+    }
+    free(copy);
+    return found;
+}
+
 void redis_child_start(struct redis_child *r)
+{
+    redis_child_start_args(r, NULL);
+}
+
+void redis_child_start_args(struct redis_child *r, const char *const *extra)
 {
     snprintf(r->dir, sizeof(r->dir), "/tmp/objcast-test-XXXXXX");
     if (!mkdtemp(r->dir)) {
         perror("mkdtemp");
         exit(EXIT_FAILURE);
     }
-    r->port = free_port();
+    r->port = redis_child_free_port();
     char portstr[16];
     snprintf(portstr, sizeof(portstr), "%d", r->port);
     r->pid = fork();
@@ -50,8 +73,13 @@ void redis_child_start(struct redis_child *r)
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (!freopen("/dev/null", "w", stdout) || !freopen("/dev/null", "w", stderr))
             _exit(127);
-        execlp("redis-server", "redis-server", "--port", portstr, "--bind", "127.0.0.1", "--dir",
-               r->dir, "--save", "", "--appendonly", "no", (char *)NULL);
+        const char *args[64] = {"redis-server", "--port", portstr, "--bind", "127.0.0.1",
+                                "--dir", r->dir, "--save", "", "--appendonly", "no"};
+        int n = 11;
+        for (int i = 0; extra && extra[i] && n < 63; i++)
+            args[n++] = extra[i];
+        args[n] = NULL;
+        execvp("redis-server", (char *const *)args);
         _exit(127);
     }
     for (int i = 0; i < 500 && !accepts(r->port); i++) {

@@ -17,6 +17,18 @@ struct redis_child {
  * check aborts it. Exits the test process when it cannot start. */
 void redis_child_start(struct redis_child *r);
 
+/* redis_child_start() with more redis-server arguments (NULL-terminated, may be NULL), e.g.
+ * "--cluster-enabled", "yes"; the cluster's nodes.conf goes into the temp dir. */
+void redis_child_start_args(struct redis_child *r, const char *const *extra);
+
+/* A loopback port free right now (another redis-server port: a cluster node's bus port). */
+int redis_child_free_port(void);
+
+/* 1 when redis-server can be run (it is on PATH). A test that needs one exits with
+ * REDIS_CHILD_SKIP when it is not, which automake counts as skipped. */
+int redis_child_available(void);
+#define REDIS_CHILD_SKIP 77
+
 /* Stops the server and removes its directory. */
 void redis_child_stop(struct redis_child *r);
 

@@ -25,6 +25,7 @@ static const struct {
     {"port", "8080"},
     {"engine", "memory"},
     {"redis_url", "redis://127.0.0.1:6379"},
+    {"redis_cluster", "no"},
     {"redis_prefix", "objcast"},
     {"instance_id", "\"\""},
     {"token_secret", "\"\""},
@@ -84,6 +85,12 @@ static const char *conf_diff(const struct conf *a, const struct conf *b)
     SAME_NUM(redis_port);
     SAME_STR(redis_password);
     SAME_NUM(redis_db);
+    SAME_NUM(redis_nhosts);
+    for (int i = 0; i < a->redis_nhosts; i++) {
+        SAME_STR(redis_hosts[i].host);
+        SAME_NUM(redis_hosts[i].port);
+    }
+    SAME_NUM(redis_cluster);
     SAME_STR(redis_prefix);
     SAME_STR(instance_id);
     SAME_STR(token_secret);
@@ -134,6 +141,11 @@ START_TEST(test_defaults)
     ck_assert_int_eq(c.redis_port, 6379);
     ck_assert_ptr_null(c.redis_password);
     ck_assert_int_eq(c.redis_db, 0);
+    ck_assert_int_eq(c.redis_nhosts, 1);
+    ck_assert_str_eq(c.redis_hosts[0].host, "127.0.0.1");
+    ck_assert_int_eq(c.redis_hosts[0].port, 6379);
+    ck_assert_int_eq(c.redis_cluster, 0);
+    ck_assert_ptr_null(c.redis_url_from);
     ck_assert_str_eq(c.redis_prefix, "objcast");
     ck_assert_str_eq(c.instance_id, "");
     ck_assert_str_eq(c.token_secret, "");
@@ -384,6 +396,11 @@ START_TEST(test_failed_set_changes_nothing)
     ck_assert_str_eq(c.redis_password, "pw");
     ck_assert_int_eq(c.redis_port, 7000);
     ck_assert_int_eq(c.redis_db, 2);
+    ck_assert_int_eq(load(&c, "redis_url redis://:other@h2:7001,h3:7002,\n", &err), -1);
+    ck_assert_int_eq(c.redis_nhosts, 1);
+    ck_assert_str_eq(c.redis_hosts[0].host, "h1");
+    ck_assert_int_eq(c.redis_hosts[0].port, 7000);
+    ck_assert_int_eq(c.redis_url_line, 1);
     ck_assert_int_eq(load(&c, "client_rate 5 1\n", &err), -1);
     ck_assert_int_eq(c.client_rate, 200);
     ck_assert_int_eq(c.client_burst, 400);
@@ -403,6 +420,7 @@ START_TEST(test_free_twice_is_safe)
     ck_assert_ptr_null(c.bind);
     ck_assert_ptr_null(c.allowed_origins);
     ck_assert_ptr_null(c.redis_host);
+    ck_assert_ptr_null(c.redis_hosts);
     conf_free(&c);
 }
 END_TEST
@@ -596,6 +614,10 @@ static const struct {
     {"engine \"\"", "engine: must be memory or redis"},
     {"object_tokens yes", "object_tokens: must be optional or required"},
     {"log_level notice", "log_level: must be debug, info, warning or error"},
+    {"redis_cluster on", "redis_cluster: must be no or yes"},
+    {"redis_cluster 1", "redis_cluster: must be no or yes"},
+    {"redis_cluster", "redis_cluster: wrong number of arguments"},
+    {"redis_cluster yes no", "redis_cluster: wrong number of arguments"},
     /* strings */
     {"bind \"\"", "bind: must not be empty"},
     {"static_dir ''", "static_dir: must not be empty"},
@@ -621,7 +643,10 @@ static const struct {
     {"redis_url redis://[::1", "redis_url: unclosed [ in host"},
     {"redis_url redis://[]:6379", "redis_url: bad IPv6 address in [...]"},
     {"redis_url redis://[nothex]:6379", "redis_url: bad IPv6 address in [...]"},
-    {"redis_url redis://[::1]x", "redis_url: expected :port or /db after the host"},
+    {"redis_url redis://[::1]x", "redis_url: expected :port, a comma or /db after a host"},
+    {"redis_url redis://h1,,h2", "redis_url: empty host in the list"},
+    {"redis_url redis://h1:7000,", "redis_url: trailing comma after the last host"},
+    {"redis_url redis://h1:7000,h2:99999", "redis_url: port must be between 1 and 65535"},
     {"redis_url redis://::1:6379", "redis_url: missing host"},
     {"redis_url \"redis://h st:6379\"", "redis_url: bad host (an IPv6 address goes in [...])"},
     /* redis_prefix */
@@ -782,6 +807,9 @@ START_TEST(test_redis_url)
     else
         ck_assert_ptr_null(c.redis_password);
     ck_assert_int_eq(c.redis_db, redis_urls[_i].db);
+    ck_assert_int_eq(c.redis_nhosts, 1);
+    ck_assert_str_eq(c.redis_hosts[0].host, redis_urls[_i].host);
+    ck_assert_int_eq(c.redis_hosts[0].port, redis_urls[_i].port);
     conf_free(&c);
     buf_free(&err);
 }
@@ -861,7 +889,7 @@ START_TEST(test_apply_reloadable)
                                       "max_objects_per_connection 3\n"
                                       "client_output_limit 65536\nclient_rate 10 20\n"
                                       "static_dir w2\nlog_level error\nworkers 2\ndemo yes\n"
-                                      "demo_port 9003\n",
+                                      "demo_port 9003\nredis_cluster yes\n",
                                       "fresh", &err),
                      0);
     conf_apply_reloadable(&c, &fresh);
@@ -897,6 +925,9 @@ START_TEST(test_apply_reloadable)
     ck_assert_int_eq(c.redis_port, def.redis_port);
     ck_assert_ptr_null(c.redis_password);
     ck_assert_int_eq(c.redis_db, def.redis_db);
+    ck_assert_int_eq(c.redis_nhosts, def.redis_nhosts);
+    ck_assert_str_eq(c.redis_hosts[0].host, def.redis_hosts[0].host);
+    ck_assert_int_eq(c.redis_cluster, def.redis_cluster);
     ck_assert_str_eq(c.redis_prefix, def.redis_prefix);
     ck_assert_str_eq(c.instance_id, def.instance_id);
     ck_assert_str_eq(c.token_secret, def.token_secret);
@@ -1106,6 +1137,15 @@ static const struct {
      FIXTURES "bad_enum.conf:4: engine: must be memory or redis"},
     {{"objcastd", "-c", FIXTURES "invalid_workers.conf", NULL},
      FIXTURES "invalid_workers.conf: workers: workers > 1 needs engine redis"},
+    /* The rules between redis_url and redis_cluster name where the URL was set. */
+    {{"objcastd", "--port", "1", "--redis_url", "redis://h1,h2:7001", NULL},
+     "(command line):3: redis_url: names 2 hosts; more than one needs redis_cluster yes"},
+    {{"objcastd", "--redis-url=redis://h1/2", "--redis-cluster", "yes", NULL},
+     "(command line):1: redis_url: db must be 0 with redis_cluster yes"},
+    {{"objcastd", "-c", FIXTURES "cluster.conf", "--redis_url", "redis://:pw@h1:7000/1", NULL},
+     "(command line):3: redis_url: db must be 0 with redis_cluster yes"},
+    {{"objcastd", "-c", FIXTURES "cluster.conf", "--redis_cluster", "no", NULL},
+     FIXTURES "cluster.conf:4: redis_url: names 3 hosts; more than one needs redis_cluster yes"},
     /* An override that breaks a rule is still reported against the conf file in use. */
     {{"objcastd", FIXTURES "valid.conf", "--engine", "memory", NULL},
      FIXTURES "valid.conf: workers: workers > 1 needs engine redis"},
@@ -1137,6 +1177,25 @@ START_TEST(test_cli_override_fixes_file_rule)
     ck_assert_msg(rc == 0, "%s", err.p);
     ck_assert_int_eq(c.workers, 2);
     ck_assert_int_eq(c.engine, CONF_ENGINE_REDIS);
+    conf_free(&c);
+    buf_free(&err);
+}
+END_TEST
+
+START_TEST(test_cli_cluster_fixture)
+{
+    struct conf c;
+    struct conf_cli cli;
+    struct buf err = {0};
+    int rc = run_argv(&c, &cli, &err, ARGV("-c", FIXTURES "cluster.conf", "--check-config"));
+    ck_assert_msg(rc == 0, "%s", err.p);
+    ck_assert_int_eq(c.redis_cluster, 1);
+    ck_assert_int_eq(c.redis_nhosts, 3);
+    ck_assert_str_eq(c.redis_hosts[0].host, "10.0.0.1");
+    ck_assert_str_eq(c.redis_hosts[2].host, "fd00::3");
+    ck_assert_int_eq(c.redis_hosts[2].port, 7000);
+    ck_assert_str_eq(c.redis_url_from, FIXTURES "cluster.conf");
+    ck_assert_int_eq(c.redis_url_line, 4);
     conf_free(&c);
     buf_free(&err);
 }
@@ -1199,6 +1258,57 @@ START_TEST(test_validate_names_file)
 }
 END_TEST
 
+START_TEST(test_validate_cluster)
+{
+    struct conf c;
+    struct buf err = {0};
+    conf_init(&c);
+
+    /* Several hosts are seed nodes of a cluster, and only that. */
+    ck_assert_int_eq(load(&c, "# seeds\nredis_url redis://:pw@h1:7000,[::1]:7001,h3\n", &err), 0);
+    ck_assert_int_eq(c.redis_nhosts, 3);
+    ck_assert_str_eq(c.redis_host, "h1");
+    ck_assert_int_eq(c.redis_port, 7000);
+    ck_assert_str_eq(c.redis_hosts[1].host, "::1");
+    ck_assert_int_eq(c.redis_hosts[1].port, 7001);
+    ck_assert_str_eq(c.redis_hosts[2].host, "h3");
+    ck_assert_int_eq(c.redis_hosts[2].port, 6379);
+    ck_assert_str_eq(c.redis_password, "pw");
+    ck_assert_int_eq(conf_validate(&c, &err), -1);
+    ck_assert_str_eq(err.p, "t.conf:2: redis_url: names 3 hosts; more than one needs "
+                            "redis_cluster yes");
+
+    /* redis_cluster may come before or after the URL: the rule runs on the whole conf. */
+    ck_assert_int_eq(load(&c, "redis_cluster yes\n", &err), 0);
+    ck_assert_int_eq(c.redis_cluster, 1);
+    ck_assert_int_eq(conf_validate(&c, &err), 0);
+    ck_assert_int_eq(load(&c, "redis_cluster no\n", &err), 0);
+    ck_assert_int_eq(c.redis_cluster, 0);
+    ck_assert_int_eq(conf_validate(&c, &err), -1);
+    ck_assert_int_eq(load(&c, "redis_cluster YES\n", &err), 0);
+    ck_assert_int_eq(c.redis_cluster, 1);
+    ck_assert_int_eq(conf_validate(&c, &err), 0);
+
+    /* A single seed is a cluster too. */
+    ck_assert_int_eq(load(&c, "redis_url redis://h1:7000\n", &err), 0);
+    ck_assert_int_eq(conf_validate(&c, &err), 0);
+
+    /* A cluster has db 0 only. */
+    ck_assert_int_eq(load(&c, "\n\nredis_url redis://h1:7000,h2:7000/3\n", &err), 0);
+    ck_assert_int_eq(conf_validate(&c, &err), -1);
+    ck_assert_str_eq(err.p, "t.conf:3: redis_url: db must be 0 with redis_cluster yes");
+    ck_assert_int_eq(load(&c, "redis_url redis://h1:7000,h2:7000/0\n", &err), 0);
+    ck_assert_int_eq(conf_validate(&c, &err), 0);
+
+    /* Without a cluster, a db other than 0 is fine as before. */
+    ck_assert_int_eq(load(&c, "redis_cluster no\nredis_url redis://h1/3\n", &err), 0);
+    ck_assert_int_eq(conf_validate(&c, &err), 0);
+
+    conf_free(&c);
+    buf_free(&err);
+}
+END_TEST
+
 static Suite *conf_suite(void)
 {
     Suite *s = suite_create("conf");
@@ -1247,11 +1357,13 @@ static Suite *conf_suite(void)
     tcase_add_test(tc, test_cli_help_and_version);
     tcase_add_loop_test(tc, test_cli_error, 0, sizeof(cli_errors) / sizeof(cli_errors[0]));
     tcase_add_test(tc, test_cli_override_fixes_file_rule);
+    tcase_add_test(tc, test_cli_cluster_fixture);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("validate");
     tcase_add_test(tc, test_validate_rules);
     tcase_add_test(tc, test_validate_names_file);
+    tcase_add_test(tc, test_validate_cluster);
     suite_add_tcase(s, tc);
 
     return s;

@@ -43,6 +43,14 @@ const BAD = [
     { name: 'out of range', line: 4, key: 'port', text: 'bind 127.0.0.1\n\n# too big\nport 70000\n' },
     { name: 'negative duration', line: 1, key: 'auth_timeout', text: 'auth_timeout -3\n' },
     { name: 'bad enum', line: 2, key: 'engine', text: 'port 0\nengine floppy\n' },
+    { name: 'bad yes/no', line: 2, key: 'redis_cluster', text: 'engine redis\nredis_cluster maybe\n' },
+    { name: 'trailing comma in the seed list', line: 3, key: 'redis_url',
+        text: 'engine redis\nredis_cluster yes\nredis_url redis://127.0.0.1:7000,\n' },
+    // Rules between keys that blame the URL name the line it was set on.
+    { name: 'several hosts without redis_cluster', line: 3, key: 'redis_url',
+        text: 'engine redis\n# three seeds\nredis_url redis://127.0.0.1:7000,127.0.0.1:7001,[::1]:7002\n' },
+    { name: 'redis_cluster with a db other than 0', line: 1, key: 'redis_url',
+        text: 'redis_url redis://:pw@127.0.0.1:7000/2\nengine redis\nredis_cluster yes\n' },
 ];
 
 for (const bad of BAD) {
@@ -62,6 +70,13 @@ for (const bad of BAD) {
         assert.ok(!started.stdout.includes('listening on'), 'never listened');
     });
 }
+
+test('--check-config accepts a Redis Cluster given by seed nodes', async (t) => {
+    const file = confFile(t, `${VALID}engine redis\nredis_cluster yes\n` +
+        'redis_url redis://:pw@127.0.0.1:7000,127.0.0.1:7001,[::1]:7002\n');
+    const r = await runObjcastd(['--check-config', '-c', file]);
+    assert.equal(r.code, 0, `stderr: ${r.stderr}`);
+});
 
 test('a rule between keys (max_message_bytes over max_frame_bytes) exits 2 naming the key', async (t) => {
     const file = confFile(t, 'max_frame_bytes 65536\nmax_data_bytes 2000\nmax_message_bytes 70000\n');
