@@ -72,9 +72,9 @@ struct engine_save {
 };
 
 typedef void (*engine_deliver_fn)(void *privdata, const char *okey, const struct envelope *env);
-/* The engine was cut off and is back: envelopes may have been missed, so replicas must be
- * read again and local entries stored again. */
-typedef void (*engine_reset_fn)(void *privdata);
+/* The engine was cut off and is back: envelopes of okey (NULL: of every object) may have
+ * been missed, so its replica must be read again and the local entries stored again. */
+typedef void (*engine_reset_fn)(void *privdata, const char *okey);
 /* Appends this instance's stats as JSON members ("connections":N,...) for the instances
  * registry. */
 typedef void (*engine_stats_fn)(void *privdata, struct buf *out);

@@ -97,48 +97,106 @@ void engine_redis_deliver(struct engine_redis *e, struct chan *ch, const char *t
 }
 
 /*
- * Subscription commands in flight, per channel name. After SUBSCRIBE, UNSUBSCRIBE,
- * SUBSCRIBE of one object's channel, the answer to the first SUBSCRIBE says nothing about
- * the last one: only the answer to the last command sent for a name tells its state, so a
- * channel counts as confirmed only when its SUBSCRIBE is answered with nothing else of
- * that name still in flight.
+ * Subscription commands in flight on a node, per channel name. After SUBSCRIBE,
+ * UNSUBSCRIBE, SUBSCRIBE of one object's channel, the answer to the first SUBSCRIBE says
+ * nothing about the last one: only the answer to the last command sent for a name tells
+ * its state, so a channel counts as confirmed only when its SUBSCRIBE is answered with
+ * nothing else of that name still in flight.
  */
-static void sub_sent(struct engine_redis *e, const char *name)
+static void sub_sent(struct node *n, const char *name)
 {
-    uintptr_t n = (uintptr_t)dict_get(&e->sub_due, name, strlen(name));
-    dict_set(&e->sub_due, name, strlen(name), (void *)(n + 1));
+    uintptr_t k = (uintptr_t)dict_get(&n->sub_due, name, strlen(name));
+    dict_set(&n->sub_due, name, strlen(name), (void *)(k + 1));
 }
 
-/* One answer of name came; returns how many of its commands are still in flight. */
-static uintptr_t sub_answered(struct engine_redis *e, const char *name, size_t len)
+/* One answer of name came; returns how many of its commands are still in flight, or -1
+ * when none was (Redis unsubscribed us by itself: in a cluster, the slot moved). */
+static long sub_answered(struct node *n, const char *name, size_t len)
 {
-    uintptr_t n = (uintptr_t)dict_get(&e->sub_due, name, len);
-    if (n <= 1) {
-        dict_del(&e->sub_due, name, len);
+    uintptr_t k = (uintptr_t)dict_get(&n->sub_due, name, len);
+    if (k == 0)
+        return -1;
+    if (k == 1) {
+        dict_del(&n->sub_due, name, len);
         return 0;
     }
-    dict_set(&e->sub_due, name, len, (void *)(n - 1));
-    return n - 1;
+    dict_set(&n->sub_due, name, len, (void *)(k - 1));
+    return (long)k - 1;
 }
 
-static void on_sub_message(struct redis_conn *rc, redisReply *r, void *privdata)
+static void subscribe_chan(struct engine_redis *e, struct node *n, struct chan *ch)
 {
-    struct engine_redis *e = privdata;
+    const char *cmd = e->cluster ? "SSUBSCRIBE" : "SUBSCRIBE";
+    const char *argv[] = {cmd, ch->name};
+    size_t lens[] = {strlen(cmd), strlen(ch->name)};
+    ch->confirmed = 0;
+    ch->node = n;
+    if (redis_conn_command(n->sub, NULL, NULL, 2, argv, lens) == 0)
+        sub_sent(n, ch->name);
+}
+
+static void unsubscribe_chan(struct engine_redis *e, struct chan *ch)
+{
+    struct node *n = ch->node;
+    ch->node = NULL;
+    ch->confirmed = 0;
+    if (!n || !n->sub || !redis_conn_up(n->sub))
+        return;
+    const char *cmd = e->cluster ? "SUNSUBSCRIBE" : "UNSUBSCRIBE";
+    const char *argv[] = {cmd, ch->name};
+    size_t lens[] = {strlen(cmd), strlen(ch->name)};
+    if (redis_conn_command(n->sub, NULL, NULL, 2, argv, lens) == 0)
+        sub_sent(n, ch->name);
+}
+
+/* Subscribes ch where its slot lives now, if that connection is up (else when it comes up). */
+static void place_chan(struct engine_redis *e, struct chan *ch)
+{
+    struct node *n = engine_redis_route(e, ch->slot);
+    if (ch->node && ch->node != n)
+        unsubscribe_chan(e, ch);
+    if (n && n->sub && redis_conn_up(n->sub) && (ch->node != n || !ch->confirmed))
+        subscribe_chan(e, n, ch);
+}
+
+void engine_redis_node_message(struct node *n, redisReply *r)
+{
+    struct engine_redis *e = n->e;
     if (r->type != REDIS_REPLY_ARRAY || r->elements < 3 ||
         r->element[0]->type != REDIS_REPLY_STRING || r->element[1]->type != REDIS_REPLY_STRING)
         return;
     const char *type = r->element[0]->str;
+    /* Sharded pub/sub (a cluster) answers the same with an "s" in front. */
+    if (strcmp(type, "ssubscribe") == 0 || strcmp(type, "sunsubscribe") == 0 ||
+        strcmp(type, "smessage") == 0)
+        type++;
     int is_sub = strcmp(type, "subscribe") == 0;
-    if (is_sub || strcmp(type, "unsubscribe") == 0) {
-        if (sub_answered(e, r->element[1]->str, r->element[1]->len) > 0)
+    int is_unsub = strcmp(type, "unsubscribe") == 0;
+    long due = 0;
+    if (is_sub || is_unsub) {
+        due = sub_answered(n, r->element[1]->str, r->element[1]->len);
+        if (due > 0)
             return; /* stale: a later command of this name decides */
     }
     struct chan *ch = dict_get(&e->by_name, r->element[1]->str, r->element[1]->len);
     if (!ch)
         return;
-    if (is_sub) {
+    if (is_sub && ch->node == n) {
         ch->confirmed = 1;
+        if (e->cluster && ch->resubscribed && e->base.reset) {
+            /* Messages may have been missed while it was not subscribed: the replica is
+             * read again and this instance's entries stored again (cluster; the one
+             * Redis's outages reset everything at once). */
+            e->base.reset(e->base.deliver_privdata, ch->okey);
+        }
+        ch->resubscribed = 1;
         engine_redis_run_waits(e, ch);
+    } else if (is_unsub && due < 0 && ch->node == n) {
+        /* The slot moved away from this node: subscribe where it is now. */
+        log_info("redis unsubscribed channel=%s by the server: its slot moved", ch->name);
+        ch->node = NULL;
+        ch->confirmed = 0;
+        engine_redis_refresh_soon(e, 0);
     } else if (strcmp(type, "message") == 0 && r->element[2]->type == REDIS_REPLY_STRING) {
         if (ch->snapping)
             engine_redis_hold(ch, r->element[2]->str, r->element[2]->len);
@@ -147,13 +205,15 @@ static void on_sub_message(struct redis_conn *rc, redisReply *r, void *privdata)
     }
 }
 
-static void subscribe_chan(struct engine_redis *e, struct chan *ch)
+void engine_redis_slots_moved(struct engine_redis *e, const int *slots, int n)
 {
-    const char *argv[] = {"SUBSCRIBE", ch->name};
-    size_t lens[] = {9, strlen(ch->name)};
-    ch->confirmed = 0;
-    if (redis_conn_command(e->sub, NULL, NULL, 2, argv, lens) == 0)
-        sub_sent(e, ch->name);
+    (void)slots;
+    (void)n;
+    for (struct dict_entry *it = dict_first(&e->chans); it; it = dict_next(&e->chans, it)) {
+        struct chan *ch = it->value;
+        if (ch->node != engine_redis_route(e, ch->slot) || !ch->confirmed)
+            place_chan(e, ch);
+    }
 }
 
 /* --- engine ops -------------------------------------------------------------------------- */
@@ -161,7 +221,9 @@ static void subscribe_chan(struct engine_redis *e, struct chan *ch)
 int engine_redis_ready(struct engine *base)
 {
     struct engine_redis *e = (struct engine_redis *)base;
-    return redis_conn_up(e->cmd) && redis_conn_up(e->sub) && e->gen_ok;
+    if (e->cluster)
+        return e->map_ok && e->gen_ok;
+    return redis_conn_up(e->single->cmd) && redis_conn_up(e->single->sub) && e->gen_ok;
 }
 
 static void r_subscribe(struct engine *base, const char *okey)
@@ -174,11 +236,11 @@ static void r_subscribe(struct engine *base, const char *okey)
     struct buf name = {0};
     engine_redis_key(&name, e, okey, "ch");
     ch->name = buf_detach(&name);
+    ch->slot = engine_redis_slot(e, ch->name, strlen(ch->name));
     ch->held_tail = &ch->held;
     dict_set(&e->chans, okey, strlen(okey), ch);
     dict_set(&e->by_name, ch->name, strlen(ch->name), ch);
-    if (redis_conn_up(e->sub))
-        subscribe_chan(e, ch);
+    place_chan(e, ch);
 }
 
 static void chan_free(struct chan *ch)
@@ -207,12 +269,7 @@ static void r_unsubscribe(struct engine *base, const char *okey)
     if (!ch)
         return;
     dict_del(&e->by_name, ch->name, strlen(ch->name));
-    if (redis_conn_up(e->sub)) {
-        const char *argv[] = {"UNSUBSCRIBE", ch->name};
-        size_t lens[] = {11, strlen(ch->name)};
-        if (redis_conn_command(e->sub, NULL, NULL, 2, argv, lens) == 0)
-            sub_sent(e, ch->name);
-    }
+    unsubscribe_chan(e, ch);
     chan_free(ch);
 }
 
@@ -236,12 +293,13 @@ static void r_publish(struct engine *base, const char *okey, const struct envelo
                         .echo = env->echo,
                         .to = env->to};
     chanmsg_encode_message(&msg, &m, env->payload->text, env->payload->len);
-    const char *argv[] = {"PUBLISH", chan.p, msg.p};
-    size_t lens[] = {7, chan.len, msg.len};
+    /* In a cluster the channel is sharded: only its master and its subscribers see it. */
+    const char *argv[] = {e->cluster ? "SPUBLISH" : "PUBLISH", chan.p, msg.p};
+    size_t lens[] = {strlen(argv[0]), chan.len, msg.len};
     struct done_call *d = oc_malloc(sizeof(*d));
     d->done = done;
     d->privdata = privdata;
-    if (redis_conn_command(e->cmd, engine_redis_done_reply, d, 3, argv, lens) != 0) {
+    if (engine_redis_send(e, chan.p, chan.len, engine_redis_done_reply, d, 3, argv, lens) != 0) {
         free(d);
         if (done)
             done(privdata, ENGINE_UNAVAILABLE);
@@ -252,6 +310,7 @@ static void r_publish(struct engine *base, const char *okey, const struct envelo
 
 struct data_call {
     struct engine_redis *e;
+    struct node *node; /* where the save ran: its WAIT goes there */
     engine_data_fn cb;
     void *privdata;
     int save;
@@ -300,23 +359,23 @@ static void answer_batch(struct data_call *batch, long long acked)
     }
 }
 
-static void send_wait(struct engine_redis *e);
+static void send_wait(struct node *n);
 
 static void replicas_reply(struct redis_conn *rc, redisReply *r, void *privdata)
 {
     struct data_call *batch = privdata;
-    struct engine_redis *e = batch->e;
-    e->wait_busy = 0;
+    struct node *n = batch->node;
+    n->wait_busy = 0;
     answer_batch(batch, r && r->type == REDIS_REPLY_INTEGER ? r->integer : -1);
-    if (!e->wait_next)
+    if (!n->wait_next)
         return;
     if (r) {
-        send_wait(e);
+        send_wait(n);
     } else {
         /* The connection is gone (or being freed): the saves queued meanwhile cannot be
          * confirmed either. */
-        struct data_call *rest = e->wait_next;
-        e->wait_next = NULL;
+        struct data_call *rest = n->wait_next;
+        n->wait_next = NULL;
         answer_batch(rest, -1);
     }
 }
@@ -328,36 +387,37 @@ static void replicas_reply(struct redis_conn *rc, redisReply *r, void *privdata)
  * redis_wait_timeout at once, whatever the number of saves (conf.c keeps that below the
  * command deadline of redis_conn.c).
  */
-static void send_wait(struct engine_redis *e)
+static void send_wait(struct node *n)
 {
     struct data_call *batch = NULL;
     int replicas = 0;
-    while (e->wait_next) {
-        struct data_call *c = e->wait_next;
-        e->wait_next = c->next;
+    while (n->wait_next) {
+        struct data_call *c = n->wait_next;
+        n->wait_next = c->next;
         c->next = batch;
         batch = c;
         replicas = c->replicas > replicas ? c->replicas : replicas;
     }
-    char n[16], ms[16];
-    snprintf(n, sizeof(n), "%d", replicas);
-    snprintf(ms, sizeof(ms), "%d", e->conf->redis_wait_timeout);
-    const char *argv[] = {"WAIT", n, ms};
-    size_t lens[] = {4, strlen(n), strlen(ms)};
-    if (redis_conn_command(e->cmd, replicas_reply, batch, 3, argv, lens) != 0)
+    char num[16], ms[16];
+    snprintf(num, sizeof(num), "%d", replicas);
+    snprintf(ms, sizeof(ms), "%d", n->e->conf->redis_wait_timeout);
+    const char *argv[] = {"WAIT", num, ms};
+    size_t lens[] = {4, strlen(num), strlen(ms)};
+    if (redis_conn_command(n->cmd, replicas_reply, batch, 3, argv, lens) != 0)
         answer_batch(batch, -1);
     else
-        e->wait_busy = 1;
+        n->wait_busy = 1;
 }
 
-/* Queues c for the next WAIT (newest first: send_wait() puts the batch back in order). */
+/* Queues c for the next WAIT of its node (newest first: send_wait() puts the batch back in
+ * order). */
 static void wait_replicas(struct data_call *c)
 {
-    struct engine_redis *e = c->e;
-    c->next = e->wait_next;
-    e->wait_next = c;
-    if (!e->wait_busy)
-        send_wait(e);
+    struct node *n = c->node;
+    c->next = n->wait_next;
+    n->wait_next = c;
+    if (!n->wait_busy)
+        send_wait(n);
 }
 
 static long long reply_number(const redisReply *r)
@@ -391,6 +451,7 @@ static void data_reply(struct redis_conn *rc, redisReply *r, void *privdata)
         c->updated_at = updated_at;
         c->json = oc_strndup(el[base + 2]->str, el[base + 2]->len);
         c->json_len = el[base + 2]->len;
+        c->node = engine_redis_node_of(rc);
         wait_replicas(c);
     }
 }
@@ -450,37 +511,55 @@ static void r_data_save(struct engine *base, const char *okey, const struct engi
 
 static size_t r_pending(struct engine *base)
 {
-    struct engine_redis *e = (struct engine_redis *)base;
-    return redis_conn_pending(e->cmd);
+    return engine_redis_route_pending((struct engine_redis *)base);
 }
 
 /* --- lifecycle --------------------------------------------------------------------------- */
 
-/* Both connections up: subscriptions are renewed here, and a heartbeat goes out at once;
- * after an outage it takes a new generation, and its answer has the registry read every
- * replica again and store its entries again (engine_redis_house.c). */
-static void on_state(struct redis_conn *rc, int up, void *privdata)
+/*
+ * A connection of n came up or went down. Not a cluster: when both are up again a heartbeat
+ * goes out at once; after an outage it takes a new generation, and its answer has the
+ * registry read every replica again and store its entries again (engine_redis_house.c). In
+ * a cluster each master comes and goes alone: its channels are subscribed again, and each
+ * replica is read again when its subscription is confirmed.
+ */
+void engine_redis_node_state(struct node *n, struct redis_conn *rc, int up)
 {
-    struct engine_redis *e = privdata;
+    struct engine_redis *e = n->e;
     if (!up) {
+        if (rc == n->sub) {
+            for (struct dict_entry *it = dict_first(&e->chans); it; it = dict_next(&e->chans, it)) {
+                struct chan *ch = it->value;
+                if (ch->node == n)
+                    ch->confirmed = 0;
+            }
+            dict_free(&n->sub_due); /* those answers will never come */
+        }
+        if (e->cluster) {
+            engine_redis_refresh_soon(e, 200); /* a failover? */
+            return;
+        }
         e->outage = 1;
         e->gen_ok = 0;
         e->renew = 1;
         metrics.redis_up = 0;
-        if (rc == e->sub) {
-            for (struct dict_entry *it = dict_first(&e->chans); it; it = dict_next(&e->chans, it))
-                ((struct chan *)it->value)->confirmed = 0;
-            dict_free(&e->sub_due); /* those answers will never come */
-        }
         return;
     }
     /* First, before anything here or in the registry can send an EVALSHA. */
-    if (rc == e->cmd)
-        engine_redis_scripts_load(e);
-    if (rc == e->sub)
-        for (struct dict_entry *it = dict_first(&e->chans); it; it = dict_next(&e->chans, it))
-            subscribe_chan(e, it->value);
-    if (redis_conn_up(e->cmd) && redis_conn_up(e->sub)) {
+    if (rc == n->cmd)
+        engine_redis_scripts_load(e, rc);
+    if (rc == n->sub)
+        for (struct dict_entry *it = dict_first(&e->chans); it; it = dict_next(&e->chans, it)) {
+            struct chan *ch = it->value;
+            if (engine_redis_route(e, ch->slot) == n)
+                subscribe_chan(e, n, ch);
+        }
+    if (e->cluster) {
+        if (rc == n->cmd && !e->map_ok)
+            engine_redis_refresh_soon(e, 0);
+        return;
+    }
+    if (redis_conn_up(n->cmd) && redis_conn_up(n->sub)) {
         if (e->outage) {
             metrics.redis_reconnects++;
             e->declare_after_ms = util_wall_ms() + ((int64_t)e->conf->presence_ttl + 6) * 1000;
@@ -495,8 +574,7 @@ static void r_free(struct engine *base)
 {
     struct engine_redis *e = (struct engine_redis *)base;
     /* Waiting callbacks are answered (unavailable) while the tables still exist. */
-    redis_conn_free(e->cmd);
-    redis_conn_free(e->sub);
+    engine_redis_route_free(e);
     for (struct dict_entry *it = dict_first(&e->chans); it; it = dict_next(&e->chans, it))
         chan_free(it->value);
     for (struct dict_entry *it = dict_first(&e->locals); it; it = dict_next(&e->locals, it)) {
@@ -505,11 +583,10 @@ static void r_free(struct engine *base)
         free(l->member);
         free(l);
     }
-    dict_free(&e->chans);
-    dict_free(&e->by_name);
-    dict_free(&e->sub_due);
     for (struct dict_entry *it = dict_first(&e->owned); it; it = dict_next(&e->owned, it))
         free(it->value);
+    dict_free(&e->chans);
+    dict_free(&e->by_name);
     dict_free(&e->locals);
     dict_free(&e->owned);
     event_free(e->tick);
@@ -542,8 +619,8 @@ struct engine *engine_redis_new(struct event_base *base, const struct conf *conf
     e->conf = conf;
     e->listen_addr = oc_strdup(listen_addr);
     e->started = (long long)time(NULL);
-    e->cmd = redis_conn_new(base, conf, instance_id, 0, on_state, NULL, e);
-    e->sub = redis_conn_new(base, conf, instance_id, 1, on_state, on_sub_message, e);
+    e->cluster = conf->redis_cluster;
+    engine_redis_route_start(e);
     engine_redis_house_start(e);
     return &e->base;
 }

@@ -97,10 +97,11 @@ static void reaped(struct redis_conn *rc, redisReply *r, void *privdata)
     job_reply(rc, r, privdata);
 }
 
+/* Sends a command of the job; argv[1] is its key. */
 static void job_send(struct reap_job *j, redis_reply_fn cb, int argc, const char **argv,
                      const size_t *lens)
 {
-    if (redis_conn_command(j->e->cmd, cb, j, argc, argv, lens) == 0)
+    if (engine_redis_send(j->e, argv[1], lens[1], cb, j, argc, argv, lens) == 0)
         j->pending++;
     else
         j->failed = 1;
@@ -217,12 +218,14 @@ static void beaten(struct redis_conn *rc, redisReply *r, void *privdata)
 {
     struct engine_redis *e = privdata;
     e->house_busy = 0;
-    if (!r)
-        return; /* connection gone (or the engine freed): the next connection beats again */
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
         r->element[0]->type != REDIS_REPLY_STRING || r->element[1]->type != REDIS_REPLY_STRING ||
         r->element[2]->type != REDIS_REPLY_STRING) {
-        log_warn("heartbeat failed: %s", r->type == REDIS_REPLY_ERROR ? r->str : "bad reply");
+        if (r)
+            log_warn("heartbeat failed: %s", r->type == REDIS_REPLY_ERROR ? r->str : "bad reply");
+        /* Nobody else could beat either (in a cluster the master of the heartbeats may be
+         * failing over): give them time once it works again. */
+        engine_redis_beat_failed(e);
         return;
     }
     long long prev = e->gen;
@@ -236,15 +239,20 @@ static void beaten(struct redis_conn *rc, redisReply *r, void *privdata)
          * stored again, under the new generation. */
         log_info("redis resync objects=%zu generation=%lld", e->chans.count, e->gen);
         if (e->base.reset)
-            e->base.reset(e->base.deliver_privdata);
+            e->base.reset(e->base.deliver_privdata, NULL);
     }
     if (r->element[2]->len && !e->job)
         job_start(e, r->element[2]->str, r->element[2]->len);
 }
 
+void engine_redis_beat_failed(struct engine_redis *e)
+{
+    e->declare_after_ms = util_wall_ms() + ((int64_t)e->conf->presence_ttl + 6) * 1000;
+}
+
 void engine_redis_beat(struct engine_redis *e)
 {
-    if (e->house_busy || !redis_conn_up(e->cmd) || !redis_conn_up(e->sub))
+    if (e->house_busy || !engine_redis_connected(e))
         return;
     struct buf words[10] = {{0}};
     instances_key(&words[0], e, "beats");
@@ -259,6 +267,8 @@ void engine_redis_beat(struct engine_redis *e)
     buf_append_str(&words[9], e->job ? "0" : "1");
     if (engine_redis_run_script(e, &script_house, 3, words, 10, beaten, e) == 0)
         e->house_busy = 1;
+    else
+        engine_redis_beat_failed(e);
 }
 
 /* --- instances registry ------------------------------------------------------------------ */
@@ -286,7 +296,7 @@ void engine_redis_publish_stats(struct engine_redis *e)
 static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
     struct engine_redis *e = arg;
-    if (!redis_conn_up(e->cmd) || !redis_conn_up(e->sub))
+    if (!engine_redis_connected(e))
         return;
     e->ticks++;
     engine_redis_beat(e);

@@ -6,6 +6,8 @@
  *
  *   engine_redis.c           state, lifecycle, subscriptions, channel messages in, publish,
  *                            data get and save
+ *   engine_redis_route.c     nodes and routing: which connection a key goes to; in a Redis
+ *                            Cluster the slot map, its refresh, MOVED and ASK
  *   engine_redis_presence.c  presence entries and snapshots (a replica's bootstrap)
  *   engine_redis_house.c     the tick: heartbeat and generation, reaping dead generations,
  *                            instances registry
@@ -36,11 +38,17 @@ struct held {
     struct held *next;
 };
 
+struct node;
+
 /* An object's channel, while this instance wants its messages. */
 struct chan {
     char *okey;                     /* okey.h: "ws:obj", both encoded */
     char *name;                     /* the Redis channel */
+    int slot;                       /* its cluster slot */
+    struct node *node;              /* where its SUBSCRIBE was last sent, NULL for nowhere */
     int confirmed;                  /* SUBSCRIBE acknowledged on the current connection */
+    int resubscribed;               /* subscribed before: messages may have been missed
+                                       (cluster: its replica is read again when confirmed) */
     int snapping;                   /* snapshots in flight: messages are held */
     long long snap_seq;             /* presence envelopes up to this are in the last snapshot */
     struct list_wait *waits;        /* presence_list calls waiting for confirmed */
@@ -63,17 +71,37 @@ struct owned {
 struct data_call;
 struct reap_job;
 
+/* A Redis server this instance talks to: the one Redis, or a master of the cluster (or a
+ * seed node while the map is not known). Never freed before the engine. */
+struct node {
+    struct engine_redis *e;
+    char *addr;                  /* "host:port", its key in e->nodes */
+    char *host;
+    int port;
+    struct redis_conn *cmd;      /* commands and scripts */
+    struct redis_conn *sub;      /* (S)SUBSCRIBE only; cluster: made when it is a master */
+    struct dict sub_due;         /* channel name -> subscription commands sent on sub and
+                                    not answered (a count) */
+    struct data_call *wait_next; /* saves waiting for the next WAIT (redis_wait_replicas) */
+    int wait_busy;               /* a WAIT is in flight on cmd */
+};
+
 struct engine_redis {
     struct engine base;
     struct event_base *evbase;
     const struct conf *conf;
     char *listen_addr;
-    struct redis_conn *cmd; /* commands and scripts */
-    struct redis_conn *sub; /* SUBSCRIBE only */
+    int cluster;            /* redis_cluster yes */
+    struct dict nodes;      /* addr -> struct node */
+    struct node *single;    /* not a cluster: the one Redis */
+    struct cluster_slots *map;     /* cluster: the last map read, NULL before */
+    struct node **slots;           /* cluster: slot -> its master's node (CLUSTER_SLOTS) */
+    int map_ok;                    /* cluster: every slot has a master */
+    int refreshing;                /* cluster: CLUSTER SLOTS in flight */
+    struct event *refresh;         /* cluster: the next refresh of the map */
+    int64_t refreshed_ms;          /* cluster: when the map was last read */
     struct dict chans;      /* okey -> struct chan */
     struct dict by_name;    /* channel name -> struct chan */
-    struct dict sub_due;    /* channel name -> SUBSCRIBE/UNSUBSCRIBE sent on the current
-                               subscriber connection and not answered (a count) */
     struct dict locals;     /* okey "\n" member -> struct local */
     struct dict owned;      /* okey -> struct owned */
     struct event *tick;     /* once a second: heartbeat, reaping, instances */
@@ -99,7 +127,8 @@ struct engine_redis {
 /* Empties b and writes the key {prefix}:{okey}:suffix into it. */
 void engine_redis_key(struct buf *b, const struct engine_redis *e, const char *okey,
                       const char *suffix);
-/* 1 when both connections are up. */
+/* 1 when the engine can serve: connected (cluster: the slot map known) and its heartbeat
+ * current. */
 int engine_redis_ready(struct engine *base);
 /* Decodes one message of ch's channel and delivers it. Presence envelopes numbered at or
  * below min_seq are already in the replica's snapshot and are dropped. */
@@ -113,6 +142,41 @@ struct done_call {
 };
 /* A redis_reply_fn for a struct done_call (freed here) as privdata. */
 void engine_redis_done_reply(struct redis_conn *rc, struct redisReply *r, void *privdata);
+
+/* --- engine_redis_route.c ---------------------------------------------------------------- */
+
+/* 1 when the engine can send: both connections up (cluster: the slot map known). */
+int engine_redis_connected(const struct engine_redis *e);
+/* The node serving slot (any slot when not a cluster), NULL when none is known. */
+struct node *engine_redis_route(struct engine_redis *e, int slot);
+/* The node of a redis_conn of the engine. */
+struct node *engine_redis_node_of(struct redis_conn *rc);
+/* The slot of a key or channel name (0 when not a cluster). */
+int engine_redis_slot(const struct engine_redis *e, const char *key, size_t len);
+/* Sends a command to the node of key. In a cluster, argv is copied and a MOVED, ASK or
+ * TRYAGAIN is followed; the callback gets the final reply. Returns 0, or -1 when no
+ * connection can take it now (cb is then not called). cb may be NULL. */
+int engine_redis_send(struct engine_redis *e, const char *key, size_t klen, redis_reply_fn cb,
+                      void *privdata, int argc, const char **argv, const size_t *lens);
+/* The same to slot, with argv borrowed: it must stay as it is until cb is called. */
+int engine_redis_send_slot(struct engine_redis *e, int slot, redis_reply_fn cb, void *privdata,
+                           int argc, const char **argv, const size_t *lens);
+/* Makes the nodes of conf's redis_url and starts connecting. */
+void engine_redis_route_start(struct engine_redis *e);
+/* Frees every node (their connections answer what waits with NULL first) and the map. */
+void engine_redis_route_free(struct engine_redis *e);
+/* Cluster: reads the map again soon (after delay_ms), unless a read is due sooner. */
+void engine_redis_refresh_soon(struct engine_redis *e, int delay_ms);
+/* Commands in flight on every node. */
+size_t engine_redis_route_pending(struct engine_redis *e);
+
+/* Called by engine_redis_route.c (defined in engine_redis.c): */
+/* A connection of node came up or went down. */
+void engine_redis_node_state(struct node *n, struct redis_conn *rc, int up);
+/* A message of a subscriber connection of node. */
+void engine_redis_node_message(struct node *n, struct redisReply *r);
+/* Cluster: slots changed master: channels in them move to their new node. */
+void engine_redis_slots_moved(struct engine_redis *e, const int *slots, int n);
 
 /* --- engine_redis_presence.c ------------------------------------------------------------- */
 
@@ -133,6 +197,9 @@ void engine_redis_house_start(struct engine_redis *e);
 /* Sends a heartbeat now (unless one is in flight): after a reconnect, or with e->renew
  * set when a write of this instance was refused as dead. */
 void engine_redis_beat(struct engine_redis *e);
+/* A heartbeat could not be made: others are not declared dead until presence_ttl + 6 s
+ * after. */
+void engine_redis_beat_failed(struct engine_redis *e);
 /* Writes the key of gen's object index: {prefix}:{instance}:objects:gen. */
 void engine_redis_index_key(struct buf *b, const struct engine_redis *e, long long gen);
 /* Writes this instance's entry in the instances registry. */
@@ -145,6 +212,8 @@ struct script {
     const char *name; /* in logs */
     const char *src;  /* the embedded text (lua_scripts.h) */
     char sha[41];     /* hex, set by engine_redis_scripts_init() */
+    char *csrc;       /* the cluster variant: SPUBLISH for PUBLISH; made once, kept */
+    char csha[41];
 };
 
 extern struct script script_presence_set, script_presence_reap, script_presence_snapshot,
@@ -153,7 +222,7 @@ extern struct script script_presence_set, script_presence_reap, script_presence_
 /* Computes every script's SHA1 (once per process). */
 void engine_redis_scripts_init(void);
 /* Sends every script's source (SCRIPT LOAD) on a new command connection. */
-void engine_redis_scripts_load(struct engine_redis *e);
+void engine_redis_scripts_load(struct engine_redis *e, struct redis_conn *cmd);
 /* Runs s with nkeys keys then arguments: words[0..nwords), whose storage is taken in every
  * case (each is left empty). Returns 0, or -1 when Redis is down (cb is then not called).
  * cb may be NULL. */

@@ -89,7 +89,7 @@ static void index_object(struct engine_redis *e, const char *okey, long long gen
     engine_redis_index_key(&k, e, gen);
     const char *argv[] = {add ? "SADD" : "SREM", k.p, okey};
     size_t lens[] = {4, k.len, strlen(okey)};
-    redis_conn_command(e->cmd, NULL, NULL, 3, argv, lens);
+    engine_redis_send(e, k.p, k.len, NULL, NULL, 3, argv, lens);
     buf_free(&k);
 }
 
@@ -232,7 +232,7 @@ static void snapshot(struct engine_redis *e, const char *okey, struct chan *ch,
     if (ch)
         ch->snapping++;
     if (engine_redis_run_script(e, &script_presence_snapshot, 2, words, 2, snapshot_reply, s) != 0)
-        snapshot_reply(e->cmd, NULL, s);
+        snapshot_reply(NULL, NULL, s);
 }
 
 void engine_redis_run_waits(struct engine_redis *e, struct chan *ch)

@@ -1,7 +1,9 @@
 /*
  * engine redis: its Lua scripts (src/lua/NAME.lua, embedded by the build through
  * lua_scripts.h). Each runs with EVALSHA; a new command connection loads them all first,
- * and EVAL sends the source when Redis does not know one.
+ * and EVAL sends the source when Redis does not know one. In a Redis Cluster a script
+ * publishes with SPUBLISH (sharded pub/sub): the cluster variant of each is its text with
+ * 'PUBLISH' replaced by 'SPUBLISH', and has its own SHA1.
  */
 
 #include <hiredis/hiredis.h>
@@ -14,25 +16,47 @@
 #include "log.h"
 #include "lua_scripts.h"
 
-struct script script_presence_set = {"presence", lua_presence_set, ""};
-struct script script_presence_reap = {"reap", lua_presence_reap, ""};
-struct script script_presence_snapshot = {"snapshot", lua_presence_snapshot, ""};
-struct script script_data_get = {"get", lua_data_get, ""};
-struct script script_data_save = {"save", lua_data_save, ""};
-struct script script_instances_refresh = {"instances", lua_instances_refresh, ""};
-struct script script_house = {"house", lua_house, ""};
+struct script script_presence_set = {.name = "presence", .src = lua_presence_set};
+struct script script_presence_reap = {.name = "reap", .src = lua_presence_reap};
+struct script script_presence_snapshot = {.name = "snapshot", .src = lua_presence_snapshot};
+struct script script_data_get = {.name = "get", .src = lua_data_get};
+struct script script_data_save = {.name = "save", .src = lua_data_save};
+struct script script_instances_refresh = {.name = "instances", .src = lua_instances_refresh};
+struct script script_house = {.name = "house", .src = lua_house};
 
 static struct script *scripts[] = {&script_presence_set,      &script_presence_reap,
                                    &script_presence_snapshot, &script_data_get,
                                    &script_data_save,         &script_instances_refresh,
                                    &script_house};
 
-static void script_init(struct script *s)
+static void sha1_hex(const char *text, char out[41])
 {
     uint8_t d[SHA_DIGEST_LENGTH];
-    SHA1((const uint8_t *)s->src, strlen(s->src), d);
+    SHA1((const uint8_t *)text, strlen(text), d);
     for (int i = 0; i < SHA_DIGEST_LENGTH; i++)
-        snprintf(s->sha + 2 * i, 3, "%02x", d[i]);
+        snprintf(out + 2 * i, 3, "%02x", d[i]);
+}
+
+/* src with every 'PUBLISH' (quotes included) made 'SPUBLISH'. */
+static char *sharded(const char *src)
+{
+    static const char from[] = "'PUBLISH'";
+    struct buf b = {0};
+    const char *p = src, *hit;
+    while ((hit = strstr(p, from))) {
+        buf_append(&b, p, (size_t)(hit - p));
+        buf_append_str(&b, "'SPUBLISH'");
+        p = hit + sizeof(from) - 1;
+    }
+    buf_append_str(&b, p);
+    return buf_detach(&b);
+}
+
+static void script_init(struct script *s)
+{
+    sha1_hex(s->src, s->sha);
+    s->csrc = sharded(s->src);
+    sha1_hex(s->csrc, s->csha);
 }
 
 void engine_redis_scripts_init(void)
@@ -73,10 +97,11 @@ static void script_reply(struct redis_conn *rc, redisReply *reply, void *privdat
         c->retried = 1;
         free(c->argv[0]);
         free(c->argv[1]);
+        const char *src = c->e->cluster ? c->s->csrc : c->s->src;
         c->argv[0] = oc_strdup("EVAL");
         c->lens[0] = 4;
-        c->argv[1] = oc_strdup(c->s->src);
-        c->lens[1] = strlen(c->s->src);
+        c->argv[1] = oc_strdup(src);
+        c->lens[1] = strlen(src);
         if (redis_conn_command(rc, script_reply, c, c->argc, (const char **)c->argv, c->lens) == 0)
             return;
         reply = NULL;
@@ -88,16 +113,25 @@ static void script_reply(struct redis_conn *rc, redisReply *reply, void *privdat
     script_call_free(c);
 }
 
-static void script_loaded(struct redis_conn *rc, redisReply *reply, void *privdata)
+static void loaded(redisReply *reply, const struct script *s, const char *sha)
 {
-    struct script *s = privdata;
     if (!reply)
         return; /* the connection went down: loaded again when it is back */
-    if (reply->type != REDIS_REPLY_STRING || strcmp(reply->str, s->sha) != 0)
+    if (reply->type != REDIS_REPLY_STRING || strcmp(reply->str, sha) != 0)
         log_error("redis SCRIPT LOAD failed script=%s reply=\"%s\"", s->name,
                   reply->type == REDIS_REPLY_STRING || reply->type == REDIS_REPLY_ERROR
                       ? reply->str
                       : "not a SHA1");
+}
+
+static void script_loaded(struct redis_conn *rc, redisReply *reply, void *privdata)
+{
+    loaded(reply, privdata, ((struct script *)privdata)->sha);
+}
+
+static void script_loaded_c(struct redis_conn *rc, redisReply *reply, void *privdata)
+{
+    loaded(reply, privdata, ((struct script *)privdata)->csha);
 }
 
 /* Sends every script's source as the first commands of a new command connection. Replies
@@ -105,12 +139,14 @@ static void script_loaded(struct redis_conn *rc, redisReply *reply, void *privda
  * arriving on a fresh Redis no longer each pay a NOSCRIPT error and an EVAL. script_reply()
  * still falls back to EVAL for a cache emptied later (SCRIPT FLUSH, a failover to a
  * replica that never saw the scripts). */
-void engine_redis_scripts_load(struct engine_redis *e)
+void engine_redis_scripts_load(struct engine_redis *e, struct redis_conn *cmd)
 {
     for (size_t i = 0; i < sizeof(scripts) / sizeof(scripts[0]); i++) {
-        const char *argv[] = {"SCRIPT", "LOAD", scripts[i]->src};
-        size_t lens[] = {6, 4, strlen(scripts[i]->src)};
-        redis_conn_command(e->cmd, script_loaded, scripts[i], 3, argv, lens);
+        const char *src = e->cluster ? scripts[i]->csrc : scripts[i]->src;
+        const char *argv[] = {"SCRIPT", "LOAD", src};
+        size_t lens[] = {6, 4, strlen(src)};
+        redis_conn_command(cmd, e->cluster ? script_loaded_c : script_loaded, scripts[i], 3, argv,
+                           lens);
     }
 }
 
@@ -127,7 +163,7 @@ int engine_redis_run_script(struct engine_redis *e, struct script *s, int nkeys,
     c->lens = oc_calloc((size_t)c->argc, sizeof(size_t));
     c->argv[0] = oc_strdup("EVALSHA");
     c->lens[0] = 7;
-    c->argv[1] = oc_strdup(s->sha);
+    c->argv[1] = oc_strdup(e->cluster ? s->csha : s->sha);
     c->lens[1] = 40;
     char n[16];
     snprintf(n, sizeof(n), "%d", nkeys);
@@ -137,8 +173,10 @@ int engine_redis_run_script(struct engine_redis *e, struct script *s, int nkeys,
         c->lens[3 + i] = words[i].len;
         c->argv[3 + i] = words[i].p ? buf_detach(&words[i]) : oc_strdup("");
     }
-    if (redis_conn_command(e->cmd, script_reply, c, c->argc, (const char **)c->argv, c->lens) !=
-        0) {
+    /* Routed by its first key: every key of a script shares one hash tag. */
+    int slot = engine_redis_slot(e, c->argv[3], c->lens[3]);
+    if (engine_redis_send_slot(e, slot, script_reply, c, c->argc, (const char **)c->argv,
+                               c->lens) != 0) {
         script_call_free(c);
         return -1;
     }

@@ -449,6 +449,11 @@ int redis_conn_up(const struct redis_conn *rc)
     return rc->up;
 }
 
+void *redis_conn_privdata(const struct redis_conn *rc)
+{
+    return rc->privdata;
+}
+
 size_t redis_conn_pending(const struct redis_conn *rc)
 {
     return rc->ncalls;

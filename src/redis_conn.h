@@ -60,4 +60,7 @@ int redis_conn_command(struct redis_conn *rc, redis_reply_fn cb, void *privdata,
 /* Commands sent and not answered yet. */
 size_t redis_conn_pending(const struct redis_conn *rc);
 
+/* The privdata it was made with. */
+void *redis_conn_privdata(const struct redis_conn *rc);
+
 #endif

@@ -126,6 +126,23 @@ static void replica_read_done(void *privdata, enum engine_status st, size_t n,
     enum presence_state before, after;
     presence_init(&fresh);
     presence_apply_all(&fresh, n, instances, participants);
+    /* Entries of this instance whose user is no longer here: their removal failed while
+     * Redis was away. They are removed below. */
+    const char **ghosts = rr->resync && n ? oc_calloc(n, sizeof(*ghosts)) : NULL;
+    size_t nghosts = 0;
+    if (rr->resync) {
+        for (size_t i = 0; i < n; i++) {
+            if (strcmp(instances[i], r->instance_id) != 0)
+                continue;
+            struct participant *p = local_entry(o, participants[i]->user_key);
+            if (!p) {
+                ghosts[nghosts++] = participants[i]->user_key;
+                presence_apply(&fresh, r->instance_id, participants[i]->user_key, NULL, &before,
+                               &after);
+            }
+            participant_free(p);
+        }
+    }
     if (rr->resync) {
         /* Our own entries may have expired while Redis was away: they are stored again
          * below, so count them as they are. */
@@ -157,6 +174,9 @@ static void replica_read_done(void *privdata, enum engine_status st, size_t n,
     presence_clear(&o->replica);
     presence_move(&o->replica, &fresh);
     o->bootstrapped = 1;
+    for (size_t i = 0; i < nghosts; i++)
+        publish_entry(r, o, ghosts[i], 0);
+    free(ghosts);
     publish_waiting(r, o, !rr->resync);
     free(rr->okey);
     free(rr);
@@ -554,12 +574,22 @@ int registry_ready(const struct registry *r)
 
 /* --- lifecycle --------------------------------------------------------------------------- */
 
-/* The engine was away: read every replica again, tell local members what changed, store
- * every local entry again. */
-static void reset(void *privdata)
+/* The engine was away (from okey, or from everything when NULL): read the replicas again,
+ * tell local members what changed, store the local entries again. */
+static void reset(void *privdata, const char *okey)
 {
     struct registry *r = privdata;
-    /* Own events in flight may be lost with the old connection: nobody waits for them. */
+    if (okey) {
+        struct object *o = dict_get(&r->objects, okey, strlen(okey));
+        if (!o)
+            return;
+        /* Own events in flight on it may be lost: nobody waits for them. */
+        struct membership *m;
+        TAILQ_FOREACH(m, &o->members, olink)
+        registry_session_release(m->s, 0);
+        read_replica(r, o, 1);
+        return;
+    }
     for (struct dict_entry *it = dict_first(&r->sessions); it; it = dict_next(&r->sessions, it))
         registry_session_release(it->value, 0);
     for (struct dict_entry *it = dict_first(&r->objects); it; it = dict_next(&r->objects, it))

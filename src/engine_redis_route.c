@@ -1,0 +1,384 @@
+/*
+ * engine redis: nodes and routing, which connection a key goes to.
+ *
+ * With one Redis there is one node, and every command goes to its command connection as it
+ * is. In a Redis Cluster (redis_cluster yes) there is a node per master, each with a command
+ * and a sharded pub/sub connection, and a command goes to the master of its key's slot. The
+ * slot map comes from CLUSTER SLOTS, read from any node that answers: at start, soon after
+ * a MOVED or a lost connection, and every REFRESH_MS. A MOVED updates the slot at once and
+ * the command goes again to the node it names; an ASK sends ASKING and the command there,
+ * once; a TRYAGAIN (a script whose keys are split by a migration under way) is sent again a
+ * little later. When a slot changes master, the channels in it move to the new node
+ * (engine_redis_slots_moved): subscribed there, and their replicas read again once
+ * confirmed, with the presence resync of an outage.
+ */
+
+#include <event2/event.h>
+#include <hiredis/hiredis.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cluster_slots.h"
+#include "engine_redis_int.h"
+#include "redis_cluster_map.h"
+#include "log.h"
+#include "metrics.h"
+#include "util.h"
+
+/* The map is read again this often when nothing prompts it sooner. */
+#define REFRESH_MS 10000
+/* Redirects one command may follow before it fails. */
+#define MAX_HOPS 5
+/* TRYAGAIN: the command is sent again after this, at most TRYAGAIN_MAX times. */
+#define TRYAGAIN_MS 25
+#define TRYAGAIN_MAX 40
+
+int engine_redis_slot(const struct engine_redis *e, const char *key, size_t len)
+{
+    return e->cluster ? cluster_key_slot(key, len) : 0;
+}
+
+struct node *engine_redis_route(struct engine_redis *e, int slot)
+{
+    if (!e->cluster)
+        return e->single;
+    return slot >= 0 && slot < CLUSTER_SLOTS ? e->slots[slot] : NULL;
+}
+
+struct node *engine_redis_node_of(struct redis_conn *rc)
+{
+    return redis_conn_privdata(rc);
+}
+
+int engine_redis_connected(const struct engine_redis *e)
+{
+    if (e->cluster)
+        return e->map_ok;
+    return redis_conn_up(e->single->cmd) && redis_conn_up(e->single->sub);
+}
+
+size_t engine_redis_route_pending(struct engine_redis *e)
+{
+    size_t n = 0;
+    for (struct dict_entry *it = dict_first(&e->nodes); it; it = dict_next(&e->nodes, it))
+        n += redis_conn_pending(((struct node *)it->value)->cmd);
+    return n;
+}
+
+/* --- nodes ------------------------------------------------------------------------------- */
+
+static void on_state(struct redis_conn *rc, int up, void *privdata)
+{
+    engine_redis_node_state(privdata, rc, up);
+}
+
+static void on_message(struct redis_conn *rc, redisReply *r, void *privdata)
+{
+    engine_redis_node_message(privdata, r);
+}
+
+/* The node of host:port, made (and connecting) when new. sub: it gets its subscriber
+ * connection too (a master). */
+static struct node *node_get(struct engine_redis *e, const char *host, int port, int sub)
+{
+    struct buf addr = {0};
+    buf_printf(&addr, "%s:%d", host, port);
+    struct node *n = dict_get(&e->nodes, addr.p, addr.len);
+    if (!n) {
+        n = oc_calloc(1, sizeof(*n));
+        n->e = e;
+        n->host = oc_strdup(host);
+        n->port = port;
+        n->addr = buf_detach(&addr);
+        dict_set(&e->nodes, n->addr, strlen(n->addr), n);
+        n->cmd = redis_conn_new_at(e->evbase, e->conf, host, port, e->base.instance_id, 0,
+                                   on_state, NULL, n);
+    }
+    buf_free(&addr);
+    if (sub && !n->sub)
+        n->sub = redis_conn_new_at(e->evbase, e->conf, host, port, e->base.instance_id, 1,
+                                   on_state, on_message, n);
+    return n;
+}
+
+void engine_redis_route_start(struct engine_redis *e)
+{
+    const struct conf *c = e->conf;
+    if (!e->cluster) {
+        e->single = node_get(e, c->redis_host, c->redis_port, 1);
+        return;
+    }
+    e->slots = oc_calloc(CLUSTER_SLOTS, sizeof(*e->slots));
+    for (int i = 0; i < c->redis_nhosts; i++)
+        node_get(e, c->redis_hosts[i].host, c->redis_hosts[i].port, 0);
+    engine_redis_refresh_soon(e, REFRESH_MS);
+}
+
+void engine_redis_route_free(struct engine_redis *e)
+{
+    /* Connections first, so that what waits is answered while every node still exists. */
+    for (struct dict_entry *it = dict_first(&e->nodes); it; it = dict_next(&e->nodes, it)) {
+        struct node *n = it->value;
+        redis_conn_free(n->cmd);
+        redis_conn_free(n->sub);
+        n->cmd = n->sub = NULL;
+    }
+    for (struct dict_entry *it = dict_first(&e->nodes); it; it = dict_next(&e->nodes, it)) {
+        struct node *n = it->value;
+        dict_free(&n->sub_due);
+        free(n->addr);
+        free(n->host);
+        free(n);
+    }
+    dict_free(&e->nodes);
+    if (e->refresh)
+        event_free(e->refresh);
+    cluster_slots_free(e->map);
+    free(e->slots);
+}
+
+/* --- sending ----------------------------------------------------------------------------- */
+
+/* A command in a cluster, kept until its final reply so that it can go again. */
+struct routed {
+    struct engine_redis *e;
+    int argc;
+    const char **argv;
+    size_t *lens;
+    int owned; /* argv (and its strings) is ours to free */
+    redis_reply_fn cb;
+    void *privdata;
+    int slot;
+    int hops;
+    int tries;
+    struct node *target; /* TRYAGAIN: where it goes again */
+    int asking;
+    struct event *timer;
+};
+
+static void routed_free(struct routed *c)
+{
+    if (c->owned) {
+        for (int i = 0; i < c->argc; i++)
+            free((char *)c->argv[i]);
+        free(c->argv);
+        free(c->lens);
+    }
+    if (c->timer)
+        event_free(c->timer);
+    free(c);
+}
+
+static void routed_reply(struct redis_conn *rc, redisReply *r, void *privdata);
+
+/* Sends c to n (after ASKING when asking). Returns 0, or -1 when n cannot take it now. */
+static int routed_send(struct routed *c, struct node *n, int asking)
+{
+    if (!n || !redis_conn_up(n->cmd))
+        return -1;
+    if (asking) {
+        /* ASKING lets the next command in the importing slot; replies come in order and
+         * nothing else is written between the two. */
+        const char *argv[] = {"ASKING"};
+        size_t lens[] = {6};
+        if (redis_conn_command(n->cmd, NULL, NULL, 1, argv, lens) != 0)
+            return -1;
+    }
+    return redis_conn_command(n->cmd, routed_reply, c, c->argc, c->argv, c->lens);
+}
+
+static void routed_done(struct routed *c, struct redis_conn *rc, redisReply *r)
+{
+    if (c->cb)
+        c->cb(rc, r, c->privdata);
+    routed_free(c);
+}
+
+static void on_tryagain(evutil_socket_t fd, short what, void *arg)
+{
+    struct routed *c = arg;
+    if (routed_send(c, c->target, c->asking) != 0)
+        routed_done(c, NULL, NULL);
+}
+
+static void routed_reply(struct redis_conn *rc, redisReply *r, void *privdata)
+{
+    struct routed *c = privdata;
+    struct engine_redis *e = c->e;
+    if (!r || r->type != REDIS_REPLY_ERROR) {
+        routed_done(c, rc, r);
+        return;
+    }
+    struct cluster_redirect rd;
+    const char *err;
+    int kind = cluster_redirect_parse(r->str, r->len, &rd, &err);
+    if ((kind == CLUSTER_REDIRECT_MOVED || kind == CLUSTER_REDIRECT_ASK) && c->hops < MAX_HOPS) {
+        struct node *from = engine_redis_node_of(rc);
+        struct node *to = node_get(e, rd.host[0] ? rd.host : from->host, rd.port, 0);
+        c->hops++;
+        if (kind == CLUSTER_REDIRECT_MOVED) {
+            /* Until the map is read again, the slot's commands go where Redis says. */
+            if (rd.slot >= 0 && rd.slot < CLUSTER_SLOTS && e->slots[rd.slot] != to) {
+                node_get(e, to->host, to->port, 1);
+                e->slots[rd.slot] = to;
+                engine_redis_slots_moved(e, &rd.slot, 1);
+            }
+            engine_redis_refresh_soon(e, 100);
+        }
+        if (routed_send(c, to, kind == CLUSTER_REDIRECT_ASK) == 0)
+            return;
+        log_warn("redis redirect to %s failed: connection not up", to->addr);
+        routed_done(c, rc, NULL);
+        return;
+    }
+    if ((strncmp(r->str, "TRYAGAIN", 8) == 0 || strncmp(r->str, "CLUSTERDOWN", 11) == 0) &&
+        c->tries < TRYAGAIN_MAX) {
+        c->tries++;
+        c->target = engine_redis_node_of(rc);
+        c->asking = 0;
+        if (!c->timer)
+            c->timer = evtimer_new(e->evbase, on_tryagain, c);
+        struct timeval tv = {0, TRYAGAIN_MS * 1000};
+        evtimer_add(c->timer, &tv);
+        return;
+    }
+    routed_done(c, rc, r);
+}
+
+int engine_redis_send_slot(struct engine_redis *e, int slot, redis_reply_fn cb, void *privdata,
+                           int argc, const char **argv, const size_t *lens)
+{
+    if (!e->cluster)
+        return redis_conn_command(e->single->cmd, cb, privdata, argc, argv, lens);
+    struct routed *c = oc_calloc(1, sizeof(*c));
+    c->e = e;
+    c->argc = argc;
+    c->argv = argv;
+    c->lens = (size_t *)lens;
+    c->cb = cb;
+    c->privdata = privdata;
+    c->slot = slot;
+    if (routed_send(c, engine_redis_route(e, slot), 0) != 0) {
+        free(c);
+        return -1;
+    }
+    return 0;
+}
+
+int engine_redis_send(struct engine_redis *e, const char *key, size_t klen, redis_reply_fn cb,
+                      void *privdata, int argc, const char **argv, const size_t *lens)
+{
+    if (!e->cluster)
+        return redis_conn_command(e->single->cmd, cb, privdata, argc, argv, lens);
+    struct routed *c = oc_calloc(1, sizeof(*c));
+    c->e = e;
+    c->argc = argc;
+    c->owned = 1;
+    const char **copy = oc_calloc((size_t)argc, sizeof(*copy));
+    c->lens = oc_calloc((size_t)argc, sizeof(size_t));
+    for (int i = 0; i < argc; i++) {
+        copy[i] = oc_strndup(argv[i], lens[i]);
+        c->lens[i] = lens[i];
+    }
+    c->argv = copy;
+    c->cb = cb;
+    c->privdata = privdata;
+    c->slot = cluster_key_slot(key, klen);
+    if (routed_send(c, engine_redis_route(e, c->slot), 0) != 0) {
+        routed_free(c);
+        return -1;
+    }
+    return 0;
+}
+
+/* --- the slot map ------------------------------------------------------------------------ */
+
+static void slots_reply(struct redis_conn *rc, redisReply *r, void *privdata)
+{
+    struct engine_redis *e = privdata;
+    e->refreshing = 0;
+    if (!r)
+        return; /* that node is gone; the refresh timer tries another */
+    const char *err = NULL;
+    int missing = -1;
+    struct cluster_slots *map = cluster_slots_from_reply(r, engine_redis_node_of(rc)->host, &err);
+    if (!map || !cluster_slots_covered(map, &missing)) {
+        log_warn("redis cluster map not usable: %s",
+                 err ? err : "a slot has no master (cluster down or being set up)");
+        cluster_slots_free(map);
+        engine_redis_refresh_soon(e, 500);
+        return;
+    }
+    e->refreshed_ms = util_wall_ms();
+    int *moved = oc_malloc(CLUSTER_SLOTS * sizeof(int));
+    int nmoved = 0;
+    for (int s = 0; s < CLUSTER_SLOTS; s++) {
+        const struct cluster_node *cn = cluster_slots_lookup(map, s);
+        struct node *n = e->slots[s];
+        if (!n || n->port != cn->port || strcmp(n->host, cn->host) != 0) {
+            e->slots[s] = node_get(e, cn->host, cn->port, 1);
+            moved[nmoved++] = s;
+        }
+    }
+    cluster_slots_free(e->map);
+    e->map = map;
+    int was_ok = e->map_ok;
+    e->map_ok = 1;
+    if (nmoved) {
+        log_info("redis cluster map: %d slot(s) changed master, %d master(s)", nmoved,
+                 map->nnodes);
+        engine_redis_slots_moved(e, moved, nmoved);
+    }
+    free(moved);
+    if (!was_ok) {
+        metrics.redis_up = engine_redis_ready(&e->base);
+        engine_redis_beat(e);
+        engine_redis_publish_stats(e);
+    }
+    engine_redis_refresh_soon(e, REFRESH_MS);
+}
+
+/* Asks any node whose command connection is up, the masters of the map first. */
+static void refresh_now(struct engine_redis *e)
+{
+    if (e->refreshing)
+        return;
+    for (struct dict_entry *it = dict_first(&e->nodes); it; it = dict_next(&e->nodes, it)) {
+        struct node *n = it->value;
+        if (!redis_conn_up(n->cmd))
+            continue;
+        const char *argv[] = {"CLUSTER", "SLOTS"};
+        size_t lens[] = {7, 5};
+        if (redis_conn_command(n->cmd, slots_reply, e, 2, argv, lens) == 0) {
+            e->refreshing = 1;
+            return;
+        }
+    }
+    /* Nobody answers yet: try again shortly. */
+    engine_redis_refresh_soon(e, 500);
+}
+
+static void on_refresh(evutil_socket_t fd, short what, void *arg)
+{
+    refresh_now(arg);
+}
+
+void engine_redis_refresh_soon(struct engine_redis *e, int delay_ms)
+{
+    if (!e->cluster)
+        return;
+    if (!e->refresh)
+        e->refresh = evtimer_new(e->evbase, on_refresh, e);
+    struct timeval left;
+    if (evtimer_pending(e->refresh, &left)) {
+        struct timeval now;
+        event_base_gettimeofday_cached(e->evbase, &now);
+        int64_t left_ms = ((int64_t)left.tv_sec - now.tv_sec) * 1000 +
+                          ((int64_t)left.tv_usec - now.tv_usec) / 1000;
+        if (left_ms <= delay_ms)
+            return; /* due sooner already */
+    }
+    struct timeval tv = {delay_ms / 1000, (delay_ms % 1000) * 1000};
+    evtimer_add(e->refresh, &tv);
+}
