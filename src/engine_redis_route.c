@@ -28,6 +28,8 @@
 
 /* The map is read again this often when nothing prompts it sooner. */
 #define REFRESH_MS 10000
+/* ... and this often while a master of it does not answer. */
+#define POLL_MS 250
 /* Redirects one command may follow before it fails. */
 #define MAX_HOPS 5
 /* TRYAGAIN: the command is sent again after this, at most TRYAGAIN_MAX times. */
@@ -336,7 +338,14 @@ static void slots_reply(struct redis_conn *rc, redisReply *r, void *privdata)
         engine_redis_beat(e);
         engine_redis_publish_stats(e);
     }
-    engine_redis_refresh_soon(e, REFRESH_MS);
+    /* A master that does not answer is failing, or being failed over: the map is read
+     * again every POLL_MS until it answers or another takes its slots. */
+    int lost = 0;
+    for (int i = 0; i < map->nnodes && !lost; i++) {
+        struct node *n = node_get(e, map->nodes[i].host, map->nodes[i].port, 0);
+        lost = !redis_conn_up(n->cmd) || (n->sub && !redis_conn_up(n->sub));
+    }
+    engine_redis_refresh_soon(e, lost ? POLL_MS : REFRESH_MS);
 }
 
 /* Asks any node whose command connection is up, the masters of the map first. */
