@@ -24,18 +24,31 @@ static void head_string(struct buf *b, const char *key, const char *s)
     json_append_string(b, s, strlen(s));
 }
 
-void chanmsg_encode_message(struct buf *out, const struct chanmsg *m, const char *payload,
-                            size_t len)
+static void message_head(struct buf *out, const struct chanmsg *m)
 {
     assert(m->kind == CHANMSG_BROADCAST || m->kind == CHANMSG_EMIT);
-    buf_reserve(out, len + 128);
     head_start(out, m);
     if (m->echo)
         buf_append_str(out, ",\"" CHANMSG_KEY_ECHO "\":true");
     if (m->kind == CHANMSG_EMIT)
         head_string(out, CHANMSG_KEY_TO, m->to);
+}
+
+void chanmsg_encode_message(struct buf *out, const struct chanmsg *m, const char *payload,
+                            size_t len)
+{
+    buf_reserve(out, len + 128);
+    message_head(out, m);
+    if (m->offset > 0)
+        buf_printf(out, ",\"" CHANMSG_KEY_OFFSET "\":%lld", m->offset);
     buf_append_str(out, "}\n");
     buf_append(out, payload, len);
+}
+
+void chanmsg_encode_message_head(struct buf *head, const struct chanmsg *m)
+{
+    message_head(head, m);
+    buf_append_str(head, ",\"" CHANMSG_KEY_OFFSET "\":");
 }
 
 void chanmsg_encode_presence(struct buf *head, struct buf *tail, const struct chanmsg *m,
@@ -79,6 +92,10 @@ static enum chanmsg_status decode_head(const struct json_value *h, struct chanms
         return CHANMSG_MALFORMED;
     }
     m->sid = (uint64_t)sid;
+    if (head_integer(h, CHANMSG_KEY_OFFSET, &m->offset) != 0 || m->offset < 0) {
+        *err = "bad offset";
+        return CHANMSG_MALFORMED;
+    }
     m->echo = json_typeof(json_get(h, CHANMSG_KEY_ECHO)) == JSON_TRUE;
     m->to = json_string(json_get(h, CHANMSG_KEY_TO));
     if (strcmp(kind, "b") == 0) {

@@ -31,12 +31,15 @@
  *   v    d      integer: the version after the save, written by data_save.lua
  *   a    d      integer: the save's updated_at (unix seconds), written by data_save.lua;
  *               v and a read as 0 when absent
+ *   o    b e d  integer > 0: the message's place in the object's order (meta field off),
+ *               written by publish.lua and data_save.lua, which also keep the message in
+ *               the object's history; read as 0 when absent
  *
  * Body: b and e, the ready ovice_message payload; p, the entry's participant JSON, empty
  * when the entry was removed; d, the saved object as compact JSON.
  *
- * The Lua scripts write the numbers they make (q; v and a), so presence and data messages
- * are encoded here in the parts that go around them.
+ * The Lua scripts write the numbers they make (q; v, a and o), so messages are encoded
+ * here in the parts that go around them.
  */
 
 #define CHANMSG_KEY_KIND "k"
@@ -48,6 +51,7 @@
 #define CHANMSG_KEY_SEQ "q"
 #define CHANMSG_KEY_VERSION "v"
 #define CHANMSG_KEY_UPDATED_AT "a"
+#define CHANMSG_KEY_OFFSET "o"
 
 /* A message's kind, valued as its letter in the header. */
 enum chanmsg_kind {
@@ -69,6 +73,7 @@ struct chanmsg {
     long long seq;        /* q: presence, decoded only */
     long long version;    /* v: data, decoded only */
     long long updated_at; /* a: data, decoded only */
+    long long offset;     /* o: broadcast, emit, data; 0 for none */
     const char *body;     /* decoded: the bytes after the header line, inside the text */
     size_t body_len;
     struct json_value *head; /* decoded: the parsed header, which owns the strings above */
@@ -81,9 +86,14 @@ enum chanmsg_status {
 };
 
 /* Broadcast or emit (m->kind): appends the whole message to out, the header from m
- * (kind, instance, sid, echo, and to for an emit), then the payload's len bytes. */
+ * (kind, instance, sid, echo, to for an emit, and offset when not 0), then the payload's
+ * len bytes. */
 void chanmsg_encode_message(struct buf *out, const struct chanmsg *m, const char *payload,
                             size_t len);
+
+/* Broadcast or emit, for publish.lua: appends to head the header up to its offset ("o":
+ * last); the script publishes head, offset, "}\n", the payload. */
+void chanmsg_encode_message_head(struct buf *head, const struct chanmsg *m);
 
 /* Presence (kind, instance, sid, user_key from m): appends to head the header up to its
  * change number ("q": last), and to tail the rest, "}\n" then the participant JSON's len
@@ -92,7 +102,8 @@ void chanmsg_encode_presence(struct buf *head, struct buf *tail, const struct ch
                              const char *participant, size_t len);
 
 /* Data (kind, instance, sid from m): appends to head the header up to the version ("v":
- * last). data_save.lua publishes head, version, ',"a":', updated_at, "}\n", the JSON. */
+ * last). data_save.lua publishes head, version, ',"a":', updated_at, ',"o":', offset,
+ * "}\n", the JSON. */
 void chanmsg_encode_data_head(struct buf *head, const struct chanmsg *m);
 
 /* Decodes the len bytes of text into *m. On CHANMSG_OK the strings of m live in m->head

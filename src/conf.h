@@ -54,6 +54,8 @@ struct conf {
     int ping_timeout;          /* seconds */
     int message_timeout;       /* seconds from a message's first byte to its last */
     int presence_ttl;          /* seconds */
+    int history_size;          /* messages kept per object (engine redis) */
+    int history_ttl;           /* seconds */
     int redis_wait_replicas;   /* replicas a save must reach before it is confirmed */
     int redis_wait_timeout;    /* ms a save waits for them */
     size_t max_message_bytes;

@@ -44,8 +44,13 @@ void engine_redis_key(struct buf *b, const struct engine_redis *e, const char *o
 /* --- channel messages -------------------------------------------------------------------- */
 
 void engine_redis_deliver(struct engine_redis *e, struct chan *ch, const char *text, size_t len,
-                          long long min_seq)
+                          long long min_seq, int from_history)
 {
+    if (ch->snapping && !from_history) {
+        /* A snapshot or a history read is under way: after it, in order. */
+        engine_redis_hold(ch, text, len);
+        return;
+    }
     struct chanmsg m;
     const char *err;
     enum chanmsg_status cst = chanmsg_decode(text, len, &m, &err);
@@ -54,6 +59,22 @@ void engine_redis_deliver(struct engine_redis *e, struct chan *ch, const char *t
         if (cst == CHANMSG_MALFORMED)
             log_warn("redis message dropped channel=%s reason=\"%s\"", ch->name, err);
         return;
+    }
+    if (m.offset > 0) {
+        if (ch->off && m.offset <= ch->off) {
+            /* Delivered already (read back from the history, or seen on the connection to
+             * the slot's former master). */
+            chanmsg_clear(&m);
+            return;
+        }
+        if (ch->off && m.offset > ch->off + 1 && !from_history) {
+            long long gap_to = m.offset;
+            chanmsg_clear(&m);
+            engine_redis_hold(ch, text, len);
+            engine_redis_fill(e, ch, gap_to);
+            return;
+        }
+        ch->off = m.offset;
     }
     struct envelope env = {.origin_instance = m.instance, .origin_sid = m.sid};
     switch (m.kind) {
@@ -189,6 +210,9 @@ void engine_redis_node_message(struct node *n, redisReply *r)
              * Redis's outages reset everything at once). */
             e->base.reset(e->base.deliver_privdata, ch->okey);
         }
+        /* What was published while it was not subscribed is read from the history. */
+        if (ch->resubscribed && ch->off)
+            engine_redis_fill(e, ch, 0);
         ch->resubscribed = 1;
         engine_redis_run_waits(e, ch);
     } else if (is_unsub && due < 0 && ch->node == n) {
@@ -198,10 +222,7 @@ void engine_redis_node_message(struct node *n, redisReply *r)
         ch->confirmed = 0;
         engine_redis_refresh_soon(e, 0);
     } else if (strcmp(type, "message") == 0 && r->element[2]->type == REDIS_REPLY_STRING) {
-        if (ch->snapping)
-            engine_redis_hold(ch, r->element[2]->str, r->element[2]->len);
-        else
-            engine_redis_deliver(e, ch, r->element[2]->str, r->element[2]->len, 0);
+        engine_redis_deliver(e, ch, r->element[2]->str, r->element[2]->len, 0, 0);
     }
 }
 
@@ -285,27 +306,29 @@ static void r_publish(struct engine *base, const char *okey, const struct envelo
                       engine_done_fn done, void *privdata)
 {
     struct engine_redis *e = (struct engine_redis *)base;
-    struct buf chan = {0}, msg = {0};
-    engine_redis_key(&chan, e, okey, "ch");
+    struct buf words[7] = {{0}};
+    engine_redis_key(&words[0], e, okey, "meta");
+    engine_redis_key(&words[1], e, okey, "hist");
+    engine_redis_key(&words[2], e, okey, "ch");
     struct chanmsg m = {.kind = env->kind == ENVELOPE_EMIT ? CHANMSG_EMIT : CHANMSG_BROADCAST,
                         .instance = env->origin_instance,
                         .sid = env->origin_sid,
                         .echo = env->echo,
                         .to = env->to};
-    chanmsg_encode_message(&msg, &m, env->payload->text, env->payload->len);
-    /* In a cluster the channel is sharded: only its master and its subscribers see it. */
-    const char *argv[] = {e->cluster ? "SPUBLISH" : "PUBLISH", chan.p, msg.p};
-    size_t lens[] = {strlen(argv[0]), chan.len, msg.len};
+    chanmsg_encode_message_head(&words[3], &m);
+    buf_reserve(&words[4], env->payload->len + 2);
+    buf_append_str(&words[4], "}\n");
+    buf_append(&words[4], env->payload->text, env->payload->len);
+    buf_printf(&words[5], "%d", e->conf->history_size);
+    buf_printf(&words[6], "%lld", 1000LL * e->conf->history_ttl);
     struct done_call *d = oc_malloc(sizeof(*d));
     d->done = done;
     d->privdata = privdata;
-    if (engine_redis_send(e, chan.p, chan.len, engine_redis_done_reply, d, 3, argv, lens) != 0) {
+    if (engine_redis_run_script(e, &script_publish, 3, words, 7, engine_redis_done_reply, d) != 0) {
         free(d);
         if (done)
             done(privdata, ENGINE_UNAVAILABLE);
     }
-    buf_free(&chan);
-    buf_free(&msg);
 }
 
 struct data_call {
@@ -477,24 +500,27 @@ static void r_data_save(struct engine *base, const char *okey, const struct engi
 {
     struct engine_redis *e = (struct engine_redis *)base;
     const struct data_doc *u = req->update;
-    int nwords = 8 + 3 * (int)u->count;
+    int nwords = 11 + 3 * (int)u->count;
     struct buf *words = oc_calloc((size_t)nwords, sizeof(*words));
     engine_redis_key(&words[0], e, okey, "data");
     engine_redis_key(&words[1], e, okey, "meta");
     engine_redis_key(&words[2], e, okey, "ch");
-    buf_append_str(&words[3], req->merge ? "1" : "0");
-    buf_printf(&words[4], "%lld", req->if_version);
-    buf_printf(&words[5], "%zu", req->max_bytes);
-    buf_printf(&words[6], "%lld", (long long)time(NULL));
+    engine_redis_key(&words[3], e, okey, "hist");
+    buf_append_str(&words[4], req->merge ? "1" : "0");
+    buf_printf(&words[5], "%lld", req->if_version);
+    buf_printf(&words[6], "%zu", req->max_bytes);
+    buf_printf(&words[7], "%lld", (long long)time(NULL));
     struct chanmsg m = {.kind = CHANMSG_DATA,
                         .instance = req->origin_instance,
                         .sid = req->origin_sid};
-    chanmsg_encode_data_head(&words[7], &m);
+    chanmsg_encode_data_head(&words[8], &m);
+    buf_printf(&words[9], "%d", e->conf->history_size);
+    buf_printf(&words[10], "%lld", 1000LL * e->conf->history_ttl);
     for (size_t i = 0; i < u->count; i++) {
         const struct data_field *f = &u->fields[i];
-        buf_append(&words[8 + 3 * i], f->key, f->klen);
-        buf_printf(&words[9 + 3 * i], "%zu", f->bytes - 1 - f->vlen);
-        buf_append(&words[10 + 3 * i], f->value, f->vlen);
+        buf_append(&words[11 + 3 * i], f->key, f->klen);
+        buf_printf(&words[12 + 3 * i], "%zu", f->bytes - 1 - f->vlen);
+        buf_append(&words[13 + 3 * i], f->value, f->vlen);
     }
     struct data_call *c = oc_calloc(1, sizeof(*c));
     c->e = e;
@@ -502,7 +528,7 @@ static void r_data_save(struct engine *base, const char *okey, const struct engi
     c->privdata = privdata;
     c->save = 1;
     c->replicas = e->conf->redis_wait_replicas;
-    if (engine_redis_run_script(e, &script_data_save, 3, words, nwords, data_reply, c) != 0) {
+    if (engine_redis_run_script(e, &script_data_save, 4, words, nwords, data_reply, c) != 0) {
         free(c);
         cb(privdata, ENGINE_UNAVAILABLE, NULL);
     }

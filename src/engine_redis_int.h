@@ -51,6 +51,10 @@ struct chan {
                                        (cluster: its replica is read again when confirmed) */
     int snapping;                   /* snapshots in flight: messages are held */
     long long snap_seq;             /* presence envelopes up to this are in the last snapshot */
+    long long off;                  /* the offset of the last message delivered, 0 for none */
+    long long gap_to;               /* a history read in flight for the messages before this
+                                       one (0: whatever is newer than off) */
+    int filling;                    /* that read is in flight */
     struct list_wait *waits;        /* presence_list calls waiting for confirmed */
     struct held *held, **held_tail; /* messages held while snapping, oldest first */
 };
@@ -99,6 +103,8 @@ struct engine_redis {
     int map_ok;                    /* cluster: every slot has a master */
     int refreshing;                /* cluster: CLUSTER SLOTS in flight */
     struct event *refresh;         /* cluster: the next refresh of the map */
+    struct dict slotqs;            /* cluster: slot -> commands waiting behind one that was
+                                      redirected (engine_redis_route.c) */
     int64_t refreshed_ms;          /* cluster: when the map was last read */
     struct dict chans;      /* okey -> struct chan */
     struct dict by_name;    /* channel name -> struct chan */
@@ -131,9 +137,16 @@ void engine_redis_key(struct buf *b, const struct engine_redis *e, const char *o
  * current. */
 int engine_redis_ready(struct engine *base);
 /* Decodes one message of ch's channel and delivers it. Presence envelopes numbered at or
- * below min_seq are already in the replica's snapshot and are dropped. */
+ * below min_seq are already in the replica's snapshot and are dropped. Messages come in
+ * the order of their offsets: one already delivered is dropped, and one after a gap is
+ * held while the missing ones are read from the object's history (history_since.lua).
+ * from_history: a message of that read (no gap check). */
 void engine_redis_deliver(struct engine_redis *e, struct chan *ch, const char *text, size_t len,
-                          long long min_seq);
+                          long long min_seq, int from_history);
+/* Reads the messages of ch after ch->off from the object's history and delivers them,
+ * holding the channel's messages meanwhile; gap_to: the offset that showed the gap (0 for
+ * none: after a new subscription). */
+void engine_redis_fill(struct engine_redis *e, struct chan *ch, long long gap_to);
 
 /* Answers an engine_done_fn with whether Redis took the command. */
 struct done_call {
@@ -217,7 +230,8 @@ struct script {
 };
 
 extern struct script script_presence_set, script_presence_reap, script_presence_snapshot,
-    script_data_get, script_data_save, script_instances_refresh, script_house;
+    script_data_get, script_data_save, script_instances_refresh, script_house, script_publish,
+    script_history_since;
 
 /* Computes every script's SHA1 (once per process). */
 void engine_redis_scripts_init(void);

@@ -172,7 +172,7 @@ static void flush_held(struct engine_redis *e, struct chan *ch)
     ch->held_tail = &ch->held;
     for (; m; m = next) {
         next = m->next;
-        engine_redis_deliver(e, ch, m->text, m->len, ch->snap_seq);
+        engine_redis_deliver(e, ch, m->text, m->len, ch->snap_seq, 0);
         free(m->text);
         free(m);
     }
@@ -233,6 +233,72 @@ static void snapshot(struct engine_redis *e, const char *okey, struct chan *ch,
         ch->snapping++;
     if (engine_redis_run_script(e, &script_presence_snapshot, 2, words, 2, snapshot_reply, s) != 0)
         snapshot_reply(NULL, NULL, s);
+}
+
+/* --- reading back missed messages -------------------------------------------------------- */
+
+struct fill {
+    struct engine_redis *e;
+    char *okey;
+};
+
+/* Gives up on the messages before ch->gap_to that could not be read back. */
+static void skip_gap(struct chan *ch)
+{
+    if (ch->gap_to && ch->off < ch->gap_to - 1) {
+        log_warn("messages lost channel=%s offsets=%lld..%lld: not in the history (history_size, "
+                 "history_ttl)",
+                 ch->name, ch->off + 1, ch->gap_to - 1);
+        ch->off = ch->gap_to - 1;
+    }
+    ch->gap_to = 0;
+}
+
+static void fill_reply(struct redis_conn *rc, redisReply *r, void *privdata)
+{
+    struct fill *f = privdata;
+    struct engine_redis *e = f->e;
+    struct chan *ch = dict_get(&e->chans, f->okey, strlen(f->okey));
+    if (ch) {
+        if (r && r->type == REDIS_REPLY_ARRAY && r->elements >= 1) {
+            /* Oldest first; those delivered already are dropped by their offsets. */
+            for (size_t i = 1; i < r->elements; i++)
+                if (r->element[i]->type == REDIS_REPLY_STRING)
+                    engine_redis_deliver(e, ch, r->element[i]->str, r->element[i]->len,
+                                         ch->snap_seq, 1);
+        }
+        skip_gap(ch);
+        ch->filling = 0;
+        if (ch->snapping && --ch->snapping == 0)
+            flush_held(e, ch);
+    }
+    free(f->okey);
+    free(f);
+}
+
+void engine_redis_fill(struct engine_redis *e, struct chan *ch, long long gap_to)
+{
+    if (ch->filling)
+        return; /* the read under way returns everything up to now */
+    ch->gap_to = gap_to;
+    if (e->conf->history_size == 0) {
+        skip_gap(ch);
+        if (!ch->snapping)
+            flush_held(e, ch);
+        return;
+    }
+    struct buf words[4] = {{0}};
+    engine_redis_key(&words[0], e, ch->okey, "meta");
+    engine_redis_key(&words[1], e, ch->okey, "hist");
+    buf_printf(&words[2], "%lld", ch->off);
+    buf_printf(&words[3], "%d", e->conf->history_size);
+    struct fill *f = oc_malloc(sizeof(*f));
+    f->e = e;
+    f->okey = oc_strdup(ch->okey);
+    ch->filling = 1;
+    ch->snapping++;
+    if (engine_redis_run_script(e, &script_history_since, 2, words, 4, fill_reply, f) != 0)
+        fill_reply(NULL, NULL, f);
 }
 
 void engine_redis_run_waits(struct engine_redis *e, struct chan *ch)

@@ -117,32 +117,19 @@ void engine_redis_route_start(struct engine_redis *e)
     engine_redis_refresh_soon(e, REFRESH_MS);
 }
 
-void engine_redis_route_free(struct engine_redis *e)
-{
-    /* Connections first, so that what waits is answered while every node still exists. */
-    for (struct dict_entry *it = dict_first(&e->nodes); it; it = dict_next(&e->nodes, it)) {
-        struct node *n = it->value;
-        redis_conn_free(n->cmd);
-        redis_conn_free(n->sub);
-        n->cmd = n->sub = NULL;
-    }
-    for (struct dict_entry *it = dict_first(&e->nodes); it; it = dict_next(&e->nodes, it)) {
-        struct node *n = it->value;
-        dict_free(&n->sub_due);
-        free(n->addr);
-        free(n->host);
-        free(n);
-    }
-    dict_free(&e->nodes);
-    if (e->refresh)
-        event_free(e->refresh);
-    cluster_slots_free(e->map);
-    free(e->slots);
-}
-
 /* --- sending ----------------------------------------------------------------------------- */
 
-/* A command in a cluster, kept until its final reply so that it can go again. */
+/*
+ * A command in a cluster is kept until its final reply, so that it can go again. Commands of
+ * one slot keep their order even when Redis turns some away: once one is redirected (ASK,
+ * MOVED) or told to try again (TRYAGAIN, a migration under way), the slot gets a queue. The
+ * redirected commands go in first, in the order their replies came (the order they were
+ * sent), then every command sent for the slot meanwhile; the queue sends its head alone and
+ * the next once the head is answered, until it is empty. A plugin's messages thus reach
+ * every instance in the order it sent them, resharding or not.
+ */
+struct slotq;
+
 struct routed {
     struct engine_redis *e;
     int argc;
@@ -154,9 +141,17 @@ struct routed {
     int slot;
     int hops;
     int tries;
-    struct node *target; /* TRYAGAIN: where it goes again */
-    int asking;
-    struct event *timer;
+    struct node *ask; /* ASK: where it goes next, after ASKING */
+    struct slotq *q;  /* the queue it is in, NULL when sent directly */
+    struct routed *next;
+};
+
+struct slotq {
+    int slot;
+    struct routed *head, *tail;
+    struct routed *last_retry; /* the last of the redirected commands at the front */
+    int busy;                  /* the head is in flight, or waiting for its retry */
+    struct event *timer;       /* TRYAGAIN: the head goes again when it fires */
 };
 
 static void routed_free(struct routed *c)
@@ -167,8 +162,6 @@ static void routed_free(struct routed *c)
         free(c->argv);
         free(c->lens);
     }
-    if (c->timer)
-        event_free(c->timer);
     free(c);
 }
 
@@ -190,18 +183,103 @@ static int routed_send(struct routed *c, struct node *n, int asking)
     return redis_conn_command(n->cmd, routed_reply, c, c->argc, c->argv, c->lens);
 }
 
+/* Writes slot's key in e->slotqs to buf; returns its length. */
+static size_t slot_name(int slot, char buf[8])
+{
+    return (size_t)snprintf(buf, 8, "%d", slot);
+}
+
+static struct slotq *slotq_get(struct engine_redis *e, int slot)
+{
+    char k[8];
+    size_t klen = slot_name(slot, k);
+    struct slotq *q = dict_get(&e->slotqs, k, klen);
+    if (!q) {
+        q = oc_calloc(1, sizeof(*q));
+        q->slot = slot;
+        dict_set(&e->slotqs, k, klen, q);
+    }
+    return q;
+}
+
+static void slotq_free(struct engine_redis *e, struct slotq *q)
+{
+    char k[8];
+    size_t klen = slot_name(q->slot, k);
+    dict_del(&e->slotqs, k, klen);
+    if (q->timer)
+        event_free(q->timer);
+    free(q);
+}
+
+static void q_kick(struct engine_redis *e, struct slotq *q);
+
+/* c is answered for good: its callback, then the next of its queue. */
 static void routed_done(struct routed *c, struct redis_conn *rc, redisReply *r)
 {
+    struct slotq *q = c->q;
+    struct engine_redis *e = c->e;
+    if (q) {
+        q->head = c->next;
+        if (!q->head)
+            q->tail = NULL;
+        if (q->last_retry == c)
+            q->last_retry = NULL;
+        q->busy = 0;
+    }
     if (c->cb)
         c->cb(rc, r, c->privdata);
     routed_free(c);
+    if (q)
+        q_kick(e, q);
+}
+
+/* Sends the head of q, unless it is in flight already. */
+static void q_kick(struct engine_redis *e, struct slotq *q)
+{
+    while (!q->busy && q->head) {
+        struct routed *c = q->head;
+        struct node *to = c->ask ? c->ask : engine_redis_route(e, c->slot);
+        int asking = c->ask != NULL;
+        c->ask = NULL;
+        if (routed_send(c, to, asking) == 0) {
+            q->busy = 1;
+            return;
+        }
+        routed_done(c, NULL, NULL); /* cannot go now: unavailable; the next is tried */
+        return;
+    }
+    if (!q->head)
+        slotq_free(e, q);
 }
 
 static void on_tryagain(evutil_socket_t fd, short what, void *arg)
 {
-    struct routed *c = arg;
-    if (routed_send(c, c->target, c->asking) != 0)
-        routed_done(c, NULL, NULL);
+    struct slotq *q = arg;
+    struct routed *c = q->head;
+    q->busy = 0;
+    q_kick(c->e, q);
+}
+
+/* c was turned away: into its slot's queue, behind the commands turned away before it. */
+static void requeue(struct routed *c)
+{
+    struct slotq *q = c->q;
+    if (!q) {
+        q = c->q = slotq_get(c->e, c->slot);
+        if (q->last_retry) {
+            c->next = q->last_retry->next;
+            q->last_retry->next = c;
+        } else {
+            c->next = q->head;
+            q->head = c;
+        }
+        if (!c->next)
+            q->tail = c;
+        q->last_retry = c;
+    } else {
+        q->busy = 0; /* it is the head: it goes again */
+    }
 }
 
 static void routed_reply(struct redis_conn *rc, redisReply *r, void *privdata)
@@ -227,25 +305,46 @@ static void routed_reply(struct redis_conn *rc, redisReply *r, void *privdata)
                 engine_redis_slots_moved(e, &rd.slot, 1);
             }
             engine_redis_refresh_soon(e, 100);
+        } else {
+            c->ask = to;
         }
-        if (routed_send(c, to, kind == CLUSTER_REDIRECT_ASK) == 0)
-            return;
-        log_warn("redis redirect to %s failed: connection not up", to->addr);
-        routed_done(c, rc, NULL);
+        requeue(c);
+        q_kick(e, c->q);
         return;
     }
     if ((strncmp(r->str, "TRYAGAIN", 8) == 0 || strncmp(r->str, "CLUSTERDOWN", 11) == 0) &&
         c->tries < TRYAGAIN_MAX) {
         c->tries++;
-        c->target = engine_redis_node_of(rc);
-        c->asking = 0;
-        if (!c->timer)
-            c->timer = evtimer_new(e->evbase, on_tryagain, c);
-        struct timeval tv = {0, TRYAGAIN_MS * 1000};
-        evtimer_add(c->timer, &tv);
+        requeue(c);
+        struct slotq *q = c->q;
+        if (q->head == c) {
+            if (!q->timer)
+                q->timer = evtimer_new(e->evbase, on_tryagain, q);
+            struct timeval tv = {0, TRYAGAIN_MS * 1000};
+            q->busy = 1;
+            evtimer_add(q->timer, &tv);
+        }
         return;
     }
     routed_done(c, rc, r);
+}
+
+/* Sends c now, or queues it behind its slot's commands that were turned away. */
+static int routed_start(struct engine_redis *e, struct routed *c)
+{
+    char k[8];
+    size_t klen = slot_name(c->slot, k);
+    struct slotq *q = dict_get(&e->slotqs, k, klen);
+    if (!q)
+        return routed_send(c, engine_redis_route(e, c->slot), 0);
+    c->q = q;
+    if (q->tail)
+        q->tail->next = c;
+    else
+        q->head = c;
+    q->tail = c;
+    q_kick(e, q);
+    return 0;
 }
 
 int engine_redis_send_slot(struct engine_redis *e, int slot, redis_reply_fn cb, void *privdata,
@@ -261,7 +360,7 @@ int engine_redis_send_slot(struct engine_redis *e, int slot, redis_reply_fn cb, 
     c->cb = cb;
     c->privdata = privdata;
     c->slot = slot;
-    if (routed_send(c, engine_redis_route(e, slot), 0) != 0) {
+    if (routed_start(e, c) != 0) {
         free(c);
         return -1;
     }
@@ -287,7 +386,7 @@ int engine_redis_send(struct engine_redis *e, const char *key, size_t klen, redi
     c->cb = cb;
     c->privdata = privdata;
     c->slot = cluster_key_slot(key, klen);
-    if (routed_send(c, engine_redis_route(e, c->slot), 0) != 0) {
+    if (routed_start(e, c) != 0) {
         routed_free(c);
         return -1;
     }
@@ -390,4 +489,43 @@ void engine_redis_refresh_soon(struct engine_redis *e, int delay_ms)
     }
     struct timeval tv = {delay_ms / 1000, (delay_ms % 1000) * 1000};
     evtimer_add(e->refresh, &tv);
+}
+
+/* --- the end ---------------------------------------------------------------------------- */
+
+void engine_redis_route_free(struct engine_redis *e)
+{
+    /* Connections first, so that what waits is answered while every node still exists. */
+    for (struct dict_entry *it = dict_first(&e->nodes); it; it = dict_next(&e->nodes, it)) {
+        struct node *n = it->value;
+        redis_conn_free(n->cmd);
+        redis_conn_free(n->sub);
+        n->cmd = n->sub = NULL;
+    }
+    /* Commands still queued behind a redirected one: answered with NULL (unavailable). */
+    while (e->slotqs.count) {
+        struct slotq *q = dict_first(&e->slotqs)->value;
+        q->busy = 1; /* nothing goes out any more */
+        while (q->head) {
+            struct routed *c = q->head;
+            q->head = c->next;
+            if (c->cb)
+                c->cb(NULL, NULL, c->privdata);
+            routed_free(c);
+        }
+        slotq_free(e, q);
+    }
+    dict_free(&e->slotqs);
+    for (struct dict_entry *it = dict_first(&e->nodes); it; it = dict_next(&e->nodes, it)) {
+        struct node *n = it->value;
+        dict_free(&n->sub_due);
+        free(n->addr);
+        free(n->host);
+        free(n);
+    }
+    dict_free(&e->nodes);
+    if (e->refresh)
+        event_free(e->refresh);
+    cluster_slots_free(e->map);
+    free(e->slots);
 }

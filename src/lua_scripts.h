@@ -15,5 +15,7 @@ extern const char lua_data_get[];          /* the saved data with version, updat
 extern const char lua_data_save[];         /* replace or merge, limits, version, publish */
 extern const char lua_instances_refresh[]; /* this instance's registry entry, drop stale */
 extern const char lua_house[];             /* heartbeat, generations, dead instances, jobs */
+extern const char lua_publish[];           /* offset, history, publish a message */
+extern const char lua_history_since[];     /* an object's messages after an offset */
 
 #endif

@@ -3,13 +3,16 @@
 -- KEYS[1] <prefix>:{ws:obj}:data  hash  top-level key -> compact JSON value
 -- KEYS[2] <prefix>:{ws:obj}:meta  hash  version, updated_at (unix s), bytes, fbytes
 -- KEYS[3] <prefix>:{ws:obj}:ch    the object's channel
+-- KEYS[4] <prefix>:{ws:obj}:hist  list  the object's history (publish.lua)
 -- ARGV[1] "1" merge (a "null" value deletes its key), "0" replace
 -- ARGV[2] ifVersion, -1 for any
 -- ARGV[3] limit of the stored object's compact JSON size (bytes)
 -- ARGV[4] now (unix s)
 -- ARGV[5] message head, up to "v": (src/chanmsg.h); this script appends the version,
---         ,"a": and now, the } and newline, then the object's JSON
--- ARGV[6..] triples: key, its size as a JSON string (quotes included), compact JSON value
+--         ,"a": and now, ,"o": and the offset (meta field off, as publish.lua), the } and
+--         newline, then the object's JSON
+-- ARGV[6] history_size, ARGV[7] history_ttl (ms): as publish.lua
+-- ARGV[8..] triples: key, its size as a JSON string (quotes included), compact JSON value
 -- Sizes follow data.h: 2 + sum(key bytes + 1 + value length) + commas; fbytes is the sum.
 -- Returns {'ok', version, now, JSON text} or {'conflict'} or {'too_large'}.
 -- data_json is the same function as in data_get.lua (see there).
@@ -30,7 +33,7 @@ if merge then
   fbytes = tonumber(redis.call('HGET', KEYS[2], 'fbytes') or '0')
   count = redis.call('HLEN', KEYS[1])
 end
-for i = 6, #ARGV, 3 do
+for i = 8, #ARGV, 3 do
   local kb = tonumber(ARGV[i + 1])
   if merge then
     local old = redis.call('HGET', KEYS[1], ARGV[i])
@@ -45,7 +48,7 @@ local bytes = 2 + fbytes
 if count > 1 then bytes = bytes + count - 1 end
 if bytes > tonumber(ARGV[3]) then return {'too_large'} end
 if not merge then redis.call('DEL', KEYS[1]) end
-for i = 6, #ARGV, 3 do
+for i = 8, #ARGV, 3 do
   if merge and ARGV[i + 2] == 'null' then
     redis.call('HDEL', KEYS[1], ARGV[i])
   else
@@ -55,5 +58,13 @@ end
 version = redis.call('HINCRBY', KEYS[2], 'version', 1)
 redis.call('HSET', KEYS[2], 'updated_at', ARGV[4], 'bytes', bytes, 'fbytes', fbytes)
 local json = data_json(KEYS[1])
-redis.call('PUBLISH', KEYS[3], ARGV[5] .. version .. ',"a":' .. ARGV[4] .. '}\n' .. json)
+local off = redis.call('HINCRBY', KEYS[2], 'off', 1)
+local msg = ARGV[5] .. version .. ',"a":' .. ARGV[4] .. ',"o":' .. off .. '}\n' .. json
+local size = tonumber(ARGV[6])
+if size > 0 then
+  redis.call('RPUSH', KEYS[4], msg)
+  redis.call('LTRIM', KEYS[4], -size, -1)
+  redis.call('PEXPIRE', KEYS[4], ARGV[7])
+end
+redis.call('PUBLISH', KEYS[3], msg)
 return {'ok', version, ARGV[4], json}

@@ -149,15 +149,40 @@ START_TEST(data_head_and_round_trip)
     struct buf b = {0};
     chanmsg_encode_data_head(&b, &in);
     ck_assert_str_eq(b.p, "{\"k\":\"d\",\"i\":\"inst-1\",\"s\":9,\"v\":");
-    /* What data_save.lua appends: version, ,"a":, now, }, newline, the object. */
-    buf_append_str(&b, "5,\"a\":1700000000}\n{\"x\":1,\"y\":[true]}");
+    /* What data_save.lua appends: version, ,"a":, now, ,"o":, offset, }, newline, the
+     * object. */
+    buf_append_str(&b, "5,\"a\":1700000000,\"o\":77}\n{\"x\":1,\"y\":[true]}");
     struct chanmsg m;
     decode_ok(b.p, &m, CHANMSG_DATA, "inst-1", 9);
     ck_assert_int_eq(m.version, 5);
     ck_assert_int_eq(m.updated_at, 1700000000);
+    ck_assert_int_eq(m.offset, 77);
     assert_body(&m, b.p, "{\"x\":1,\"y\":[true]}");
     chanmsg_clear(&m);
     buf_free(&b);
+}
+END_TEST
+
+/* publish.lua's parts: the head up to "o":, then the offset, "}\n" and the payload; the
+ * whole encoder writes the same bytes when it has the offset. */
+START_TEST(message_head_and_offset)
+{
+    struct chanmsg in = {.kind = CHANMSG_EMIT, .instance = "inst-2", .sid = 4, .to = "u9"};
+    struct buf b = {0}, whole = {0};
+    chanmsg_encode_message_head(&b, &in);
+    ck_assert_str_eq(b.p, "{\"k\":\"e\",\"i\":\"inst-2\",\"s\":4,\"t\":\"u9\",\"o\":");
+    buf_append_str(&b, "123}\n{\"m\":1}");
+    in.offset = 123;
+    chanmsg_encode_message(&whole, &in, "{\"m\":1}", 7);
+    ck_assert_str_eq(whole.p, b.p);
+    struct chanmsg m;
+    decode_ok(b.p, &m, CHANMSG_EMIT, "inst-2", 4);
+    ck_assert_int_eq(m.offset, 123);
+    ck_assert_str_eq(m.to, "u9");
+    assert_body(&m, b.p, "{\"m\":1}");
+    chanmsg_clear(&m);
+    buf_free(&b);
+    buf_free(&whole);
 }
 END_TEST
 
@@ -168,6 +193,7 @@ START_TEST(absent_numbers)
     decode_ok("{\"k\":\"d\",\"i\":\"x\"}\n{}", &m, CHANMSG_DATA, "x", 0);
     ck_assert_int_eq(m.version, 0);
     ck_assert_int_eq(m.updated_at, 0);
+    ck_assert_int_eq(m.offset, 0);
     chanmsg_clear(&m);
     decode_ok("{\"k\":\"b\",\"i\":\"x\",\"s\":9223372036854775807}\n", &m, CHANMSG_BROADCAST, "x",
               INT64_MAX);
@@ -232,6 +258,10 @@ START_TEST(bad_numbers)
     assert_refused("{\"k\":\"d\",\"i\":\"x\",\"v\":\"1\",\"a\":1}\n{}", CHANMSG_MALFORMED);
     assert_refused("{\"k\":\"d\",\"i\":\"x\",\"v\":1,\"a\":1e400}\n{}", CHANMSG_MALFORMED);
     assert_refused("{\"k\":\"d\",\"i\":\"x\",\"v\":1,\"a\":null}\n{}", CHANMSG_MALFORMED);
+    /* An offset: an integer from 0 up. */
+    assert_refused("{\"k\":\"b\",\"i\":\"x\",\"o\":-1}\n", CHANMSG_MALFORMED);
+    assert_refused("{\"k\":\"b\",\"i\":\"x\",\"o\":\"5\"}\n", CHANMSG_MALFORMED);
+    assert_refused("{\"k\":\"d\",\"i\":\"x\",\"o\":2.5}\n{}", CHANMSG_MALFORMED);
 }
 END_TEST
 
@@ -244,6 +274,7 @@ static Suite *chanmsg_suite(void)
     tcase_add_test(tc, presence_parts_and_round_trip);
     tcase_add_test(tc, presence_from_the_reap);
     tcase_add_test(tc, data_head_and_round_trip);
+    tcase_add_test(tc, message_head_and_offset);
     tcase_add_test(tc, absent_numbers);
     suite_add_tcase(s, tc);
     tc = tcase_create("refused");

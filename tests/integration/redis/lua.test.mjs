@@ -74,31 +74,68 @@ async function subscriber(t, redis, channel) {
 
 const K = (suffix) => `lt:{9:L1}:${suffix}`;
 
-test('data_save.lua and data_get.lua from their files: stored fields, meta, the published data message', async (t) => {
+test('data_save.lua and data_get.lua from their files: stored fields, meta, the published data message, the history', async (t) => {
     const redis = await startRedis({ t, aof: false });
     const sub = await subscriber(t, redis, K('ch'));
     const head = '{"k":"d","i":"cli","s":0,"v":';
+    const keys = [K('data'), K('meta'), K('ch'), K('hist')];
     // replace with {"n":1,"s":"x"}: field sizes 3 + 1 + 1 and 3 + 1 + 3, one comma
-    const saved = await evalFile(redis, 'data_save.lua', [K('data'), K('meta'), K('ch')],
-        [0, -1, 1000, 1700000000, head, 'n', 3, '1', 's', 3, '"x"']);
+    const saved = await evalFile(redis, 'data_save.lua', keys,
+        [0, -1, 1000, 1700000000, head, 100, 60000, 'n', 3, '1', 's', 3, '"x"']);
     assert.deepStrictEqual(saved, ['ok', '1', '1700000000', '{"n":1,"s":"x"}']);
-    assert.equal(await sub.message(), `${head}1,"a":1700000000}\n{"n":1,"s":"x"}`);
+    const first = `${head}1,"a":1700000000,"o":1}\n{"n":1,"s":"x"}`;
+    assert.equal(await sub.message(), first);
     assert.deepStrictEqual(pairs(await redis.command('HGETALL', K('data'))), { n: '1', s: '"x"' });
     assert.deepStrictEqual(pairs(await redis.command('HGETALL', K('meta'))),
-        { version: '1', updated_at: '1700000000', bytes: String('{"n":1,"s":"x"}'.length), fbytes: '12' });
+        { version: '1', updated_at: '1700000000', bytes: String('{"n":1,"s":"x"}'.length), fbytes: '12', off: '1' });
+    // the message is kept in the object's history too, which expires
+    assert.deepStrictEqual(await redis.command('LRANGE', K('hist'), 0, -1), [first]);
+    const pttl = await redis.command('PTTL', K('hist'));
+    assert.ok(pttl > 50000 && pttl <= 60000, `history expires (${pttl} ms)`);
 
     // merge: null deletes; ifVersion and the limit are checked before anything changes
-    assert.deepStrictEqual(await evalFile(redis, 'data_save.lua', [K('data'), K('meta'), K('ch')],
-        [1, 7, 1000, 1700000001, head, 'n', 3, 'null']), ['conflict']);
-    assert.deepStrictEqual(await evalFile(redis, 'data_save.lua', [K('data'), K('meta'), K('ch')],
-        [1, 1, 10, 1700000001, head, 'big', 5, '"0123456789"']), ['too_large']);
-    assert.deepStrictEqual(await evalFile(redis, 'data_save.lua', [K('data'), K('meta'), K('ch')],
-        [1, 1, 1000, 1700000002, head, 'n', 3, 'null']), ['ok', '2', '1700000002', '{"s":"x"}']);
-    assert.equal(await sub.message(), `${head}2,"a":1700000002}\n{"s":"x"}`);
+    assert.deepStrictEqual(await evalFile(redis, 'data_save.lua', keys,
+        [1, 7, 1000, 1700000001, head, 100, 60000, 'n', 3, 'null']), ['conflict']);
+    assert.deepStrictEqual(await evalFile(redis, 'data_save.lua', keys,
+        [1, 1, 10, 1700000001, head, 100, 60000, 'big', 5, '"0123456789"']), ['too_large']);
+    // history_size 0: nothing more kept, the offset counts on
+    assert.deepStrictEqual(await evalFile(redis, 'data_save.lua', keys,
+        [1, 1, 1000, 1700000002, head, 0, 60000, 'n', 3, 'null']), ['ok', '2', '1700000002', '{"s":"x"}']);
+    assert.equal(await sub.message(), `${head}2,"a":1700000002,"o":2}\n{"s":"x"}`);
+    assert.equal(await redis.command('LLEN', K('hist')), 1);
 
     assert.deepStrictEqual(await evalFile(redis, 'data_get.lua', [K('data'), K('meta')], []),
         ['2', '1700000002', '{"s":"x"}']);
     assert.deepStrictEqual(await evalFile(redis, 'data_get.lua', [K('none'), K('none:meta')], []), ['0', '0', '{}']);
+});
+
+test('publish.lua and history_since.lua from their files: offsets, the capped history, reading it back', async (t) => {
+    const redis = await startRedis({ t, aof: false });
+    const sub = await subscriber(t, redis, K('ch'));
+    const keys = [K('meta'), K('hist'), K('ch')];
+    const head = '{"k":"b","i":"inst-a","s":3,"o":';
+    const sent = [];
+    for (let i = 1; i <= 5; i++) {
+        const tail = `}\n{"type":"ovice_message","n":${i}}`;
+        // a history of 3 messages
+        assert.deepStrictEqual(await evalFile(redis, 'publish.lua', keys, [head, tail, 3, 60000]), [String(i)]);
+        sent.push(`${head}${i}${tail}`);
+        assert.equal(await sub.message(), sent[i - 1], `message ${i} published with offset ${i}`);
+    }
+    assert.equal(await redis.command('HGET', K('meta'), 'off'), '5');
+    assert.deepStrictEqual(await redis.command('LRANGE', K('hist'), 0, -1), sent.slice(2));
+    // (its messages hold newlines, which redis-cli --eval prints as they are: EVAL of the file)
+    const text = readFileSync(path.join(luaDir, 'history_since.lua'), 'utf8');
+    const since = (off, max = 100) => redis.command('EVAL', text, 2, K('meta'), K('hist'), off, max);
+    // after offset 3: 4 and 5; after 5: nothing; after 0: only what is kept (3, 4, 5)
+    assert.deepStrictEqual(await since(3), ['5', sent[3], sent[4]]);
+    assert.deepStrictEqual(await since(5), ['5']);
+    assert.deepStrictEqual(await since(0), ['5', ...sent.slice(2)]);
+    assert.deepStrictEqual(await since(0, 1), ['5', sent[4]]);
+    // history_size 0 keeps nothing; the offset goes on
+    assert.deepStrictEqual(await evalFile(redis, 'publish.lua', keys, [head, '}\n{}', 0, 60000]), ['6']);
+    assert.equal(await sub.message(), `${head}6}\n{}`);
+    assert.equal(await redis.command('LLEN', K('hist')), 3);
 });
 
 test('presence_set.lua, presence_snapshot.lua and presence_reap.lua from their files', async (t) => {

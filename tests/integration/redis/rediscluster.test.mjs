@@ -157,3 +157,58 @@ test('kill -9 of an instance on a cluster: its users on objects of every master 
         assert.ok(!fields.some((f) => f.endsWith(`|${A.instance}`)), `${id}: ${fields}`);
     }
 });
+test('a slot moved to another master while messages flow: none lost, none twice, order kept', async (t) => {
+    const { redis, nodes: [A, B] } = await clusterWithInstances(t);
+    const masters = await redis.masters();
+    const id = await objectOnMaster(redis, masters[0].port);
+    const slot = redis.keySlot(objcastKey('987', id, 'data'));
+    const s = await open(A, 's');
+    const ra = await open(A, 'ra');
+    const rb = await open(B, 'rb');
+    for (const c of [ra, rb]) await subscribe(c, id);
+    await join(s, id);
+    await collect(ra, 2); // rb subscribed, s joined
+    await collect(rb, 1);
+    saveData(s, { n: 0 }, { objectId: id, ref: 's0' });
+    await untilRef(s, 's0');
+    await collect(ra, 1);
+    await collect(rb, 1);
+
+    // one message every 2 ms while the slot and its keys move
+    const N = 600;
+    const errors = [];
+    const sending = (async () => {
+        for (let i = 1; i <= N; i++) {
+            broadcast(s, 'seq', i, { objectId: id, ref: `b${i}` });
+            await sleep(2);
+        }
+    })();
+    await sleep(200);
+    await redis.moveSlot(slot, masters[1].id, { batch: 1 });
+    t.diagnostic(`slot ${slot} moved from port ${masters[0].port} to ${masters[1].port}`);
+    await sending;
+    // errors answer the sender (a broadcast it cannot send is unavailable, never silently lost)
+    for (;;) {
+        const m = await s.next(undefined, 300).catch(() => null);
+        if (!m) break;
+        if (m.type === 'objcast_error') errors.push(m.ref);
+    }
+    assert.deepStrictEqual(errors, [], 'no broadcast refused');
+    for (const c of [ra, rb]) {
+        const got = [];
+        while (got.length < N) {
+            const m = await c.next(undefined, 5000).catch(() => null);
+            if (!m) break;
+            if (m.type === 'ovice_message') got.push(m.payload.message);
+        }
+        const missing = Array.from({ length: N }, (_, i) => i + 1).filter((i) => !got.includes(i));
+        assert.deepStrictEqual(missing, [], `${c.claims.sub}: messages lost`);
+        assert.deepStrictEqual(got, Array.from({ length: N }, (_, i) => i + 1), `${c.claims.sub}: every message once, in order`);
+    }
+    await expectSilence([ra, rb], 300);
+    // the object lives on the new master, and saves work there
+    assert.equal((await redis.masterOf(slot)).port, masters[1].port);
+    saveData(s, { n: 1 }, { objectId: id, ref: 's1' });
+    assert.equal((await untilRef(s, 's1')).type, 'ovice_data_saved_success');
+    assert.equal(await redis.nodeCommand(masters[1].port, 'HGET', objcastKey('987', id, 'meta'), 'version'), '2');
+});

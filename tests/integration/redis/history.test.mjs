@@ -1,0 +1,70 @@
+// The object's history (conf history_size, history_ttl; docs/operations.md "Redis"): every
+// broadcast, emit and save gets an offset in the object's order and is kept in a capped
+// list, so an instance whose subscription missed messages reads them back. Here the
+// subscriber connection of an instance is killed while messages flow (Redis's CLIENT KILL):
+// its clients still get every message once, in order.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+
+import { parseClientList, startCluster, startRedis, waitReady } from '../lib/redis.mjs';
+import { sleep } from '../lib/server.mjs';
+import { broadcast, collect, join, open, subscribe } from '../lib/proto.mjs';
+
+/* Every ovice_message payload.message of c until n came (or timeoutMs without one). */
+async function received(c, n, timeoutMs = 5000) {
+    const got = [];
+    while (got.length < n) {
+        const m = await c.next(undefined, timeoutMs).catch(() => null);
+        if (!m) break;
+        if (m.type === 'ovice_message') got.push(m.payload.message);
+    }
+    return got;
+}
+
+test('an instance that loses its subscriber connection reads what it missed from the history: none lost, none twice, in order', async (t) => {
+    const redis = await startRedis({ t });
+    const [A, B] = await startCluster({ t, instances: 2, redis, conf: { history_size: 1000 } });
+    const s = await open(A, 's');
+    const r = await open(B, 'r');
+    await subscribe(r);
+    await join(s);
+    await collect(r, 1);
+
+    const N = 400;
+    const sending = (async () => {
+        for (let i = 1; i <= N; i++) {
+            broadcast(s, 'seq', i);
+            await sleep(2);
+        }
+    })();
+    await sleep(150);
+    // B's subscriber connection goes; B subscribes again after its reconnect backoff
+    const clients = parseClientList(await redis.command('CLIENT', 'LIST'));
+    const sub = clients.find((c) => c.name === `objcast:${B.instance}` && Number(c.sub) > 0);
+    assert.ok(sub, 'B has a subscriber connection');
+    assert.equal(await redis.command('CLIENT', 'KILL', 'ID', sub.id), 1);
+    await sending;
+    await waitReady(B);
+    const got = await received(r, N);
+    const want = Array.from({ length: N }, (_, i) => i + 1);
+    assert.deepStrictEqual(want.filter((i) => !got.includes(i)), [], 'none lost');
+    assert.deepStrictEqual(got, want, 'none twice, in order');
+    // the history holds the newest messages, at most history_size, and expires
+    assert.equal(await redis.command('LLEN', 'objcast:{987:L1}:hist'), N);
+    assert.equal(await redis.command('HGET', 'objcast:{987:L1}:meta', 'off'), String(N));
+    assert.ok(Number(await redis.command('PTTL', 'objcast:{987:L1}:hist')) > 0);
+});
+
+test('history_size caps the history', async (t) => {
+    const redis = await startRedis({ t });
+    const [A] = await startCluster({ t, instances: 1, redis, conf: { history_size: 5 } });
+    const s = await open(A, 's');
+    await join(s);
+    for (let i = 1; i <= 12; i++) broadcast(s, 'seq', i);
+    const echo = await open(A, 'e');
+    await subscribe(echo);
+    for (let i = 13; i <= 14; i++) broadcast(s, 'seq', i);
+    assert.deepStrictEqual(await received(echo, 2), [13, 14]);
+    const hist = await redis.command('LRANGE', 'objcast:{987:L1}:hist', 0, -1);
+    assert.deepStrictEqual(hist.map((m) => JSON.parse(m.slice(0, m.indexOf('\n'))).o), [10, 11, 12, 13, 14]);
+});
