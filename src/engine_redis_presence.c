@@ -260,7 +260,17 @@ static void fill_reply(struct redis_conn *rc, redisReply *r, void *privdata)
     struct engine_redis *e = f->e;
     struct chan *ch = dict_get(&e->chans, f->okey, strlen(f->okey));
     if (ch) {
-        if (r && r->type == REDIS_REPLY_ARRAY && r->elements >= 1) {
+        if (r && r->type == REDIS_REPLY_ARRAY && r->elements >= 1 &&
+            r->element[0]->type == REDIS_REPLY_STRING) {
+            long long last = strtoll(r->element[0]->str, NULL, 10);
+            if (last < ch->off) {
+                /* The object's order went back: Redis lost writes (a failover before its
+                 * replica had them, a restart without its data). Count from there. */
+                log_warn("offsets went back channel=%s from=%lld to=%lld: Redis lost writes",
+                         ch->name, ch->off, last);
+                ch->off = last;
+                ch->gap_to = 0;
+            }
             /* Oldest first; those delivered already are dropped by their offsets. */
             for (size_t i = 1; i < r->elements; i++)
                 if (r->element[i]->type == REDIS_REPLY_STRING)

@@ -68,3 +68,25 @@ test('history_size caps the history', async (t) => {
     const hist = await redis.command('LRANGE', 'objcast:{987:L1}:hist', 0, -1);
     assert.deepStrictEqual(hist.map((m) => JSON.parse(m.slice(0, m.indexOf('\n'))).o), [10, 11, 12, 13, 14]);
 });
+
+test('Redis loses an object\'s order (FLUSHALL, a failover before replication): after the instances subscribe again, new messages are not taken for old ones', async (t) => {
+    const redis = await startRedis({ t });
+    const [A, B] = await startCluster({ t, instances: 2, redis });
+    const s = await open(A, 's');
+    const r = await open(B, 'r');
+    await subscribe(r);
+    await join(s);
+    await collect(r, 1);
+    for (let i = 1; i <= 20; i++) broadcast(s, 'seq', i);
+    assert.deepStrictEqual(await received(r, 20), Array.from({ length: 20 }, (_, i) => i + 1));
+
+    await redis.command('FLUSHALL');
+    // every subscriber connection goes: the instances subscribe again and read their replicas
+    await redis.command('CLIENT', 'KILL', 'TYPE', 'pubsub');
+    await waitReady(A);
+    await waitReady(B);
+    await sleep(500);
+    for (let i = 21; i <= 25; i++) broadcast(s, 'seq', i);
+    assert.deepStrictEqual(await received(r, 5), [21, 22, 23, 24, 25]);
+    assert.equal(await redis.command('HGET', 'objcast:{987:L1}:meta', 'off'), '5');
+});
