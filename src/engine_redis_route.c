@@ -60,13 +60,7 @@ int engine_redis_connected(const struct engine_redis *e)
     return redis_conn_up(e->single->cmd) && redis_conn_up(e->single->sub);
 }
 
-size_t engine_redis_route_pending(struct engine_redis *e)
-{
-    size_t n = 0;
-    for (struct dict_entry *it = dict_first(&e->nodes); it; it = dict_next(&e->nodes, it))
-        n += redis_conn_pending(((struct node *)it->value)->cmd);
-    return n;
-}
+
 
 /* --- nodes ------------------------------------------------------------------------------- */
 
@@ -528,4 +522,17 @@ void engine_redis_route_free(struct engine_redis *e)
         event_free(e->refresh);
     cluster_slots_free(e->map);
     free(e->slots);
+}
+
+size_t engine_redis_route_pending(struct engine_redis *e)
+{
+    size_t n = 0;
+    for (struct dict_entry *it = dict_first(&e->nodes); it; it = dict_next(&e->nodes, it))
+        n += redis_conn_pending(((struct node *)it->value)->cmd);
+    /* and those in a slot's queue (its head may be counted twice: no harm, shutdown only
+     * waits for zero) */
+    for (struct dict_entry *it = dict_first(&e->slotqs); it; it = dict_next(&e->slotqs, it))
+        for (struct routed *c = ((struct slotq *)it->value)->head; c; c = c->next)
+            n++;
+    return n;
 }

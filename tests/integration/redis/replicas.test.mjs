@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { pairs, startNode, startRedis } from '../lib/redis.mjs';
+import { pairs, startNode, startRedis, waitReady } from '../lib/redis.mjs';
 import { getMetrics, waitFor } from '../lib/server.mjs';
 import { OBJ, assertError, broadcast, expectError, expectNext, open, ovMessage, saveAndCheck, saveData, subscribeAll, user } from '../lib/proto.mjs';
 
@@ -23,6 +23,7 @@ async function masterAndReplica(t) {
 test('redis_wait_replicas 1: a confirmed save is on the replica when it is confirmed', async (t) => {
     const { master, replica } = await masterAndReplica(t);
     const s = await startNode({ t, redis: master, conf: { redis_wait_replicas: 1 } });
+    await waitReady(s);
     const a = await open(s, user('a'));
     const b = await open(s, user('b'));
     await subscribeAll([a, b]);
@@ -39,6 +40,7 @@ test('redis_wait_replicas 1: a confirmed save is on the replica when it is confi
 test('redis_wait_replicas 2 with one replica: the save is answered unavailable, not confirmed', async (t) => {
     const { master } = await masterAndReplica(t);
     const s = await startNode({ t, redis: master, conf: { redis_wait_replicas: 2, redis_wait_timeout: 300 } });
+    await waitReady(s);
     const a = await open(s, user('a'));
     const b = await open(s, user('b'));
     await subscribeAll([a, b]);
@@ -61,6 +63,7 @@ test('redis_wait_replicas 2 with one replica: the save is answered unavailable, 
 test('saves from many clients while replicas are missing: one WAIT at a time, the Redis connection stays up', async (t) => {
     const { master } = await masterAndReplica(t);
     const s = await startNode({ t, redis: master, conf: { redis_wait_replicas: 2, redis_wait_timeout: 1000 } });
+    await waitReady(s);
     const clients = [];
     for (let i = 0; i < 8; i++) clients.push(await open(s, user(`u${i}`)));
     await subscribeAll(clients);
@@ -85,6 +88,7 @@ test('saves from many clients while replicas are missing: one WAIT at a time, th
 test('redis_wait_replicas 0 (the default): a save on a master without replicas is confirmed', async (t) => {
     const master = await startRedis({ t, aof: false });
     const s = await startNode({ t, redis: master });
+    await waitReady(s);
     const a = await open(s, user('a'));
     await subscribeAll([a]);
     await saveAndCheck(a, { n: 1 }, { version: 1 });
