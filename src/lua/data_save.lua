@@ -60,6 +60,7 @@ redis.call('HSET', KEYS[2], 'updated_at', ARGV[4], 'bytes', bytes, 'fbytes', fby
 local json = data_json(KEYS[1])
 local off = redis.call('HINCRBY', KEYS[2], 'off', 1)
 local msg = ARGV[5] .. version .. ',"a":' .. ARGV[4] .. ',"o":' .. off .. '}\n' .. json
+-- kept in the history exactly as publish.lua keeps a message
 local size = tonumber(ARGV[6])
 if size > 0 then
   redis.call('RPUSH', KEYS[4], msg)
