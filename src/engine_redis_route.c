@@ -8,9 +8,11 @@
  * a MOVED or a lost connection, and every REFRESH_MS. A MOVED updates the slot at once and
  * the command goes again to the node it names; an ASK sends ASKING and the command there,
  * once; a TRYAGAIN (a script whose keys are split by a migration under way) is sent again a
- * little later. When a slot changes master, the channels in it move to the new node
- * (engine_redis_slots_moved): subscribed there, and their replicas read again once
- * confirmed, with the presence resync of an outage.
+ * little later, and the slot's later commands wait behind it (a queue per slot, below).
+ * When a slot changes master, the channels in it move to the new node
+ * (engine_redis_slots_moved): subscribed there, and once confirmed their replicas are read
+ * again, with the presence resync of an outage, and what they missed is read back from
+ * each object's history.
  */
 
 #include <event2/event.h>
@@ -21,9 +23,9 @@
 
 #include "cluster_slots.h"
 #include "engine_redis_int.h"
-#include "redis_cluster_map.h"
 #include "log.h"
 #include "metrics.h"
+#include "redis_cluster_map.h"
 #include "util.h"
 
 /* The map is read again this often when nothing prompts it sooner. */
@@ -59,8 +61,6 @@ int engine_redis_connected(const struct engine_redis *e)
         return e->map_ok;
     return redis_conn_up(e->single->cmd) && redis_conn_up(e->single->sub);
 }
-
-
 
 /* --- nodes ------------------------------------------------------------------------------- */
 
