@@ -42,8 +42,10 @@ process.on('exit', () => {
  * scripts/cluster --redis-cluster: six Redis Cluster nodes (pids redis-1 .. redis-6).
  */
 async function startScriptCluster(t, { redisCluster = false } = {}) {
-    const [port, ...iports] = await freePorts(4);
-    const [redisPort] = redisCluster ? await freePortRun(6) : await freePorts(1);
+    // one call for every port, so none is handed out twice (each call finds free ports
+    // alone, and two calls can get the same one)
+    const [port, ...iports] = await freePorts(redisCluster ? 4 : 5);
+    const redisPort = redisCluster ? (await freePortRun(6))[0] : iports.pop();
     const redisNames = redisCluster ? ['redis-1', 'redis-2', 'redis-3', 'redis-4', 'redis-5', 'redis-6'] : ['redis'];
     const dir = mkdtempSync(path.join(os.tmpdir(), 'objcast-cluster-'));
     const secret = randomSecret();
