@@ -1816,8 +1816,11 @@ static double server_cpu_delta(const struct server_sample *a, const struct serve
  * Lua script calls included, in total_commands_processed and per command in the cmdstat_
  * lines; its CPU time (used_cpu_user + used_cpu_sys: getrusage of the whole redis-server
  * process, the same counters as /proc/PID/stat) comes from the same reply, so a list of
- * addresses is enough, one Redis or every master of a cluster. The parent's own INFO
- * commands are counted by Redis too and are taken out again (redis_window()). */
+ * addresses is enough, one Redis or every node of a cluster. The parent's own INFO
+ * commands are counted by Redis too and are taken out again (redis_window()). Each window is
+ * reported summed over every Redis, summed over the masters alone (a replica replays its
+ * master's writes: counting both counts them twice) and per Redis; the role is the one INFO
+ * gives at the window's end. */
 
 /* One cmdstat_ line of INFO: calls and time of one command. */
 struct redis_cmdstat {
@@ -1832,6 +1835,7 @@ struct redis_sample {
     double cpu;                 /* used_cpu_user + used_cpu_sys, seconds */
     uint64_t total;             /* total_commands_processed */
     uint64_t own;               /* INFO commands the parent had sent before this one */
+    int master;                 /* INFO replication said role:master */
     struct redis_cmdstat *cmds; /* every command called since Redis started; owned */
     int ncmds;
 };
@@ -1843,9 +1847,10 @@ struct redis_server {
     uint64_t sent;     /* INFO commands sent on ctx */
 };
 
-/* Every --redis over one window, summed. */
+/* Some --redis over one window, summed. */
 struct redis_window {
-    int ok;                    /* both edges read on every Redis */
+    int ok;                    /* both edges read on every Redis counted */
+    int n;                     /* Redis servers counted */
     double cpu;                /* CPU seconds */
     uint64_t cmds;             /* commands run, without the parent's INFO */
     struct redis_cmdstat *top; /* the commands called in the window, most calls first; owned */
@@ -1925,6 +1930,7 @@ static int redis_sample(struct redis_server *rs, struct redis_sample *s)
     double user = info_number(r->str, "used_cpu_user"), sys = info_number(r->str, "used_cpu_sys");
     s->total = total > 0 ? (uint64_t)total : 0;
     s->cpu = (user > 0 ? user : 0) + (sys > 0 ? sys : 0);
+    s->master = strstr(r->str, "\nrole:master") != NULL;
     /* cmdstat_<name>:calls=<n>,usec=<n>,... */
     for (const char *p = r->str; (p = strstr(p, "\ncmdstat_")) != NULL;) {
         p += 9;
@@ -1972,9 +1978,10 @@ static void window_add(struct redis_window *w, const char *name, uint64_t calls,
     c->usec = usec;
 }
 
-/* Every Redis between samples a and b (one per Redis in each). */
+/* The Redis servers between samples a and b (one per Redis in each), summed; with
+ * masters_only, those that were masters at b only. */
 static void redis_window(const struct redis_sample *a, const struct redis_sample *b, int n,
-                         struct redis_window *w)
+                         int masters_only, struct redis_window *w)
 {
     memset(w, 0, sizeof(*w));
     w->ok = n > 0;
@@ -1984,6 +1991,9 @@ static void redis_window(const struct redis_sample *a, const struct redis_sample
             w->ok = 0;
             continue;
         }
+        if (masters_only && !y->master)
+            continue;
+        w->n++;
         /* The INFO that took sample x and those in between ran in the window; the one that
          * took sample y had not been counted yet when it was answered. Their time stays in
          * info's usec: it cannot be told apart, and objcastd does not send INFO. */
@@ -2012,7 +2022,7 @@ static void redis_window(const struct redis_sample *a, const struct redis_sample
 }
 
 /* "  <label> 12.3% of one core (2 servers), 18078.0 commands/s: evalsha 7500.0/s (3.1 us), ..." */
-static void print_redis_window(FILE *f, const char *label, const struct redis_window *w, int nredis,
+static void print_redis_window(FILE *f, const char *label, const struct redis_window *w,
                                double secs)
 {
     if (!w->ok) {
@@ -2020,29 +2030,78 @@ static void print_redis_window(FILE *f, const char *label, const struct redis_wi
         return;
     }
     fprintf(f, "  %-11s %.1f%% of one core (%d server%s), %.1f commands/s", label,
-            100 * w->cpu / secs, nredis, nredis == 1 ? "" : "s", (double)w->cmds / secs);
+            100 * w->cpu / secs, w->n, w->n == 1 ? "" : "s", (double)w->cmds / secs);
     for (int i = 0; i < w->ntop && i < REDIS_TOP; i++)
         fprintf(f, "%s%s %.1f/s (%.1f us)", i ? ", " : ": ", w->top[i].name,
                 (double)w->top[i].calls / secs, (double)w->top[i].usec / (double)w->top[i].calls);
     fputc('\n', f);
 }
 
-/* "<prefix>redis_cpu_s":..,"<prefix>redis_cpu_pct":..,"<prefix>redis_cmds_per_s":..,
- * "<prefix>redis_top":[{"cmd":..,"per_s":..,"us_per_call":..},..], */
-static void json_redis_window(struct buf *j, const char *prefix, const struct redis_window *w,
-                              double secs)
+/* "<prefix><name>_cpu_s":..,"<prefix><name>_cpu_pct":..,"<prefix><name>_cmds_per_s":..,
+ * "<prefix><name>_top":[{"cmd":..,"per_s":..,"us_per_call":..},..], (name: "redis" for
+ * every Redis, "redis_masters" for the masters) */
+static void json_redis_window(struct buf *j, const char *prefix, const char *name,
+                              const struct redis_window *w, double secs)
 {
     if (!w->ok)
         return;
     buf_printf(j,
-               "\"%sredis_cpu_s\":%.3f,\"%sredis_cpu_pct\":%.1f,\"%sredis_cmds_per_s\":%.1f,"
-               "\"%sredis_top\":[",
-               prefix, w->cpu, prefix, 100 * w->cpu / secs, prefix, (double)w->cmds / secs, prefix);
+               "\"%s%s_cpu_s\":%.3f,\"%s%s_cpu_pct\":%.1f,\"%s%s_cmds_per_s\":%.1f,"
+               "\"%s%s_top\":[",
+               prefix, name, w->cpu, prefix, name, 100 * w->cpu / secs, prefix, name,
+               (double)w->cmds / secs, prefix, name);
     for (int i = 0; i < w->ntop && i < REDIS_TOP; i++)
         buf_printf(j, "%s{\"cmd\":\"%s\",\"per_s\":%.1f,\"us_per_call\":%.2f}", i ? "," : "",
                    w->top[i].name, (double)w->top[i].calls / secs,
                    (double)w->top[i].usec / (double)w->top[i].calls);
     buf_append_str(j, "],");
+}
+
+/* The whole report of one window: every Redis, the masters ("<prefix>redis_masters": how
+ * many, then their sums) and "<prefix>redis_nodes":[{"addr":..,"role":..,"cpu_s":..,
+ * "cpu_pct":..,"cmds_per_s":..},..] in --redis order. Human-readable with f, JSON with j. */
+static void report_redis(FILE *f, struct buf *j, const char *prefix, const char *label,
+                         const struct opts *o, const struct redis_sample *a,
+                         const struct redis_sample *b, double secs)
+{
+    struct redis_window all, masters;
+    redis_window(a, b, o->nredis, 0, &all);
+    redis_window(a, b, o->nredis, 1, &masters);
+    if (f) {
+        print_redis_window(f, label, &all, secs);
+        if (o->nredis > 1 && all.ok) {
+            char l[40];
+            snprintf(l, sizeof(l), "%s masters", label);
+            print_redis_window(f, l, &masters, secs);
+            for (int i = 0; i < o->nredis; i++) {
+                struct redis_window one;
+                redis_window(&a[i], &b[i], 1, 0, &one);
+                fprintf(f, "    %-21s %-7s %5.1f%% of one core, %.1f commands/s\n",
+                        o->redis[i].text, b[i].master ? "master" : "replica",
+                        100 * one.cpu / secs, (double)one.cmds / secs);
+                free(one.top);
+            }
+        }
+    }
+    if (j && all.ok) {
+        json_redis_window(j, prefix, "redis", &all, secs);
+        buf_printf(j, "\"%sredis_masters\":%d,", prefix, masters.n);
+        json_redis_window(j, prefix, "redis_masters", &masters, secs);
+        buf_printf(j, "\"%sredis_nodes\":[", prefix);
+        for (int i = 0; i < o->nredis; i++) {
+            struct redis_window one;
+            redis_window(&a[i], &b[i], 1, 0, &one);
+            buf_printf(j,
+                       "%s{\"addr\":\"%s\",\"role\":\"%s\",\"cpu_s\":%.3f,\"cpu_pct\":%.1f,"
+                       "\"cmds_per_s\":%.1f}",
+                       i ? "," : "", o->redis[i].text, b[i].master ? "master" : "replica",
+                       one.cpu, 100 * one.cpu / secs, (double)one.cmds / secs);
+            free(one.top);
+        }
+        buf_append_str(j, "],");
+    }
+    free(all.top);
+    free(masters.top);
 }
 
 /* --- parent: coordination ---------------------------------------------------------------- */
@@ -2334,12 +2393,6 @@ static void finish(struct parent *pa)
     int have_rest = o->rest > 0;
     double rest_srv_cpu =
         have_server && have_rest ? server_cpu_delta(&pa->s[EDGE_REST], &pa->s[EDGE_REST_END]) : 0;
-    struct redis_window rw = {0}, rw_rest = {0};
-    if (o->nredis) {
-        redis_window(pa->rs[EDGE_WARM], pa->rs[EDGE_END], o->nredis, &rw);
-        if (have_rest)
-            redis_window(pa->rs[EDGE_REST], pa->rs[EDGE_REST_END], o->nredis, &rw_rest);
-    }
 
     /* human-readable */
     FILE *f = stdout;
@@ -2408,7 +2461,7 @@ static void finish(struct parent *pa)
         fputc('\n', f);
     }
     if (o->nredis)
-        print_redis_window(f, "redis", &rw, o->nredis, win);
+        report_redis(f, NULL, "", "redis", o, pa->rs[EDGE_WARM], pa->rs[EDGE_END], win);
     if (have_rest) {
         fprintf(f, "  at rest     %.1f s with nothing sent, from %.1f s after the setup", o->rest,
                 (double)REST_SETTLE_NS / 1e9);
@@ -2417,7 +2470,8 @@ static void finish(struct parent *pa)
                     100 * rest_srv_cpu / o->rest);
         fputc('\n', f);
         if (o->nredis)
-            print_redis_window(f, "redis rest", &rw_rest, o->nredis, o->rest);
+            report_redis(f, NULL, "rest_", "redis rest", o, pa->rs[EDGE_REST],
+                         pa->rs[EDGE_REST_END], o->rest);
     }
     fprintf(f,
             "  problems    %u connections dropped, %" PRIu64 " errors, %" PRIu64
@@ -2480,9 +2534,10 @@ static void finish(struct parent *pa)
                        100 * rest_srv_cpu / o->rest);
         if (o->nredis) {
             buf_printf(&j, "\"redis_servers\":%d,", o->nredis);
-            json_redis_window(&j, "", &rw, win);
+            report_redis(NULL, &j, "", "redis", o, pa->rs[EDGE_WARM], pa->rs[EDGE_END], win);
             if (have_rest)
-                json_redis_window(&j, "rest_", &rw_rest, o->rest);
+                report_redis(NULL, &j, "rest_", "redis rest", o, pa->rs[EDGE_REST],
+                             pa->rs[EDGE_REST_END], o->rest);
         }
         buf_append_str(&j, "\"first_error\":");
         buf_append_char(&j, '"');
@@ -2532,8 +2587,6 @@ static void finish(struct parent *pa)
                 "drain ended (lost, or --drain too short)\n",
                 missing);
     free(sum);
-    free(rw.top);
-    free(rw_rest.top);
     for (int i = 0; i < o->nredis; i++) {
         for (int k = 0; k < EDGE_COUNT; k++)
             redis_sample_free(&pa->rs[k][i]);
@@ -2623,12 +2676,13 @@ static void usage(FILE *f)
         "      --server-pid PID   server process to measure (repeatable); its children count\n"
         "                         too (objcastd workers, nginx workers): CPU seconds in the\n"
         "                         window from /proc/PID/stat, VmRSS from /proc/PID/status\n"
-        "      --redis HOST:PORT  a Redis the server uses (repeatable: every master of a\n"
+        "      --redis HOST:PORT  a Redis the server uses (repeatable: every node of a\n"
         "                         cluster); INFO all is read at the windows' edges for its CPU\n"
         "                         (used_cpu_user + used_cpu_sys) and the commands it ran, in\n"
         "                         all and per command (those Lua scripts call included;\n"
-        "                         objcast-bench's own INFO taken out). Not part of the server\n"
-        "                         CPU: give its PID to --server-pid for that\n"
+        "                         objcast-bench's own INFO taken out), summed over all, over\n"
+        "                         the masters, and per Redis. Not part of the server CPU:\n"
+        "                         give its PID to --server-pid for that\n"
         "      --json             also print one JSON object line with every number\n"
         "  -q, --quiet            no progress lines on stderr\n"
         "  -h, --help             this text\n"

@@ -54,7 +54,8 @@ const TARGETS = {
     'objcast-redis': 'objcast, engine redis (1 instance)',
     'objcast-redis-workers2': 'objcast, engine redis, workers 2',
     'objcast-redis-2inst': 'objcast, engine redis, 2 instances',
-    'objcast-redis-cluster': 'objcast, engine redis, Redis Cluster (3 masters), 1 instance',
+    'objcast-redis-cluster': 'objcast, engine redis, Redis Cluster (3 masters + 3 replicas), 1 instance',
+    'objcast-redis-cluster-2inst': 'objcast, engine redis, Redis Cluster (3 masters + 3 replicas), 2 instances',
     'nchan-memory': 'Nchan, memory storage',
     'nchan-redis': 'Nchan, Redis storage',
     'nchan-redis-2nginx': 'Nchan, Redis storage, 2 nginx',
@@ -95,8 +96,38 @@ function stat(id, p, t, f) {
 // deliveries per second of server CPU (what one server core delivers)
 const perCore = (r) => (r.server_cpu_s > 0 ? r.deliveries / r.server_cpu_s : NaN);
 
-// W5: Redis commands/s at rest per objcastd instance (runs before bench_instances: one)
-const restCmdsPerInstance = (r) => r.rest_redis_cmds_per_s / (r.bench_instances > 0 ? r.bench_instances : 1);
+// Redis figures of a run, summed over its masters (a replica replays its master's writes, so
+// the sum over every node counts them twice): `<prefix>redis_masters_<key>`, or for runs
+// before objcast-bench told masters apart (one Redis then) `<prefix>redis_<key>`.
+const masters = (prefix, key) => (r) => r[`${prefix}redis_masters_${key}`] ?? r[`${prefix}redis_${key}`];
+// The same summed over every node (masters and replicas).
+const allNodes = (prefix, key) => (r) => r[`${prefix}redis_${key}`];
+// How many Redis servers, and how many of them masters, a run read.
+const nodeCount = (r) => r.redis_servers ?? 1;
+const masterCount = (r) => r.redis_masters ?? r.rest_redis_masters ?? 1;
+
+// W5: Redis commands/s at rest per objcastd instance, on the masters (runs before
+// bench_instances: one instance)
+const restCmdsPerInstance = (r) =>
+    masters('rest_', 'cmds_per_s')(r) / (r.bench_instances > 0 ? r.bench_instances : 1);
+
+// The masters' values of `key` (cmds_per_s, cpu_pct) in `<prefix>redis_nodes`, the largest
+// first; a run without per-node figures (one Redis) has its whole value as its one master.
+function masterValues(r, prefix, key) {
+    const nodes = r[`${prefix}redis_nodes`];
+    if (Array.isArray(nodes) && nodes.length)
+        return nodes
+            .filter((n) => n.role === 'master')
+            .map((n) => n[key])
+            .sort((a, b) => b - a);
+    const whole = r[`${prefix}redis_${key}`];
+    return typeof whole === 'number' ? [whole] : [];
+}
+// `key` of the rank-th busiest master (0: the busiest) of a run
+const masterRank = (prefix, key, rank) => (r) => masterValues(r, prefix, key)[rank];
+
+// Redis CPU µs per delivered message in the measured window: masters, or every node
+const redisUsPerDelivery = (sel) => (r) => (r.deliveries > 0 ? (sel('', 'cpu_s')(r) * 1e6) / r.deliveries : NaN);
 
 // ---------------------------------------------------------------------------------
 // Formatting
@@ -198,6 +229,7 @@ p(
     `- Window: ${warm} s warmup, then ${dur} s measured; drain up to ${drain} s, then every expected delivery is checked (idle: ${env('IDLE_WARMUP')} s + ${env('IDLE_DURATION')} s).`,
     `- Pinning (taskset): every server process of a run (objcastd and its workers, nginx master and its one worker with \`worker_cpu_affinity\`, redis-server) on CPU ${env('SERVER_CPU')}; the generator (\`objcast-bench --procs 1 --pin ${env('GEN_CPU')}\`) on CPU ${env('GEN_CPU')}. So the server side always has exactly one core: "server CPU" is % of that core.`,
     '- Fresh servers for every run, all on 127.0.0.1: objcastd (`-O2` build in build/bench, `--client_rate 1000000 1000000`, `--log_level warning`); redis-server with conf/redis.conf without persistence; nginx with `scripts/bench.d/nchan.conf.in` (1 worker, `nchan_subscriber websocket` on `/sub/<channel>`, `nchan_publisher` on `/pub/<channel>`, Redis storage through `nchan_redis_pass`).',
+    '- Redis Cluster targets: six redis-server (scripts/lib/rediscluster.sh: conf/redis.conf with `cluster-enabled yes`, `cluster-node-timeout 5000`, here without persistence), joined by `redis-cli --cluster create --cluster-replicas 1` into 3 masters with a replica each, all six on the server CPU like every other server; objcastd with `--redis_cluster yes` and the masters as `redis_url`. Redis figures are given for the **masters** (what the instances make Redis do: a replica replays its master\'s writes and the sum over every node counts them twice; the masters\' `replconf` 1/s per replica is in it) and for **all nodes** (masters and replicas: what the cluster costs the machine), and per master.',
     `- Server CPU and RSS: from /proc for the server processes only (objcastd or the nginx master, their children, and redis-server when the target uses Redis). "µs/delivery" = server CPU time in the window / deliveries in the window; "per core" = deliveries per second of server CPU time.`,
     `- Connections open at ${num(Number(env('CONNECT_RATE')))}/s; setup may take ${env('SETUP_TIMEOUT')} s.`,
     `- Messages: ${env('MSG_SIZE')} bytes of JSON. W1b offers ${num(Number(env('FIXED_TOTAL')))} deliveries/s (${num(Number(env('FIXED_TOTAL')))}/N messages/s). W4: ${env('DATA_RECEIVERS')} receivers, one save outstanding.`,
@@ -210,7 +242,11 @@ const w5 = runs.find((r) => r.bench_id === 'W5' && r.bench_ok);
 const secs = (x) => `${+Number(x).toFixed(2)} s`;
 if (w5)
     p(
-        `- W5: connections over half as many objects, subscribed and joined; ${secs(w5.rest_s)} at rest (nothing sent, from 2 s after the setup until 0.2 s before the first message), then one ${w5.size}-byte message per object every ${secs(1 / w5.rate)}, spread evenly, ${secs(w5.warmup_s)} warmup and ${secs(w5.duration_s)} measured. Redis is read through its INFO at the windows' edges: CPU from \`used_cpu_user\` + \`used_cpu_sys\`, commands from \`total_commands_processed\` and the \`cmdstat_\` lines (commands Lua scripts call count; objcast-bench's own \`INFO\` does not), summed over every redis-server of the target; "objcastd CPU" is objcastd alone.`,
+        `- W5: connections over half as many objects, subscribed and joined; ${secs(w5.rest_s)} at rest (nothing sent, from 2 s after the setup until 0.2 s before the first message), then one ${w5.size}-byte message per object every ${secs(1 / w5.rate)}, spread evenly, ${secs(w5.warmup_s)} warmup and ${secs(w5.duration_s)} measured. Redis is read through its INFO at the windows' edges: CPU from \`used_cpu_user\` + \`used_cpu_sys\`, commands from \`total_commands_processed\` and the \`cmdstat_\` lines (commands Lua scripts call count; objcast-bench's own \`INFO\` does not), summed over the masters and over every redis-server of the target; "objcastd CPU" is objcastd alone.`,
+    );
+if (runs.some((r) => r.bench_id === 'W3' && r.bench_ok && r.redis_cpu_s != null))
+    p(
+        '- W3: Redis is read through its INFO as for W5 (its CPU stays in "server CPU" too). "Redis µs/delivery" = Redis CPU time in the window / deliveries in the window.',
     );
 p('');
 
@@ -219,6 +255,27 @@ p('');
 const floorRows = [];
 function floor(name, detail, value, ok, ratioText) {
     floorRows.push([name, detail, value, ratioText, ok == null ? 'not run' : ok ? '**PASS**' : '**MISS**']);
+}
+// "the load per master is about a third of one Redis's": the busiest master of target rc
+// against the one Redis of target one, in the window of prefix ('' measured, 'rest_' at
+// rest), as commands/s and as Redis CPU (every redis-server burns some CPU doing nothing:
+// its cron, the cluster bus, replication pings). PASS at 0.4 or less.
+function busiestMasterFloor(id, n, rc, one, prefix, what) {
+    for (const [key, name, fmt] of [
+        ['cmds_per_s', 'commands/s', num],
+        ['cpu_pct', 'Redis CPU', (x) => `${x.toFixed(1)}%`],
+    ]) {
+        const a = n != null ? stat(id, n, rc, masterRank(prefix, key, 0)) : null;
+        const b = n != null ? stat(id, n, one, masters(prefix, key)) : null;
+        const r = a && b && b.med > 0 ? a.med / b.med : null;
+        floor(
+            `${id} ${name} of the busiest master ≈ ⅓ of one Redis's (≤ 0.4×)`,
+            what,
+            a && b ? `${fmt(a.med)} vs ${fmt(b.med)}` : 'n/a',
+            r == null ? null : r <= 0.4,
+            r == null ? 'n/a' : `${r.toFixed(2)}×`,
+        );
+    }
 }
 const refN = params('W1a').includes(1000) || !params('W1a').length ? 1000 : params('W1a').at(-1);
 const pairs = [
@@ -269,6 +326,23 @@ for (const [o, n] of pairs) {
         r == null ? 'n/a' : `${r.toFixed(2)}×`,
     );
 }
+// W3 on a Redis Cluster (issue 13): as fast as on one Redis, and the load per master a third
+{
+    const n3 = params('W3').includes(1000) || !params('W3').length ? 1000 : params('W3').at(-1);
+    const one = 'objcast-redis-2inst', rc = 'objcast-redis-cluster-2inst';
+    const what = `${label(rc)} vs ${label(one)}${n3 != null ? `, ${num(n3)} subscribers` : ''}`;
+    const a = n3 != null ? stat('W3', n3, rc, 'deliveries_per_s') : null;
+    const b = n3 != null ? stat('W3', n3, one, 'deliveries_per_s') : null;
+    const r = a && b ? a.med / b.med : null;
+    floor(
+        'W3 deliveries/s on a Redis Cluster within 10% of one Redis',
+        what,
+        a && b ? `${num(a.med)} vs ${num(b.med)}` : 'n/a',
+        r == null ? null : r >= 0.9,
+        r == null ? 'n/a' : `${r.toFixed(2)}×`,
+    );
+    busiestMasterFloor('W3', n3, rc, one, '', what);
+}
 for (const t of ['objcast-memory', 'objcast-redis']) {
     const c = params('idle').at(-1) ?? 10000;
     const a = c != null ? stat('idle', c, t, 'server_bytes_per_conn') : null;
@@ -301,10 +375,12 @@ for (const n of params('W1b')) {
     for (const [n, t] of cases) {
         const what = `${label(t)}${n != null ? `, ${num(n)} connections / ${num(n / 2)} objects` : ''}`;
         const c = n != null ? stat('W5', n, t, restCmdsPerInstance) : null;
+        const all = n != null ? stat('W5', n, t, allNodes('rest_', 'cmds_per_s')) : null;
+        const several = okRuns('W5', n, t).some((r) => nodeCount(r) > 1);
         floor(
             'W5 Redis commands/s at rest ≤ 50 per instance',
             what,
-            c ? num(c.med) : 'n/a',
+            c ? `${num(c.med)}${several && all ? ` (masters; all nodes ${num(all.med)})` : ''}` : 'n/a',
             c ? c.med <= 50 : null,
             c ? `${num(c.med / 50)}× the floor` : 'n/a',
         );
@@ -321,6 +397,8 @@ for (const n of params('W1b')) {
                 a ? `${(a.med / limit).toFixed(2)}× the floor` : 'n/a',
             );
         }
+        if (t === 'objcast-redis-cluster' && n != null && targetsOf('W5', n).includes('objcast-redis'))
+            busiestMasterFloor('W5', n, t, 'objcast-redis', '', `${what}, with messages, vs ${label('objcast-redis')}`);
     }
 }
 p('## Floors', '');
@@ -405,9 +483,10 @@ section(
     'W3',
     'W3: cross-instance fan-out',
     [
-        'W1a with the receivers spread over two instances on one Redis (receiver i on instance',
-        'i mod 2; the sender on the first): two objcastd with engine redis, or two nginx with Nchan',
-        'Redis storage. All of them and Redis share the server core.',
+        'W1a with the receivers spread over two instances (receiver i on instance i mod 2; the',
+        'sender on the first): two objcastd with engine redis on one Redis or on a Redis Cluster,',
+        'or two nginx with Nchan Redis storage on one Redis. All of them and Redis (every node of',
+        'the cluster) share the server core.',
     ],
     'subscribers',
     num,
@@ -419,6 +498,59 @@ section(
         ['generator CPU', (r) => (100 * r.gen_cpu_s) / r.duration_s, pct],
     ],
 );
+// W3: what Redis did in the window, for the runs that read its INFO
+{
+    const rows = [];
+    for (const n of params('W3'))
+        for (const t of targetsOf('W3', n)) {
+            if (!okRuns('W3', n, t).some((r) => r.redis_cpu_s != null)) continue;
+            const nm = stat('W3', n, t, masterCount);
+            const perMaster = (key, fmt) => {
+                const k = Math.max(...okRuns('W3', n, t).map((r) => masterValues(r, '', key).length));
+                return Array.from({ length: k }, (_, i) => cell(stat('W3', n, t, masterRank('', key, i)), fmt)).join(' / ');
+            };
+            const pct1 = (x) => `${x.toFixed(1)}%`;
+            rows.push([
+                num(n),
+                label(t),
+                nm ? `${nm.med}` : '—',
+                cell(stat('W3', n, t, masters('', 'cmds_per_s')), num),
+                cell(stat('W3', n, t, masters('', 'cpu_pct')), pct1),
+                cell(stat('W3', n, t, allNodes('', 'cpu_pct')), pct1),
+                perMaster('cmds_per_s', num),
+                perMaster('cpu_pct', pct1),
+                cell(stat('W3', n, t, redisUsPerDelivery(masters)), (x) => x.toFixed(3)),
+                cell(stat('W3', n, t, redisUsPerDelivery(allNodes)), (x) => x.toFixed(3)),
+            ]);
+        }
+    if (rows.length) {
+        p(
+            'Redis in the W3 window (INFO at its edges): commands/s and CPU of the masters together and of every node',
+            '(masters and replicas), each master apart (busiest first), and Redis CPU per delivered message.',
+            'All the messages of one object go through one channel, and on a cluster one channel is on',
+            'one slot, so one master: a fan-out on one object does not spread over the masters.',
+            '',
+        );
+        p(
+            table(
+                [
+                    'subscribers',
+                    'target',
+                    'masters',
+                    'Redis cmds/s (masters)',
+                    'Redis CPU (masters)',
+                    'Redis CPU (all nodes)',
+                    'cmds/s per master',
+                    'CPU per master',
+                    'Redis µs/delivery (masters)',
+                    'Redis µs/delivery (all nodes)',
+                ],
+                rows,
+            ),
+            '',
+        );
+    }
+}
 section(
     'W4',
     'W4: saved data',
@@ -447,15 +579,18 @@ if (groups.W5) {
         'subscribed and joined, one objcastd with engine redis. **At rest**: nothing sent; what',
         'objcastd and Redis do then is housekeeping, the cost of merely having the connections and',
         `objects. **Messages**: one per object ${w5 ? `every ${secs(1 / w5.rate)}` : 'at a fixed rate'} from one member to the other.`,
-        'Top commands: the most called at rest, calls/s (median over the runs). CPU: % of one core.',
+        'Top commands: the most called at rest on the masters, calls/s (median over the runs). Redis',
+        'figures: the masters (on one Redis, that Redis), and all nodes (masters and replicas) beside',
+        'them. CPU: % of one core.',
         '',
     );
     // per-command median calls/s at rest over the ok runs, most called first
     const topCell = (n, t) => {
         const ok = okRuns('W5', n, t);
-        const names = new Set(ok.flatMap((r) => (r.rest_redis_top ?? []).map((c) => c.cmd)));
+        const top = (r) => r.rest_redis_masters_top ?? r.rest_redis_top ?? [];
+        const names = new Set(ok.flatMap((r) => top(r).map((c) => c.cmd)));
         const rows = [...names]
-            .map((cmd) => [cmd, median(ok.map((r) => r.rest_redis_top?.find((c) => c.cmd === cmd)?.per_s ?? 0))])
+            .map((cmd) => [cmd, median(ok.map((r) => top(r).find((c) => c.cmd === cmd)?.per_s ?? 0))])
             .sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))
             .slice(0, 4);
         const rate = (x) => (x < 10 ? `${+x.toFixed(1)}` : num(x)); // 0.5, not 0.500
@@ -463,11 +598,15 @@ if (groups.W5) {
     };
     const pct1 = (x) => `${x.toFixed(1)}%`; // at rest a few % or less: one decimal
     const cols = [
-        ['Redis cmds/s at rest', 'rest_redis_cmds_per_s', num],
-        ['Redis CPU at rest', 'rest_redis_cpu_pct', pct1],
+        ['Redis cmds/s at rest', masters('rest_', 'cmds_per_s'), num],
+        ['(all nodes)', allNodes('rest_', 'cmds_per_s'), num],
+        ['Redis CPU at rest', masters('rest_', 'cpu_pct'), pct1],
+        ['(all nodes)', allNodes('rest_', 'cpu_pct'), pct1],
         ['objcastd CPU at rest', 'rest_server_cpu_pct', pct1],
-        ['Redis cmds/s, messages', 'redis_cmds_per_s', num],
-        ['Redis CPU, messages', 'redis_cpu_pct', pct1],
+        ['Redis cmds/s, messages', masters('', 'cmds_per_s'), num],
+        ['(all nodes)', allNodes('', 'cmds_per_s'), num],
+        ['Redis CPU, messages', masters('', 'cpu_pct'), pct1],
+        ['(all nodes)', allNodes('', 'cpu_pct'), pct1],
         ['objcastd CPU, messages', 'server_cpu_pct', pct1],
         ['p50', 'lat_p50_us', us],
         ['p99', 'lat_p99_us', us],
@@ -485,6 +624,40 @@ if (groups.W5) {
                 runsCell('W5', n, t),
             ]);
     p(table(['connections / objects', 'target', 'top commands at rest (calls/s)', ...cols.map(([h]) => h), 'runs'], rows, 3), '');
+    // per master, for the targets with more than one (busiest first)
+    const mrows = [];
+    for (const n of params('W5'))
+        for (const t of targetsOf('W5', n)) {
+            const ok = okRuns('W5', n, t);
+            if (!ok.some((r) => masterValues(r, '', 'cpu_pct').length > 1)) continue;
+            const list = (prefix, key, fmt) => {
+                const k = Math.max(...ok.map((r) => masterValues(r, prefix, key).length));
+                return Array.from({ length: k }, (_, i) => cell(stat('W5', n, t, masterRank(prefix, key, i)), fmt)).join(' / ');
+            };
+            mrows.push([
+                `${num(n)} / ${num(n / 2)}`,
+                label(t),
+                list('rest_', 'cmds_per_s', num),
+                list('rest_', 'cpu_pct', pct1),
+                list('', 'cmds_per_s', num),
+                list('', 'cpu_pct', pct1),
+            ]);
+        }
+    if (mrows.length) {
+        p(
+            'Each master of a Redis Cluster apart, busiest first: the objects spread over the slots and so over',
+            "the masters; the instances' housekeeping at rest is on the slots of two keys (the heartbeats",
+            'under the `{instances}` hash tag, and `objcast:instances`), so on one or two masters.',
+            '',
+        );
+        p(
+            table(
+                ['connections / objects', 'target', 'cmds/s per master at rest', 'CPU per master at rest', 'cmds/s per master, messages', 'CPU per master, messages'],
+                mrows,
+            ),
+            '',
+        );
+    }
 }
 section(
     'idle',
@@ -526,7 +699,8 @@ p(
     'scripts/bench                 # everything, 3 repeats (installs nginx-light/-core + libnginx-mod-nchan, redis-server, gnuplot-nox)',
     'scripts/bench --quick         # a short check of the script',
     'scripts/bench --only W1,idle  # a subset',
-    'scripts/bench --only W5 --office 4000,15000  # W5 at two sizes',
+    'scripts/bench --only W5 --office 4000,15000  # W5 at two sizes (one Redis, then a Redis Cluster)',
+    'scripts/bench --only W3 --targets objcast-redis-2inst,objcast-redis-cluster-2inst  # W3, one Redis vs a Redis Cluster',
     'scripts/bench --report        # rebuild this file and the plots from build/bench/results.jsonl',
     '```',
     '',
@@ -548,6 +722,7 @@ if (opt.plotData) {
             'objcast-redis-workers2': '#17becf',
             'objcast-redis-2inst': '#9467bd',
             'objcast-redis-cluster': '#bcbd22',
+            'objcast-redis-cluster-2inst': '#e377c2',
             'nchan-memory': '#d62728',
             'nchan-redis': '#ff7f0e',
             'nchan-redis-2nginx': '#8c564b',

@@ -14,11 +14,11 @@ import path from 'node:path';
 import { test } from 'node:test';
 
 import { RespClient, freePorts } from '../lib/redis.mjs';
-import { freePortRun, keySlot, parseClusterShards, parseInfo } from '../lib/rediscluster.mjs';
+import { freePortRun, keySlot, objcastKey, parseClusterShards, parseInfo } from '../lib/rediscluster.mjs';
 import { alive, httpGet, mintToken, objcastdPath, randomSecret, sanitizerReport, srcDir, waitFor } from '../lib/server.mjs';
 import {
-    broadcast, collect, expectNext, expectSilence, getParticipants, open, ovMessage, participant, presence,
-    sortById, subscribe, subscribeAll,
+    OBJ, broadcast, collect, expectNext, expectSilence, getData, getParticipants, open, ovMessage, participant, presence,
+    saveData, sortById, subscribe, subscribeAll,
 } from '../lib/proto.mjs';
 
 const TTL = 3;
@@ -42,8 +42,10 @@ process.on('exit', () => {
  * scripts/cluster --redis-cluster: six Redis Cluster nodes (pids redis-1 .. redis-6).
  */
 async function startScriptCluster(t, { redisCluster = false } = {}) {
-    const [port, ...iports] = await freePorts(4);
-    const [redisPort] = redisCluster ? await freePortRun(6) : await freePorts(1);
+    // one call for every port, so none is handed out twice (each call finds free ports
+    // alone, and two calls can get the same one)
+    const [port, ...iports] = await freePorts(redisCluster ? 4 : 5);
+    const redisPort = redisCluster ? (await freePortRun(6))[0] : iports.pop();
     const redisNames = redisCluster ? ['redis-1', 'redis-2', 'redis-3', 'redis-4', 'redis-5', 'redis-6'] : ['redis'];
     const dir = mkdtempSync(path.join(os.tmpdir(), 'objcast-cluster-'));
     const secret = randomSecret();
@@ -223,6 +225,43 @@ test('through haproxy: an instance killed, its clients reconnect elsewhere and a
     // the script noticed and said so, and keeps the rest running
     await waitFor(() => cl.output().includes(`${victim} (pid ${cl.pids[victim]}) exited`), 3000, 'the script to report the death');
     for (const n of ['redis', 'haproxy', ...INSTANCES.filter((x) => x !== victim)]) assert.ok(alive(cl.pids[n]), `${n} still runs`);
+});
+
+test('scripts/cluster --redis-cluster: through haproxy, a message between two instances and a save, kept on the slot\'s master', async (t) => {
+    const cl = await startScriptCluster(t, { redisCluster: true });
+    assert.equal((await httpGet(cl, '/readyz')).status, 200, '/readyz through haproxy');
+    const ports = readFileSync(path.join(cl.dir, 'redis-cluster.ports'), 'utf8').trim().split(' ').map(Number);
+    assert.equal(ports.length, 6);
+    // the instances are on the cluster: every one of them says so in its log line
+    for (const n of INSTANCES) assert.match(cl.log(n), /objcastd listening on .* engine=redis/, n);
+    // clients through the balancer until two instances have one
+    const conns = [];
+    for (let i = 1; i <= 10 && new Set(conns.map((c) => c.instance)).size < 2; i++) {
+        const c = await open(cl, `r${i}`);
+        c.instance = c.ready.payload.instance;
+        assert.ok(INSTANCES.includes(c.instance), `landed on ${c.instance}`);
+        if (!conns.some((x) => x.instance === c.instance)) conns.push(c);
+        else c.destroy();
+    }
+    assert.equal(conns.length, 2, 'two instances reached through haproxy');
+    const [x, y] = conns;
+    await subscribeAll(conns);
+    broadcast(x, 'via-lb', { from: x.instance });
+    await expectNext(y, ovMessage(x, 'via-lb', { from: x.instance }), `${y.claims.sub} on ${y.instance}`);
+    saveData(x, { title: 'on the cluster' }, { ref: 's1' });
+    const saved = await x.next(undefined, 5000);
+    assert.equal(saved.type, 'ovice_data_saved_success', JSON.stringify(saved));
+    const shared = await y.next(undefined, 5000);
+    assert.equal(shared.type, 'ovice_shared_data', JSON.stringify(shared));
+    assert.deepStrictEqual(shared.payload, { title: 'on the cluster' });
+    assert.deepStrictEqual((await getData(y)).payload, { title: 'on the cluster' });
+    // the object's data is on the master of its slot (asked without following redirections)
+    const key = objcastKey('987', OBJ, 'data');
+    const slots = await nodeCmd(ports[0], 'CLUSTER', 'SLOTS');
+    const owner = Number(slots.find(([a, b]) => a <= keySlot(key) && keySlot(key) <= b)[2][1]);
+    assert.ok(ports.includes(owner), `slot owner ${owner} is a node of the script's cluster`);
+    assert.equal(await nodeCmd(owner, 'HGET', key, 'title'), '"on the cluster"');
+    await expectSilence(conns, 200);
 });
 
 /* Runs a bash script with scripts/lib/common.sh and scripts/lib/rediscluster.sh sourced
