@@ -389,6 +389,15 @@ static void replicas_reply(struct redis_conn *rc, redisReply *r, void *privdata)
     struct data_call *batch = privdata;
     struct node *n = batch->node;
     n->wait_busy = 0;
+    if (r && r->type == REDIS_REPLY_INTEGER && r->integer < n->e->conf->redis_wait_replicas &&
+        !n->replicas_short) {
+        /* Every WAIT would now hold the connection for redis_wait_timeout, and everything
+         * sent to this node behind it: saves are refused at once until replicas are back. */
+        log_warn("redis node %s has %lld of %d replicas: saves answered unavailable until "
+                 "they are back",
+                 n->addr, r->integer, n->e->conf->redis_wait_replicas);
+        n->replicas_short = 1;
+    }
     answer_batch(batch, r && r->type == REDIS_REPLY_INTEGER ? r->integer : -1);
     if (!n->wait_next)
         return;
@@ -443,6 +452,37 @@ static void wait_replicas(struct data_call *c)
         send_wait(n);
 }
 
+static void role_reply(struct redis_conn *rc, redisReply *r, void *privdata)
+{
+    struct node *n = privdata;
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements < 3 ||
+        r->element[0]->type != REDIS_REPLY_STRING || strcmp(r->element[0]->str, "master") != 0 ||
+        r->element[2]->type != REDIS_REPLY_ARRAY)
+        return;
+    if ((long long)r->element[2]->elements >= n->e->conf->redis_wait_replicas &&
+        n->replicas_short) {
+        log_info("redis node %s has %zu replicas again: saves are confirmed again", n->addr,
+                 r->element[2]->elements);
+        n->replicas_short = 0;
+    }
+}
+
+void engine_redis_probe_replicas(struct engine_redis *e)
+{
+    for (struct dict_entry *it = dict_first(&e->nodes); it; it = dict_next(&e->nodes, it)) {
+        struct node *n = it->value;
+        if (!n->replicas_short)
+            continue;
+        if (e->conf->redis_wait_replicas == 0) {
+            n->replicas_short = 0; /* turned off by a reload */
+            continue;
+        }
+        const char *argv[] = {"ROLE"};
+        size_t lens[] = {4};
+        redis_conn_command(n->cmd, role_reply, n, 1, argv, lens);
+    }
+}
+
 static long long reply_number(const redisReply *r)
 {
     return r->type == REDIS_REPLY_INTEGER ? r->integer : strtoll(r->str, NULL, 10);
@@ -475,6 +515,11 @@ static void data_reply(struct redis_conn *rc, redisReply *r, void *privdata)
         c->json = oc_strndup(el[base + 2]->str, el[base + 2]->len);
         c->json_len = el[base + 2]->len;
         c->node = engine_redis_node_of(rc);
+        if (c->node->replicas_short) {
+            /* Stored, but not on enough replicas to be confirmed. */
+            data_answer(c, ENGINE_UNAVAILABLE, 0, 0, NULL, 0);
+            return;
+        }
         wait_replicas(c);
     }
 }

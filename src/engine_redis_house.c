@@ -300,6 +300,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
         return;
     e->ticks++;
     engine_redis_beat(e);
+    engine_redis_probe_replicas(e);
     if (e->ticks % 2 == 1)
         engine_redis_publish_stats(e);
 }

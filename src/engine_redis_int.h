@@ -88,6 +88,9 @@ struct node {
                                     not answered (a count) */
     struct data_call *wait_next; /* saves waiting for the next WAIT (redis_wait_replicas) */
     int wait_busy;               /* a WAIT is in flight on cmd */
+    int replicas_short;          /* the last WAIT got fewer replicas than asked: saves are
+                                    answered unavailable at once, without holding cmd in a
+                                    WAIT, until ROLE shows enough replicas again */
 };
 
 struct engine_redis {
@@ -217,6 +220,11 @@ void engine_redis_beat_failed(struct engine_redis *e);
 void engine_redis_index_key(struct buf *b, const struct engine_redis *e, long long gen);
 /* Writes this instance's entry in the instances registry. */
 void engine_redis_publish_stats(struct engine_redis *e);
+
+/* --- engine_redis.c, for the tick ---------------------------------------------------------- */
+
+/* Asks each node short of replicas (struct node) whether they are back (ROLE). */
+void engine_redis_probe_replicas(struct engine_redis *e);
 
 /* --- engine_redis_script.c --------------------------------------------------------------- */
 

@@ -11,9 +11,12 @@ import { OBJ, assertError, broadcast, expectError, expectNext, open, ovMessage, 
 
 const DATA_KEY = `objcast:{987:${OBJ}}:data`;
 
+/* A master that lets a replica sync at once (the diskless sync waits 5 s by default). */
+const startMaster = (t) => startRedis({ t, aof: false, args: ['--repl-diskless-sync-delay', '0'] });
+
 /* A master and one replica linked to it. */
 async function masterAndReplica(t) {
-    const master = await startRedis({ t, aof: false });
+    const master = await startMaster(t);
     const replica = await startRedis({ t, aof: false, args: ['--replicaof', '127.0.0.1', String(master.port)] });
     await waitFor(async () => /master_link_status:up/.test(await replica.command('INFO', 'replication')),
         10000, 'the replica to be linked to its master', 100);
@@ -92,4 +95,44 @@ test('redis_wait_replicas 0 (the default): a save on a master without replicas i
     const a = await open(s, user('a'));
     await subscribeAll([a]);
     await saveAndCheck(a, { n: 1 }, { version: 1 });
+});
+
+/* Calls of each command Redis ran since its start (INFO commandstats). */
+async function calls(redis) {
+    const info = await redis.command('INFO', 'commandstats');
+    return Object.fromEntries([...info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)].map((m) => [m[1], Number(m[2])]));
+}
+
+test('replicas missing: after one WAIT falls short, saves are refused at once (no WAIT holds the connection) until ROLE shows them back', async (t) => {
+    const master = await startMaster(t);
+    const s = await startNode({ t, redis: master, conf: { redis_wait_replicas: 1, redis_wait_timeout: 2000 } });
+    await waitReady(s);
+    const a = await open(s, user('a'));
+    const b = await open(s, user('b'));
+    await subscribeAll([a, b]);
+
+    saveData(a, { n: 0 }, { ref: 'first' });
+    await expectError(a, 'unavailable', { objectId: OBJ, ref: 'first' });
+    await expectNext(b, { type: 'ovice_shared_data', objectId: OBJ, version: 1, payload: { n: 0 } });
+    const waits = (await calls(master)).wait;
+    assert.equal(waits, 1);
+    // the next saves: refused without a WAIT; a broadcast in between is not held behind one
+    for (let i = 1; i <= 5; i++) {
+        saveData(a, { n: i }, { ref: `s${i}` });
+        broadcast(a, 'ev', i);
+        await expectError(a, 'unavailable', { objectId: OBJ, ref: `s${i}` });
+        await expectNext(b, { type: 'ovice_shared_data', objectId: OBJ, version: i + 1, payload: { n: i } });
+        await expectNext(b, ovMessage(a, 'ev', i));
+    }
+    assert.equal((await calls(master)).wait, waits, 'no WAIT while the replicas are known to be missing');
+
+    // a replica comes: once ROLE shows it, saves are confirmed again
+    await startRedis({ t, aof: false, args: ['--replicaof', '127.0.0.1', String(master.port)] });
+    await waitFor(async () => {
+        saveData(a, { back: true }, { ref: 'again' });
+        for (;;) {
+            const m = await a.next(undefined, 5000);
+            if (m.ref === 'again') return m.type === 'ovice_data_saved_success';
+        }
+    }, 15000, 'saves confirmed again with a replica', 300);
 });
