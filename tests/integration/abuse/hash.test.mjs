@@ -123,21 +123,30 @@ async function attack(t, server) {
     const keys = await colliding();
     const attacker = await open(server, user('attacker', { ws: 1 }));
     const victim = await open(server, user('victim', { ws: 2 }));
-    await subscribe(attacker, 'R');
-    await subscribe(attacker, 'C');
     await subscribe(victim, 'V');
 
-    // Random first, so a warm-up effect (first allocations) cannot favour the colliding save.
-    const random = await measureSave(server, attacker, 'R', randomKeys(COLLIDE_KEYS), victim);
-    const collide = await measureSave(server, attacker, 'C', keys, victim);
-    const note = `engine ${server.engine}: colliding save ${collide.cpu.toFixed(2)} s CPU, random ` +
-        `${random.cpu.toFixed(2)} s; slowest get_data from another workspace during the colliding save ` +
-        `${collide.maxLatencyMs.toFixed(0)} ms, during the random one ${random.maxLatencyMs.toFixed(0)} ms`;
-    t.diagnostic(note);
-    assert.ok(collide.cpu <= FACTOR * random.cpu + SLACK_S, `colliding keys cost too much: ${note}`);
-    assert.ok(collide.maxLatencyMs <= FACTOR * random.maxLatencyMs + LATENCY_SLACK_MS,
-        `another workspace waited too long: ${note}`);
-    server.assertAlive();
+    // A wait is wall-clock time, so a stall of this machine (another process, a sanitizer
+    // pause) can make one trial look slow: a second trial on fresh objects decides. Flooding
+    // fails both, the CPU check included.
+    let note;
+    for (let trial = 1; trial <= 2; trial++) {
+        const [r, c] = [`R${trial}`, `C${trial}`];
+        await subscribe(attacker, r);
+        await subscribe(attacker, c);
+        // Random first, so a warm-up effect (first allocations) cannot favour the colliding save.
+        const random = await measureSave(server, attacker, r, randomKeys(COLLIDE_KEYS), victim);
+        const collide = await measureSave(server, attacker, c, keys, victim);
+        note = `engine ${server.engine}, trial ${trial}: colliding save ${collide.cpu.toFixed(2)} s CPU, random ` +
+            `${random.cpu.toFixed(2)} s; slowest get_data from another workspace during the colliding save ` +
+            `${collide.maxLatencyMs.toFixed(0)} ms, during the random one ${random.maxLatencyMs.toFixed(0)} ms`;
+        t.diagnostic(note);
+        assert.ok(collide.cpu <= FACTOR * random.cpu + SLACK_S, `colliding keys cost too much: ${note}`);
+        if (collide.maxLatencyMs <= FACTOR * random.maxLatencyMs + LATENCY_SLACK_MS) {
+            server.assertAlive();
+            return;
+        }
+    }
+    assert.fail(`another workspace waited too long: ${note}`);
 }
 
 eachEngine('hash flooding: colliding saved-data keys cost about what random keys cost', async (t, engine) => {
