@@ -397,6 +397,7 @@ static void replicas_reply(struct redis_conn *rc, redisReply *r, void *privdata)
                  "they are back",
                  n->addr, r->integer, n->e->conf->redis_wait_replicas);
         n->replicas_short = 1;
+        n->replicas_warned = 1;
     }
     answer_batch(batch, r && r->type == REDIS_REPLY_INTEGER ? r->integer : -1);
     if (!n->wait_next)
@@ -459,12 +460,27 @@ static void role_reply(struct redis_conn *rc, redisReply *r, void *privdata)
         r->element[0]->type != REDIS_REPLY_STRING || strcmp(r->element[0]->str, "master") != 0 ||
         r->element[2]->type != REDIS_REPLY_ARRAY)
         return;
-    if ((long long)r->element[2]->elements >= n->e->conf->redis_wait_replicas &&
-        n->replicas_short) {
-        log_info("redis node %s has %zu replicas again: saves are confirmed again", n->addr,
-                 r->element[2]->elements);
+    if (!n->replicas_short)
+        return;
+    if ((long long)r->element[2]->elements >= n->e->conf->redis_wait_replicas) {
+        if (n->replicas_warned)
+            log_info("redis node %s has %zu replicas again: saves are confirmed again",
+                     n->addr, r->element[2]->elements);
         n->replicas_short = 0;
+        n->replicas_warned = 0;
+    } else if (!n->replicas_warned) {
+        log_warn("redis node %s has %zu of %d replicas: saves answered unavailable until they "
+                 "are there",
+                 n->addr, r->element[2]->elements, n->e->conf->redis_wait_replicas);
+        n->replicas_warned = 1;
     }
+}
+
+static void probe_node(struct node *n)
+{
+    const char *argv[] = {"ROLE"};
+    size_t lens[] = {4};
+    redis_conn_command(n->cmd, role_reply, n, 1, argv, lens);
 }
 
 void engine_redis_probe_replicas(struct engine_redis *e)
@@ -473,13 +489,10 @@ void engine_redis_probe_replicas(struct engine_redis *e)
         struct node *n = it->value;
         if (!n->replicas_short)
             continue;
-        if (e->conf->redis_wait_replicas == 0) {
+        if (e->conf->redis_wait_replicas == 0)
             n->replicas_short = 0; /* turned off by a reload */
-            continue;
-        }
-        const char *argv[] = {"ROLE"};
-        size_t lens[] = {4};
-        redis_conn_command(n->cmd, role_reply, n, 1, argv, lens);
+        else
+            probe_node(n);
     }
 }
 
@@ -619,6 +632,13 @@ void engine_redis_node_state(struct node *n, struct redis_conn *rc, int up)
     /* First, before anything here or in the registry can send an EVALSHA. */
     if (rc == n->cmd)
         engine_redis_scripts_load(e, rc);
+    if (rc == n->cmd && e->conf->redis_wait_replicas > 0) {
+        /* A new connection may be to a replica just promoted, which has none of its own:
+         * saves wait for ROLE (answered before anything sent after it) rather than each
+         * holding the connection in a WAIT that is bound to fall short. */
+        n->replicas_short = 1;
+        probe_node(n);
+    }
     if (rc == n->sub)
         for (struct dict_entry *it = dict_first(&e->chans); it; it = dict_next(&e->chans, it)) {
             struct chan *ch = it->value;

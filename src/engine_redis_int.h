@@ -91,6 +91,7 @@ struct node {
     int replicas_short;          /* the last WAIT got fewer replicas than asked: saves are
                                     answered unavailable at once, without holding cmd in a
                                     WAIT, until ROLE shows enough replicas again */
+    int replicas_warned;         /* ... and that was logged */
 };
 
 struct engine_redis {

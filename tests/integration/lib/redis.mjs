@@ -329,6 +329,8 @@ export async function startRedis({ t, dir, port, aof = true, args = [] } = {}) {
         dependents,
         log: () => log,
         running: () => !!proc,
+        /* Sends sig to the running redis-server (SIGSTOP/SIGCONT: a replica that stalls). */
+        signal: (sig) => proc && proc.kill(sig),
         start,
         stop,
         async restart(signal = 'SIGTERM') {
