@@ -26,6 +26,9 @@ async function masterAndReplica(t) {
     const replica = await startRedis({ t, aof: false, args: ['--replicaof', '127.0.0.1', String(master.port)] });
     await waitFor(async () => /master_link_status:up/.test(await replica.command('INFO', 'replication')),
         10000, 'the replica to be linked to its master', 100);
+    // and the master counts it (ROLE lists only replicas it sees online)
+    await waitFor(async () => /slave0:.*state=online/.test(await master.command('INFO', 'replication')),
+        10000, 'the master to see its replica online', 50);
     return { master, replica };
 }
 
