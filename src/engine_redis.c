@@ -226,10 +226,8 @@ void engine_redis_node_message(struct node *n, redisReply *r)
     }
 }
 
-void engine_redis_slots_moved(struct engine_redis *e, const int *slots, int n)
+void engine_redis_slots_moved(struct engine_redis *e)
 {
-    (void)slots;
-    (void)n;
     for (struct dict_entry *it = dict_first(&e->chans); it; it = dict_next(&e->chans, it)) {
         struct chan *ch = it->value;
         if (ch->node != engine_redis_route(e, ch->slot) || !ch->confirmed)

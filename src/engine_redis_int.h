@@ -102,14 +102,12 @@ struct engine_redis {
     int cluster;            /* redis_cluster yes */
     struct dict nodes;      /* addr -> struct node */
     struct node *single;    /* not a cluster: the one Redis */
-    struct cluster_slots *map;     /* cluster: the last map read, NULL before */
     struct node **slots;           /* cluster: slot -> its master's node (CLUSTER_SLOTS) */
     int map_ok;                    /* cluster: every slot has a master */
     int refreshing;                /* cluster: CLUSTER SLOTS in flight */
     struct event *refresh;         /* cluster: the next refresh of the map */
     struct dict slotqs;            /* cluster: slot -> commands waiting behind one that was
                                       redirected (engine_redis_route.c) */
-    int64_t refreshed_ms;          /* cluster: when the map was last read */
     struct dict chans;      /* okey -> struct chan */
     struct dict by_name;    /* channel name -> struct chan */
     struct dict locals;     /* okey "\n" member -> struct local */
@@ -193,7 +191,7 @@ void engine_redis_node_state(struct node *n, struct redis_conn *rc, int up);
 /* A message of a subscriber connection of node. */
 void engine_redis_node_message(struct node *n, struct redisReply *r);
 /* Cluster: slots changed master: channels in them move to their new node. */
-void engine_redis_slots_moved(struct engine_redis *e, const int *slots, int n);
+void engine_redis_slots_moved(struct engine_redis *e);
 
 /* --- engine_redis_presence.c ------------------------------------------------------------- */
 

@@ -37,6 +37,9 @@
 /* TRYAGAIN: the command is sent again after this, at most TRYAGAIN_MAX times. */
 #define TRYAGAIN_MS 25
 #define TRYAGAIN_MAX 40
+/* Commands that may wait in one slot's queue: past it, new ones are refused (unavailable)
+ * rather than piling up while a slot stays in migration. */
+#define SLOTQ_MAX 10000
 
 int engine_redis_slot(const struct engine_redis *e, const char *key, size_t len)
 {
@@ -144,6 +147,7 @@ struct slotq {
     int slot;
     struct routed *head, *tail;
     struct routed *last_retry; /* the last of the redirected commands at the front */
+    size_t len;                /* commands in it */
     int busy;                  /* the head is in flight, or waiting for its retry */
     struct event *timer;       /* TRYAGAIN: the head goes again when it fires */
 };
@@ -214,6 +218,7 @@ static void routed_done(struct routed *c, struct redis_conn *rc, redisReply *r)
     struct slotq *q = c->q;
     struct engine_redis *e = c->e;
     if (q) {
+        q->len--;
         q->head = c->next;
         if (!q->head)
             q->tail = NULL;
@@ -271,6 +276,7 @@ static void requeue(struct routed *c)
         if (!c->next)
             q->tail = c;
         q->last_retry = c;
+        q->len++;
     } else {
         q->busy = 0; /* it is the head: it goes again */
     }
@@ -296,7 +302,7 @@ static void routed_reply(struct redis_conn *rc, redisReply *r, void *privdata)
             if (rd.slot >= 0 && rd.slot < CLUSTER_SLOTS && e->slots[rd.slot] != to) {
                 node_get(e, to->host, to->port, 1);
                 e->slots[rd.slot] = to;
-                engine_redis_slots_moved(e, &rd.slot, 1);
+                engine_redis_slots_moved(e);
             }
             engine_redis_refresh_soon(e, 100);
         } else {
@@ -331,7 +337,10 @@ static int routed_start(struct engine_redis *e, struct routed *c)
     struct slotq *q = dict_get(&e->slotqs, k, klen);
     if (!q)
         return routed_send(c, engine_redis_route(e, c->slot), 0);
+    if (q->len >= SLOTQ_MAX)
+        return -1;
     c->q = q;
+    q->len++;
     if (q->tail)
         q->tail->next = c;
     else
@@ -405,27 +414,22 @@ static void slots_reply(struct redis_conn *rc, redisReply *r, void *privdata)
         engine_redis_refresh_soon(e, 500);
         return;
     }
-    e->refreshed_ms = util_wall_ms();
-    int *moved = oc_malloc(CLUSTER_SLOTS * sizeof(int));
     int nmoved = 0;
     for (int s = 0; s < CLUSTER_SLOTS; s++) {
         const struct cluster_node *cn = cluster_slots_lookup(map, s);
         struct node *n = e->slots[s];
         if (!n || n->port != cn->port || strcmp(n->host, cn->host) != 0) {
             e->slots[s] = node_get(e, cn->host, cn->port, 1);
-            moved[nmoved++] = s;
+            nmoved++;
         }
     }
-    cluster_slots_free(e->map);
-    e->map = map;
     int was_ok = e->map_ok;
     e->map_ok = 1;
     if (nmoved) {
         log_info("redis cluster map: %d slot(s) changed master, %d master(s)", nmoved,
                  map->nnodes);
-        engine_redis_slots_moved(e, moved, nmoved);
+        engine_redis_slots_moved(e);
     }
-    free(moved);
     if (!was_ok) {
         metrics.redis_up = engine_redis_ready(&e->base);
         engine_redis_beat(e);
@@ -438,6 +442,7 @@ static void slots_reply(struct redis_conn *rc, redisReply *r, void *privdata)
         struct node *n = node_get(e, map->nodes[i].host, map->nodes[i].port, 0);
         lost = !redis_conn_up(n->cmd) || (n->sub && !redis_conn_up(n->sub));
     }
+    cluster_slots_free(map);
     engine_redis_refresh_soon(e, lost ? POLL_MS : REFRESH_MS);
 }
 
@@ -520,7 +525,6 @@ void engine_redis_route_free(struct engine_redis *e)
     dict_free(&e->nodes);
     if (e->refresh)
         event_free(e->refresh);
-    cluster_slots_free(e->map);
     free(e->slots);
 }
 
@@ -532,7 +536,6 @@ size_t engine_redis_route_pending(struct engine_redis *e)
     /* and those in a slot's queue (its head may be counted twice: no harm, shutdown only
      * waits for zero) */
     for (struct dict_entry *it = dict_first(&e->slotqs); it; it = dict_next(&e->slotqs, it))
-        for (struct routed *c = ((struct slotq *)it->value)->head; c; c = c->next)
-            n++;
+        n += ((struct slotq *)it->value)->len;
     return n;
 }
