@@ -91,13 +91,13 @@ static struct node *node_get(struct engine_redis *e, const char *host, int port,
         n->port = port;
         n->addr = buf_detach(&addr);
         dict_set(&e->nodes, n->addr, strlen(n->addr), n);
-        n->cmd = redis_conn_new_at(e->evbase, e->conf, host, port, e->base.instance_id, 0,
-                                   on_state, NULL, n);
+        n->cmd = redis_conn_new_at(e->evbase, e->conf, host, port, e->base.instance_id, 0, on_state,
+                                   NULL, n);
     }
     buf_free(&addr);
     if (sub && !n->sub)
-        n->sub = redis_conn_new_at(e->evbase, e->conf, host, port, e->base.instance_id, 1,
-                                   on_state, on_message, n);
+        n->sub = redis_conn_new_at(e->evbase, e->conf, host, port, e->base.instance_id, 1, on_state,
+                                   on_message, n);
     return n;
 }
 
@@ -426,8 +426,7 @@ static void slots_reply(struct redis_conn *rc, redisReply *r, void *privdata)
     int was_ok = e->map_ok;
     e->map_ok = 1;
     if (nmoved) {
-        log_info("redis cluster map: %d slot(s) changed master, %d master(s)", nmoved,
-                 map->nnodes);
+        log_info("redis cluster map: %d slot(s) changed master, %d master(s)", nmoved, map->nnodes);
         engine_redis_slots_moved(e);
     }
     if (!was_ok) {
