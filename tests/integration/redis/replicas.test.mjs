@@ -109,7 +109,7 @@ test('redis_wait_replicas 0 (the default): a save on a master without replicas i
 
 test('a replica that stops answering: one WAIT falls short, then saves are refused at once (no WAIT holds the connection) until it answers again', async (t) => {
     const { master, replica } = await masterAndReplica(t);
-    const s = await startNode({ t, redis: master, conf: { redis_wait_replicas: 1, redis_wait_timeout: 500 } });
+    const s = await startNode({ t, redis: master, conf: { redis_wait_replicas: 1, redis_wait_timeout: 1000 } });
     await waitReady(s);
     const a = await open(s, user('a'));
     const b = await open(s, user('b'));
