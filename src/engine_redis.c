@@ -431,25 +431,26 @@ static void r_publish(struct engine *base, const char *okey, const struct envelo
                       engine_done_fn done, void *privdata)
 {
     struct engine_redis *e = (struct engine_redis *)base;
-    struct buf words[7] = {{0}};
+    struct buf words[8] = {{0}};
     engine_redis_key(&words[0], e, okey, "meta");
     engine_redis_key(&words[1], e, okey, "hist");
     engine_redis_key(&words[2], e, okey, "ch");
+    engine_redis_key(&words[3], e, okey, "presence");
     struct chanmsg m = {.kind = env->kind == ENVELOPE_EMIT ? CHANMSG_EMIT : CHANMSG_BROADCAST,
                         .instance = env->origin_instance,
                         .sid = env->origin_sid,
                         .echo = env->echo,
                         .to = env->to};
-    chanmsg_encode_message_head(&words[3], &m);
-    buf_reserve(&words[4], env->payload->len + 2);
-    buf_append_str(&words[4], "}\n");
-    buf_append(&words[4], env->payload->text, env->payload->len);
-    buf_printf(&words[5], "%d", e->conf->history_size);
-    buf_printf(&words[6], "%lld", 1000LL * e->conf->history_ttl);
+    chanmsg_encode_message_head(&words[4], &m);
+    buf_reserve(&words[5], env->payload->len + 2);
+    buf_append_str(&words[5], "}\n");
+    buf_append(&words[5], env->payload->text, env->payload->len);
+    buf_printf(&words[6], "%d", e->conf->history_size);
+    buf_printf(&words[7], "%lld", 1000LL * e->conf->history_ttl);
     struct done_call *d = oc_malloc(sizeof(*d));
     d->done = done;
     d->privdata = privdata;
-    if (engine_redis_run_script(e, &script_publish, 3, words, 7, engine_redis_done_reply, d) != 0) {
+    if (engine_redis_run_script(e, &script_publish, 4, words, 8, engine_redis_done_reply, d) != 0) {
         free(d);
         if (done)
             done(privdata, ENGINE_UNAVAILABLE);

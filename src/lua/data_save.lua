@@ -66,6 +66,7 @@ for i = 8, #ARGV, 3 do
 end
 version = redis.call('HINCRBY', KEYS[2], 'version', 1)
 redis.call('HSET', KEYS[2], 'updated_at', ARGV[4], 'bytes', bytes, 'fbytes', fbytes)
+redis.call('PERSIST', KEYS[2]) -- the object has data now: its meta stays (publish.lua)
 local json = data_json(KEYS[1])
 local off = redis.call('HINCRBY', KEYS[2], 'off', 1)
 local msg = ARGV[5] .. version .. ',"a":' .. ARGV[4] .. ',"o":' .. off .. ',"h":"' ..

@@ -6,6 +6,7 @@
 -- KEYS[1] <prefix>:{ws:obj}:meta  hash  fields off (the object's last offset) and epoch
 -- KEYS[2] <prefix>:{ws:obj}:hist  list  the last messages, oldest first
 -- KEYS[3] <prefix>:{ws:obj}:ch    the object's channel
+-- KEYS[4] <prefix>:{ws:obj}:presence  (only looked at: whether anyone is on the object)
 -- ARGV[1] message head, up to "o": (src/chanmsg.h); the script appends the offset and
 --         ,"h": and the epoch
 -- ARGV[2] message tail, from the } after the epoch (the body follows the newline)
@@ -13,6 +14,9 @@
 -- ARGV[4] history_ttl (ms): the history goes when nothing was added for about that long
 --         (counted from one of its last 16 messages)
 -- Returns the offset.
+-- The meta stays while the object has saved data or presence entries (data_save.lua and
+-- presence_set.lua make it persistent); otherwise it expires like the history, so an object
+-- nobody uses costs nothing after history_ttl: its next message begins a new epoch.
 -- The epoch names the object's order: it is made with the first offset (TIME, so a meta
 -- lost with Redis's data gets another one) and a history of another epoch goes with it.
 -- epoch() is the same function in data_save.lua and presence_set.lua (see data_json in
@@ -36,6 +40,10 @@ if size > 0 then
   local len = redis.call('RPUSH', KEYS[2], msg)
   if len > size + math.floor(size / 4) then redis.call('LTRIM', KEYS[2], -size, -1) end
   if len == 1 or off % 16 == 0 then redis.call('PEXPIRE', KEYS[2], ARGV[4]) end
+end
+if (off == 1 or off % 16 == 0) and redis.call('HEXISTS', KEYS[1], 'version') == 0 and
+    redis.call('EXISTS', KEYS[4]) == 0 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[4])
 end
 redis.call('PUBLISH', KEYS[3], msg)
 return off
