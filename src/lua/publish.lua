@@ -13,6 +13,9 @@
 -- ARGV[3] history_size: messages kept (0: none), at least; up to a quarter more
 -- ARGV[4] history_ttl (ms): the history goes when nothing was added for about that long
 --         (counted from one of its last 16 messages)
+-- ARGV[5] history_max_message_bytes: a longer message is kept as a mark, its header with
+--         "x":true and no body, so the history's offsets stay consecutive (a reader knows it
+--         is missing)
 -- Returns the offset.
 -- The meta stays while the object has saved data or presence entries (data_save.lua and
 -- presence_set.lua make it persistent); otherwise it expires like the history, so an object
@@ -31,13 +34,16 @@ local function epoch(meta, hist)
   return ep
 end
 local off = redis.call('HINCRBY', KEYS[1], 'off', 1)
-local msg = ARGV[1] .. off .. ',"h":"' .. epoch(KEYS[1], KEYS[2]) .. '"' .. ARGV[2]
+local ep = epoch(KEYS[1], KEYS[2])
+local msg = ARGV[1] .. off .. ',"h":"' .. ep .. '"' .. ARGV[2]
 local size = tonumber(ARGV[3])
 if size > 0 then
   -- Trimmed once it is a quarter over its size, and its expiry pushed back on every 16th
   -- offset (and when it is new), rather than both on every message: two commands fewer on
   -- the hot path for a little slack in both.
-  local len = redis.call('RPUSH', KEYS[2], msg)
+  local kept = msg
+  if #msg > tonumber(ARGV[5]) then kept = ARGV[1] .. off .. ',"h":"' .. ep .. '","x":true}\n' end
+  local len = redis.call('RPUSH', KEYS[2], kept)
   if len > size + math.floor(size / 4) then redis.call('LTRIM', KEYS[2], -size, -1) end
   if len == 1 or off % 16 == 0 then redis.call('PEXPIRE', KEYS[2], ARGV[4]) end
 end

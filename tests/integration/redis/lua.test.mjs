@@ -81,7 +81,7 @@ test('data_save.lua and data_get.lua from their files: stored fields, meta, the 
     const keys = [K('data'), K('meta'), K('ch'), K('hist')];
     // replace with {"n":1,"s":"x"}: field sizes 3 + 1 + 1 and 3 + 1 + 3, one comma
     const saved = await evalFile(redis, 'data_save.lua', keys,
-        [0, -1, 1000, 1700000000, head, 100, 60000, 'n', 3, '1', 's', 3, '"x"']);
+        [0, -1, 1000, 1700000000, head, 100, 60000, 65536, 'n', 3, '1', 's', 3, '"x"']);
     assert.deepStrictEqual(saved, ['ok', '1', '1700000000', '{"n":1,"s":"x"}']);
     // the object's epoch is made with its first offset, from Redis's clock
     const ep = await redis.command('HGET', K('meta'), 'epoch');
@@ -100,12 +100,12 @@ test('data_save.lua and data_get.lua from their files: stored fields, meta, the 
 
     // merge: null deletes; ifVersion and the limit are checked before anything changes
     assert.deepStrictEqual(await evalFile(redis, 'data_save.lua', keys,
-        [1, 7, 1000, 1700000001, head, 100, 60000, 'n', 3, 'null']), ['conflict']);
+        [1, 7, 1000, 1700000001, head, 100, 60000, 65536, 'n', 3, 'null']), ['conflict']);
     assert.deepStrictEqual(await evalFile(redis, 'data_save.lua', keys,
-        [1, 1, 10, 1700000001, head, 100, 60000, 'big', 5, '"0123456789"']), ['too_large']);
+        [1, 1, 10, 1700000001, head, 100, 60000, 65536, 'big', 5, '"0123456789"']), ['too_large']);
     // history_size 0: nothing more kept, the offset counts on
     assert.deepStrictEqual(await evalFile(redis, 'data_save.lua', keys,
-        [1, 1, 1000, 1700000002, head, 0, 60000, 'n', 3, 'null']), ['ok', '2', '1700000002', '{"s":"x"}']);
+        [1, 1, 1000, 1700000002, head, 0, 60000, 65536, 'n', 3, 'null']), ['ok', '2', '1700000002', '{"s":"x"}']);
     assert.equal(await sub.message(), `${head}2,"a":1700000002,"o":2,"h":"${ep}"}\n{"s":"x"}`);
     assert.equal(await redis.command('LLEN', K('hist')), 1);
 
@@ -126,7 +126,7 @@ test('publish.lua and history_since.lua from their files: offsets, the capped hi
     for (let i = 1; i <= 5; i++) {
         const tail = `}\n{"type":"ovice_message","n":${i}}`;
         // a history of 3 messages
-        assert.deepStrictEqual(await evalFile(redis, 'publish.lua', keys, [head, tail, 3, 60000]), [String(i)]);
+        assert.deepStrictEqual(await evalFile(redis, 'publish.lua', keys, [head, tail, 3, 60000, 65536]), [String(i)]);
         ep ??= await redis.command('HGET', K('meta'), 'epoch');
         sent.push(`${head}${i},"h":"${ep}"${tail}`);
         assert.equal(await sub.message(), sent[i - 1], `message ${i} published with offset ${i}`);
@@ -151,9 +151,14 @@ test('publish.lua and history_since.lua from their files: offsets, the capped hi
     // an object without a meta: offset 0, no epoch
     assert.deepStrictEqual(await redis.command('EVAL', text, 2, K('x:meta'), K('x:hist'), 0, 100, 1e9), ['0', '']);
     // history_size 0 keeps nothing; the offset goes on
-    assert.deepStrictEqual(await evalFile(redis, 'publish.lua', keys, [head, '}\n{}', 0, 60000]), ['6']);
+    assert.deepStrictEqual(await evalFile(redis, 'publish.lua', keys, [head, '}\n{}', 0, 60000, 65536]), ['6']);
     assert.equal(await sub.message(), `${head}6,"h":"${ep}"}\n{}`);
     assert.equal(await redis.command('LLEN', K('hist')), 3);
+    // a message longer than history_max_message_bytes is published whole and kept as a mark
+    const big = `}\n{"type":"ovice_message","m":"${'x'.repeat(200)}"}`;
+    assert.deepStrictEqual(await evalFile(redis, 'publish.lua', keys, [head, big, 3, 60000, 100]), ['7']);
+    assert.equal(await sub.message(), `${head}7,"h":"${ep}"${big}`);
+    assert.deepStrictEqual(await redis.command('LRANGE', K('hist'), -1, -1), [`${head}7,"h":"${ep}","x":true}\n`]);
 });
 
 test('presence_set.lua, presence_snapshot.lua and presence_reap.lua from their files', async (t) => {
