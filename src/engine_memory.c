@@ -49,6 +49,7 @@ struct mem_object {
     long long off;           /* the last offset given */
     struct mem_hist *hist;   /* ring of the last messages: cap slots, n used from first */
     size_t cap, first, n;
+    size_t bytes;            /* of the messages in it */
     int64_t hist_until;      /* monotonic ms when the history goes */
     int listed;              /* in histories */
     TAILQ_ENTRY(mem_object) hlink;
@@ -86,9 +87,10 @@ static size_t hist_item_bytes(const struct mem_hist *h)
     return h->env.payload ? h->env.payload->len : h->json_len;
 }
 
-static void hist_clear_item(struct engine_memory *m, struct mem_hist *h)
+static void hist_clear_item(struct engine_memory *m, struct mem_object *o, struct mem_hist *h)
 {
     m->hist_bytes -= hist_item_bytes(h);
+    o->bytes -= hist_item_bytes(h);
     payload_unref(h->env.payload);
     free(h->instance);
     free(h->to);
@@ -99,7 +101,7 @@ static void hist_clear_item(struct engine_memory *m, struct mem_hist *h)
 static void hist_clear(struct engine_memory *m, struct mem_object *o)
 {
     for (size_t i = 0; i < o->n; i++)
-        hist_clear_item(m, &o->hist[(o->first + i) % o->cap]);
+        hist_clear_item(m, o, &o->hist[(o->first + i) % o->cap]);
     if (o->listed)
         TAILQ_REMOVE(&m->histories, o, hlink);
     o->listed = 0;
@@ -164,7 +166,7 @@ static void hist_add(struct engine_memory *m, struct mem_object *o, struct envel
     struct mem_hist *h;
     if (o->n == o->cap) {
         h = &o->hist[o->first];
-        hist_clear_item(m, h);
+        hist_clear_item(m, o, h);
         o->first = (o->first + 1) % o->cap;
         o->n--;
     }
@@ -189,7 +191,7 @@ static void hist_add(struct engine_memory *m, struct mem_object *o, struct envel
         h->json = buf_detach(&b);
     }
     size_t len = h->env.payload ? h->env.payload->len : h->json_len;
-    if (len > m->conf->history_max_message_bytes) {
+    if (len > m->conf->history_max_bytes) {
         /* Too big to keep: a mark that says so, as engine redis keeps (publish.lua). */
         payload_unref(h->env.payload);
         h->env.payload = NULL;
@@ -199,13 +201,21 @@ static void hist_add(struct engine_memory *m, struct mem_object *o, struct envel
         h->env.missing = 1;
     }
     m->hist_bytes += hist_item_bytes(h);
+    o->bytes += hist_item_bytes(h);
+    /* Over the object's budget (history_max_bytes), its oldest messages go, as in
+     * publish.lua's keep(). */
+    while (o->bytes > m->conf->history_max_bytes && o->n > 1) {
+        hist_clear_item(m, o, &o->hist[o->first]);
+        o->first = (o->first + 1) % o->cap;
+        o->n--;
+    }
     /* Over the process's budget: the oldest messages of the least recently written
      * histories go (this one last: it is at the tail). */
     while (m->hist_bytes > MEM_HISTORY_BYTES) {
         struct mem_object *x = TAILQ_FIRST(&m->histories);
         if (!x->n)
             break;
-        hist_clear_item(m, &x->hist[x->first]);
+        hist_clear_item(m, x, &x->hist[x->first]);
         x->first = (x->first + 1) % x->cap;
         if (--x->n == 0 && x != o) {
             hist_clear(m, x);
