@@ -457,9 +457,10 @@ eachEngine('a user with an integer id: the emits to it, to:12 and to:"12", are r
 
 // Big messages. Contract 14 lists when recovered is false (history_size 0, another epoch, an
 // offset ahead, a history that no longer holds offset N+1); a big message in the replay is
-// none of these. (The server also answers false past its history_max_message_bytes and past
-// half of client_output_limit, docs/decisions.md "Issue 14": the first two tests pin down
-// the contract's letter, each with the other bound out of the way.)
+// none of these, as long as the history holds it (history_max_bytes). The server also
+// answers false when the replay would pass half of client_output_limit (docs/protocol.md
+// section 10), which the contract does not list: the second test pins down the contract's
+// letter there.
 
 eachEngine('a missed broadcast of 100 KB (under max_message_bytes) in the history -> recovered:true, replayed', async (t, engine) => {
     const { nodes } = await engine.start(t, { instances: 2 });
@@ -480,7 +481,7 @@ eachEngine('a missed broadcast of 100 KB (under max_message_bytes) in the histor
 eachEngine('a replay of 3 MB (5 messages of 600 KB) that fits in history_size and in client_output_limit 4 MiB -> recovered:true, all 5', async (t, engine) => {
     const { nodes } = await engine.start(t, {
         instances: 2,
-        conf: { client_output_limit: 4194304, history_max_message_bytes: 1048576 },
+        conf: { client_output_limit: 4194304 },
     });
     const { a1, b, o, epoch, last, session } = await pair(nodes);
     await drop(a1);
@@ -492,6 +493,24 @@ eachEngine('a replay of 3 MB (5 messages of 600 KB) that fits in history_size an
     const got = await data(a2, 5);
     got.forEach((m, i) => assertAt(m, ovMessage(b, `big-${i + 1}`, big(i + 1)), epoch, last + 1 + i, `big-${i + 1}`));
     await noMoreData(a2);
+});
+
+eachEngine('history_max_bytes 1024: once the history\'s bytes have pushed out offset N+1 -> recovered:false; a resume the history still holds -> recovered:true', async (t, engine) => {
+    const { nodes } = await engine.start(t, { instances: 2, conf: { history_max_bytes: 1024 } });
+    const { a1, b, o, epoch, last, session } = await pair(nodes);
+    await drop(a1);
+    const pad = (i) => ({ i, pad: 'z'.repeat(300) });
+    for (let i = 1; i <= 6; i++) broadcast(b, `pad-${i}`, pad(i));
+    await waitEvent(o, 'pad-6');
+    const a2 = await expectNotRecovered(nodes[1], b, { epoch, offset: last, session }, epoch, last + 6);
+    const s2 = a2.ready.payload.session;
+    await drop(a2);
+    broadcast(b, 'tail', pad(7));
+    await waitEvent(o, 'tail');
+    const a3 = await open(nodes[0], 'a');
+    await own(a3, { join: true, since: { epoch, offset: last + 7, session: s2 }, recovered: true });
+    assertAt((await data(a3, 1))[0], ovMessage(b, 'tail', pad(7)), epoch, last + 8, 'the one missed');
+    await noMoreData(a3);
 });
 
 eachEngine('big messages the old session would not have received (an emit to another, its own broadcast) do not stop the resume', async (t, engine) => {
