@@ -41,6 +41,8 @@ void chanmsg_encode_message(struct buf *out, const struct chanmsg *m, const char
     message_head(out, m);
     if (m->offset > 0)
         buf_printf(out, ",\"" CHANMSG_KEY_OFFSET "\":%lld", m->offset);
+    if (m->epoch)
+        head_string(out, CHANMSG_KEY_EPOCH, m->epoch);
     buf_append_str(out, "}\n");
     buf_append(out, payload, len);
 }
@@ -94,6 +96,17 @@ static enum chanmsg_status decode_head(const struct json_value *h, struct chanms
     m->sid = (uint64_t)sid;
     if (head_integer(h, CHANMSG_KEY_OFFSET, &m->offset) != 0 || m->offset < 0) {
         *err = "bad offset";
+        return CHANMSG_MALFORMED;
+    }
+    const struct json_value *ep = json_get(h, CHANMSG_KEY_EPOCH);
+    m->epoch = json_string(ep);
+    if (ep && !m->epoch) {
+        *err = "bad epoch";
+        return CHANMSG_MALFORMED;
+    }
+    m->at = -1;
+    if (head_integer(h, CHANMSG_KEY_AT, &m->at) != 0 || m->at < -1) {
+        *err = "bad position";
         return CHANMSG_MALFORMED;
     }
     m->echo = json_typeof(json_get(h, CHANMSG_KEY_ECHO)) == JSON_TRUE;

@@ -34,6 +34,12 @@
  *   o    b e d  integer > 0: the message's place in the object's order (meta field off),
  *               written by publish.lua and data_save.lua, which also keep the message in
  *               the object's history; read as 0 when absent
+ *   h    all    string: the epoch of that order (meta field epoch), written by the scripts
+ *               with o (b e d) or w (p); NULL when absent
+ *   w    p      integer >= 0: the object's offset when the change was made: every message
+ *               up to it came before this one on the channel, every later one after;
+ *               written by presence_set.lua (a removal by presence_reap.lua has none: read
+ *               as -1 when absent)
  *
  * Body: b and e, the ready ovice_message payload; p, the entry's participant JSON, empty
  * when the entry was removed; d, the saved object as compact JSON.
@@ -52,6 +58,8 @@
 #define CHANMSG_KEY_VERSION "v"
 #define CHANMSG_KEY_UPDATED_AT "a"
 #define CHANMSG_KEY_OFFSET "o"
+#define CHANMSG_KEY_EPOCH "h"
+#define CHANMSG_KEY_AT "w"
 
 /* A message's kind, valued as its letter in the header. */
 enum chanmsg_kind {
@@ -74,6 +82,8 @@ struct chanmsg {
     long long version;    /* v: data, decoded only */
     long long updated_at; /* a: data, decoded only */
     long long offset;     /* o: broadcast, emit, data; 0 for none */
+    const char *epoch;    /* h: NULL when absent */
+    long long at;         /* w: presence, decoded only; -1 when absent */
     const char *body;     /* decoded: the bytes after the header line, inside the text */
     size_t body_len;
     struct json_value *head; /* decoded: the parsed header, which owns the strings above */
@@ -86,24 +96,25 @@ enum chanmsg_status {
 };
 
 /* Broadcast or emit (m->kind): appends the whole message to out, the header from m
- * (kind, instance, sid, echo, to for an emit, and offset when not 0), then the payload's
- * len bytes. */
+ * (kind, instance, sid, echo, to for an emit, offset when not 0 and epoch when not NULL),
+ * then the payload's len bytes. */
 void chanmsg_encode_message(struct buf *out, const struct chanmsg *m, const char *payload,
                             size_t len);
 
 /* Broadcast or emit, for publish.lua: appends to head the header up to its offset ("o":
- * last); the script publishes head, offset, "}\n", the payload. */
+ * last); the script publishes head, offset, ',"h":', the epoch, "}\n", the payload. */
 void chanmsg_encode_message_head(struct buf *head, const struct chanmsg *m);
 
 /* Presence (kind, instance, sid, user_key from m): appends to head the header up to its
  * change number ("q": last), and to tail the rest, "}\n" then the participant JSON's len
- * bytes (len 0: the entry was removed). presence_set.lua publishes head, number, tail. */
+ * bytes (len 0: the entry was removed). presence_set.lua publishes head, number, ',"w":',
+ * the object's offset, ',"h":', its epoch, tail. */
 void chanmsg_encode_presence(struct buf *head, struct buf *tail, const struct chanmsg *m,
                              const char *participant, size_t len);
 
 /* Data (kind, instance, sid from m): appends to head the header up to the version ("v":
  * last). data_save.lua publishes head, version, ',"a":', updated_at, ',"o":', offset,
- * "}\n", the JSON. */
+ * ',"h":', epoch, "}\n", the JSON. */
 void chanmsg_encode_data_head(struct buf *head, const struct chanmsg *m);
 
 /* Decodes the len bytes of text into *m. On CHANMSG_OK the strings of m live in m->head

@@ -22,6 +22,7 @@
 #include "payload.h"
 #include "http.h"
 #include "log.h"
+#include "util.h"
 #include "metrics.h"
 #include "outq.h"
 #include "session.h"
@@ -876,6 +877,10 @@ void conn_set_init(struct conn_set *set)
     TAILQ_INIT(&set->conns);
     TAILQ_INIT(&set->dead);
     TAILQ_INIT(&set->unflushed);
+    /* Ids are session ids too, which a resume names after a restart (docs/protocol.md
+     * section 10): counted from the clock, a restarted process never gives one again that
+     * its previous life gave (below a thousand connections a millisecond on average). */
+    set->next_id = (uint64_t)util_wall_ms() * 1000;
     set->reaper = event_new(set->base, -1, 0, reap, set);
     set->flusher = event_new(set->base, -1, 0, flush_all, set);
     if (!set->reaper || !set->flusher) {

@@ -55,9 +55,12 @@ static void authenticate(const struct dispatch_env *env, struct session *s,
     metrics.ws_authenticated++;
     log_debug("auth ok sid=%llu user=%s ws=%s", (unsigned long long)s->sid, id->user_key,
               id->ws_key);
-    struct payload *f = proto_encode_ready(id->user_json, env->instance_id,
+    struct buf session = {0};
+    registry_session_name(&session, env->registry, s);
+    struct payload *f = proto_encode_ready(id->user_json, env->instance_id, session.p,
                                          env->conf->max_message_bytes,
                                          env->conf->max_data_bytes, m->ref);
+    buf_free(&session);
     s->ops->send(s, f);
     payload_unref(f);
 }
@@ -150,16 +153,27 @@ static void run_presence(const struct dispatch_env *env, struct session *s,
         registry_send_error(s, PROTO_ERR_TOO_LARGE, text, m->object_id, m->ref);
         return;
     }
-    if (action == REGISTRY_SUBSCRIBE || action == REGISTRY_JOIN) {
-        if (check_object_token(env, s, m, &host, &object_type, &g) != 0) {
-            object_grant_clear(&g);
+    struct proto_since since = {0};
+    if ((action == REGISTRY_SUBSCRIBE || action == REGISTRY_JOIN) && m->since.len) {
+        const char *why = NULL;
+        if (proto_parse_since(m->since, &since, &why) != 0) {
+            registry_send_error(s, PROTO_ERR_BAD_REQUEST, why, m->object_id, m->ref);
             return;
         }
     }
-    enum proto_error e = registry_presence(env->registry, s, m->object_id, action, object_type, host);
+    if (action == REGISTRY_SUBSCRIBE || action == REGISTRY_JOIN) {
+        if (check_object_token(env, s, m, &host, &object_type, &g) != 0) {
+            object_grant_clear(&g);
+            proto_since_clear(&since);
+            return;
+        }
+    }
+    enum proto_error e = registry_presence(env->registry, s, m->object_id, action, object_type,
+                                           host, since.epoch ? &since : NULL);
     if (e != PROTO_ERR_COUNT)
         registry_send_error(s, e, "not on this object", m->object_id, m->ref);
     object_grant_clear(&g);
+    proto_since_clear(&since);
 }
 
 static void run_message(const struct dispatch_env *env, struct session *s,

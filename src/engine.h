@@ -40,9 +40,14 @@ struct envelope {
     enum envelope_kind kind;
     const char *origin_instance; /* the instance whose client caused it */
     uint64_t origin_sid;         /* that client's session id (0: the server API) */
+    /* The place in the object's order (docs/protocol.md section 10), set by the engine on
+     * what it delivers: broadcast, emit and data, the message's offset (0: none); presence,
+     * the object's offset when the change was made (-1: not known) */
+    long long offset;
+    const char *epoch;           /* the order's epoch, NULL when not known */
     /* broadcast and emit */
-    struct payload *payload;     /* the encoded ovice_message */
-    int echo;                    /* broadcast: the origin gets it too */
+    struct payload *payload;     /* the encoded ovice_message; as delivered, with its offset
+                                    and epoch in it */    int echo;                    /* broadcast: the origin gets it too */
     const char *to;              /* emit: the user key of the recipient */
     /* presence */
     const char *user_key;        /* whose entry */
@@ -86,6 +91,13 @@ typedef void (*engine_presence_fn)(void *privdata, enum engine_status st, size_t
                                    const char *const *instances,
                                    const struct participant *const *participants);
 
+/* A resume's read of an object's history: the object's epoch ("" when it has none yet) and
+ * last offset, and the n messages after the offset asked for that the history still holds,
+ * oldest first, as delivered (offset and epoch set). n is less than last - after when the
+ * history does not reach back that far, or its messages would not fit in max_bytes. */
+typedef void (*engine_history_fn)(void *privdata, enum engine_status st, const char *epoch,
+                                  long long last, size_t n, const struct envelope *envs);
+
 struct engine;
 
 struct engine_ops {
@@ -112,6 +124,11 @@ struct engine_ops {
     /* Saves atomically, publishes ENVELOPE_DATA, then answers cb with the stored data. */
     void (*data_save)(struct engine *e, const char *okey, const struct engine_save *req,
                       engine_data_fn cb, void *privdata);
+    /* The messages of okey after offset `after` (history_size at most, and max_bytes of
+     * them). When this instance is subscribed to okey, read once the subscription is
+     * confirmed: every message published after the read is delivered after the subscribe. */
+    void (*history)(struct engine *e, const char *okey, long long after, size_t max_bytes,
+                    engine_history_fn cb, void *privdata);
 };
 
 /* The common part of every engine; implementations embed it first. */
@@ -125,8 +142,9 @@ struct engine {
     void *stats_privdata;
 };
 
-/* engine_memory.c: one process, everything in memory. */
-struct engine *engine_memory_new(const char *instance_id);
+/* engine_memory.c: one process, everything in memory; conf's history_size and history_ttl
+ * (read at each use) size the objects' histories. */
+struct engine *engine_memory_new(const struct conf *conf, const char *instance_id);
 
 struct event_base;
 /* engine_redis.c: Redis pub/sub and hashes (docs/operations.md, "Redis"), shared by instances.

@@ -1,30 +1,62 @@
 /* engine memory: one process, every object in a table. Callbacks run before the call
- * returns, and deliveries happen in call order, which is the one order per object. */
+ * returns, and deliveries happen in call order, which is the one order per object.
+ *
+ * Each object numbers its broadcasts, emits and saves (its offsets, in an epoch made when
+ * the object is) and keeps the last history_size of them for resumes, as engine redis does
+ * in Redis. An object that holds nothing else is kept while its history lasts: objects with
+ * a history are in a list by their last message, and every call first drops the histories
+ * past history_ttl from its front, so this costs nothing per object over time. */
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 #include <time.h>
 
 #include "buf.h"
 #include "dict.h"
 #include "engine.h"
+#include "proto.h"
+#include "util.h"
 
 struct mem_entry {
     char *instance;
     struct participant *p;
 };
 
+/* A message kept in an object's history: what its envelope held. */
+struct mem_hist {
+    struct envelope env;  /* kind, origin, echo, to, offset, epoch (the object's) */
+    char *instance;       /* owned: env.origin_instance */
+    char *to;             /* owned: env.to */
+    char *json;           /* data: the saved object as compact JSON */
+    size_t json_len;
+};
+
 struct mem_object {
+    char *okey;              /* its key in the table */
     int subscribed;          /* this (only) instance wants its envelopes */
     struct dict entries;     /* "user|instance" -> struct mem_entry */
     struct data_doc data;    /* saved data */
     long long version;       /* saves so far */
     long long updated_at;    /* unix seconds of the last save */
+    char epoch[32];          /* of its offsets */
+    long long off;           /* the last offset given */
+    struct mem_hist *hist;   /* ring of the last messages: cap slots, n used from first */
+    size_t cap, first, n;
+    int64_t hist_until;      /* monotonic ms when the history goes */
+    int listed;              /* in histories */
+    TAILQ_ENTRY(mem_object) hlink;
 };
+
+TAILQ_HEAD(mem_histories, mem_object);
 
 struct engine_memory {
     struct engine base;
-    struct dict objects; /* okey -> struct mem_object */
+    const struct conf *conf;
+    struct dict objects;            /* okey -> struct mem_object */
+    struct mem_histories histories; /* objects with a history, the one to expire first first */
+    unsigned long long epochs;      /* epochs made */
 };
 
 static struct mem_object *object(struct engine_memory *m, const char *okey, int create)
@@ -32,10 +64,36 @@ static struct mem_object *object(struct engine_memory *m, const char *okey, int 
     struct mem_object *o = dict_get(&m->objects, okey, strlen(okey));
     if (!o && create) {
         o = oc_calloc(1, sizeof(*o));
+        o->okey = oc_strdup(okey);
         data_doc_init(&o->data);
+        /* Unique within the process's life and past it (its clock), so that a client's
+         * offsets of an object dropped meanwhile are never taken for this one's. */
+        snprintf(o->epoch, sizeof(o->epoch), "%lld%03llu", (long long)util_wall_ms(),
+                 ++m->epochs % 1000);
         dict_set(&m->objects, okey, strlen(okey), o);
     }
     return o;
+}
+
+static void hist_clear_item(struct mem_hist *h)
+{
+    payload_unref(h->env.payload);
+    free(h->instance);
+    free(h->to);
+    free(h->json);
+    memset(h, 0, sizeof(*h));
+}
+
+static void hist_clear(struct engine_memory *m, struct mem_object *o)
+{
+    for (size_t i = 0; i < o->n; i++)
+        hist_clear_item(&o->hist[(o->first + i) % o->cap]);
+    if (o->listed)
+        TAILQ_REMOVE(&m->histories, o, hlink);
+    o->listed = 0;
+    free(o->hist);
+    o->hist = NULL;
+    o->cap = o->first = o->n = 0;
 }
 
 static void entry_free(struct mem_entry *e)
@@ -45,15 +103,79 @@ static void entry_free(struct mem_entry *e)
     free(e);
 }
 
+static void object_free(struct mem_object *o)
+{
+    for (struct dict_entry *x = dict_first(&o->entries); x; x = dict_next(&o->entries, x))
+        entry_free(x->value);
+    dict_free(&o->entries);
+    data_doc_clear(&o->data);
+    free(o->okey);
+    free(o);
+}
+
 /* Frees an object that holds nothing worth keeping. */
 static void maybe_drop(struct engine_memory *m, const char *okey, struct mem_object *o)
 {
-    if (o->subscribed || o->entries.count || o->version)
+    (void)okey;
+    if (o->subscribed || o->entries.count || o->version || o->n)
         return;
-    dict_del(&m->objects, okey, strlen(okey));
-    dict_free(&o->entries);
-    data_doc_clear(&o->data);
-    free(o);
+    dict_del(&m->objects, o->okey, strlen(o->okey));
+    object_free(o);
+}
+
+/* Drops the histories past history_ttl (and their objects if nothing else is left). */
+static void expire(struct engine_memory *m)
+{
+    int64_t now = util_monotonic_coarse_ms();
+    struct mem_object *o;
+    while ((o = TAILQ_FIRST(&m->histories)) && o->hist_until <= now) {
+        hist_clear(m, o);
+        maybe_drop(m, o->okey, o);
+    }
+}
+
+/* Gives env the object's next offset and keeps it in the history; payload (broadcast and
+ * emit) is the delivered one, json (data) the saved object. */
+static void hist_add(struct engine_memory *m, struct mem_object *o, struct envelope *env)
+{
+    env->offset = ++o->off;
+    env->epoch = o->epoch;
+    size_t size = m->conf->history_size > 0 ? (size_t)m->conf->history_size : 0;
+    if (size != o->cap) {
+        /* history_size changed (a reload): start again with the new size */
+        hist_clear(m, o);
+        o->cap = size;
+        o->hist = size ? oc_calloc(size, sizeof(*o->hist)) : NULL;
+    }
+    if (!size)
+        return;
+    struct mem_hist *h;
+    if (o->n == o->cap) {
+        h = &o->hist[o->first];
+        hist_clear_item(h);
+        o->first = (o->first + 1) % o->cap;
+        o->n--;
+    }
+    h = &o->hist[(o->first + o->n++) % o->cap];
+    if (o->listed)
+        TAILQ_REMOVE(&m->histories, o, hlink);
+    TAILQ_INSERT_TAIL(&m->histories, o, hlink);
+    o->listed = 1;
+    o->hist_until = util_monotonic_coarse_ms() + 1000LL * m->conf->history_ttl;
+    h->env = *env;
+    h->env.epoch = NULL; /* the object's, set when read */
+    h->instance = oc_strdup(env->origin_instance ? env->origin_instance : "");
+    h->env.origin_instance = h->instance;
+    h->to = env->to ? oc_strdup(env->to) : NULL;
+    h->env.to = h->to;
+    h->env.payload = env->payload ? payload_ref(env->payload) : NULL;
+    h->env.data = NULL;
+    if (env->kind == ENVELOPE_DATA) {
+        struct buf b = {0};
+        data_encode(env->data, &b);
+        h->json_len = b.len;
+        h->json = buf_detach(&b);
+    }
 }
 
 static void deliver(struct engine_memory *m, const char *okey, struct mem_object *o,
@@ -70,6 +192,7 @@ static int mem_ready(struct engine *e)
 
 static void mem_subscribe(struct engine *e, const char *okey)
 {
+    expire((struct engine_memory *)e);
     object((struct engine_memory *)e, okey, 1)->subscribed = 1;
 }
 
@@ -87,7 +210,14 @@ static void mem_publish(struct engine *e, const char *okey, const struct envelop
                         engine_done_fn done, void *privdata)
 {
     struct engine_memory *m = (struct engine_memory *)e;
-    deliver(m, okey, object(m, okey, 0), env);
+    expire(m);
+    struct mem_object *o = object(m, okey, 1);
+    struct envelope at = *env;
+    at.payload = proto_message_at(env->payload->text, env->payload->len, o->off + 1, o->epoch);
+    hist_add(m, o, &at);
+    deliver(m, okey, o, &at);
+    payload_unref(at.payload);
+    maybe_drop(m, okey, o);
     if (done)
         done(privdata, ENGINE_OK);
 }
@@ -96,6 +226,7 @@ static void mem_presence(struct engine *e, const char *okey, const struct envelo
                          engine_done_fn done, void *privdata)
 {
     struct engine_memory *m = (struct engine_memory *)e;
+    expire(m);
     struct mem_object *o = object(m, okey, 1);
     struct buf member = {0};
     buf_printf(&member, "%s|%s", env->user_key, env->origin_instance);
@@ -109,7 +240,10 @@ static void mem_presence(struct engine *e, const char *okey, const struct envelo
         dict_set(&o->entries, member.p, member.len, n);
     }
     buf_free(&member);
-    deliver(m, okey, o, env);
+    struct envelope at = *env;
+    at.offset = o->off;
+    at.epoch = o->epoch;
+    deliver(m, okey, o, &at);
     maybe_drop(m, okey, o);
     if (done)
         done(privdata, ENGINE_OK);
@@ -151,6 +285,7 @@ static void mem_data_save(struct engine *e, const char *okey, const struct engin
                           engine_data_fn cb, void *privdata)
 {
     struct engine_memory *m = (struct engine_memory *)e;
+    expire(m);
     struct mem_object *o = object(m, okey, 1);
     if (req->if_version >= 0 && req->if_version != o->version) {
         cb(privdata, ENGINE_CONFLICT, NULL);
@@ -172,9 +307,51 @@ static void mem_data_save(struct engine *e, const char *okey, const struct engin
                            .data = &o->data,
                            .version = o->version,
                            .updated_at = o->updated_at};
+    hist_add(m, o, &env);
     deliver(m, okey, o, &env);
     struct engine_data d = {.doc = &o->data, .version = o->version, .updated_at = o->updated_at};
     cb(privdata, ENGINE_OK, &d);
+}
+
+static void mem_history(struct engine *e, const char *okey, long long after, size_t max_bytes,
+                        engine_history_fn cb, void *privdata)
+{
+    struct engine_memory *m = (struct engine_memory *)e;
+    expire(m);
+    struct mem_object *o = object(m, okey, 1);
+    /* The newest messages after `after` that fit in max_bytes. */
+    size_t from = o->n, bytes = 0;
+    while (from > 0) {
+        struct mem_hist *h = &o->hist[(o->first + from - 1) % o->cap];
+        size_t len = h->env.payload ? h->env.payload->len : h->json_len;
+        if (h->env.offset <= after || bytes + len > max_bytes)
+            break;
+        bytes += len;
+        from--;
+    }
+    size_t n = o->n - from;
+    struct envelope *envs = oc_calloc(n + 1, sizeof(*envs));
+    struct data_doc *docs = oc_calloc(n + 1, sizeof(*docs));
+    size_t k = 0;
+    for (size_t i = from; i < o->n; i++) {
+        struct mem_hist *h = &o->hist[(o->first + i) % o->cap];
+        envs[k] = h->env;
+        envs[k].epoch = o->epoch;
+        data_doc_init(&docs[k]);
+        if (h->env.kind == ENVELOPE_DATA) {
+            const char *err;
+            if (data_parse(h->json, h->json_len, &docs[k], &err) != 0)
+                continue; /* made by data_encode(): cannot happen */
+            envs[k].data = &docs[k];
+        }
+        k++;
+    }
+    cb(privdata, ENGINE_OK, o->epoch, o->off, k, envs);
+    for (size_t i = 0; i < k; i++)
+        data_doc_clear(&docs[i]);
+    free(docs);
+    free(envs);
+    maybe_drop(m, okey, o);
 }
 
 static size_t mem_pending(struct engine *e)
@@ -186,12 +363,8 @@ static void mem_free(struct engine *e)
 {
     struct engine_memory *m = (struct engine_memory *)e;
     for (struct dict_entry *it = dict_first(&m->objects); it; it = dict_next(&m->objects, it)) {
-        struct mem_object *o = it->value;
-        for (struct dict_entry *x = dict_first(&o->entries); x; x = dict_next(&o->entries, x))
-            entry_free(x->value);
-        dict_free(&o->entries);
-        data_doc_clear(&o->data);
-        free(o);
+        hist_clear(m, it->value);
+        object_free(it->value);
     }
     dict_free(&m->objects);
     free(m);
@@ -209,12 +382,15 @@ static const struct engine_ops memory_ops = {
     .presence_list = mem_presence_list,
     .data_get = mem_data_get,
     .data_save = mem_data_save,
+    .history = mem_history,
 };
 
-struct engine *engine_memory_new(const char *instance_id)
+struct engine *engine_memory_new(const struct conf *conf, const char *instance_id)
 {
     struct engine_memory *m = oc_calloc(1, sizeof(*m));
     m->base.ops = &memory_ops;
     m->base.instance_id = instance_id;
+    m->conf = conf;
+    TAILQ_INIT(&m->histories);
     return &m->base;
 }

@@ -32,6 +32,7 @@
 #include "engine_redis_int.h"
 #include "log.h"
 #include "metrics.h"
+#include "proto.h"
 #include "util.h"
 
 void engine_redis_key(struct buf *b, const struct engine_redis *e, const char *okey,
@@ -42,6 +43,64 @@ void engine_redis_key(struct buf *b, const struct engine_redis *e, const char *o
 }
 
 /* --- channel messages -------------------------------------------------------------------- */
+
+/* What one channel message delivers: env, and what it points to, made from m and owned here
+ * until delivery_clear(). */
+struct delivery {
+    struct envelope env;
+    struct participant *participant;
+    struct data_doc doc;
+};
+
+/* Makes d from a decoded message. Returns 0, or -1 for one that delivers nothing (a
+ * presence envelope numbered at or below min_seq, or a body that does not parse). */
+static int delivery_make(const struct chanmsg *m, long long min_seq, struct delivery *d)
+{
+    const char *err;
+    memset(d, 0, sizeof(*d));
+    data_doc_init(&d->doc);
+    d->env.origin_instance = m->instance;
+    d->env.origin_sid = m->sid;
+    d->env.offset = m->offset;
+    d->env.epoch = m->epoch;
+    switch (m->kind) {
+    case CHANMSG_BROADCAST:
+    case CHANMSG_EMIT:
+        d->env.kind = m->kind == CHANMSG_EMIT ? ENVELOPE_EMIT : ENVELOPE_BROADCAST;
+        d->env.echo = m->echo;
+        d->env.to = m->to;
+        /* The one copy every recipient here shares, with its place in the order. */
+        d->env.payload = proto_message_at(m->body, m->body_len, m->offset, m->epoch);
+        return 0;
+    case CHANMSG_PRESENCE:
+        d->env.kind = ENVELOPE_PRESENCE;
+        d->env.user_key = m->user_key;
+        d->env.offset = m->at;
+        if (m->seq <= min_seq)
+            return -1;
+        d->participant = m->body_len ? participant_from_json(m->body, m->body_len) : NULL;
+        if (m->body_len && !d->participant)
+            return -1;
+        d->env.participant = d->participant;
+        return 0;
+    case CHANMSG_DATA:
+        if (data_parse(m->body, m->body_len, &d->doc, &err) != 0)
+            return -1;
+        d->env.kind = ENVELOPE_DATA;
+        d->env.data = &d->doc;
+        d->env.version = m->version;
+        d->env.updated_at = m->updated_at;
+        return 0;
+    }
+    return -1;
+}
+
+static void delivery_clear(struct delivery *d)
+{
+    payload_unref(d->env.payload);
+    participant_free(d->participant);
+    data_doc_clear(&d->doc);
+}
 
 void engine_redis_deliver(struct engine_redis *e, struct chan *ch, const char *text, size_t len,
                           long long min_seq, int from_history)
@@ -61,6 +120,15 @@ void engine_redis_deliver(struct engine_redis *e, struct chan *ch, const char *t
         return;
     }
     if (m.offset > 0) {
+        if (m.epoch && (!ch->epoch || strcmp(ch->epoch, m.epoch) != 0)) {
+            /* The object's order began (again: its meta was lost with Redis's data). */
+            if (ch->epoch)
+                log_warn("object order restarted channel=%s epoch=%s: Redis lost its meta",
+                         ch->name, m.epoch);
+            free(ch->epoch);
+            ch->epoch = oc_strdup(m.epoch);
+            ch->off = 0;
+        }
         if (ch->off && m.offset <= ch->off) {
             /* Delivered already (read back from the history, or seen on the connection to
              * the slot's former master). */
@@ -76,45 +144,100 @@ void engine_redis_deliver(struct engine_redis *e, struct chan *ch, const char *t
         }
         ch->off = m.offset;
     }
-    struct envelope env = {.origin_instance = m.instance, .origin_sid = m.sid};
-    switch (m.kind) {
-    case CHANMSG_BROADCAST:
-    case CHANMSG_EMIT:
-        env.kind = m.kind == CHANMSG_EMIT ? ENVELOPE_EMIT : ENVELOPE_BROADCAST;
-        env.echo = m.echo;
-        env.to = m.to;
-        env.payload = payload_copy(m.body, m.body_len);
-        e->base.deliver(e->base.deliver_privdata, ch->okey, &env);
-        payload_unref(env.payload);
-        break;
-    case CHANMSG_PRESENCE: {
-        env.kind = ENVELOPE_PRESENCE;
-        env.user_key = m.user_key;
-        if (m.seq <= min_seq)
-            break;
-        struct participant *p = m.body_len ? participant_from_json(m.body, m.body_len) : NULL;
-        if (m.body_len && !p)
-            break;
-        env.participant = p;
-        e->base.deliver(e->base.deliver_privdata, ch->okey, &env);
-        participant_free(p);
-        break;
-    }
-    case CHANMSG_DATA: {
-        struct data_doc doc;
-        data_doc_init(&doc);
-        if (data_parse(m.body, m.body_len, &doc, &err) == 0) {
-            env.kind = ENVELOPE_DATA;
-            env.data = &doc;
-            env.version = m.version;
-            env.updated_at = m.updated_at;
-            e->base.deliver(e->base.deliver_privdata, ch->okey, &env);
-        }
-        data_doc_clear(&doc);
-        break;
-    }
-    }
+    struct delivery d;
+    if (delivery_make(&m, min_seq, &d) == 0)
+        e->base.deliver(e->base.deliver_privdata, ch->okey, &d.env);
+    delivery_clear(&d);
     chanmsg_clear(&m);
+}
+
+/* --- history reads for resumes ------------------------------------------------------------- */
+
+struct history_call {
+    engine_history_fn cb;
+    void *privdata;
+};
+
+static void history_reply(struct redis_conn *rc, redisReply *r, void *privdata)
+{
+    struct history_call *c = privdata;
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements < 2 ||
+        r->element[0]->type != REDIS_REPLY_STRING || r->element[1]->type != REDIS_REPLY_STRING) {
+        c->cb(c->privdata, r ? ENGINE_ERROR : ENGINE_UNAVAILABLE, NULL, 0, 0, NULL);
+        free(c);
+        return;
+    }
+    size_t max = r->elements - 2, n = 0;
+    struct chanmsg *ms = oc_calloc(max + 1, sizeof(*ms));
+    struct delivery *ds = oc_calloc(max + 1, sizeof(*ds));
+    struct envelope *envs = oc_calloc(max + 1, sizeof(*envs));
+    for (size_t i = 0; i < max; i++) {
+        redisReply *x = r->element[i + 2];
+        const char *err;
+        if (x->type != REDIS_REPLY_STRING ||
+            chanmsg_decode(x->str, x->len, &ms[n], &err) != CHANMSG_OK)
+            continue;
+        if (ms[n].kind == CHANMSG_PRESENCE || delivery_make(&ms[n], 0, &ds[n]) != 0) {
+            if (ms[n].kind != CHANMSG_PRESENCE)
+                delivery_clear(&ds[n]);
+            chanmsg_clear(&ms[n]);
+            continue;
+        }
+        envs[n] = ds[n].env;
+        n++;
+    }
+    c->cb(c->privdata, ENGINE_OK, r->element[1]->str, strtoll(r->element[0]->str, NULL, 10), n,
+          envs);
+    for (size_t i = 0; i < n; i++) {
+        delivery_clear(&ds[i]);
+        chanmsg_clear(&ms[i]);
+    }
+    free(envs);
+    free(ds);
+    free(ms);
+    free(c);
+}
+
+void engine_redis_history_read(struct engine_redis *e, const char *okey, long long after,
+                               size_t max_bytes, engine_history_fn cb, void *privdata)
+{
+    struct buf words[5] = {{0}};
+    engine_redis_key(&words[0], e, okey, "meta");
+    engine_redis_key(&words[1], e, okey, "hist");
+    buf_printf(&words[2], "%lld", after);
+    buf_printf(&words[3], "%d", e->conf->history_size);
+    buf_printf(&words[4], "%zu", max_bytes);
+    struct history_call *c = oc_malloc(sizeof(*c));
+    c->cb = cb;
+    c->privdata = privdata;
+    if (engine_redis_run_script(e, &script_history_since, 2, words, 5, history_reply, c) != 0) {
+        free(c);
+        cb(privdata, ENGINE_UNAVAILABLE, NULL, 0, 0, NULL);
+    }
+}
+
+void engine_redis_history(struct engine *base, const char *okey, long long after,
+                          size_t max_bytes, engine_history_fn cb, void *privdata)
+{
+    struct engine_redis *e = (struct engine_redis *)base;
+    struct chan *ch = dict_get(&e->chans, okey, strlen(okey));
+    if (!engine_redis_ready(base)) {
+        cb(privdata, ENGINE_UNAVAILABLE, NULL, 0, 0, NULL);
+        return;
+    }
+    if (!ch || ch->confirmed) {
+        engine_redis_history_read(e, okey, after, max_bytes, cb, privdata);
+        return;
+    }
+    /* Read only once subscribed, so that whatever is published after the read comes on the
+     * channel. */
+    struct list_wait *w = oc_calloc(1, sizeof(*w));
+    w->hcb = cb;
+    w->after = after;
+    w->max_bytes = max_bytes;
+    w->privdata = privdata;
+    w->next = ch->waits;
+    ch->waits = w;
 }
 
 /*
@@ -273,9 +396,13 @@ static void chan_free(struct chan *ch)
     struct list_wait *w = ch->waits, *wn;
     for (; w; w = wn) {
         wn = w->next;
-        w->cb(w->privdata, ENGINE_UNAVAILABLE, 0, NULL, NULL);
+        if (w->hcb)
+            w->hcb(w->privdata, ENGINE_UNAVAILABLE, NULL, 0, 0, NULL);
+        else
+            w->cb(w->privdata, ENGINE_UNAVAILABLE, 0, NULL, NULL);
         free(w);
     }
+    free(ch->epoch);
     free(ch->okey);
     free(ch->name);
     free(ch);
@@ -695,6 +822,7 @@ static const struct engine_ops redis_ops = {
     .presence_list = engine_redis_presence_list,
     .data_get = r_data_get,
     .data_save = r_data_save,
+    .history = engine_redis_history,
 };
 
 struct engine *engine_redis_new(struct event_base *base, const struct conf *conf,

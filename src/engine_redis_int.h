@@ -24,9 +24,13 @@
 
 struct event;
 
-/* A presence_list waiting for the channel's subscription to be confirmed. */
+/* A presence_list (cb) or history read (hcb) waiting for the channel's subscription to be
+ * confirmed. */
 struct list_wait {
     engine_presence_fn cb;
+    engine_history_fn hcb;
+    long long after;  /* history: its arguments */
+    size_t max_bytes;
     void *privdata;
     struct list_wait *next;
 };
@@ -52,10 +56,12 @@ struct chan {
     int snapping;                   /* snapshots in flight: messages are held */
     long long snap_seq;             /* presence envelopes up to this are in the last snapshot */
     long long off;                  /* the offset of the last message delivered, 0 for none */
+    char *epoch;                    /* the epoch of off, NULL for none yet */
     long long gap_to;               /* a history read in flight for the messages before this
                                        one (0: whatever is newer than off) */
     int filling;                    /* that read is in flight */
-    struct list_wait *waits;        /* presence_list calls waiting for confirmed */
+    struct list_wait *waits;        /* presence_list and history calls waiting for confirmed,
+                                       newest first */
     struct held *held, **held_tail; /* messages held while snapping, oldest first */
 };
 
@@ -145,6 +151,12 @@ int engine_redis_ready(struct engine *base);
  * from_history: a message of that read (no gap check). */
 void engine_redis_deliver(struct engine_redis *e, struct chan *ch, const char *text, size_t len,
                           long long min_seq, int from_history);
+/* The history engine op; engine_redis_history_read() reads at once (the channel, if any, is
+ * confirmed). */
+void engine_redis_history(struct engine *base, const char *okey, long long after,
+                          size_t max_bytes, engine_history_fn cb, void *privdata);
+void engine_redis_history_read(struct engine_redis *e, const char *okey, long long after,
+                               size_t max_bytes, engine_history_fn cb, void *privdata);
 /* Reads the messages of ch after ch->off from the object's history and delivers them,
  * holding the channel's messages meanwhile; gap_to: the offset that showed the gap (0 for
  * none: after a new subscription). */
@@ -202,7 +214,8 @@ void engine_redis_presence_list(struct engine *base, const char *okey, engine_pr
                                 void *privdata);
 /* Keeps a copy of a message that came while ch->snapping, for after the snapshot. */
 void engine_redis_hold(struct chan *ch, const char *text, size_t len);
-/* ch's subscription is confirmed: the presence_list calls waiting for it read now. */
+/* ch's subscription is confirmed: the presence_list and history calls waiting for it read
+ * now. */
 void engine_redis_run_waits(struct engine_redis *e, struct chan *ch);
 
 /* --- engine_redis_house.c ---------------------------------------------------------------- */

@@ -114,29 +114,30 @@ void engine_redis_presence(struct engine *base, const char *okey, const struct e
         index_object(e, okey, e->gen, 1);
         o->gen = e->gen;
     }
-    struct buf words[11] = {{0}};
+    struct buf words[12] = {{0}};
     engine_redis_key(&words[0], e, okey, "presence");
     engine_redis_key(&words[1], e, okey, "presence:gen");
     engine_redis_key(&words[2], e, okey, "presence:dead");
     engine_redis_key(&words[3], e, okey, "meta");
     engine_redis_key(&words[4], e, okey, "ch");
-    buf_append(&words[5], member.p, member.len);
+    engine_redis_key(&words[5], e, okey, "hist");
+    buf_append(&words[6], member.p, member.len);
     if (env->participant)
-        participant_to_json(env->participant, env->object_id, &words[6]);
-    buf_append_str(&words[7], env->origin_instance);
-    buf_printf(&words[8], "%lld", e->gen);
+        participant_to_json(env->participant, env->object_id, &words[7]);
+    buf_append_str(&words[8], env->origin_instance);
+    buf_printf(&words[9], "%lld", e->gen);
     struct chanmsg m = {.kind = CHANMSG_PRESENCE,
                         .instance = env->origin_instance,
                         .sid = env->origin_sid,
                         .user_key = env->user_key};
-    chanmsg_encode_presence(&words[9], &words[10], &m, words[6].p, words[6].len);
+    chanmsg_encode_presence(&words[10], &words[11], &m, words[7].p, words[7].len);
     buf_free(&member);
 
     struct presence_call *c = oc_malloc(sizeof(*c));
     c->e = e;
     c->done = done;
     c->privdata = privdata;
-    if (engine_redis_run_script(e, &script_presence_set, 5, words, 11, presence_reply, c) != 0) {
+    if (engine_redis_run_script(e, &script_presence_set, 6, words, 12, presence_reply, c) != 0) {
         free(c);
         if (done)
             done(privdata, ENGINE_UNAVAILABLE);
@@ -260,10 +261,13 @@ static void fill_reply(struct redis_conn *rc, redisReply *r, void *privdata)
     struct engine_redis *e = f->e;
     struct chan *ch = dict_get(&e->chans, f->okey, strlen(f->okey));
     if (ch) {
-        if (r && r->type == REDIS_REPLY_ARRAY && r->elements >= 1 &&
-            r->element[0]->type == REDIS_REPLY_STRING) {
+        if (r && r->type == REDIS_REPLY_ARRAY && r->elements >= 2 &&
+            r->element[0]->type == REDIS_REPLY_STRING &&
+            r->element[1]->type == REDIS_REPLY_STRING) {
             long long last = strtoll(r->element[0]->str, NULL, 10);
-            if (last < ch->off) {
+            const char *epoch = r->element[1]->str;
+            /* (another epoch: the messages below start a new order, engine_redis_deliver) */
+            if (ch->epoch && strcmp(epoch, ch->epoch) == 0 && last < ch->off) {
                 /* The object's order went back: Redis lost writes (a failover before its
                  * replica had them, a restart without its data). Count from there. */
                 log_warn("offsets went back channel=%s from=%lld to=%lld: Redis lost writes",
@@ -272,7 +276,7 @@ static void fill_reply(struct redis_conn *rc, redisReply *r, void *privdata)
                 ch->gap_to = 0;
             }
             /* Oldest first; those delivered already are dropped by their offsets. */
-            for (size_t i = 1; i < r->elements; i++)
+            for (size_t i = 2; i < r->elements; i++)
                 if (r->element[i]->type == REDIS_REPLY_STRING)
                     engine_redis_deliver(e, ch, r->element[i]->str, r->element[i]->len,
                                          ch->snap_seq, 1);
@@ -297,17 +301,18 @@ void engine_redis_fill(struct engine_redis *e, struct chan *ch, long long gap_to
             flush_held(e, ch);
         return;
     }
-    struct buf words[4] = {{0}};
+    struct buf words[5] = {{0}};
     engine_redis_key(&words[0], e, ch->okey, "meta");
     engine_redis_key(&words[1], e, ch->okey, "hist");
     buf_printf(&words[2], "%lld", ch->off);
     buf_printf(&words[3], "%d", e->conf->history_size);
+    buf_printf(&words[4], "%zu", e->conf->max_frame_bytes * (size_t)e->conf->history_size);
     struct fill *f = oc_malloc(sizeof(*f));
     f->e = e;
     f->okey = oc_strdup(ch->okey);
     ch->filling = 1;
     ch->snapping++;
-    if (engine_redis_run_script(e, &script_history_since, 2, words, 4, fill_reply, f) != 0)
+    if (engine_redis_run_script(e, &script_history_since, 2, words, 5, fill_reply, f) != 0)
         fill_reply(NULL, NULL, f);
 }
 
@@ -317,7 +322,10 @@ void engine_redis_run_waits(struct engine_redis *e, struct chan *ch)
     ch->waits = NULL;
     for (; w; w = next) {
         next = w->next;
-        snapshot(e, ch->okey, ch, w->cb, w->privdata);
+        if (w->hcb)
+            engine_redis_history_read(e, ch->okey, w->after, w->max_bytes, w->hcb, w->privdata);
+        else
+            snapshot(e, ch->okey, ch, w->cb, w->privdata);
         free(w);
     }
 }
@@ -339,7 +347,7 @@ void engine_redis_presence_list(struct engine *base, const char *okey, engine_pr
     }
     /* Read only once subscribed, so no change can fall between the snapshot and the
      * channel. */
-    struct list_wait *w = oc_malloc(sizeof(*w));
+    struct list_wait *w = oc_calloc(1, sizeof(*w));
     w->cb = cb;
     w->privdata = privdata;
     w->next = ch->waits;

@@ -88,6 +88,10 @@ void metrics_render(struct buf *out, const struct metrics_codes *codes)
     counter(out, "objcast_presence_swept_total",
             "Presence entries of dead instances removed by this instance's reaping.",
             m->presence_swept);
+    counter(out, "objcast_resumes_recovered_total",
+            "Subscribes and joins with since answered recovered: true.", m->resumes_recovered);
+    counter(out, "objcast_resumes_lost_total",
+            "Subscribes and joins with since answered recovered: false.", m->resumes_lost);
     static const char *refused[] = {"max_connections", "head_too_large", "body_too_large",
                                     "malformed"};
     _Static_assert(sizeof(refused) / sizeof(*refused) == METRICS_REFUSED_COUNT,

@@ -65,6 +65,8 @@ struct metrics {
     uint64_t redis_latency[METRICS_LATENCY_BUCKETS + 1]; /* command round trips, by bucket */
     double redis_latency_sum;        /* seconds */
     uint64_t presence_swept;         /* dead instances' entries removed by reaping */
+    uint64_t resumes_recovered;      /* resumes (since) answered recovered: true */
+    uint64_t resumes_lost;           /* ... recovered: false */
     uint64_t http_refused[METRICS_REFUSED_COUNT]; /* HTTP requests refused by a limit */
 };
 

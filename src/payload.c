@@ -43,6 +43,22 @@ struct payload *payload_copy(const char *text, size_t len)
     return wrap(storage, len);
 }
 
+struct payload *payload_copy_insert(const char *text, size_t len, size_t at, const char *ins,
+                                    size_t inslen)
+{
+    assert(at <= len);
+    char *storage = oc_malloc(PAYLOAD_HEADROOM + len + inslen + 1);
+    char *p = storage + PAYLOAD_HEADROOM;
+    if (at)
+        memcpy(p, text, at);
+    if (inslen)
+        memcpy(p + at, ins, inslen);
+    if (len > at)
+        memcpy(p + at + inslen, text + at, len - at);
+    p[len + inslen] = '\0';
+    return wrap(storage, len + inslen);
+}
+
 struct payload *payload_new_raw(const void *bytes, size_t len)
 {
     struct payload *p = payload_copy(bytes, len);

@@ -45,6 +45,10 @@ struct payload *payload_finish(struct buf *b);
  * engine): not counted as an encoding. One reference, owned by the caller. */
 struct payload *payload_copy(const char *text, size_t len);
 
+/* payload_copy() with ins (inslen bytes) put in at byte `at` of text (at <= len). */
+struct payload *payload_copy_insert(const char *text, size_t len, size_t at, const char *ins,
+                                    size_t inslen);
+
 /* Bytes that are already what goes on the wire (an HTTP response, a control frame), wrapped
  * so an output queue can hold them like any payload: wire and text are those bytes. */
 struct payload *payload_new_raw(const void *bytes, size_t len);

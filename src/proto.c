@@ -68,6 +68,7 @@ enum key {
     KEY_ECHO,
     KEY_MERGE,
     KEY_IF_VERSION,
+    KEY_SINCE,
     KEY_EVENT,   /* payload members from here on */
     KEY_MESSAGE,
     KEY_TO,
@@ -134,6 +135,7 @@ static enum key key_lookup(const unsigned char *k, size_t len, int payload)
         {"objectType", KEY_OBJECT_TYPE, 0}, {"objectToken", KEY_OBJECT_TOKEN, 0},
         {"payload", KEY_PAYLOAD, 0},     {"echo", KEY_ECHO, 0},
         {"merge", KEY_MERGE, 0},         {"ifVersion", KEY_IF_VERSION, 0},
+        {"since", KEY_SINCE, 0},
         {"event", KEY_EVENT, 1},         {"message", KEY_MESSAGE, 1},
         {"to", KEY_TO, 1},               {"objectId", KEY_OBJECT_ID, 1},
     };
@@ -261,6 +263,11 @@ static int top_member(struct parse_ctx *c, enum kind kind, const unsigned char *
     case KEY_PAYLOAD:
         capture(c, 0, kind, c->key_end1, &m->payload);
         c->in_payload = kind == V_MAP;
+        return 1;
+    case KEY_SINCE:
+        if (kind != V_MAP)
+            return fail(c, "\"since\" must be an object");
+        capture(c, 0, kind, c->key_end1, &m->since);
         return 1;
     case KEY_ECHO:
         return bool_key(c, &m->echo, kind, bval, "\"echo\" must be a boolean");
@@ -459,6 +466,37 @@ int proto_parse(const char *text, size_t len, struct proto_msg *m, const char **
     return 0;
 }
 
+int proto_parse_since(struct proto_span since, struct proto_since *out, const char **err)
+{
+    memset(out, 0, sizeof(*out));
+    struct json_value *v = json_parse(since.p, since.len, err);
+    if (!v)
+        return -1;
+    const char *epoch = json_string(json_get(v, "epoch"));
+    const char *session = json_string(json_get(v, "session"));
+    const struct json_value *off = json_get(v, "offset");
+    *err = NULL;
+    if (!epoch)
+        *err = "\"since.epoch\" must be a string";
+    else if (!session)
+        *err = "\"since.session\" must be a string";
+    else if (!off || json_integer(off, &out->offset) != 0 || out->offset < 0)
+        *err = "\"since.offset\" must be a non-negative integer";
+    if (!*err) {
+        out->epoch = oc_strdup(epoch);
+        out->session = oc_strdup(session);
+    }
+    json_free(v);
+    return *err ? -1 : 0;
+}
+
+void proto_since_clear(struct proto_since *s)
+{
+    free(s->epoch);
+    free(s->session);
+    memset(s, 0, sizeof(*s));
+}
+
 void proto_msg_clear(struct proto_msg *m)
 {
     free(m->token);
@@ -468,12 +506,23 @@ void proto_msg_clear(struct proto_msg *m)
 
 /* --- encoding ---------------------------------------------------------------------------- */
 
-void proto_append_envelope(struct buf *b, const char *type, const char *object_id,
-                           struct proto_span ref)
+/* ,"offset":N,"epoch":E */
+static void append_position(struct buf *b, long long offset, const char *epoch)
+{
+    buf_printf(b, ",\"offset\":%lld,\"epoch\":", offset);
+    json_append_string(b, epoch, strlen(epoch));
+}
+
+/* proto_append_envelope() with the place in the object's order after the type when
+ * offset > 0. */
+static void append_envelope_at(struct buf *b, const char *type, const char *object_id,
+                               struct proto_span ref, long long offset, const char *epoch)
 {
     buf_append_str(b, "{\"type\":\"");
     buf_append_str(b, type);
     buf_append_char(b, '"');
+    if (offset > 0 && epoch)
+        append_position(b, offset, epoch);
     if (object_id && object_id[0]) {
         buf_append_str(b, ",\"objectId\":");
         json_append_string(b, object_id, strlen(object_id));
@@ -482,6 +531,12 @@ void proto_append_envelope(struct buf *b, const char *type, const char *object_i
         buf_append_str(b, ",\"ref\":");
         buf_append(b, ref.p, ref.len);
     }
+}
+
+void proto_append_envelope(struct buf *b, const char *type, const char *object_id,
+                           struct proto_span ref)
+{
+    append_envelope_at(b, type, object_id, ref, 0, NULL);
 }
 
 struct payload *proto_encode_error(enum proto_error code, const char *message,
@@ -499,7 +554,8 @@ struct payload *proto_encode_error(enum proto_error code, const char *message,
 }
 
 struct payload *proto_encode_ready(const char *user_json, const char *instance,
-                                 size_t max_message, size_t max_data, struct proto_span ref)
+                                 const char *session, size_t max_message, size_t max_data,
+                                 struct proto_span ref)
 {
     struct buf b = {0};
     payload_begin(&b);
@@ -508,6 +564,8 @@ struct payload *proto_encode_ready(const char *user_json, const char *instance,
     buf_append_str(&b, user_json);
     buf_append_str(&b, ",\"instance\":");
     json_append_string(&b, instance, strlen(instance));
+    buf_append_str(&b, ",\"session\":");
+    json_append_string(&b, session, strlen(session));
     buf_printf(&b, ",\"limits\":{\"maxMessageBytes\":%zu,\"maxDataBytes\":%zu}}}", max_message,
                max_data);
     return payload_finish(&b);
@@ -558,12 +616,17 @@ static void append_participant(struct buf *b, const struct participant *p, const
 }
 
 struct payload *proto_encode_presence(enum presence_state state, const struct participant *p,
-                                    const char *object_id, int is_self)
+                                    const char *object_id, int is_self,
+                                    const struct proto_position *pos)
 {
     struct buf b = {0};
     struct proto_span none = {0};
     payload_begin(&b);
     proto_append_envelope(&b, presence_event_name(state), object_id, none);
+    if (pos && pos->epoch)
+        append_position(&b, pos->offset, pos->epoch);
+    if (pos && pos->recovered >= 0)
+        buf_append_str(&b, pos->recovered ? ",\"recovered\":true" : ",\"recovered\":false");
     buf_append_str(&b, ",\"payload\":");
     append_participant(&b, p, object_id, is_self, PRESENCE_NONE);
     buf_append_char(&b, '}');
@@ -624,13 +687,28 @@ struct payload *proto_encode_message(const char *object_id, const char *source_j
     return payload_finish(&b);
 }
 
+#define MESSAGE_START "{\"type\":\"ovice_message\""
+
+struct payload *proto_message_at(const char *body, size_t len, long long offset,
+                                 const char *epoch)
+{
+    size_t at = sizeof(MESSAGE_START) - 1;
+    if (offset <= 0 || !epoch || len <= at || memcmp(body, MESSAGE_START, at) != 0)
+        return payload_copy(body, len);
+    struct buf ins = {0};
+    append_position(&ins, offset, epoch);
+    struct payload *f = payload_copy_insert(body, len, at, ins.p, ins.len);
+    buf_free(&ins);
+    return f;
+}
+
 struct payload *proto_encode_data(const char *type, const char *object_id, struct proto_span ref,
                                 long long version, const struct data_doc *doc,
-                                long long updated_at)
+                                long long updated_at, long long offset, const char *epoch)
 {
     struct buf b = {0};
     payload_begin(&b);
-    proto_append_envelope(&b, type, object_id, ref);
+    append_envelope_at(&b, type, object_id, ref, offset, epoch);
     buf_printf(&b, ",\"version\":%lld,\"payload\":", version);
     if (updated_at >= 0)
         data_encode_with_updated_at(doc, updated_at, &b);

@@ -75,7 +75,21 @@ struct proto_msg {
     int echo;                 /* top-level "echo": true */
     int merge;                /* top-level "merge": true */
     long long if_version;     /* top-level "ifVersion", -1 when absent */
+    struct proto_span since;  /* top-level "since" (an object), or absent */
 };
+
+/* A resume's "since" (docs/protocol.md section 10). */
+struct proto_since {
+    char *epoch;   /* owned */
+    long long offset;
+    char *session; /* owned */
+};
+
+/* Reads a "since" span: {"epoch": string, "offset": integer >= 0, "session": string}.
+ * Returns 0, or -1 with *err a static reason (out then holds nothing). Clear with
+ * proto_since_clear(). */
+int proto_parse_since(struct proto_span since, struct proto_since *out, const char **err);
+void proto_since_clear(struct proto_since *s);
 
 /* Name of a type ("ovice_broadcast_message"), and the reverse lookup (PROTO_UNKNOWN). */
 const char *proto_type_name(enum proto_type t);
@@ -100,15 +114,27 @@ void proto_msg_clear(struct proto_msg *m);
  */
 struct payload *proto_encode_error(enum proto_error code, const char *message,
                                  const char *object_id, struct proto_span ref);
+/* objcast_ready; session: the connection's session id for a later resume (section 10). */
 struct payload *proto_encode_ready(const char *user_json, const char *instance,
-                                 size_t max_message, size_t max_data, struct proto_span ref);
+                                 const char *session, size_t max_message, size_t max_data,
+                                 struct proto_span ref);
 /* objcast_refreshed: the connection now lives until exp (unix seconds). */
 struct payload *proto_encode_refreshed(long long exp, struct proto_span ref);
 
+/* Where a connection stands in an object's order (docs/protocol.md section 10): carried by
+ * the own event that answers a subscribe or join. */
+struct proto_position {
+    const char *epoch; /* NULL: no position */
+    long long offset;
+    int recovered; /* answer to a resume: 1 or 0; -1 when there was none */
+};
+
 /* ovice_participant_<state> for participant p on object_id, as seen by a recipient who is
- * (is_self) or is not that user: isSelf, and email only for the user itself. */
+ * (is_self) or is not that user: isSelf, and email only for the user itself. pos (or NULL)
+ * adds top-level "offset", "epoch" and "recovered". */
 struct payload *proto_encode_presence(enum presence_state state, const struct participant *p,
-                                    const char *object_id, int is_self);
+                                    const char *object_id, int is_self,
+                                    const struct proto_position *pos);
 
 /* Appends the JSON array of n participants with their aggregate states, isSelf where
  * user_key equals self_user_key ("" for nobody). */
@@ -129,11 +155,18 @@ struct payload *proto_encode_message(const char *object_id, const char *source_j
                                    const char *event, struct proto_span message,
                                    struct proto_span to);
 
+/* An ovice_message another instance (or the engine) carries as body, with its place in the
+ * object's order: top-level "offset" and "epoch" put in after "type". One copy of body, not
+ * counted as an encoding; a body that is not an ovice_message is copied as it is. */
+struct payload *proto_message_at(const char *body, size_t len, long long offset,
+                                 const char *epoch);
+
 /* ovice_saved_data, ovice_shared_data or ovice_data_saved_success (type), with the top-level
- * version; updated_at >= 0 adds "updated_at" to the payload (ovice_data_saved_success). */
+ * version; updated_at >= 0 adds "updated_at" to the payload (ovice_data_saved_success);
+ * offset > 0 adds top-level "offset" and "epoch" (ovice_shared_data). */
 struct payload *proto_encode_data(const char *type, const char *object_id, struct proto_span ref,
                                 long long version, const struct data_doc *doc,
-                                long long updated_at);
+                                long long updated_at, long long offset, const char *epoch);
 
 /* Appends `"ref":<ref>,` etc.: the shared envelope pieces encoders use. */
 void proto_append_envelope(struct buf *b, const char *type, const char *object_id,

@@ -57,8 +57,12 @@ static void entry_written(void *privdata, enum engine_status st)
 {
     struct wait_ref *w = privdata;
     /* Stored: the own event is on its way. Otherwise it never comes: stop waiting. */
-    if (st != ENGINE_OK)
-        registry_session_release(registry_session_by_sid(w->r, w->sid), w->wait);
+    if (st != ENGINE_OK) {
+        struct session *s = registry_session_by_sid(w->r, w->sid);
+        if (s && s->waiting == w->wait)
+            registry_recovery_abort(s);
+        registry_session_release(s, w->wait);
+    }
     free(w);
 }
 
@@ -82,8 +86,9 @@ static void object_key(struct buf *b, const struct session *s, const char *objec
 static void publish_entry(struct registry *r, struct object *o, const char *user_key,
                           uint64_t origin_sid);
 static struct participant *local_entry(struct object *o, const char *user_key);
-static void send_presence_change(struct object *o, const char *user_key,
-                                 enum presence_state after, const struct participant *shown);
+static void send_presence_change(struct registry *r, struct object *o, const char *user_key,
+                                 enum presence_state after, const struct participant *shown,
+                                 const struct envelope *env);
 
 /* A replica read in flight: the object is found again by key, since it may be gone. */
 struct replica_read {
@@ -161,14 +166,14 @@ static void replica_read_done(void *privdata, enum engine_status st, size_t n,
             const struct participant *old = NULL;
             enum presence_state was = presence_user_state(&o->replica, u->user_key, &old);
             if (presence_user_state(&fresh, u->user_key, NULL) == PRESENCE_NONE && was)
-                send_presence_change(o, u->user_key, PRESENCE_NONE, old);
+                send_presence_change(r, o, u->user_key, PRESENCE_NONE, old, NULL);
         }
         TAILQ_FOREACH(u, &fresh.order, link)
         {
             const struct participant *now = NULL;
             enum presence_state is = presence_user_state(&fresh, u->user_key, &now);
             if (presence_user_state(&o->replica, u->user_key, NULL) != is)
-                send_presence_change(o, u->user_key, is, now);
+                send_presence_change(r, o, u->user_key, is, now, NULL);
         }
     }
     presence_clear(&o->replica);
@@ -307,14 +312,24 @@ static struct participant *self_view(const struct participant *p, const struct i
     return mine;
 }
 
-/* The event a connection gets about its own state. */
-static void send_own_event(struct membership *m, enum presence_state state)
+/* The event a connection gets about its own state: p as its user sees it (NULL: made from
+ * the membership); env, the engine's envelope that answers the connection's own command,
+ * gives the object's position (docs/protocol.md section 10), NULL for none. */
+static void send_own_event(struct membership *m, enum presence_state state,
+                           const struct participant *p, const struct envelope *env)
 {
-    struct participant *p = participant_new(m->s->id, m->object_type, m->host, state);
-    struct payload *f = proto_encode_presence(state, p, m->o->object_id, 1);
-    registry_send_payload(m->s, f);
-    payload_unref(f);
-    participant_free(p);
+    struct participant *made = p ? NULL : participant_new(m->s->id, m->object_type, m->host, state);
+    if (!p)
+        p = made;
+    if (state == PRESENCE_NONE || !registry_recovery_own_event(m, state, p, env)) {
+        struct proto_position pos = {.epoch = env ? env->epoch : NULL,
+                                     .offset = env && env->offset > 0 ? env->offset : 0,
+                                     .recovered = -1};
+        struct payload *f = proto_encode_presence(state, p, m->o->object_id, 1, &pos);
+        registry_send_payload(m->s, f);
+        payload_unref(f);
+    }
+    participant_free(made);
 }
 
 /* m is going. If its user was linked through it (joined or left), the user's other
@@ -333,6 +348,7 @@ static void remove_membership(struct membership *m)
     o->nmembers--;
     metrics.memberships--;
     LIST_REMOVE(m, slink);
+    registry_recovery_free(m->rec);
     free(m);
 }
 
@@ -348,11 +364,12 @@ static enum presence_state next_state(enum presence_state cur, enum registry_act
 
 enum proto_error registry_presence(struct registry *r, struct session *s, const char *object_id,
                                    enum registry_action action, const char *object_type,
-                                   int host)
+                                   int host, const struct proto_since *since)
 {
     struct membership *m = registry_membership(r, s, object_id);
     if (!m && (action == REGISTRY_LEAVE || action == REGISTRY_UNSUBSCRIBE))
         return PROTO_ERR_NOT_SUBSCRIBED;
+    int resume = !m && since && (action == REGISTRY_SUBSCRIBE || action == REGISTRY_JOIN);
 
     if (!m) {
         struct buf okey = {0};
@@ -372,7 +389,7 @@ enum proto_error registry_presence(struct registry *r, struct session *s, const 
 
     if (action == REGISTRY_UNSUBSCRIBE) {
         /* The requester hears of it at once: it gets nothing from the object any more. */
-        send_own_event(m, PRESENCE_NONE);
+        send_own_event(m, PRESENCE_NONE, NULL, NULL);
         remove_membership(m);
         publish_entry(r, o, s->id->user_key, 0);
         object_release_if_empty(r, o);
@@ -387,6 +404,8 @@ enum proto_error registry_presence(struct registry *r, struct session *s, const 
     }
     m->seq = ++r->seq;
     registry_session_wait(r, s);
+    if (resume)
+        registry_recovery_start(r, m, since);
     publish_entry(r, o, s->id->user_key, s->sid);
     return PROTO_ERR_COUNT;
 }
@@ -436,21 +455,30 @@ void registry_send_participants(struct registry *r, struct membership *m, struct
 /* --- deliveries -------------------------------------------------------------------------- */
 
 /* Tells every local connection on o that user_key is now in state after: the user's own
- * connections get the self variant (isSelf, email), the others one shared payload. */
-static void send_presence_change(struct object *o, const char *user_key,
-                                 enum presence_state after, const struct participant *shown)
+ * connections get the self variant (isSelf, email), the others one shared payload. env:
+ * the engine's envelope, whose origin connection (if here) gets it as its own event. */
+static void send_presence_change(struct registry *r, struct object *o, const char *user_key,
+                                 enum presence_state after, const struct participant *shown,
+                                 const struct envelope *env)
 {
     struct payload *self = NULL, *others = NULL;
+    uint64_t origin = env && env->origin_sid && is_local_origin(r, env) ? env->origin_sid : 0;
     struct membership *m;
     TAILQ_FOREACH(m, &o->members, olink)
     {
         int is_self = strcmp(user_of(m), user_key) == 0;
+        if (is_self && origin && m->s->sid == origin) {
+            struct participant *mine = self_view(shown, m->s->id);
+            send_own_event(m, after, mine, env);
+            participant_free(mine);
+            continue;
+        }
         if (is_self && !self) {
             struct participant *mine = self_view(shown, m->s->id);
-            self = proto_encode_presence(after, mine, o->object_id, 1);
+            self = proto_encode_presence(after, mine, o->object_id, 1, NULL);
             participant_free(mine);
         } else if (!is_self && !others) {
-            others = proto_encode_presence(after, shown, o->object_id, 0);
+            others = proto_encode_presence(after, shown, o->object_id, 0, NULL);
         }
         registry_send_payload(m->s, is_self ? self : others);
     }
@@ -491,7 +519,7 @@ static void deliver_presence(struct registry *r, struct object *o, const struct 
         const struct participant *shown = gone;
         if (after != PRESENCE_NONE)
             presence_user_state(&o->replica, env->user_key, &shown);
-        send_presence_change(o, env->user_key, after, shown);
+        send_presence_change(r, o, env->user_key, after, shown, env);
         if (after == PRESENCE_LEFT && !is_local_origin(r, env) && upgrade_to_left(o, env->user_key))
             publish_entry(r, o, env->user_key, 0);
     } else if (is_local_origin(r, env) && env->origin_sid) {
@@ -499,11 +527,16 @@ static void deliver_presence(struct registry *r, struct object *o, const struct 
         struct session *s = registry_session_by_sid(r, env->origin_sid);
         struct membership *m = s ? registry_membership(r, s, o->object_id) : NULL;
         if (m && m->o == o)
-            send_own_event(m, m->state);
+            send_own_event(m, m->state, NULL, env);
     }
-    /* The requester's command shows in the replica now: its next message may run. */
-    if (is_local_origin(r, env) && env->origin_sid)
-        registry_session_release(registry_session_by_sid(r, env->origin_sid), 0);
+    /* The requester's command shows in the replica now: its next message may run (a
+     * resume's, once its replay is out: registry_recovery.c). */
+    if (is_local_origin(r, env) && env->origin_sid) {
+        struct session *s = registry_session_by_sid(r, env->origin_sid);
+        struct membership *m = s ? registry_membership(r, s, o->object_id) : NULL;
+        if (!m || !registry_recovery_pending(m))
+            registry_session_release(s, 0);
+    }
     participant_free(gone);
 }
 
@@ -519,8 +552,9 @@ static void deliver_data(struct registry *r, struct object *o, const struct enve
             continue; /* the saver gets ovice_data_saved_success instead */
         if (!f)
             f = proto_encode_data("ovice_shared_data", o->object_id, none, env->version,
-                                  env->data, -1);
-        registry_send_payload(m->s, f);
+                                  env->data, -1, env->offset, env->epoch);
+        if (!registry_recovery_deliver(m, f, env))
+            registry_send_payload(m->s, f);
     }
     payload_unref(f);
 }
@@ -539,13 +573,14 @@ static void deliver(void *privdata, const char *okey, const struct envelope *env
         {
             if (!env->echo && local && m->s->sid == env->origin_sid)
                 continue;
-            registry_send_payload(m->s, env->payload);
+            if (!registry_recovery_deliver(m, env->payload, env))
+                registry_send_payload(m->s, env->payload);
         }
         break;
     }
     case ENVELOPE_EMIT:
         TAILQ_FOREACH(m, &o->members, olink)
-        if (strcmp(user_of(m), env->to) == 0)
+        if (strcmp(user_of(m), env->to) == 0 && !registry_recovery_deliver(m, env->payload, env))
             registry_send_payload(m->s, env->payload);
         break;
     case ENVELOPE_PRESENCE:

@@ -21,6 +21,8 @@
  * instance sees one order.
  */
 
+struct recovery;
+
 /* One session on one object. */
 struct membership {
     struct session *s;               /* the connection's session */
@@ -29,6 +31,7 @@ struct membership {
     char object_type[8];             /* as subscribed: "static" or "dynamic" */
     int host;                        /* isHost granted by an object token */
     unsigned long long seq;          /* when it last changed; the newest wins ties */
+    struct recovery *rec;            /* it came with since: registry_recovery.c */
     TAILQ_ENTRY(membership) olink;   /* in o->members */
     LIST_ENTRY(membership) slink;    /* in s->memberships */
 };
@@ -76,13 +79,18 @@ struct membership *registry_membership(struct registry *r, struct session *s,
                                        const char *object_id);
 
 /*
- * Runs a presence command. object_type and host apply to subscribe and join. Returns
+ * Runs a presence command. object_type and host apply to subscribe and join; since (or
+ * NULL) to a subscribe or join of an object the session is not on yet: a resume
+ * (docs/protocol.md section 10). Returns
  * PROTO_ERR_COUNT when done (events go out through the engine), or PROTO_ERR_NOT_SUBSCRIBED
  * for leave or unsubscribe of an object the session is not on.
  */
 enum proto_error registry_presence(struct registry *r, struct session *s, const char *object_id,
                                    enum registry_action action, const char *object_type,
-                                   int host);
+                                   int host, const struct proto_since *since);
+
+/* Appends s's session id as objcast_ready shows it (what a later resume's since names). */
+void registry_session_name(struct buf *b, const struct registry *r, const struct session *s);
 
 /* Answers ovice_get_participants from the replica: no round trip. */
 void registry_send_participants(struct registry *r, struct membership *m, struct proto_span ref);

@@ -153,7 +153,8 @@ static void data_answer(struct pending *p, enum engine_status st, const struct e
             send_engine_error(s, p, st);
         } else {
             struct payload *f = proto_encode_data(type, p->object_id, pending_ref(p), d->version,
-                                                d->doc, with_updated_at ? d->updated_at : -1);
+                                                d->doc, with_updated_at ? d->updated_at : -1, 0,
+                                                NULL);
             registry_send_payload(s, f);
             payload_unref(f);
         }

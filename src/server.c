@@ -350,7 +350,7 @@ struct server *server_new(struct conf *conf, const char *instance_id, struct buf
     if (conf->engine == CONF_ENGINE_REDIS)
         s->engine = engine_redis_new(s->base, conf, s->instance_id, s->listen_addr);
     else
-        s->engine = engine_memory_new(s->instance_id);
+        s->engine = engine_memory_new(s->conf, s->instance_id);
     s->engine->stats = engine_stats;
     s->engine->stats_privdata = s;
     s->registry = registry_new(s->engine, conf, s->instance_id);

@@ -9,13 +9,13 @@
 -- ARGV[3] limit of the stored object's compact JSON size (bytes)
 -- ARGV[4] now (unix s)
 -- ARGV[5] message head, up to "v": (src/chanmsg.h); this script appends the version,
---         ,"a": and now, ,"o": and the offset (meta field off, as publish.lua), the } and
---         newline, then the object's JSON
+--         ,"a": and now, ,"o": and the offset and ,"h": and the epoch (meta fields off and
+--         epoch, as publish.lua), the } and newline, then the object's JSON
 -- ARGV[6] history_size, ARGV[7] history_ttl (ms): as publish.lua
 -- ARGV[8..] triples: key, its size as a JSON string (quotes included), compact JSON value
 -- Sizes follow data.h: 2 + sum(key bytes + 1 + value length) + commas; fbytes is the sum.
 -- Returns {'ok', version, now, JSON text} or {'conflict'} or {'too_large'}.
--- data_json is the same function as in data_get.lua (see there).
+-- data_json is the same function as in data_get.lua (see there), epoch as in publish.lua.
 local function data_json(key)
   local all = redis.call('HGETALL', key)
   local parts = {}
@@ -23,6 +23,15 @@ local function data_json(key)
     parts[#parts + 1] = cjson.encode(all[i]) .. ':' .. all[i + 1]
   end
   return '{' .. table.concat(parts, ',') .. '}'
+end
+local function epoch(meta, hist)
+  local ep = redis.call('HGET', meta, 'epoch')
+  if ep then return ep end
+  local t = redis.call('TIME')
+  ep = t[1] .. string.format('%06d', tonumber(t[2]))
+  redis.call('HSET', meta, 'epoch', ep)
+  redis.call('DEL', hist)
+  return ep
 end
 local merge = ARGV[1] == '1'
 local version = tonumber(redis.call('HGET', KEYS[2], 'version') or '0')
@@ -59,7 +68,8 @@ version = redis.call('HINCRBY', KEYS[2], 'version', 1)
 redis.call('HSET', KEYS[2], 'updated_at', ARGV[4], 'bytes', bytes, 'fbytes', fbytes)
 local json = data_json(KEYS[1])
 local off = redis.call('HINCRBY', KEYS[2], 'off', 1)
-local msg = ARGV[5] .. version .. ',"a":' .. ARGV[4] .. ',"o":' .. off .. '}\n' .. json
+local msg = ARGV[5] .. version .. ',"a":' .. ARGV[4] .. ',"o":' .. off .. ',"h":"' ..
+  epoch(KEYS[2], KEYS[4]) .. '"}\n' .. json
 -- kept in the history exactly as publish.lua keeps a message
 local size = tonumber(ARGV[6])
 if size > 0 then

@@ -1,18 +1,33 @@
 -- publish.lua: gives a broadcast or emit its place in the object's order, keeps it in the
 -- object's history and publishes it, atomically. With the history, an instance that missed
 -- messages of the object (its subscription moved with a resharding, or was down) reads
--- them back by their offsets (history_since.lua).
--- KEYS[1] <prefix>:{ws:obj}:meta  hash  field off: the object's last offset
+-- them back by their offsets, and a client that reconnects gets what it missed
+-- (history_since.lua).
+-- KEYS[1] <prefix>:{ws:obj}:meta  hash  fields off (the object's last offset) and epoch
 -- KEYS[2] <prefix>:{ws:obj}:hist  list  the last messages, oldest first
 -- KEYS[3] <prefix>:{ws:obj}:ch    the object's channel
--- ARGV[1] message head, up to "o": (src/chanmsg.h)
--- ARGV[2] message tail, from the } after the offset (the body follows the newline)
+-- ARGV[1] message head, up to "o": (src/chanmsg.h); the script appends the offset and
+--         ,"h": and the epoch
+-- ARGV[2] message tail, from the } after the epoch (the body follows the newline)
 -- ARGV[3] history_size: messages kept (0: none), at least; up to a quarter more
 -- ARGV[4] history_ttl (ms): the history goes when nothing was added for about that long
 --         (counted from one of its last 16 messages)
 -- Returns the offset.
+-- The epoch names the object's order: it is made with the first offset (TIME, so a meta
+-- lost with Redis's data gets another one) and a history of another epoch goes with it.
+-- epoch() is the same function in data_save.lua and presence_set.lua (see data_json in
+-- data_get.lua for why each script is whole).
+local function epoch(meta, hist)
+  local ep = redis.call('HGET', meta, 'epoch')
+  if ep then return ep end
+  local t = redis.call('TIME')
+  ep = t[1] .. string.format('%06d', tonumber(t[2]))
+  redis.call('HSET', meta, 'epoch', ep)
+  redis.call('DEL', hist)
+  return ep
+end
 local off = redis.call('HINCRBY', KEYS[1], 'off', 1)
-local msg = ARGV[1] .. off .. ARGV[2]
+local msg = ARGV[1] .. off .. ',"h":"' .. epoch(KEYS[1], KEYS[2]) .. '"' .. ARGV[2]
 local size = tonumber(ARGV[3])
 if size > 0 then
   -- Trimmed once it is a quarter over its size, and its expiry pushed back on every 16th

@@ -63,9 +63,12 @@ struct fixture {
     void (*pump)(const int *done); /* runs until *done; NULL when answers come at once */
 };
 
+/* engine memory's conf: the defaults (history_size 100, history_ttl 300). */
+static struct conf engine_conf = {.history_size = 100, .history_ttl = 300};
+
 static struct engine *make_memory(void)
 {
-    return engine_memory_new("inst-a");
+    return engine_memory_new(&engine_conf, "inst-a");
 }
 
 /* --- engine redis against a real redis-server ------------------------------------------- */

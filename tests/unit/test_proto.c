@@ -368,10 +368,10 @@ END_TEST
 START_TEST(encodes_ready)
 {
     struct proto_span ref = {"7", 1};
-    struct payload *f = proto_encode_ready("\"u1\"", "host:1", 2097152, 512000, ref);
+    struct payload *f = proto_encode_ready("\"u1\"", "host:1", "7@host:1", 2097152, 512000, ref);
     const char *text = payload_of(f);
     ck_assert_str_eq(text, "{\"type\":\"objcast_ready\",\"ref\":7,\"payload\":{\"userId\":\"u1\","
-                           "\"instance\":\"host:1\",\"limits\":{\"maxMessageBytes\":2097152,"
+                           "\"instance\":\"host:1\",\"session\":\"7@host:1\",\"limits\":{\"maxMessageBytes\":2097152,"
                            "\"maxDataBytes\":512000}}}");
     ck_assert(json_validate(text, strlen(text)));
     payload_unref(f);
@@ -434,7 +434,7 @@ static struct participant *sample(enum presence_state st)
 START_TEST(encodes_presence_events)
 {
     struct participant *p = sample(PRESENCE_JOINED);
-    struct payload *f = proto_encode_presence(PRESENCE_JOINED, p, "L1", 1);
+    struct payload *f = proto_encode_presence(PRESENCE_JOINED, p, "L1", 1, NULL);
     ck_assert_str_eq(payload_of(f),
                      "{\"type\":\"ovice_participant_joined\",\"objectId\":\"L1\",\"payload\":{"
                      "\"id\":12,\"name\":\"Ann \\\"A\\\"\",\"objectId\":\"L1\",\"objectType\":"
@@ -443,7 +443,7 @@ START_TEST(encodes_presence_events)
                      "\"ann@example.com\"}}");
     payload_unref(f);
     /* others never see the email */
-    f = proto_encode_presence(PRESENCE_NONE, p, "L1", 0);
+    f = proto_encode_presence(PRESENCE_NONE, p, "L1", 0, NULL);
     const char *text = payload_of(f);
     ck_assert_ptr_nonnull(strstr(text, "\"type\":\"ovice_participant_unsubscribed\""));
     ck_assert_ptr_nonnull(strstr(text, "\"isSelf\":false"));
@@ -508,12 +508,12 @@ START_TEST(encodes_data)
     data_doc_init(&d);
     ck_assert_int_eq(data_parse("{\"k\": [1, 2]}", 13, &d, &err), 0);
     struct proto_span ref = {"\"r\"", 3}, none = {0};
-    struct payload *f = proto_encode_data("ovice_data_saved_success", "L1", ref, 4, &d, 1700000000);
+    struct payload *f = proto_encode_data("ovice_data_saved_success", "L1", ref, 4, &d, 1700000000, 0, NULL);
     ck_assert_str_eq(payload_of(f), "{\"type\":\"ovice_data_saved_success\",\"objectId\":\"L1\","
                                     "\"ref\":\"r\",\"version\":4,\"payload\":{\"k\":[1,2],"
                                     "\"updated_at\":1700000000}}");
     payload_unref(f);
-    f = proto_encode_data("ovice_shared_data", "L1", none, 4, &d, -1);
+    f = proto_encode_data("ovice_shared_data", "L1", none, 4, &d, -1, 0, NULL);
     ck_assert_str_eq(payload_of(f), "{\"type\":\"ovice_shared_data\",\"objectId\":\"L1\","
                                     "\"version\":4,\"payload\":{\"k\":[1,2]}}");
     payload_unref(f);

@@ -385,6 +385,36 @@ export function mintToken(claims = {}, secret, header = { alg: 'HS256', typ: 'JW
 // ---------------------------------------------------------------------------------------
 // `ws` clients
 
+/*
+ * A message's place in its object's order (docs/protocol.md section 10): every
+ * ovice_message and ovice_shared_data must carry "offset" (an integer > 0) and "epoch" (a
+ * string); own presence events carry them too, answers to a resume "recovered", and
+ * objcast_ready's payload "session". Those fields are checked here and made non-enumerable,
+ * so the scenarios that compare whole messages with deepStrictEqual (which looks at
+ * enumerable fields only) need not know the values, while m.offset, m.epoch, m.recovered
+ * and m.payload.session stay readable. Returns what is wrong, or null.
+ */
+const POSITION_FIELDS = ['offset', 'epoch', 'recovered'];
+function placeInOrder(msg) {
+    if (!msg || typeof msg !== 'object' || Array.isArray(msg)) return null;
+    if (msg.type === 'ovice_message' || msg.type === 'ovice_shared_data') {
+        if (!Number.isInteger(msg.offset) || msg.offset < 1 || typeof msg.epoch !== 'string' || !msg.epoch) {
+            return `${msg.type} without a valid offset and epoch: ${JSON.stringify(msg).slice(0, 300)}`;
+        }
+    }
+    for (const k of POSITION_FIELDS) {
+        if (Object.prototype.propertyIsEnumerable.call(msg, k)) {
+            Object.defineProperty(msg, k, { value: msg[k], enumerable: false });
+        }
+    }
+    const p = msg.payload;
+    if (msg.type === 'objcast_ready' && p && Object.prototype.propertyIsEnumerable.call(p, 'session')) {
+        if (typeof p.session !== 'string' || !p.session) return `objcast_ready without a session: ${JSON.stringify(msg)}`;
+        Object.defineProperty(p, 'session', { value: p.session, enumerable: false });
+    }
+    return null;
+}
+
 class Client {
     constructor(ws) {
         this.ws = ws;
@@ -419,11 +449,13 @@ class Client {
     }
 
     _deliver(msg) {
+        const bad = placeInOrder(msg);
         const i = this.waiters.findIndex((w) => !w.type || w.type === msg.type);
         if (i >= 0) {
             const [w] = this.waiters.splice(i, 1);
             clearTimeout(w.timer);
-            w.resolve(msg);
+            if (bad) w.reject(new Error(bad));
+            else w.resolve(msg);
         } else {
             this.queue.push(msg);
         }
@@ -436,7 +468,10 @@ class Client {
     next(type, timeoutMs = 3000) {
         while (this.queue.length) {
             const m = this.queue.shift();
-            if (!type || m.type === type) return Promise.resolve(m);
+            if (!type || m.type === type) {
+                const bad = placeInOrder(m);
+                return bad ? Promise.reject(new Error(bad)) : Promise.resolve(m);
+            }
         }
         if (this.closeInfo) {
             return Promise.reject(new Error(`connection closed (code=${this.closeInfo.code}) ` +
