@@ -262,6 +262,52 @@ START_TEST(bad_numbers)
     assert_refused("{\"k\":\"b\",\"i\":\"x\",\"o\":-1}\n", CHANMSG_MALFORMED);
     assert_refused("{\"k\":\"b\",\"i\":\"x\",\"o\":\"5\"}\n", CHANMSG_MALFORMED);
     assert_refused("{\"k\":\"d\",\"i\":\"x\",\"o\":2.5}\n{}", CHANMSG_MALFORMED);
+    /* An epoch: a string. A position: an integer from 0 up. */
+    assert_refused("{\"k\":\"b\",\"i\":\"x\",\"o\":1,\"h\":17}\n", CHANMSG_MALFORMED);
+    assert_refused("{\"k\":\"p\",\"i\":\"x\",\"u\":\"a\",\"q\":1,\"w\":-2}\n",
+                   CHANMSG_MALFORMED);
+    assert_refused("{\"k\":\"p\",\"i\":\"x\",\"u\":\"a\",\"q\":1,\"w\":\"0\"}\n",
+                   CHANMSG_MALFORMED);
+}
+END_TEST
+
+START_TEST(epoch_and_position)
+{
+    /* What publish.lua makes of chanmsg_encode_message_head(): offset, epoch, body. */
+    struct chanmsg in = {.kind = CHANMSG_BROADCAST, .instance = "i1", .sid = 2};
+    struct buf b = {0};
+    chanmsg_encode_message_head(&b, &in);
+    buf_append_str(&b, "7,\"h\":\"1733\"}\n{\"type\":\"ovice_message\"}");
+    struct chanmsg m;
+    decode_ok(b.p, &m, CHANMSG_BROADCAST, "i1", 2);
+    ck_assert_int_eq(m.offset, 7);
+    ck_assert_str_eq(m.epoch, "1733");
+    ck_assert_int_eq(m.at, -1);
+    chanmsg_clear(&m);
+    /* encoded in C with both */
+    buf_reset(&b);
+    in.offset = 9;
+    in.epoch = "e\"1";
+    chanmsg_encode_message(&b, &in, "{}", 2);
+    ck_assert_str_eq(b.p, "{\"k\":\"b\",\"i\":\"i1\",\"s\":2,\"o\":9,\"h\":\"e\\\"1\"}\n{}");
+    decode_ok(b.p, &m, CHANMSG_BROADCAST, "i1", 2);
+    ck_assert_str_eq(m.epoch, "e\"1");
+    chanmsg_clear(&m);
+    /* presence_set.lua's position; a reap's removal has none */
+    buf_reset(&b);
+    buf_append_str(&b, "{\"k\":\"p\",\"i\":\"i1\",\"s\":2,\"u\":\"a\",\"q\":4,\"w\":0,\"h\":\"1733\"}\n");
+    decode_ok(b.p, &m, CHANMSG_PRESENCE, "i1", 2);
+    ck_assert_int_eq(m.at, 0);
+    ck_assert_str_eq(m.epoch, "1733");
+    ck_assert_int_eq(m.offset, 0);
+    chanmsg_clear(&m);
+    buf_reset(&b);
+    buf_append_str(&b, "{\"k\":\"p\",\"i\":\"i1\",\"s\":0,\"u\":\"a\",\"q\":5}\n");
+    decode_ok(b.p, &m, CHANMSG_PRESENCE, "i1", 0);
+    ck_assert_int_eq(m.at, -1);
+    ck_assert_ptr_null(m.epoch);
+    chanmsg_clear(&m);
+    buf_free(&b);
 }
 END_TEST
 
@@ -272,6 +318,7 @@ static Suite *chanmsg_suite(void)
     tcase_add_test(tc, broadcast_bytes_and_round_trip);
     tcase_add_test(tc, emit_bytes_and_round_trip);
     tcase_add_test(tc, presence_parts_and_round_trip);
+    tcase_add_test(tc, epoch_and_position);
     tcase_add_test(tc, presence_from_the_reap);
     tcase_add_test(tc, data_head_and_round_trip);
     tcase_add_test(tc, message_head_and_offset);

@@ -32,6 +32,8 @@ struct seen {
     int removed;          /* presence: the entry was removed */
     long long version;    /* data */
     uint64_t origin_sid;
+    long long offset;     /* the place in the object's order (presence: its position) */
+    char epoch[32];
 };
 
 static struct seen seen[MAX_SEEN];
@@ -45,6 +47,8 @@ static void on_deliver(void *privdata, const char *okey, const struct envelope *
     snprintf(s->okey, sizeof(s->okey), "%s", okey);
     s->kind = env->kind;
     s->origin_sid = env->origin_sid;
+    s->offset = env->offset;
+    snprintf(s->epoch, sizeof(s->epoch), "%s", env->epoch ? env->epoch : "");
     if (env->payload) {
         snprintf(s->text, sizeof(s->text), "%.*s", (int)env->payload->len, env->payload->text);
     }
@@ -298,6 +302,54 @@ static struct result get(const char *okey)
     return r;
 }
 
+/* A history read's answer. */
+struct hist {
+    int done;
+    enum engine_status st;
+    char epoch[32];
+    long long last;
+    size_t n;
+    long long offsets[256];
+    enum envelope_kind kinds[256];
+    char texts[4][128]; /* the first payloads (data: the JSON) */
+};
+
+static void on_history(void *privdata, enum engine_status st, const char *epoch, long long last,
+                       size_t n, const struct envelope *envs)
+{
+    struct hist *h = privdata;
+    h->done = 1;
+    h->st = st;
+    snprintf(h->epoch, sizeof(h->epoch), "%s", epoch ? epoch : "");
+    h->last = last;
+    h->n = n;
+    for (size_t i = 0; i < n && i < 256; i++) {
+        h->offsets[i] = envs[i].offset;
+        h->kinds[i] = envs[i].kind;
+        ck_assert_str_eq(envs[i].epoch, h->epoch);
+        if (i >= 4)
+            continue;
+        if (envs[i].payload) {
+            snprintf(h->texts[i], sizeof(h->texts[i]), "%.*s", (int)envs[i].payload->len,
+                     envs[i].payload->text);
+        } else if (envs[i].data) {
+            struct buf b = {0};
+            data_encode(envs[i].data, &b);
+            snprintf(h->texts[i], sizeof(h->texts[i]), "%s", b.p);
+            buf_free(&b);
+        }
+    }
+}
+
+static struct hist history(const char *okey, long long after, size_t max_bytes)
+{
+    struct hist h = {0};
+    E->ops->history(E, okey, after, max_bytes, on_history, &h);
+    wait_for(&h.done);
+    ck_assert_int_eq(h.st, ENGINE_OK);
+    return h;
+}
+
 /* --- the cases --------------------------------------------------------------------------- */
 
 START_TEST(publish_reaches_subscribers_only)
@@ -452,6 +504,72 @@ START_TEST(data_limit)
 }
 END_TEST
 
+START_TEST(offsets_epoch_and_history)
+{
+    subscribe("1:A");
+    /* an object without a message yet: offset 0, and a presence change carries that */
+    presence("1:A", "inst-a", "u1", PRESENCE_SUBSCRIBED);
+    settle(1);
+    ck_assert_int_eq(seen[0].offset, 0);
+    ck_assert_int_gt(strlen(seen[0].epoch), 0);
+    publish("1:A", "{\"type\":\"ovice_message\",\"n\":1}");
+    publish("1:A", "{\"type\":\"ovice_message\",\"n\":2}");
+    ck_assert_int_eq(save("1:A", "{\"k\":1}", 0, -1, 100).st, ENGINE_OK);
+    publish("1:A", "{\"type\":\"ovice_message\",\"n\":3}");
+    settle(5);
+    ck_assert_int_eq(nseen, 5);
+    /* offsets 1, 2, 3 (the save), 4 in one epoch, and in each message's text after its type */
+    for (int i = 1; i <= 4; i++) {
+        ck_assert_int_eq(seen[i].offset, i);
+        ck_assert_str_eq(seen[i].epoch, seen[0].epoch);
+    }
+    char want[128];
+    snprintf(want, sizeof(want), "{\"type\":\"ovice_message\",\"offset\":2,\"epoch\":\"%s\",\"n\":2}",
+             seen[0].epoch);
+    ck_assert_str_eq(seen[2].text, want);
+    ck_assert_int_eq(seen[3].kind, ENVELOPE_DATA);
+
+    /* after 1: 2, 3 and 4 as delivered; after 4: none */
+    struct hist h = history("1:A", 1, 1 << 20);
+    ck_assert_str_eq(h.epoch, seen[0].epoch);
+    ck_assert_int_eq(h.last, 4);
+    ck_assert_uint_eq(h.n, 3);
+    ck_assert_int_eq(h.offsets[0], 2);
+    ck_assert_int_eq(h.offsets[2], 4);
+    ck_assert_str_eq(h.texts[0], want);
+    ck_assert_int_eq(h.kinds[1], ENVELOPE_DATA);
+    ck_assert_str_eq(h.texts[1], "{\"k\":1}");
+    h = history("1:A", 4, 1 << 20);
+    ck_assert_int_eq(h.last, 4);
+    ck_assert_uint_eq(h.n, 0);
+    /* a byte budget (of what the engine stores: redis counts its channel header too) keeps
+     * the newest that fit */
+    h = history("1:A", 0, strlen(want) + 2);
+    ck_assert_uint_le(h.n, 1);
+    if (h.n)
+        ck_assert_int_eq(h.offsets[0], 4);
+}
+END_TEST
+
+START_TEST(history_is_capped)
+{
+    /* history_size 100 (both fixtures): the oldest of 150 are gone */
+    subscribe("1:A");
+    for (int i = 0; i < 150; i++)
+        publish("1:A", "{\"type\":\"ovice_message\"}");
+    settle(150);
+    struct hist h = history("1:A", 0, 1 << 20);
+    ck_assert_int_eq(h.last, 150);
+    ck_assert_uint_eq(h.n, 100);
+    ck_assert_int_eq(h.offsets[0], 51);
+    ck_assert_int_eq(h.offsets[99], 150);
+    /* an object nobody used: offset 0 */
+    h = history("1:B", 0, 1 << 20);
+    ck_assert_int_eq(h.last, 0);
+    ck_assert_uint_eq(h.n, 0);
+}
+END_TEST
+
 int main(void)
 {
     int failed = 0;
@@ -470,6 +588,8 @@ int main(void)
         tcase_add_test(tc, data_replace_merge_and_publish);
         tcase_add_test(tc, data_if_version);
         tcase_add_test(tc, data_limit);
+        tcase_add_test(tc, offsets_epoch_and_history);
+        tcase_add_test(tc, history_is_capped);
         suite_add_tcase(s, tc);
         /* The loop and the Redis connections live in this process. */
         failed += unit_run(s, CK_NOFORK);

@@ -454,6 +454,97 @@ START_TEST(encodes_presence_events)
 }
 END_TEST
 
+START_TEST(encodes_positions)
+{
+    /* the own event: the object's position, and a resume's answer */
+    struct participant *p = sample(PRESENCE_SUBSCRIBED);
+    struct proto_position pos = {.epoch = "17", .offset = 0, .recovered = -1};
+    struct payload *f = proto_encode_presence(PRESENCE_SUBSCRIBED, p, "L1", 1, &pos);
+    ck_assert_ptr_nonnull(strstr(payload_of(f), "\"objectId\":\"L1\",\"offset\":0,\"epoch\":\"17\","
+                                                "\"payload\":{"));
+    ck_assert_ptr_null(strstr(payload_of(f), "recovered"));
+    ck_assert(json_validate(payload_of(f), f->len));
+    payload_unref(f);
+    pos = (struct proto_position){.epoch = "17", .offset = 5, .recovered = 1};
+    f = proto_encode_presence(PRESENCE_SUBSCRIBED, p, "L1", 1, &pos);
+    ck_assert_ptr_nonnull(strstr(payload_of(f), "\"offset\":5,\"epoch\":\"17\",\"recovered\":true,"));
+    payload_unref(f);
+    pos.recovered = 0;
+    f = proto_encode_presence(PRESENCE_SUBSCRIBED, p, "L1", 1, &pos);
+    ck_assert_ptr_nonnull(strstr(payload_of(f), "\"recovered\":false,"));
+    payload_unref(f);
+    participant_free(p);
+
+    /* a carried ovice_message gets its place after "type", in one copy */
+    const char *body = "{\"type\":\"ovice_message\",\"objectId\":\"L1\",\"payload\":{}}";
+    f = proto_message_at(body, strlen(body), 12, "e\"x");
+    ck_assert_str_eq(payload_of(f), "{\"type\":\"ovice_message\",\"offset\":12,\"epoch\":\"e\\\"x\","
+                                    "\"objectId\":\"L1\",\"payload\":{}}");
+    payload_unref(f);
+    /* without a place, or not an ovice_message: as it is */
+    f = proto_message_at(body, strlen(body), 0, NULL);
+    ck_assert_str_eq(payload_of(f), body);
+    payload_unref(f);
+    f = proto_message_at("{\"n\":1}", 7, 3, "e");
+    ck_assert_str_eq(payload_of(f), "{\"n\":1}");
+    payload_unref(f);
+
+    /* ovice_shared_data with its place; the saver's answer without */
+    struct data_doc d;
+    const char *err;
+    data_doc_init(&d);
+    ck_assert_int_eq(data_parse("{\"a\":1}", 7, &d, &err), 0);
+    struct proto_span none = {0};
+    f = proto_encode_data("ovice_shared_data", "L1", none, 2, &d, -1, 8, "17");
+    ck_assert_str_eq(payload_of(f), "{\"type\":\"ovice_shared_data\",\"offset\":8,\"epoch\":\"17\","
+                                    "\"objectId\":\"L1\",\"version\":2,\"payload\":{\"a\":1}}");
+    payload_unref(f);
+    data_doc_clear(&d);
+}
+END_TEST
+
+START_TEST(parses_since)
+{
+    struct proto_msg m;
+    const char *err;
+    const char *text = "{\"type\":\"objcast_subscribe\",\"objectId\":\"L1\","
+                       "\"since\":{\"epoch\":\"17\",\"offset\":4,\"session\":\"9@h\",\"x\":[1]}}";
+    ck_assert_int_eq(proto_parse(text, strlen(text), &m, &err), 0);
+    ck_assert_uint_gt(m.since.len, 0);
+    struct proto_since s;
+    ck_assert_int_eq(proto_parse_since(m.since, &s, &err), 0);
+    ck_assert_str_eq(s.epoch, "17");
+    ck_assert_int_eq(s.offset, 4);
+    ck_assert_str_eq(s.session, "9@h");
+    proto_since_clear(&s);
+    proto_msg_clear(&m);
+
+    /* since that is not an object is refused by the parser */
+    text = "{\"type\":\"objcast_subscribe\",\"objectId\":\"L1\",\"since\":4}";
+    ck_assert_int_eq(proto_parse(text, strlen(text), &m, &err), -1);
+    ck_assert_str_eq(err, "\"since\" must be an object");
+    proto_msg_clear(&m);
+
+    /* and each member is checked */
+    static const char *bad[] = {
+        "{\"offset\":1,\"session\":\"s\"}",
+        "{\"epoch\":1,\"offset\":1,\"session\":\"s\"}",
+        "{\"epoch\":\"e\",\"offset\":-1,\"session\":\"s\"}",
+        "{\"epoch\":\"e\",\"offset\":1.5,\"session\":\"s\"}",
+        "{\"epoch\":\"e\",\"offset\":\"1\",\"session\":\"s\"}",
+        "{\"epoch\":\"e\",\"session\":\"s\"}",
+        "{\"epoch\":\"e\",\"offset\":1}",
+        "{\"epoch\":\"e\",\"offset\":1,\"session\":null}",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        struct proto_span span = {bad[i], strlen(bad[i])};
+        ck_assert_msg(proto_parse_since(span, &s, &err) == -1, "%s accepted", bad[i]);
+        ck_assert_ptr_nonnull(err);
+        ck_assert_ptr_null(s.epoch);
+    }
+}
+END_TEST
+
 START_TEST(encodes_participants)
 {
     struct participant *a = sample(PRESENCE_LEFT);
@@ -550,6 +641,8 @@ static Suite *proto_suite(void)
     tcase_add_test(enc, payloads_are_shared);
     tcase_add_test(enc, encodes_presence_events);
     tcase_add_test(enc, encodes_participants);
+    tcase_add_test(enc, encodes_positions);
+    tcase_add_test(enc, parses_since);
     tcase_add_test(enc, encodes_messages_raw);
     tcase_add_test(enc, encodes_data);
     suite_add_tcase(s, enc);

@@ -722,7 +722,10 @@ export class RawConn {
     /* Reads the next text frame that is not a ping/pong and parses its JSON. */
     async readMessage(timeoutMs = 3000) {
         const f = await this.readFrameOf(OP.TEXT, timeoutMs);
-        return JSON.parse(f.text);
+        const m = JSON.parse(f.text);
+        const bad = placeInOrder(m);
+        if (bad) throw new Error(bad);
+        return m;
     }
 
     /* Sends a masked text frame with obj as JSON (strings as they are). */

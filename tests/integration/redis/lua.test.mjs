@@ -83,11 +83,14 @@ test('data_save.lua and data_get.lua from their files: stored fields, meta, the 
     const saved = await evalFile(redis, 'data_save.lua', keys,
         [0, -1, 1000, 1700000000, head, 100, 60000, 'n', 3, '1', 's', 3, '"x"']);
     assert.deepStrictEqual(saved, ['ok', '1', '1700000000', '{"n":1,"s":"x"}']);
-    const first = `${head}1,"a":1700000000,"o":1}\n{"n":1,"s":"x"}`;
+    // the object's epoch is made with its first offset, from Redis's clock
+    const ep = await redis.command('HGET', K('meta'), 'epoch');
+    assert.match(ep, /^[0-9]{16,}$/);
+    const first = `${head}1,"a":1700000000,"o":1,"h":"${ep}"}\n{"n":1,"s":"x"}`;
     assert.equal(await sub.message(), first);
     assert.deepStrictEqual(pairs(await redis.command('HGETALL', K('data'))), { n: '1', s: '"x"' });
     assert.deepStrictEqual(pairs(await redis.command('HGETALL', K('meta'))),
-        { version: '1', updated_at: '1700000000', bytes: String('{"n":1,"s":"x"}'.length), fbytes: '12', off: '1' });
+        { version: '1', updated_at: '1700000000', bytes: String('{"n":1,"s":"x"}'.length), fbytes: '12', off: '1', epoch: ep });
     // the message is kept in the object's history too, which expires
     assert.deepStrictEqual(await redis.command('LRANGE', K('hist'), 0, -1), [first]);
     const pttl = await redis.command('PTTL', K('hist'));
@@ -101,7 +104,7 @@ test('data_save.lua and data_get.lua from their files: stored fields, meta, the 
     // history_size 0: nothing more kept, the offset counts on
     assert.deepStrictEqual(await evalFile(redis, 'data_save.lua', keys,
         [1, 1, 1000, 1700000002, head, 0, 60000, 'n', 3, 'null']), ['ok', '2', '1700000002', '{"s":"x"}']);
-    assert.equal(await sub.message(), `${head}2,"a":1700000002,"o":2}\n{"s":"x"}`);
+    assert.equal(await sub.message(), `${head}2,"a":1700000002,"o":2,"h":"${ep}"}\n{"s":"x"}`);
     assert.equal(await redis.command('LLEN', K('hist')), 1);
 
     assert.deepStrictEqual(await evalFile(redis, 'data_get.lua', [K('data'), K('meta')], []),
@@ -114,41 +117,55 @@ test('publish.lua and history_since.lua from their files: offsets, the capped hi
     const sub = await subscriber(t, redis, K('ch'));
     const keys = [K('meta'), K('hist'), K('ch')];
     const head = '{"k":"b","i":"inst-a","s":3,"o":';
+    // a history left by an epoch whose meta is gone goes when the new epoch begins
+    await redis.command('RPUSH', K('hist'), 'stale');
     const sent = [];
+    let ep;
     for (let i = 1; i <= 5; i++) {
         const tail = `}\n{"type":"ovice_message","n":${i}}`;
         // a history of 3 messages
         assert.deepStrictEqual(await evalFile(redis, 'publish.lua', keys, [head, tail, 3, 60000]), [String(i)]);
-        sent.push(`${head}${i}${tail}`);
+        ep ??= await redis.command('HGET', K('meta'), 'epoch');
+        sent.push(`${head}${i},"h":"${ep}"${tail}`);
         assert.equal(await sub.message(), sent[i - 1], `message ${i} published with offset ${i}`);
     }
+    assert.match(ep, /^[0-9]{16,}$/);
     assert.equal(await redis.command('HGET', K('meta'), 'off'), '5');
     assert.deepStrictEqual(await redis.command('LRANGE', K('hist'), 0, -1), sent.slice(2));
     // (its messages hold newlines, which redis-cli --eval prints as they are: EVAL of the file)
     const text = readFileSync(path.join(luaDir, 'history_since.lua'), 'utf8');
-    const since = (off, max = 100) => redis.command('EVAL', text, 2, K('meta'), K('hist'), off, max);
+    const since = (off, max = 100, bytes = 1e9) => redis.command('EVAL', text, 2, K('meta'), K('hist'), off, max, bytes);
     // after offset 3: 4 and 5; after 5: nothing; after 0: only what is kept (3, 4, 5)
-    assert.deepStrictEqual(await since(3), ['5', sent[3], sent[4]]);
-    assert.deepStrictEqual(await since(5), ['5']);
-    assert.deepStrictEqual(await since(0), ['5', ...sent.slice(2)]);
-    assert.deepStrictEqual(await since(0, 1), ['5', sent[4]]);
+    assert.deepStrictEqual(await since(3), ['5', ep, sent[3], sent[4]]);
+    assert.deepStrictEqual(await since(5), ['5', ep]);
+    assert.deepStrictEqual(await since(0), ['5', ep, ...sent.slice(2)]);
+    assert.deepStrictEqual(await since(0, 1), ['5', ep, sent[4]]);
+    // a byte budget leaves the oldest out: the newest that fit
+    assert.deepStrictEqual(await since(0, 100, sent[3].length + sent[4].length), ['5', ep, sent[3], sent[4]]);
+    assert.deepStrictEqual(await since(0, 100, sent[4].length - 1), ['5', ep]);
+    // an object without a meta: offset 0, no epoch
+    assert.deepStrictEqual(await redis.command('EVAL', text, 2, K('x:meta'), K('x:hist'), 0, 100, 1e9), ['0', '']);
     // history_size 0 keeps nothing; the offset goes on
     assert.deepStrictEqual(await evalFile(redis, 'publish.lua', keys, [head, '}\n{}', 0, 60000]), ['6']);
-    assert.equal(await sub.message(), `${head}6}\n{}`);
+    assert.equal(await sub.message(), `${head}6,"h":"${ep}"}\n{}`);
     assert.equal(await redis.command('LLEN', K('hist')), 3);
 });
 
 test('presence_set.lua, presence_snapshot.lua and presence_reap.lua from their files', async (t) => {
     const redis = await startRedis({ t, aof: false });
     const sub = await subscriber(t, redis, K('ch'));
-    const keys = [K('presence'), K('presence:gen'), K('presence:dead'), K('meta'), K('ch')];
+    const keys = [K('presence'), K('presence:gen'), K('presence:dead'), K('meta'), K('ch'), K('hist')];
     const part = '{"id":"u1","name":"U"}';
     const head = '{"k":"p","i":"inst-a","s":4,"u":"u1","q":';
     const headB = (u) => `{"k":"p","i":"inst-b","s":5,"u":"${u}","q":`;
     // entries of two instances, each stored with its instance's generation
     assert.deepStrictEqual(await evalFile(redis, 'presence_set.lua', keys,
         ['u1|inst-a', part, 'inst-a', 100, head, `}\n${part}`]), ['1']);
-    assert.equal(await sub.message(), `${head}1}\n${part}`);
+    // with the object's position: offset 0 (no message yet) in its epoch, made now
+    const ep = await redis.command('HGET', K('meta'), 'epoch');
+    assert.match(ep, /^[0-9]{16,}$/);
+    const at = (off) => `,"w":${off},"h":"${ep}"`;
+    assert.equal(await sub.message(), `${head}1${at(0)}}\n${part}`);
     assert.deepStrictEqual(await evalFile(redis, 'presence_set.lua', keys,
         ['u2|inst-b', '{"id":"u2"}', 'inst-b', 200, headB('u2'), '}\n{"id":"u2"}']), ['2']);
     await sub.message();
@@ -183,7 +200,9 @@ test('presence_set.lua, presence_snapshot.lua and presence_reap.lua from their f
     assert.equal(await redis.command('HEXISTS', K('presence'), 'u2|inst-b'), 0);
     assert.deepStrictEqual(await evalFile(redis, 'presence_set.lua', keys,
         ['u2|inst-b', '{"id":"u2"}', 'inst-b', 300, headB('u2'), '}\n{"id":"u2"}']), ['5']);
-    assert.equal(await sub.message(), `${headB('u2')}5}\n{"id":"u2"}`);
+    // after a message, the position is its offset
+    await redis.command('HSET', K('meta'), 'off', 7);
+    assert.equal(await sub.message(), `${headB('u2')}5${at(0)}}\n{"id":"u2"}`);
 
     // an entry left without a generation (stored by an older objcastd) counts as the oldest
     await redis.command('HSET', K('presence'), 'u9|inst-b', '{"id":"u9"}');
@@ -194,7 +213,7 @@ test('presence_set.lua, presence_snapshot.lua and presence_reap.lua from their f
 
     // removing an entry: "" as the participant, an empty body
     assert.deepStrictEqual(await evalFile(redis, 'presence_set.lua', keys, ['u1|inst-a', '', 'inst-a', 100, head, '}\n']), ['8']);
-    assert.equal(await sub.message(), `${head}8}\n`);
+    assert.equal(await sub.message(), `${head}8${at(7)}}\n`);
     assert.equal(await redis.command('HEXISTS', K('presence:gen'), 'u1|inst-a'), 0);
 });
 
