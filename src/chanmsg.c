@@ -110,6 +110,7 @@ static enum chanmsg_status decode_head(const struct json_value *h, struct chanms
         return CHANMSG_MALFORMED;
     }
     m->echo = json_typeof(json_get(h, CHANMSG_KEY_ECHO)) == JSON_TRUE;
+    m->mark = json_typeof(json_get(h, CHANMSG_KEY_MARK)) == JSON_TRUE;
     m->to = json_string(json_get(h, CHANMSG_KEY_TO));
     if (strcmp(kind, "b") == 0) {
         m->kind = CHANMSG_BROADCAST;

@@ -36,6 +36,8 @@
  *               the object's history; read as 0 when absent
  *   h    all    string: the epoch of that order (meta field epoch), written by the scripts
  *               with o (b e d) or w (p); NULL when absent
+ *   x    b e d  true: a mark the history keeps instead of a message too big for it
+ *               (history_max_message_bytes), with no body; never published
  *   w    p      integer >= 0: the object's offset when the change was made: every message
  *               up to it came before this one on the channel, every later one after;
  *               written by presence_set.lua (a removal by presence_reap.lua has none: read
@@ -60,6 +62,7 @@
 #define CHANMSG_KEY_OFFSET "o"
 #define CHANMSG_KEY_EPOCH "h"
 #define CHANMSG_KEY_AT "w"
+#define CHANMSG_KEY_MARK "x"
 
 /* A message's kind, valued as its letter in the header. */
 enum chanmsg_kind {
@@ -84,6 +87,7 @@ struct chanmsg {
     long long offset;     /* o: broadcast, emit, data; 0 for none */
     const char *epoch;    /* h: NULL when absent */
     long long at;         /* w: presence, decoded only; -1 when absent */
+    int mark;             /* x: 1 when true, decoded only */
     const char *body;     /* decoded: the bytes after the header line, inside the text */
     size_t body_len;
     struct json_value *head; /* decoded: the parsed header, which owns the strings above */

@@ -139,6 +139,11 @@ static const struct conf_key keys[] = {
     {.name = "history_ttl", .type = CONF_T_INT, .offset = FIELD(history_ttl), .def = "300",
      .min = 1, .max = 86400, .reloadable = 1,
      .help = "seconds an object's history stays after its last message"},
+    {.name = "history_max_message_bytes", .type = CONF_T_SIZE,
+     .offset = FIELD(history_max_message_bytes), .def = "65536", .min = 0, .max = 134217728,
+     .reloadable = 1,
+     .help = "bytes of a message kept in the history; a bigger one is kept as a mark (a resume "
+             "across it is not recovered)"},
     {.name = "redis_wait_replicas", .type = CONF_T_INT, .offset = FIELD(redis_wait_replicas),
      .def = "0", .min = 0, .max = 16, .reloadable = 1,
      .help = "replicas that must have a save (WAIT) before it is confirmed; 0: the master"},

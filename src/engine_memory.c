@@ -176,6 +176,16 @@ static void hist_add(struct engine_memory *m, struct mem_object *o, struct envel
         h->json_len = b.len;
         h->json = buf_detach(&b);
     }
+    size_t len = h->env.payload ? h->env.payload->len : h->json_len;
+    if (len > m->conf->history_max_message_bytes) {
+        /* Too big to keep: a mark that says so, as engine redis keeps (publish.lua). */
+        payload_unref(h->env.payload);
+        h->env.payload = NULL;
+        free(h->json);
+        h->json = NULL;
+        h->json_len = 0;
+        h->env.missing = 1;
+    }
 }
 
 static void deliver(struct engine_memory *m, const char *okey, struct mem_object *o,
@@ -338,7 +348,7 @@ static void mem_history(struct engine *e, const char *okey, long long after, siz
         envs[k] = h->env;
         envs[k].epoch = o->epoch;
         data_doc_init(&docs[k]);
-        if (h->env.kind == ENVELOPE_DATA) {
+        if (h->env.kind == ENVELOPE_DATA && !h->env.missing) {
             const char *err;
             if (data_parse(h->json, h->json_len, &docs[k], &err) != 0)
                 continue; /* made by data_encode(): cannot happen */

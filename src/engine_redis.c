@@ -63,6 +63,17 @@ static int delivery_make(const struct chanmsg *m, long long min_seq, struct deli
     d->env.origin_sid = m->sid;
     d->env.offset = m->offset;
     d->env.epoch = m->epoch;
+    if (m->mark && (m->kind == CHANMSG_BROADCAST || m->kind == CHANMSG_EMIT ||
+                    m->kind == CHANMSG_DATA)) {
+        d->env.kind = m->kind == CHANMSG_DATA    ? ENVELOPE_DATA
+                      : m->kind == CHANMSG_EMIT ? ENVELOPE_EMIT
+                                                : ENVELOPE_BROADCAST;
+        d->env.echo = m->echo;
+        d->env.to = m->to;
+        d->env.version = m->version;
+        d->env.missing = 1;
+        return 0;
+    }
     switch (m->kind) {
     case CHANMSG_BROADCAST:
     case CHANMSG_EMIT:
@@ -143,6 +154,13 @@ void engine_redis_deliver(struct engine_redis *e, struct chan *ch, const char *t
             return;
         }
         ch->off = m.offset;
+        if (m.mark) {
+            log_warn("message lost channel=%s offset=%lld: too big to be kept in the history "
+                     "(history_max_message_bytes)",
+                     ch->name, m.offset);
+            chanmsg_clear(&m);
+            return;
+        }
     }
     struct delivery d;
     if (delivery_make(&m, min_seq, &d) == 0)
@@ -431,25 +449,27 @@ static void r_publish(struct engine *base, const char *okey, const struct envelo
                       engine_done_fn done, void *privdata)
 {
     struct engine_redis *e = (struct engine_redis *)base;
-    struct buf words[7] = {{0}};
+    struct buf words[9] = {{0}};
     engine_redis_key(&words[0], e, okey, "meta");
     engine_redis_key(&words[1], e, okey, "hist");
     engine_redis_key(&words[2], e, okey, "ch");
+    engine_redis_key(&words[3], e, okey, "presence");
     struct chanmsg m = {.kind = env->kind == ENVELOPE_EMIT ? CHANMSG_EMIT : CHANMSG_BROADCAST,
                         .instance = env->origin_instance,
                         .sid = env->origin_sid,
                         .echo = env->echo,
                         .to = env->to};
-    chanmsg_encode_message_head(&words[3], &m);
-    buf_reserve(&words[4], env->payload->len + 2);
-    buf_append_str(&words[4], "}\n");
-    buf_append(&words[4], env->payload->text, env->payload->len);
-    buf_printf(&words[5], "%d", e->conf->history_size);
-    buf_printf(&words[6], "%lld", 1000LL * e->conf->history_ttl);
+    chanmsg_encode_message_head(&words[4], &m);
+    buf_reserve(&words[5], env->payload->len + 2);
+    buf_append_str(&words[5], "}\n");
+    buf_append(&words[5], env->payload->text, env->payload->len);
+    buf_printf(&words[6], "%d", e->conf->history_size);
+    buf_printf(&words[7], "%lld", 1000LL * e->conf->history_ttl);
+    buf_printf(&words[8], "%zu", e->conf->history_max_message_bytes);
     struct done_call *d = oc_malloc(sizeof(*d));
     d->done = done;
     d->privdata = privdata;
-    if (engine_redis_run_script(e, &script_publish, 3, words, 7, engine_redis_done_reply, d) != 0) {
+    if (engine_redis_run_script(e, &script_publish, 4, words, 9, engine_redis_done_reply, d) != 0) {
         free(d);
         if (done)
             done(privdata, ENGINE_UNAVAILABLE);
@@ -683,7 +703,7 @@ static void r_data_save(struct engine *base, const char *okey, const struct engi
 {
     struct engine_redis *e = (struct engine_redis *)base;
     const struct data_doc *u = req->update;
-    int nwords = 11 + 3 * (int)u->count;
+    int nwords = 12 + 3 * (int)u->count;
     struct buf *words = oc_calloc((size_t)nwords, sizeof(*words));
     engine_redis_key(&words[0], e, okey, "data");
     engine_redis_key(&words[1], e, okey, "meta");
@@ -699,11 +719,12 @@ static void r_data_save(struct engine *base, const char *okey, const struct engi
     chanmsg_encode_data_head(&words[8], &m);
     buf_printf(&words[9], "%d", e->conf->history_size);
     buf_printf(&words[10], "%lld", 1000LL * e->conf->history_ttl);
+    buf_printf(&words[11], "%zu", e->conf->history_max_message_bytes);
     for (size_t i = 0; i < u->count; i++) {
         const struct data_field *f = &u->fields[i];
-        buf_append(&words[11 + 3 * i], f->key, f->klen);
-        buf_printf(&words[12 + 3 * i], "%zu", f->bytes - 1 - f->vlen);
-        buf_append(&words[13 + 3 * i], f->value, f->vlen);
+        buf_append(&words[12 + 3 * i], f->key, f->klen);
+        buf_printf(&words[13 + 3 * i], "%zu", f->bytes - 1 - f->vlen);
+        buf_append(&words[14 + 3 * i], f->value, f->vlen);
     }
     struct data_call *c = oc_calloc(1, sizeof(*c));
     c->e = e;

@@ -110,7 +110,7 @@ static void job_send(struct reap_job *j, redis_reply_fn cb, int argc, const char
 static void reap_object(struct reap_job *j, const char *okey)
 {
     struct engine_redis *e = j->e;
-    struct buf words[8] = {{0}};
+    struct buf words[9] = {{0}};
     engine_redis_key(&words[0], e, okey, "presence");
     engine_redis_key(&words[1], e, okey, "presence:gen");
     engine_redis_key(&words[2], e, okey, "presence:dead");
@@ -120,7 +120,8 @@ static void reap_object(struct reap_job *j, const char *okey)
     buf_append_str(&words[6], j->gen);
     /* Writes of the dead generation still on their way arrive within seconds. */
     buf_printf(&words[7], "%lld", 2000LL * e->conf->presence_ttl + 10000);
-    if (engine_redis_run_script(e, &script_presence_reap, 5, words, 8, reaped, j) == 0)
+    buf_printf(&words[8], "%lld", 1000LL * e->conf->history_ttl);
+    if (engine_redis_run_script(e, &script_presence_reap, 5, words, 9, reaped, j) == 0)
         j->pending++;
     else
         j->failed = 1;

@@ -114,7 +114,7 @@ void engine_redis_presence(struct engine *base, const char *okey, const struct e
         index_object(e, okey, e->gen, 1);
         o->gen = e->gen;
     }
-    struct buf words[12] = {{0}};
+    struct buf words[13] = {{0}};
     engine_redis_key(&words[0], e, okey, "presence");
     engine_redis_key(&words[1], e, okey, "presence:gen");
     engine_redis_key(&words[2], e, okey, "presence:dead");
@@ -131,13 +131,14 @@ void engine_redis_presence(struct engine *base, const char *okey, const struct e
                         .sid = env->origin_sid,
                         .user_key = env->user_key};
     chanmsg_encode_presence(&words[10], &words[11], &m, words[7].p, words[7].len);
+    buf_printf(&words[12], "%lld", 1000LL * e->conf->history_ttl);
     buf_free(&member);
 
     struct presence_call *c = oc_malloc(sizeof(*c));
     c->e = e;
     c->done = done;
     c->privdata = privdata;
-    if (engine_redis_run_script(e, &script_presence_set, 6, words, 12, presence_reply, c) != 0) {
+    if (engine_redis_run_script(e, &script_presence_set, 6, words, 13, presence_reply, c) != 0) {
         free(c);
         if (done)
             done(privdata, ENGINE_UNAVAILABLE);
@@ -222,9 +223,10 @@ static void snapshot_reply(struct redis_conn *rc, redisReply *r, void *privdata)
 static void snapshot(struct engine_redis *e, const char *okey, struct chan *ch,
                      engine_presence_fn cb, void *privdata)
 {
-    struct buf words[2] = {{0}};
+    struct buf words[3] = {{0}};
     engine_redis_key(&words[0], e, okey, "presence");
     engine_redis_key(&words[1], e, okey, "meta");
+    buf_printf(&words[2], "%lld", 1000LL * e->conf->history_ttl);
     struct snap *s = oc_malloc(sizeof(*s));
     s->e = e;
     s->okey = oc_strdup(okey);
@@ -232,7 +234,7 @@ static void snapshot(struct engine_redis *e, const char *okey, struct chan *ch,
     s->privdata = privdata;
     if (ch)
         ch->snapping++;
-    if (engine_redis_run_script(e, &script_presence_snapshot, 2, words, 2, snapshot_reply, s) != 0)
+    if (engine_redis_run_script(e, &script_presence_snapshot, 2, words, 3, snapshot_reply, s) != 0)
         snapshot_reply(NULL, NULL, s);
 }
 

@@ -242,6 +242,10 @@ static void history_read(void *privdata, enum engine_status st, const char *epoc
     int ok = st == ENGINE_OK && ref->r->conf->history_size > 0 && epoch &&
              strcmp(epoch, rc->since_epoch) == 0 && want >= 0 && (size_t)want == n &&
              (n == 0 || (envs[0].offset == rc->since_offset + 1 && envs[n - 1].offset == last));
+    /* A message the history kept only a mark of (too big) cannot be replayed. */
+    for (size_t i = 0; ok && i < n; i++)
+        if (envs[i].missing && wanted(rc, m, &envs[i]))
+            ok = 0;
     rc->have_history = 1;
     rc->recovered = ok;
     if (ok) {

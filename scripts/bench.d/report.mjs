@@ -52,6 +52,7 @@ for (const [i, line] of fs.readFileSync(opt.results, 'utf8').split('\n').entries
 const TARGETS = {
     'objcast-memory': 'objcast, engine memory',
     'objcast-redis': 'objcast, engine redis (1 instance)',
+    'objcast-redis-nohist': 'objcast, engine redis (1 instance), history_size 0',
     'objcast-redis-workers2': 'objcast, engine redis, workers 2',
     'objcast-redis-2inst': 'objcast, engine redis, 2 instances',
     'objcast-redis-cluster': 'objcast, engine redis, Redis Cluster (3 masters + 3 replicas), 1 instance',
@@ -293,6 +294,31 @@ for (const [o, n] of pairs) {
         r == null ? null : r >= 2,
         r == null ? 'n/a' : `${r.toFixed(2)}×`,
     );
+}
+// History (issue 14): the default history_size against none, engine redis.
+{
+    const a = stat('W1a', refN, 'objcast-redis', 'deliveries_per_s');
+    const b = stat('W1a', refN, 'objcast-redis-nohist', 'deliveries_per_s');
+    const r = a && b && b.med > 0 ? a.med / b.med : null;
+    floor(
+        `W1 max deliveries/s at ${num(refN)} subscribers with history ≥ 0.8× history_size 0`,
+        `${label('objcast-redis')} vs ${label('objcast-redis-nohist')}`,
+        a && b ? `${num(a.med)} vs ${num(b.med)}` : 'n/a',
+        r == null ? null : r >= 0.8,
+        r == null ? 'n/a' : `${r.toFixed(2)}×`,
+    );
+    for (const size of params('W4')) {
+        const x = stat('W4', size, 'objcast-redis', 'saves_per_s');
+        const y = stat('W4', size, 'objcast-redis-nohist', 'saves_per_s');
+        const q = x && y && y.med > 0 ? x.med / y.med : null;
+        floor(
+            `W4 saves/s (${num(size)} bytes) with history ≥ 0.8× history_size 0`,
+            `${label('objcast-redis')} vs ${label('objcast-redis-nohist')}`,
+            x && y ? `${num(x.med)} vs ${num(y.med)}` : 'n/a',
+            q == null ? null : q >= 0.8,
+            q == null ? 'n/a' : `${q.toFixed(2)}×`,
+        );
+    }
 }
 for (const [o, n] of pairs) {
     const a = stat('W1a', refN, o, 'server_us_per_delivery');

@@ -11,8 +11,9 @@
 -- ARGV[5] message head, up to "v": (src/chanmsg.h); this script appends the version,
 --         ,"a": and now, ,"o": and the offset and ,"h": and the epoch (meta fields off and
 --         epoch, as publish.lua), the } and newline, then the object's JSON
--- ARGV[6] history_size, ARGV[7] history_ttl (ms): as publish.lua
--- ARGV[8..] triples: key, its size as a JSON string (quotes included), compact JSON value
+-- ARGV[6] history_size, ARGV[7] history_ttl (ms), ARGV[8] history_max_message_bytes: as
+--         publish.lua
+-- ARGV[9..] triples: key, its size as a JSON string (quotes included), compact JSON value
 -- Sizes follow data.h: 2 + sum(key bytes + 1 + value length) + commas; fbytes is the sum.
 -- Returns {'ok', version, now, JSON text} or {'conflict'} or {'too_large'}.
 -- data_json is the same function as in data_get.lua (see there), epoch as in publish.lua.
@@ -42,7 +43,7 @@ if merge then
   fbytes = tonumber(redis.call('HGET', KEYS[2], 'fbytes') or '0')
   count = redis.call('HLEN', KEYS[1])
 end
-for i = 8, #ARGV, 3 do
+for i = 9, #ARGV, 3 do
   local kb = tonumber(ARGV[i + 1])
   if merge then
     local old = redis.call('HGET', KEYS[1], ARGV[i])
@@ -57,7 +58,7 @@ local bytes = 2 + fbytes
 if count > 1 then bytes = bytes + count - 1 end
 if bytes > tonumber(ARGV[3]) then return {'too_large'} end
 if not merge then redis.call('DEL', KEYS[1]) end
-for i = 8, #ARGV, 3 do
+for i = 9, #ARGV, 3 do
   if merge and ARGV[i + 2] == 'null' then
     redis.call('HDEL', KEYS[1], ARGV[i])
   else
@@ -66,17 +67,21 @@ for i = 8, #ARGV, 3 do
 end
 version = redis.call('HINCRBY', KEYS[2], 'version', 1)
 redis.call('HSET', KEYS[2], 'updated_at', ARGV[4], 'bytes', bytes, 'fbytes', fbytes)
+redis.call('PERSIST', KEYS[2]) -- the object has data now: its meta stays (publish.lua)
 local json = data_json(KEYS[1])
 local off = redis.call('HINCRBY', KEYS[2], 'off', 1)
-local msg = ARGV[5] .. version .. ',"a":' .. ARGV[4] .. ',"o":' .. off .. ',"h":"' ..
-  epoch(KEYS[2], KEYS[4]) .. '"}\n' .. json
+local head = ARGV[5] .. version .. ',"a":' .. ARGV[4] .. ',"o":' .. off .. ',"h":"' ..
+  epoch(KEYS[2], KEYS[4]) .. '"'
+local msg = head .. '}\n' .. json
 -- kept in the history exactly as publish.lua keeps a message
 local size = tonumber(ARGV[6])
 if size > 0 then
   -- Trimmed once it is a quarter over its size, and its expiry pushed back on every 16th
   -- offset (and when it is new), rather than both on every message: two commands fewer on
   -- the hot path for a little slack in both.
-  local len = redis.call('RPUSH', KEYS[4], msg)
+  local kept = msg
+  if #msg > tonumber(ARGV[8]) then kept = head .. ',"x":true}\n' end
+  local len = redis.call('RPUSH', KEYS[4], kept)
   if len > size + math.floor(size / 4) then redis.call('LTRIM', KEYS[4], -size, -1) end
   if len == 1 or off % 16 == 0 then redis.call('PEXPIRE', KEYS[4], ARGV[7]) end
 end

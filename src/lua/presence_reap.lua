@@ -7,6 +7,8 @@
 -- ARGV[2] the generation: entries of the instance stored with it or an older one go
 -- ARGV[3] how long the object remembers that generation as dead (ms): a write of it that
 --         was still on its way is refused meanwhile (presence_set.lua)
+-- ARGV[4] history_ttl (ms): the meta expires after it once the last entry is gone and the
+--         object has no saved data (presence_set.lua)
 -- The header it publishes is src/chanmsg.h's presence header with s = 0 and no body
 -- (cjson orders its keys as it likes; readers parse the header as JSON).
 -- Returns how many entries went.
@@ -26,6 +28,10 @@ for _, member in ipairs(redis.call('HKEYS', KEYS[1])) do
       gone = gone + 1
     end
   end
+end
+if gone > 0 and redis.call('HLEN', KEYS[1]) == 0 and
+    redis.call('HEXISTS', KEYS[4], 'version') == 0 then
+  redis.call('PEXPIRE', KEYS[4], ARGV[4])
 end
 local known = redis.call('HGET', KEYS[3], ARGV[1])
 if not known or tonumber(known) < gen then redis.call('HSET', KEYS[3], ARGV[1], ARGV[2]) end

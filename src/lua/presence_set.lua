@@ -15,6 +15,8 @@
 --         script appends to the head the number, ,"w": and the object's offset (meta field
 --         off: every message up to it was published before this change, every later one
 --         after) and ,"h": and its epoch
+-- ARGV[7] history_ttl (ms): the meta expires after it once the last entry is gone and the
+--         object has no saved data (publish.lua); while an entry is stored it stays
 -- Returns the change's number, or -1 when this generation of the instance was already
 -- declared dead here: the instance must take a new one and store its entries again.
 -- epoch is the same function as in publish.lua.
@@ -33,9 +35,13 @@ local seq = redis.call('HINCRBY', KEYS[4], 'pseq', 1)
 if ARGV[2] == '' then
   redis.call('HDEL', KEYS[1], ARGV[1])
   redis.call('HDEL', KEYS[2], ARGV[1])
+  if redis.call('HLEN', KEYS[1]) == 0 and redis.call('HEXISTS', KEYS[4], 'version') == 0 then
+    redis.call('PEXPIRE', KEYS[4], ARGV[7])
+  end
 else
   redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
   redis.call('HSET', KEYS[2], ARGV[1], ARGV[4])
+  redis.call('PERSIST', KEYS[4])
 end
 local ep = epoch(KEYS[4], KEYS[6])
 local off = redis.call('HGET', KEYS[4], 'off') or '0'

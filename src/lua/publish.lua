@@ -6,13 +6,20 @@
 -- KEYS[1] <prefix>:{ws:obj}:meta  hash  fields off (the object's last offset) and epoch
 -- KEYS[2] <prefix>:{ws:obj}:hist  list  the last messages, oldest first
 -- KEYS[3] <prefix>:{ws:obj}:ch    the object's channel
+-- KEYS[4] <prefix>:{ws:obj}:presence  (only looked at: whether anyone is on the object)
 -- ARGV[1] message head, up to "o": (src/chanmsg.h); the script appends the offset and
 --         ,"h": and the epoch
 -- ARGV[2] message tail, from the } after the epoch (the body follows the newline)
 -- ARGV[3] history_size: messages kept (0: none), at least; up to a quarter more
 -- ARGV[4] history_ttl (ms): the history goes when nothing was added for about that long
 --         (counted from one of its last 16 messages)
+-- ARGV[5] history_max_message_bytes: a longer message is kept as a mark, its header with
+--         "x":true and no body, so the history's offsets stay consecutive (a reader knows it
+--         is missing)
 -- Returns the offset.
+-- The meta stays while the object has saved data or presence entries (data_save.lua and
+-- presence_set.lua make it persistent); otherwise it expires like the history, so an object
+-- nobody uses costs nothing after history_ttl: its next message begins a new epoch.
 -- The epoch names the object's order: it is made with the first offset (TIME, so a meta
 -- lost with Redis's data gets another one) and a history of another epoch goes with it.
 -- epoch() is the same function in data_save.lua and presence_set.lua (see data_json in
@@ -27,15 +34,22 @@ local function epoch(meta, hist)
   return ep
 end
 local off = redis.call('HINCRBY', KEYS[1], 'off', 1)
-local msg = ARGV[1] .. off .. ',"h":"' .. epoch(KEYS[1], KEYS[2]) .. '"' .. ARGV[2]
+local ep = epoch(KEYS[1], KEYS[2])
+local msg = ARGV[1] .. off .. ',"h":"' .. ep .. '"' .. ARGV[2]
 local size = tonumber(ARGV[3])
 if size > 0 then
   -- Trimmed once it is a quarter over its size, and its expiry pushed back on every 16th
   -- offset (and when it is new), rather than both on every message: two commands fewer on
   -- the hot path for a little slack in both.
-  local len = redis.call('RPUSH', KEYS[2], msg)
+  local kept = msg
+  if #msg > tonumber(ARGV[5]) then kept = ARGV[1] .. off .. ',"h":"' .. ep .. '","x":true}\n' end
+  local len = redis.call('RPUSH', KEYS[2], kept)
   if len > size + math.floor(size / 4) then redis.call('LTRIM', KEYS[2], -size, -1) end
   if len == 1 or off % 16 == 0 then redis.call('PEXPIRE', KEYS[2], ARGV[4]) end
+end
+if (off == 1 or off % 16 == 0) and redis.call('HEXISTS', KEYS[1], 'version') == 0 and
+    redis.call('EXISTS', KEYS[4]) == 0 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[4])
 end
 redis.call('PUBLISH', KEYS[3], msg)
 return off

@@ -41,6 +41,8 @@ static void check_round_trip(const struct chanmsg *m)
     require(m2.kind == m->kind, "kind changed");
     require(same_str(m2.instance, m->instance), "instance changed");
     require(m2.sid == m->sid, "sid changed");
+    require(m2.offset == m->offset, "offset changed");
+    require(same_str(m2.epoch, m->epoch), "epoch changed");
     if (m->kind == CHANMSG_BROADCAST)
         require(m2.echo == m->echo, "echo changed");
     else

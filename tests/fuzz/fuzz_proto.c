@@ -9,7 +9,10 @@
  *  3. the strings it decodes (type, objectId, event, to) are whole UTF-8 C strings, and what
  *     the server echoes must be valid JSON: objcast_error with the ref and objectId (sent for
  *     refused messages too) or naming an unknown type, and ovice_message with the event,
- *     message and to.
+ *     message and to, also as another instance carries it: with an offset and an epoch put
+ *     in (proto_message_at());
+ *  4. a "since" span is one JSON object, and proto_parse_since() accepts it with an epoch, a
+ *     session and an offset from 0 up, or refuses it with a reason.
  * Build: scripts/fuzz proto
  */
 #include <stdint.h>
@@ -104,10 +107,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 "event or to too long", NULL);
         if (m.has_event && m.message.len) {
             /* What dispatch sends for a broadcast or an emit. */
-            check_frame(proto_encode_message(m.object_id[0] ? m.object_id : "o", "\"u\"", m.event,
-                                             m.message,
-                                             m.has_to ? m.to_raw : (struct proto_span){0}),
-                        "ovice_message");
+            struct payload *f = proto_encode_message(m.object_id[0] ? m.object_id : "o", "\"u\"",
+                                                     m.event, m.message,
+                                                     m.has_to ? m.to_raw : (struct proto_span){0});
+            /* ... and what a receiving instance makes of it, with its place in the order
+             * (check_frame() drops the reference it is given). */
+            check_frame(proto_message_at(f->text, f->len, 42, m.type_name), "ovice_message at");
+            check_frame(f, "ovice_message");
+        }
+        check_span(text, size, m.since, "since");
+        if (m.since.len) {
+            require(m.since.p[0] == '{', "since not an object", NULL);
+            struct proto_since s;
+            const char *why = NULL;
+            if (proto_parse_since(m.since, &s, &why) == 0) {
+                require(s.epoch && s.session && s.offset >= 0, "a since accepted half", NULL);
+                proto_since_clear(&s);
+            } else {
+                require(why != NULL && !s.epoch && !s.session, "since refused without a reason",
+                        NULL);
+            }
         }
         if (m.type == PROTO_UNKNOWN) {
             /* dispatch names the type in its unknown_type error. */

@@ -67,8 +67,10 @@ struct fixture {
     void (*pump)(const int *done); /* runs until *done; NULL when answers come at once */
 };
 
-/* engine memory's conf: the defaults (history_size 100, history_ttl 300). */
-static struct conf engine_conf = {.history_size = 100, .history_ttl = 300};
+/* engine memory's conf: the defaults (history_size 100, history_ttl 300,
+ * history_max_message_bytes 64 KiB). */
+static struct conf engine_conf = {
+    .history_size = 100, .history_ttl = 300, .history_max_message_bytes = 65536};
 
 static struct engine *make_memory(void)
 {
@@ -311,6 +313,7 @@ struct hist {
     size_t n;
     long long offsets[256];
     enum envelope_kind kinds[256];
+    int missing[256];
     char texts[4][128]; /* the first payloads (data: the JSON) */
 };
 
@@ -326,6 +329,7 @@ static void on_history(void *privdata, enum engine_status st, const char *epoch,
     for (size_t i = 0; i < n && i < 256; i++) {
         h->offsets[i] = envs[i].offset;
         h->kinds[i] = envs[i].kind;
+        h->missing[i] = envs[i].missing;
         ck_assert_str_eq(envs[i].epoch, h->epoch);
         if (i >= 4)
             continue;
@@ -570,6 +574,33 @@ START_TEST(history_is_capped)
 }
 END_TEST
 
+START_TEST(history_marks_big_messages)
+{
+    /* over history_max_message_bytes (64 KiB, both fixtures) only a mark is kept */
+    subscribe("1:A");
+    size_t big = 70000;
+    char *text = malloc(big + 1);
+    memset(text, 'x', big);
+    static const char start[] = "{\"type\":\"ovice_message\",\"m\":\"";
+    memcpy(text, start, strlen(start));
+    memcpy(text + big - 2, "\"}", 2);
+    text[big] = '\0';
+    publish("1:A", "{\"type\":\"ovice_message\",\"n\":1}");
+    publish("1:A", text);
+    publish("1:A", "{\"type\":\"ovice_message\",\"n\":3}");
+    free(text);
+    settle(3);
+    ck_assert_int_eq(nseen, 3); /* delivered live whole */
+    struct hist h = history("1:A", 0, 1 << 20);
+    ck_assert_uint_eq(h.n, 3);
+    ck_assert_int_eq(h.offsets[1], 2);
+    ck_assert_int_eq(h.missing[0], 0);
+    ck_assert_int_eq(h.missing[1], 1);
+    ck_assert_int_eq(h.kinds[1], ENVELOPE_BROADCAST);
+    ck_assert_int_eq(h.missing[2], 0);
+}
+END_TEST
+
 int main(void)
 {
     int failed = 0;
@@ -590,6 +621,7 @@ int main(void)
         tcase_add_test(tc, data_limit);
         tcase_add_test(tc, offsets_epoch_and_history);
         tcase_add_test(tc, history_is_capped);
+        tcase_add_test(tc, history_marks_big_messages);
         suite_add_tcase(s, tc);
         /* The loop and the Redis connections live in this process. */
         failed += unit_run(s, CK_NOFORK);

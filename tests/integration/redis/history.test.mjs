@@ -7,8 +7,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
 import { parseClientList, startCluster, startRedis, waitReady } from '../lib/redis.mjs';
-import { sleep } from '../lib/server.mjs';
-import { broadcast, collect, join, open, subscribe } from '../lib/proto.mjs';
+import { sleep, waitFor } from '../lib/server.mjs';
+import { broadcast, collect, join, open, saveData, subscribe } from '../lib/proto.mjs';
 
 /* Every ovice_message payload.message of c until n came (or timeoutMs without one). */
 async function received(c, n, timeoutMs = 5000) {
@@ -92,4 +92,45 @@ test('Redis loses an object\'s order (FLUSHALL, a failover before replication): 
     for (let i = 21; i <= 25; i++) broadcast(s, 'seq', i);
     assert.deepStrictEqual(await received(r, 5), [21, 22, 23, 24, 25]);
     assert.equal(await redis.command('HGET', 'objcast:{987:L1}:meta', 'off'), '5');
+});
+
+test('an object nobody uses costs nothing after history_ttl: its keys expire, and its next message begins a new epoch', async (t) => {
+    const redis = await startRedis({ t });
+    const [A] = await startCluster({ t, instances: 1, redis, conf: { history_ttl: 1 } });
+    const s = await open(A, 's');
+    const r = await open(A, 'r');
+    await subscribe(r);
+    await join(s);
+    await collect(r, 1);
+    broadcast(s, 'seq', 1);
+    const [first] = await collect(r, 1);
+    // while anyone is on the object its meta stays (the offsets go on)
+    assert.equal(await redis.command('PTTL', 'objcast:{987:L1}:meta'), -1);
+    s.close();
+    r.close();
+    await s.closed();
+    await r.closed();
+    await waitFor(async () => (await redis.command('KEYS', 'objcast:{987:L1}*')).length === 0, 5000,
+        'every key of the object to expire');
+    const s2 = await open(A, 's2');
+    const r2 = await open(A, 'r2');
+    await subscribe(r2);
+    await join(s2);
+    await collect(r2, 1);
+    broadcast(s2, 'seq', 2);
+    const [again] = await collect(r2, 1);
+    assert.equal(again.offset, 1);
+    assert.notEqual(again.epoch, first.epoch, 'a new epoch');
+
+    // with saved data the meta stays (the version must not start again)
+    saveData(s2, { a: 1 });
+    await s2.next('ovice_data_saved_success');
+    s2.close();
+    r2.close();
+    await s2.closed();
+    await r2.closed();
+    await sleep(2500);
+    assert.equal(await redis.command('HGET', 'objcast:{987:L1}:meta', 'version'), '1');
+    assert.equal(await redis.command('PTTL', 'objcast:{987:L1}:meta'), -1);
+    assert.equal(await redis.command('EXISTS', 'objcast:{987:L1}:hist'), 0, 'the history expired');
 });

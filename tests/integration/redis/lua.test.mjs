@@ -81,7 +81,7 @@ test('data_save.lua and data_get.lua from their files: stored fields, meta, the 
     const keys = [K('data'), K('meta'), K('ch'), K('hist')];
     // replace with {"n":1,"s":"x"}: field sizes 3 + 1 + 1 and 3 + 1 + 3, one comma
     const saved = await evalFile(redis, 'data_save.lua', keys,
-        [0, -1, 1000, 1700000000, head, 100, 60000, 'n', 3, '1', 's', 3, '"x"']);
+        [0, -1, 1000, 1700000000, head, 100, 60000, 65536, 'n', 3, '1', 's', 3, '"x"']);
     assert.deepStrictEqual(saved, ['ok', '1', '1700000000', '{"n":1,"s":"x"}']);
     // the object's epoch is made with its first offset, from Redis's clock
     const ep = await redis.command('HGET', K('meta'), 'epoch');
@@ -91,6 +91,8 @@ test('data_save.lua and data_get.lua from their files: stored fields, meta, the 
     assert.deepStrictEqual(pairs(await redis.command('HGETALL', K('data'))), { n: '1', s: '"x"' });
     assert.deepStrictEqual(pairs(await redis.command('HGETALL', K('meta'))),
         { version: '1', updated_at: '1700000000', bytes: String('{"n":1,"s":"x"}'.length), fbytes: '12', off: '1', epoch: ep });
+    // the object has data: its meta stays
+    assert.equal(await redis.command('PTTL', K('meta')), -1);
     // the message is kept in the object's history too, which expires
     assert.deepStrictEqual(await redis.command('LRANGE', K('hist'), 0, -1), [first]);
     const pttl = await redis.command('PTTL', K('hist'));
@@ -98,12 +100,12 @@ test('data_save.lua and data_get.lua from their files: stored fields, meta, the 
 
     // merge: null deletes; ifVersion and the limit are checked before anything changes
     assert.deepStrictEqual(await evalFile(redis, 'data_save.lua', keys,
-        [1, 7, 1000, 1700000001, head, 100, 60000, 'n', 3, 'null']), ['conflict']);
+        [1, 7, 1000, 1700000001, head, 100, 60000, 65536, 'n', 3, 'null']), ['conflict']);
     assert.deepStrictEqual(await evalFile(redis, 'data_save.lua', keys,
-        [1, 1, 10, 1700000001, head, 100, 60000, 'big', 5, '"0123456789"']), ['too_large']);
+        [1, 1, 10, 1700000001, head, 100, 60000, 65536, 'big', 5, '"0123456789"']), ['too_large']);
     // history_size 0: nothing more kept, the offset counts on
     assert.deepStrictEqual(await evalFile(redis, 'data_save.lua', keys,
-        [1, 1, 1000, 1700000002, head, 0, 60000, 'n', 3, 'null']), ['ok', '2', '1700000002', '{"s":"x"}']);
+        [1, 1, 1000, 1700000002, head, 0, 60000, 65536, 'n', 3, 'null']), ['ok', '2', '1700000002', '{"s":"x"}']);
     assert.equal(await sub.message(), `${head}2,"a":1700000002,"o":2,"h":"${ep}"}\n{"s":"x"}`);
     assert.equal(await redis.command('LLEN', K('hist')), 1);
 
@@ -115,7 +117,7 @@ test('data_save.lua and data_get.lua from their files: stored fields, meta, the 
 test('publish.lua and history_since.lua from their files: offsets, the capped history, reading it back', async (t) => {
     const redis = await startRedis({ t, aof: false });
     const sub = await subscriber(t, redis, K('ch'));
-    const keys = [K('meta'), K('hist'), K('ch')];
+    const keys = [K('meta'), K('hist'), K('ch'), K('presence')];
     const head = '{"k":"b","i":"inst-a","s":3,"o":';
     // a history left by an epoch whose meta is gone goes when the new epoch begins
     await redis.command('RPUSH', K('hist'), 'stale');
@@ -124,13 +126,16 @@ test('publish.lua and history_since.lua from their files: offsets, the capped hi
     for (let i = 1; i <= 5; i++) {
         const tail = `}\n{"type":"ovice_message","n":${i}}`;
         // a history of 3 messages
-        assert.deepStrictEqual(await evalFile(redis, 'publish.lua', keys, [head, tail, 3, 60000]), [String(i)]);
+        assert.deepStrictEqual(await evalFile(redis, 'publish.lua', keys, [head, tail, 3, 60000, 65536]), [String(i)]);
         ep ??= await redis.command('HGET', K('meta'), 'epoch');
         sent.push(`${head}${i},"h":"${ep}"${tail}`);
         assert.equal(await sub.message(), sent[i - 1], `message ${i} published with offset ${i}`);
     }
     assert.match(ep, /^[0-9]{16,}$/);
     assert.equal(await redis.command('HGET', K('meta'), 'off'), '5');
+    // nobody on the object and no saved data: its meta goes with the history
+    const metaTtl = await redis.command('PTTL', K('meta'));
+    assert.ok(metaTtl > 50000 && metaTtl <= 60000, `meta expires (${metaTtl} ms)`);
     assert.deepStrictEqual(await redis.command('LRANGE', K('hist'), 0, -1), sent.slice(2));
     // (its messages hold newlines, which redis-cli --eval prints as they are: EVAL of the file)
     const text = readFileSync(path.join(luaDir, 'history_since.lua'), 'utf8');
@@ -146,9 +151,14 @@ test('publish.lua and history_since.lua from their files: offsets, the capped hi
     // an object without a meta: offset 0, no epoch
     assert.deepStrictEqual(await redis.command('EVAL', text, 2, K('x:meta'), K('x:hist'), 0, 100, 1e9), ['0', '']);
     // history_size 0 keeps nothing; the offset goes on
-    assert.deepStrictEqual(await evalFile(redis, 'publish.lua', keys, [head, '}\n{}', 0, 60000]), ['6']);
+    assert.deepStrictEqual(await evalFile(redis, 'publish.lua', keys, [head, '}\n{}', 0, 60000, 65536]), ['6']);
     assert.equal(await sub.message(), `${head}6,"h":"${ep}"}\n{}`);
     assert.equal(await redis.command('LLEN', K('hist')), 3);
+    // a message longer than history_max_message_bytes is published whole and kept as a mark
+    const big = `}\n{"type":"ovice_message","m":"${'x'.repeat(200)}"}`;
+    assert.deepStrictEqual(await evalFile(redis, 'publish.lua', keys, [head, big, 3, 60000, 100]), ['7']);
+    assert.equal(await sub.message(), `${head}7,"h":"${ep}"${big}`);
+    assert.deepStrictEqual(await redis.command('LRANGE', K('hist'), -1, -1), [`${head}7,"h":"${ep}","x":true}\n`]);
 });
 
 test('presence_set.lua, presence_snapshot.lua and presence_reap.lua from their files', async (t) => {
@@ -160,61 +170,75 @@ test('presence_set.lua, presence_snapshot.lua and presence_reap.lua from their f
     const headB = (u) => `{"k":"p","i":"inst-b","s":5,"u":"${u}","q":`;
     // entries of two instances, each stored with its instance's generation
     assert.deepStrictEqual(await evalFile(redis, 'presence_set.lua', keys,
-        ['u1|inst-a', part, 'inst-a', 100, head, `}\n${part}`]), ['1']);
+        ['u1|inst-a', part, 'inst-a', 100, head, `}\n${part}`, 60000]), ['1']);
     // with the object's position: offset 0 (no message yet) in its epoch, made now
     const ep = await redis.command('HGET', K('meta'), 'epoch');
     assert.match(ep, /^[0-9]{16,}$/);
     const at = (off) => `,"w":${off},"h":"${ep}"`;
     assert.equal(await sub.message(), `${head}1${at(0)}}\n${part}`);
     assert.deepStrictEqual(await evalFile(redis, 'presence_set.lua', keys,
-        ['u2|inst-b', '{"id":"u2"}', 'inst-b', 200, headB('u2'), '}\n{"id":"u2"}']), ['2']);
+        ['u2|inst-b', '{"id":"u2"}', 'inst-b', 200, headB('u2'), '}\n{"id":"u2"}', 60000]), ['2']);
     await sub.message();
     assert.deepStrictEqual(await evalFile(redis, 'presence_set.lua', keys,
-        ['u3|inst-b', '{"id":"u3"}', 'inst-b', 201, headB('u3'), '}\n{"id":"u3"}']), ['3']);
+        ['u3|inst-b', '{"id":"u3"}', 'inst-b', 201, headB('u3'), '}\n{"id":"u3"}', 60000]), ['3']);
     await sub.message();
     assert.deepStrictEqual(pairs(await redis.command('HGETALL', K('presence:gen'))),
         { 'u1|inst-a': '100', 'u2|inst-b': '200', 'u3|inst-b': '201' });
 
     // the snapshot: the last change's number, then every entry
-    const snap = await evalFile(redis, 'presence_snapshot.lua', [K('presence'), K('meta')], []);
+    const snap = await evalFile(redis, 'presence_snapshot.lua', [K('presence'), K('meta')], [60000]);
     assert.equal(snap[0], '3');
     assert.deepStrictEqual(pairs(snap.slice(1)), { 'u1|inst-a': part, 'u2|inst-b': '{"id":"u2"}', 'u3|inst-b': '{"id":"u3"}' });
 
     // reaping generation 200 of inst-b removes its entries of that generation or older,
     // each published once and numbered, and nothing of inst-a or of inst-b's newer generation
-    assert.deepStrictEqual(await evalFile(redis, 'presence_reap.lua', keys, ['inst-b', 200, 60000]), ['1']);
+    assert.deepStrictEqual(await evalFile(redis, 'presence_reap.lua', keys, ['inst-b', 200, 60000, 60000]), ['1']);
     const text = await sub.message();
     assert.ok(text.endsWith('\n') && text.indexOf('\n') === text.length - 1, JSON.stringify(text));
     assert.deepStrictEqual(JSON.parse(text), { k: 'p', i: 'inst-b', s: 0, u: 'u2', q: 4 });
     assert.deepStrictEqual(Object.keys(pairs(await redis.command('HGETALL', K('presence')))).sort(), ['u1|inst-a', 'u3|inst-b']);
     assert.deepStrictEqual(Object.keys(pairs(await redis.command('HGETALL', K('presence:gen')))).sort(), ['u1|inst-a', 'u3|inst-b']);
     // twice removes nothing twice; the dead generation is remembered for a while
-    assert.deepStrictEqual(await evalFile(redis, 'presence_reap.lua', keys, ['inst-b', 200, 60000]), ['0']);
+    assert.deepStrictEqual(await evalFile(redis, 'presence_reap.lua', keys, ['inst-b', 200, 60000, 60000]), ['0']);
     assert.deepStrictEqual(pairs(await redis.command('HGETALL', K('presence:dead'))), { 'inst-b': '200' });
     const pttl = await redis.command('PTTL', K('presence:dead'));
     assert.ok(pttl > 50000 && pttl <= 60000, `presence:dead expires (${pttl} ms)`);
 
     // a write of the dead generation still on its way is refused, unpublished; a newer one is not
     assert.deepStrictEqual(await evalFile(redis, 'presence_set.lua', keys,
-        ['u2|inst-b', '{"id":"u2"}', 'inst-b', 200, headB('u2'), '}\n{"id":"u2"}']), ['-1']);
+        ['u2|inst-b', '{"id":"u2"}', 'inst-b', 200, headB('u2'), '}\n{"id":"u2"}', 60000]), ['-1']);
     assert.equal(await redis.command('HEXISTS', K('presence'), 'u2|inst-b'), 0);
     assert.deepStrictEqual(await evalFile(redis, 'presence_set.lua', keys,
-        ['u2|inst-b', '{"id":"u2"}', 'inst-b', 300, headB('u2'), '}\n{"id":"u2"}']), ['5']);
+        ['u2|inst-b', '{"id":"u2"}', 'inst-b', 300, headB('u2'), '}\n{"id":"u2"}', 60000]), ['5']);
     // after a message, the position is its offset
     await redis.command('HSET', K('meta'), 'off', 7);
     assert.equal(await sub.message(), `${headB('u2')}5${at(0)}}\n{"id":"u2"}`);
 
     // an entry left without a generation (stored by an older objcastd) counts as the oldest
     await redis.command('HSET', K('presence'), 'u9|inst-b', '{"id":"u9"}');
-    assert.deepStrictEqual(await evalFile(redis, 'presence_reap.lua', keys, ['inst-b', 250, 60000]), ['2']);
+    assert.deepStrictEqual(await evalFile(redis, 'presence_reap.lua', keys, ['inst-b', 250, 60000, 60000]), ['2']);
     const gone = [JSON.parse(await sub.message()), JSON.parse(await sub.message())].map((m) => m.u).sort();
     assert.deepStrictEqual(gone, ['u3', 'u9']);
     assert.deepStrictEqual(Object.keys(pairs(await redis.command('HGETALL', K('presence')))).sort(), ['u1|inst-a', 'u2|inst-b']);
 
     // removing an entry: "" as the participant, an empty body
-    assert.deepStrictEqual(await evalFile(redis, 'presence_set.lua', keys, ['u1|inst-a', '', 'inst-a', 100, head, '}\n']), ['8']);
+    assert.deepStrictEqual(await evalFile(redis, 'presence_set.lua', keys, ['u1|inst-a', '', 'inst-a', 100, head, '}\n', 60000]), ['8']);
     assert.equal(await sub.message(), `${head}8${at(7)}}\n`);
     assert.equal(await redis.command('HEXISTS', K('presence:gen'), 'u1|inst-a'), 0);
+
+    // the meta stays while anyone is on the object; with the last entry gone it expires
+    // like a history, a snapshot keeps it a while longer, a new entry for good
+    assert.equal(await redis.command('PTTL', K('meta')), -1);
+    assert.deepStrictEqual(await evalFile(redis, 'presence_set.lua', keys,
+        ['u2|inst-b', '', 'inst-b', 300, headB('u2'), '}\n', 60000]), ['9']);
+    await sub.message();
+    assert.equal(await redis.command('HLEN', K('presence')), 0);
+    await redis.command('PEXPIRE', K('meta'), 5000);
+    await evalFile(redis, 'presence_snapshot.lua', [K('presence'), K('meta')], [60000]);
+    assert.ok(await redis.command('PTTL', K('meta')) > 50000, 'a snapshot keeps the meta');
+    assert.deepStrictEqual(await evalFile(redis, 'presence_set.lua', keys,
+        ['u1|inst-a', part, 'inst-a', 100, head, `}\n${part}`, 60000]), ['10']);
+    assert.equal(await redis.command('PTTL', K('meta')), -1);
 });
 
 test('house.lua from its file: heartbeats, generations, dead instances and reap jobs', async (t) => {
