@@ -37,7 +37,7 @@
  *   h    all    string: the epoch of that order (meta field epoch), written by the scripts
  *               with o (b e d) or w (p); NULL when absent
  *   x    b e d  true: a mark the history keeps instead of a message too big for it
- *               (history_max_message_bytes), with no body; never published
+ *               (history_max_bytes), with no body; never published
  *   w    p      integer >= 0: the object's offset when the change was made: every message
  *               up to it came before this one on the channel, every later one after;
  *               written by presence_set.lua (a removal by presence_reap.lua has none: read

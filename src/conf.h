@@ -56,7 +56,7 @@ struct conf {
     int presence_ttl;          /* seconds */
     int history_size;          /* messages kept per object (engine redis) */
     int history_ttl;           /* seconds */
-    size_t history_max_message_bytes; /* bigger messages leave only a mark in the history */
+    size_t history_max_bytes;  /* of messages in one object's history */
     int redis_wait_replicas;   /* replicas a save must reach before it is confirmed */
     int redis_wait_timeout;    /* ms a save waits for them */
     size_t max_message_bytes;

@@ -45,8 +45,9 @@ struct envelope {
      * the object's offset when the change was made (-1: not known) */
     long long offset;
     const char *epoch;           /* the order's epoch, NULL when not known */
-    int missing;                 /* read from a history that kept only a mark of it (too
-                                    big): no payload or data, the rest is there */
+    int missing;                 /* read from a history that kept only a mark of it (bigger
+                                    than history_max_bytes): no payload or data, the rest is
+                                    there */
     /* broadcast and emit */
     struct payload *payload;     /* the encoded ovice_message; as delivered, with its offset
                                     and epoch in it */    int echo;                    /* broadcast: the origin gets it too */

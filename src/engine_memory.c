@@ -5,7 +5,9 @@
  * the object is) and keeps the last history_size of them for resumes, as engine redis does
  * in Redis. An object that holds nothing else is kept while its history lasts: objects with
  * a history are in a list by their last message, and every call first drops the histories
- * past history_ttl from its front, so this costs nothing per object over time. */
+ * past history_ttl from its front, so this costs nothing per object over time. The process
+ * keeps at most MEM_HISTORY_BYTES of messages in all histories together: past it, the
+ * oldest messages of the histories written to least recently go first. */
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +20,9 @@
 #include "engine.h"
 #include "proto.h"
 #include "util.h"
+
+/* Bytes of messages kept in every object's history together (engine memory). */
+#define MEM_HISTORY_BYTES ((size_t)256 << 20)
 
 struct mem_entry {
     char *instance;
@@ -44,6 +49,7 @@ struct mem_object {
     long long off;           /* the last offset given */
     struct mem_hist *hist;   /* ring of the last messages: cap slots, n used from first */
     size_t cap, first, n;
+    size_t bytes;            /* of the messages in it */
     int64_t hist_until;      /* monotonic ms when the history goes */
     int listed;              /* in histories */
     TAILQ_ENTRY(mem_object) hlink;
@@ -56,6 +62,7 @@ struct engine_memory {
     const struct conf *conf;
     struct dict objects;            /* okey -> struct mem_object */
     struct mem_histories histories; /* objects with a history, the one to expire first first */
+    size_t hist_bytes;              /* of the messages kept in them */
     unsigned long long epochs;      /* epochs made */
 };
 
@@ -75,8 +82,15 @@ static struct mem_object *object(struct engine_memory *m, const char *okey, int 
     return o;
 }
 
-static void hist_clear_item(struct mem_hist *h)
+static size_t hist_item_bytes(const struct mem_hist *h)
 {
+    return h->env.payload ? h->env.payload->len : h->json_len;
+}
+
+static void hist_clear_item(struct engine_memory *m, struct mem_object *o, struct mem_hist *h)
+{
+    m->hist_bytes -= hist_item_bytes(h);
+    o->bytes -= hist_item_bytes(h);
     payload_unref(h->env.payload);
     free(h->instance);
     free(h->to);
@@ -87,7 +101,7 @@ static void hist_clear_item(struct mem_hist *h)
 static void hist_clear(struct engine_memory *m, struct mem_object *o)
 {
     for (size_t i = 0; i < o->n; i++)
-        hist_clear_item(&o->hist[(o->first + i) % o->cap]);
+        hist_clear_item(m, o, &o->hist[(o->first + i) % o->cap]);
     if (o->listed)
         TAILQ_REMOVE(&m->histories, o, hlink);
     o->listed = 0;
@@ -152,7 +166,7 @@ static void hist_add(struct engine_memory *m, struct mem_object *o, struct envel
     struct mem_hist *h;
     if (o->n == o->cap) {
         h = &o->hist[o->first];
-        hist_clear_item(h);
+        hist_clear_item(m, o, h);
         o->first = (o->first + 1) % o->cap;
         o->n--;
     }
@@ -177,7 +191,7 @@ static void hist_add(struct engine_memory *m, struct mem_object *o, struct envel
         h->json = buf_detach(&b);
     }
     size_t len = h->env.payload ? h->env.payload->len : h->json_len;
-    if (len > m->conf->history_max_message_bytes) {
+    if (len > m->conf->history_max_bytes) {
         /* Too big to keep: a mark that says so, as engine redis keeps (publish.lua). */
         payload_unref(h->env.payload);
         h->env.payload = NULL;
@@ -185,6 +199,28 @@ static void hist_add(struct engine_memory *m, struct mem_object *o, struct envel
         h->json = NULL;
         h->json_len = 0;
         h->env.missing = 1;
+    }
+    m->hist_bytes += hist_item_bytes(h);
+    o->bytes += hist_item_bytes(h);
+    /* Over the object's budget (history_max_bytes), its oldest messages go, as in
+     * publish.lua's keep(). */
+    while (o->bytes > m->conf->history_max_bytes && o->n > 1) {
+        hist_clear_item(m, o, &o->hist[o->first]);
+        o->first = (o->first + 1) % o->cap;
+        o->n--;
+    }
+    /* Over the process's budget: the oldest messages of the least recently written
+     * histories go (this one last: it is at the tail). */
+    while (m->hist_bytes > MEM_HISTORY_BYTES) {
+        struct mem_object *x = TAILQ_FIRST(&m->histories);
+        if (!x->n)
+            break;
+        hist_clear_item(m, x, &x->hist[x->first]);
+        x->first = (x->first + 1) % x->cap;
+        if (--x->n == 0 && x != o) {
+            hist_clear(m, x);
+            maybe_drop(m, x->okey, x);
+        }
     }
 }
 

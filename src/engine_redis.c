@@ -156,7 +156,7 @@ void engine_redis_deliver(struct engine_redis *e, struct chan *ch, const char *t
         ch->off = m.offset;
         if (m.mark) {
             log_warn("message lost channel=%s offset=%lld: too big to be kept in the history "
-                     "(history_max_message_bytes)",
+                     "(history_max_bytes)",
                      ch->name, m.offset);
             chanmsg_clear(&m);
             return;
@@ -465,7 +465,7 @@ static void r_publish(struct engine *base, const char *okey, const struct envelo
     buf_append(&words[5], env->payload->text, env->payload->len);
     buf_printf(&words[6], "%d", e->conf->history_size);
     buf_printf(&words[7], "%lld", 1000LL * e->conf->history_ttl);
-    buf_printf(&words[8], "%zu", e->conf->history_max_message_bytes);
+    buf_printf(&words[8], "%zu", e->conf->history_max_bytes);
     struct done_call *d = oc_malloc(sizeof(*d));
     d->done = done;
     d->privdata = privdata;
@@ -719,7 +719,7 @@ static void r_data_save(struct engine *base, const char *okey, const struct engi
     chanmsg_encode_data_head(&words[8], &m);
     buf_printf(&words[9], "%d", e->conf->history_size);
     buf_printf(&words[10], "%lld", 1000LL * e->conf->history_ttl);
-    buf_printf(&words[11], "%zu", e->conf->history_max_message_bytes);
+    buf_printf(&words[11], "%zu", e->conf->history_max_bytes);
     for (size_t i = 0; i < u->count; i++) {
         const struct data_field *f = &u->fields[i];
         buf_append(&words[12 + 3 * i], f->key, f->klen);

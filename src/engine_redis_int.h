@@ -251,7 +251,7 @@ struct script {
 
 extern struct script script_presence_set, script_presence_reap, script_presence_snapshot,
     script_data_get, script_data_save, script_instances_refresh, script_house, script_publish,
-    script_history_since;
+    script_history_since, script_epoch_renew;
 
 /* Computes every script's SHA1 (once per process). */
 void engine_redis_scripts_init(void);

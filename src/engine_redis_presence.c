@@ -272,10 +272,18 @@ static void fill_reply(struct redis_conn *rc, redisReply *r, void *privdata)
             if (ch->epoch && strcmp(epoch, ch->epoch) == 0 && last < ch->off) {
                 /* The object's order went back: Redis lost writes (a failover before its
                  * replica had them, a restart without its data). Count from there. */
-                log_warn("offsets went back channel=%s from=%lld to=%lld: Redis lost writes",
+                log_warn("offsets went back channel=%s from=%lld to=%lld: Redis lost writes; "
+                         "a new epoch begins",
                          ch->name, ch->off, last);
                 ch->off = last;
                 ch->gap_to = 0;
+                /* The lost offsets would be given again: clients that had them must not
+                 * resume across them (epoch_renew.lua). */
+                struct buf words[3] = {{0}};
+                engine_redis_key(&words[0], e, ch->okey, "meta");
+                engine_redis_key(&words[1], e, ch->okey, "hist");
+                buf_append_str(&words[2], epoch);
+                engine_redis_run_script(e, &script_epoch_renew, 2, words, 3, NULL, NULL);
             }
             /* Oldest first; those delivered already are dropped by their offsets. */
             for (size_t i = 2; i < r->elements; i++)

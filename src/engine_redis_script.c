@@ -25,12 +25,13 @@ struct script script_instances_refresh = {.name = "instances", .src = lua_instan
 struct script script_house = {.name = "house", .src = lua_house};
 struct script script_publish = {.name = "publish", .src = lua_publish};
 struct script script_history_since = {.name = "history", .src = lua_history_since};
+struct script script_epoch_renew = {.name = "epoch", .src = lua_epoch_renew};
 
 static struct script *scripts[] = {&script_presence_set,      &script_presence_reap,
                                    &script_presence_snapshot, &script_data_get,
                                    &script_data_save,         &script_instances_refresh,
                                    &script_house,             &script_publish,
-                                   &script_history_since};
+                                   &script_history_since,     &script_epoch_renew};
 
 static void sha1_hex(const char *text, char out[41])
 {

@@ -17,5 +17,6 @@ extern const char lua_instances_refresh[]; /* this instance's registry entry, dr
 extern const char lua_house[];             /* heartbeat, generations, dead instances, jobs */
 extern const char lua_publish[];           /* offset, history, publish a message */
 extern const char lua_history_since[];     /* an object's messages after an offset */
+extern const char lua_epoch_renew[];       /* a new epoch after lost writes */
 
 #endif

@@ -104,7 +104,8 @@ static void publish_waiting(struct registry *r, struct object *o, int as_origin)
     struct membership *m, *next;
     for (m = TAILQ_FIRST(&o->members); m; m = next) {
         next = TAILQ_NEXT(m, olink);
-        publish_entry(r, o, m->s->id->user_key, as_origin ? m->s->sid : 0);
+        /* (a connection still waiting for its own event gets it now) */
+        publish_entry(r, o, m->s->id->user_key, as_origin || m->fresh ? m->s->sid : 0);
     }
 }
 
@@ -321,6 +322,7 @@ static void send_own_event(struct membership *m, enum presence_state state,
     struct participant *made = p ? NULL : participant_new(m->s->id, m->object_type, m->host, state);
     if (!p)
         p = made;
+    m->fresh = 0;
     if (state == PRESENCE_NONE || !registry_recovery_own_event(m, state, p, env)) {
         struct proto_position pos = {.epoch = env ? env->epoch : NULL,
                                      .offset = env && env->offset > 0 ? env->offset : 0,
@@ -380,6 +382,7 @@ enum proto_error registry_presence(struct registry *r, struct session *s, const 
         m->s = s;
         m->o = o;
         m->state = PRESENCE_NONE;
+        m->fresh = 1;
         TAILQ_INSERT_TAIL(&o->members, m, olink);
         o->nmembers++;
         metrics.memberships++;
@@ -473,6 +476,8 @@ static void send_presence_change(struct registry *r, struct object *o, const cha
             participant_free(mine);
             continue;
         }
+        if (m->fresh)
+            continue; /* before its own event: it subscribed after this */
         if (is_self && !self) {
             struct participant *mine = self_view(shown, m->s->id);
             self = proto_encode_presence(after, mine, o->object_id, 1, NULL);
@@ -550,6 +555,8 @@ static void deliver_data(struct registry *r, struct object *o, const struct enve
     {
         if (local && env->origin_sid && m->s->sid == env->origin_sid)
             continue; /* the saver gets ovice_data_saved_success instead */
+        if (m->fresh && !m->rec)
+            continue; /* saved before it subscribed */
         if (!f)
             f = proto_encode_data("ovice_shared_data", o->object_id, none, env->version,
                                   env->data, -1, env->offset, env->epoch);
@@ -573,6 +580,8 @@ static void deliver(void *privdata, const char *okey, const struct envelope *env
         {
             if (!env->echo && local && m->s->sid == env->origin_sid)
                 continue;
+            if (m->fresh && !m->rec)
+                continue; /* sent before it subscribed */
             if (!registry_recovery_deliver(m, env->payload, env))
                 registry_send_payload(m->s, env->payload);
         }
@@ -580,7 +589,8 @@ static void deliver(void *privdata, const char *okey, const struct envelope *env
     }
     case ENVELOPE_EMIT:
         TAILQ_FOREACH(m, &o->members, olink)
-        if (strcmp(user_of(m), env->to) == 0 && !registry_recovery_deliver(m, env->payload, env))
+        if (strcmp(user_of(m), env->to) == 0 && !(m->fresh && !m->rec) &&
+            !registry_recovery_deliver(m, env->payload, env))
             registry_send_payload(m->s, env->payload);
         break;
     case ENVELOPE_PRESENCE:

@@ -32,6 +32,9 @@ struct membership {
     int host;                        /* isHost granted by an object token */
     unsigned long long seq;          /* when it last changed; the newest wins ties */
     struct recovery *rec;            /* it came with since: registry_recovery.c */
+    int fresh;                       /* its own event has not come yet: what comes on the
+                                        object before it happened before the subscribe, and
+                                        is not sent (a resume keeps it: registry_recovery.c) */
     TAILQ_ENTRY(membership) olink;   /* in o->members */
     LIST_ENTRY(membership) slink;    /* in s->memberships */
 };

@@ -11,12 +11,12 @@
 -- ARGV[5] message head, up to "v": (src/chanmsg.h); this script appends the version,
 --         ,"a": and now, ,"o": and the offset and ,"h": and the epoch (meta fields off and
 --         epoch, as publish.lua), the } and newline, then the object's JSON
--- ARGV[6] history_size, ARGV[7] history_ttl (ms), ARGV[8] history_max_message_bytes: as
---         publish.lua
+-- ARGV[6] history_size, ARGV[7] history_ttl (ms), ARGV[8] history_max_bytes: as publish.lua
 -- ARGV[9..] triples: key, its size as a JSON string (quotes included), compact JSON value
 -- Sizes follow data.h: 2 + sum(key bytes + 1 + value length) + commas; fbytes is the sum.
 -- Returns {'ok', version, now, JSON text} or {'conflict'} or {'too_large'}.
--- data_json is the same function as in data_get.lua (see there), epoch as in publish.lua.
+-- data_json is the same function as in data_get.lua (see there), epoch and keep as in
+-- publish.lua.
 local function data_json(key)
   local all = redis.call('HGETALL', key)
   local parts = {}
@@ -33,6 +33,30 @@ local function epoch(meta, hist)
   redis.call('HSET', meta, 'epoch', ep)
   redis.call('DEL', hist)
   return ep
+end
+local function keep(meta, hist, msg, mark, off, size, ttl, maxb)
+  if size <= 0 then return end
+  local kept = msg
+  if #msg > maxb then kept = mark end
+  local len = redis.call('RPUSH', hist, kept)
+  local bytes
+  if len == 1 then
+    bytes = #kept
+    redis.call('HSET', meta, 'hbytes', bytes)
+  else
+    bytes = redis.call('HINCRBY', meta, 'hbytes', #kept)
+  end
+  local gone = 0
+  if len > size + math.floor(size / 4) then
+    for _, x in ipairs(redis.call('LPOP', hist, len - size)) do gone = gone + #x end
+    len = size
+  end
+  while bytes - gone > maxb and len > 1 do
+    gone = gone + #redis.call('LPOP', hist)
+    len = len - 1
+  end
+  if gone > 0 then redis.call('HINCRBY', meta, 'hbytes', -gone) end
+  if len == 1 or off % 16 == 0 then redis.call('PEXPIRE', hist, ttl) end
 end
 local merge = ARGV[1] == '1'
 local version = tonumber(redis.call('HGET', KEYS[2], 'version') or '0')
@@ -73,17 +97,7 @@ local off = redis.call('HINCRBY', KEYS[2], 'off', 1)
 local head = ARGV[5] .. version .. ',"a":' .. ARGV[4] .. ',"o":' .. off .. ',"h":"' ..
   epoch(KEYS[2], KEYS[4]) .. '"'
 local msg = head .. '}\n' .. json
--- kept in the history exactly as publish.lua keeps a message
-local size = tonumber(ARGV[6])
-if size > 0 then
-  -- Trimmed once it is a quarter over its size, and its expiry pushed back on every 16th
-  -- offset (and when it is new), rather than both on every message: two commands fewer on
-  -- the hot path for a little slack in both.
-  local kept = msg
-  if #msg > tonumber(ARGV[8]) then kept = head .. ',"x":true}\n' end
-  local len = redis.call('RPUSH', KEYS[4], kept)
-  if len > size + math.floor(size / 4) then redis.call('LTRIM', KEYS[4], -size, -1) end
-  if len == 1 or off % 16 == 0 then redis.call('PEXPIRE', KEYS[4], ARGV[7]) end
-end
+keep(KEYS[2], KEYS[4], msg, head .. ',"x":true}\n', off, tonumber(ARGV[6]), ARGV[7],
+     tonumber(ARGV[8]))
 redis.call('PUBLISH', KEYS[3], msg)
 return {'ok', version, ARGV[4], json}

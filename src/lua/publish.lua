@@ -13,9 +13,7 @@
 -- ARGV[3] history_size: messages kept (0: none), at least; up to a quarter more
 -- ARGV[4] history_ttl (ms): the history goes when nothing was added for about that long
 --         (counted from one of its last 16 messages)
--- ARGV[5] history_max_message_bytes: a longer message is kept as a mark, its header with
---         "x":true and no body, so the history's offsets stay consecutive (a reader knows it
---         is missing)
+-- ARGV[5] history_max_bytes: bytes of messages kept (keep() below)
 -- Returns the offset.
 -- The meta stays while the object has saved data or presence entries (data_save.lua and
 -- presence_set.lua make it persistent); otherwise it expires like the history, so an object
@@ -33,20 +31,42 @@ local function epoch(meta, hist)
   redis.call('DEL', hist)
   return ep
 end
-local off = redis.call('HINCRBY', KEYS[1], 'off', 1)
-local ep = epoch(KEYS[1], KEYS[2])
-local msg = ARGV[1] .. off .. ',"h":"' .. ep .. '"' .. ARGV[2]
-local size = tonumber(ARGV[3])
-if size > 0 then
-  -- Trimmed once it is a quarter over its size, and its expiry pushed back on every 16th
-  -- offset (and when it is new), rather than both on every message: two commands fewer on
-  -- the hot path for a little slack in both.
+-- keep() is the same function in publish.lua and data_save.lua: the history holds the last
+-- `size` messages (trimmed once it is a quarter over, rather than on every message) and at
+-- most `maxb` bytes of them (meta field hbytes counts them; the oldest go first), so an
+-- object's history costs Redis at most maxb bytes; a message longer than maxb alone is kept
+-- as its mark (its header with "x":true, no body), so the offsets stay consecutive and a
+-- reader knows it is missing. Its expiry is pushed back on every 16th offset (and when it
+-- is new): two commands fewer on the hot path for a little slack.
+local function keep(meta, hist, msg, mark, off, size, ttl, maxb)
+  if size <= 0 then return end
   local kept = msg
-  if #msg > tonumber(ARGV[5]) then kept = ARGV[1] .. off .. ',"h":"' .. ep .. '","x":true}\n' end
-  local len = redis.call('RPUSH', KEYS[2], kept)
-  if len > size + math.floor(size / 4) then redis.call('LTRIM', KEYS[2], -size, -1) end
-  if len == 1 or off % 16 == 0 then redis.call('PEXPIRE', KEYS[2], ARGV[4]) end
+  if #msg > maxb then kept = mark end
+  local len = redis.call('RPUSH', hist, kept)
+  local bytes
+  if len == 1 then
+    bytes = #kept
+    redis.call('HSET', meta, 'hbytes', bytes)
+  else
+    bytes = redis.call('HINCRBY', meta, 'hbytes', #kept)
+  end
+  local gone = 0
+  if len > size + math.floor(size / 4) then
+    for _, x in ipairs(redis.call('LPOP', hist, len - size)) do gone = gone + #x end
+    len = size
+  end
+  while bytes - gone > maxb and len > 1 do
+    gone = gone + #redis.call('LPOP', hist)
+    len = len - 1
+  end
+  if gone > 0 then redis.call('HINCRBY', meta, 'hbytes', -gone) end
+  if len == 1 or off % 16 == 0 then redis.call('PEXPIRE', hist, ttl) end
 end
+local off = redis.call('HINCRBY', KEYS[1], 'off', 1)
+local head = ARGV[1] .. off .. ',"h":"' .. epoch(KEYS[1], KEYS[2]) .. '"'
+local msg = head .. ARGV[2]
+keep(KEYS[1], KEYS[2], msg, head .. ',"x":true}\n', off, tonumber(ARGV[3]), ARGV[4],
+     tonumber(ARGV[5]))
 if (off == 1 or off % 16 == 0) and redis.call('HEXISTS', KEYS[1], 'version') == 0 and
     redis.call('EXISTS', KEYS[4]) == 0 then
   redis.call('PEXPIRE', KEYS[1], ARGV[4])

@@ -67,10 +67,10 @@ struct fixture {
     void (*pump)(const int *done); /* runs until *done; NULL when answers come at once */
 };
 
-/* engine memory's conf: the defaults (history_size 100, history_ttl 300,
- * history_max_message_bytes 64 KiB). */
+/* engine memory's conf: history_size 100, history_ttl 300 (the defaults), history_max_bytes
+ * 64 KiB (as the redis fixture sets it). */
 static struct conf engine_conf = {
-    .history_size = 100, .history_ttl = 300, .history_max_message_bytes = 65536};
+    .history_size = 100, .history_ttl = 300, .history_max_bytes = 65536};
 
 static struct engine *make_memory(void)
 {
@@ -104,6 +104,7 @@ static void start_redis(void)
     redis_child_start(&redis);
     conf_init(&redis_conf);
     redis_child_conf(&redis, &redis_conf);
+    redis_conf.history_max_bytes = 65536;
     evbase = event_base_new();
 }
 
@@ -576,7 +577,8 @@ END_TEST
 
 START_TEST(history_marks_big_messages)
 {
-    /* over history_max_message_bytes (64 KiB, both fixtures) only a mark is kept */
+    /* over history_max_bytes (64 KiB, both fixtures) only a mark is kept, and the oldest
+     * messages go to keep the history within it */
     subscribe("1:A");
     size_t big = 70000;
     char *text = malloc(big + 1);
@@ -598,6 +600,22 @@ START_TEST(history_marks_big_messages)
     ck_assert_int_eq(h.missing[1], 1);
     ck_assert_int_eq(h.kinds[1], ENVELOPE_BROADCAST);
     ck_assert_int_eq(h.missing[2], 0);
+
+    /* three of 30,000 bytes: with them the history would be over 64 KiB, so the oldest go */
+    char *mid = malloc(30001);
+    memset(mid, 'y', 30000);
+    memcpy(mid, start, strlen(start));
+    memcpy(mid + 30000 - 2, "\"}", 2);
+    mid[30000] = '\0';
+    for (int i = 0; i < 3; i++)
+        publish("1:A", mid);
+    free(mid);
+    settle(6);
+    h = history("1:A", 0, 1 << 20);
+    ck_assert_int_eq(h.last, 6);
+    ck_assert_uint_eq(h.n, 2);
+    ck_assert_int_eq(h.offsets[0], 5);
+    ck_assert_int_eq(h.offsets[1], 6);
 }
 END_TEST
 

@@ -134,3 +134,36 @@ test('an object nobody uses costs nothing after history_ttl: its keys expire, an
     assert.equal(await redis.command('PTTL', 'objcast:{987:L1}:meta'), -1);
     assert.equal(await redis.command('EXISTS', 'objcast:{987:L1}:hist'), 0, 'the history expired');
 });
+
+test('Redis loses writes but not the object (a failover before replication): the instance that notices begins a new epoch, so a client that had the lost offsets cannot resume across them', async (t) => {
+    const redis = await startRedis({ t });
+    const [A, B] = await startCluster({ t, instances: 2, redis });
+    const s = await open(A, 's');
+    const r = await open(B, 'r');
+    await subscribe(r);
+    await join(s);
+    await collect(r, 1);
+    for (let i = 1; i <= 10; i++) broadcast(s, 'seq', i);
+    const got = await collect(r, 10);
+    const old = got[9];
+    assert.equal(old.offset, 10);
+    // offsets 6 to 10 are lost: the meta and the history are as a replica behind by five
+    // messages would have them
+    await redis.command('HSET', 'objcast:{987:L1}:meta', 'off', 5);
+    await redis.command('LTRIM', 'objcast:{987:L1}:hist', 0, 4);
+    await redis.command('CLIENT', 'KILL', 'TYPE', 'pubsub');
+    await waitReady(A);
+    await waitReady(B);
+    await waitFor(async () => (await redis.command('HGET', 'objcast:{987:L1}:meta', 'epoch')) !== old.epoch, 5000,
+        'a new epoch');
+    broadcast(s, 'seq', 11);
+    const [next] = await collect(r, 1);
+    assert.equal(next.payload.message, 11);
+    assert.notEqual(next.epoch, old.epoch);
+    assert.equal(next.offset, 6);
+    // the old session's position is of the old epoch: not recovered
+    const r2 = await open(B, 'r');
+    r2.send({ type: 'objcast_subscribe', objectId: 'L1', since: { epoch: old.epoch, offset: 10, session: r.ready.payload.session } });
+    const ev = await r2.next('ovice_participant_subscribed');
+    assert.equal(ev.recovered, false);
+});

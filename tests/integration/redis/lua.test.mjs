@@ -90,7 +90,7 @@ test('data_save.lua and data_get.lua from their files: stored fields, meta, the 
     assert.equal(await sub.message(), first);
     assert.deepStrictEqual(pairs(await redis.command('HGETALL', K('data'))), { n: '1', s: '"x"' });
     assert.deepStrictEqual(pairs(await redis.command('HGETALL', K('meta'))),
-        { version: '1', updated_at: '1700000000', bytes: String('{"n":1,"s":"x"}'.length), fbytes: '12', off: '1', epoch: ep });
+        { version: '1', updated_at: '1700000000', bytes: String('{"n":1,"s":"x"}'.length), fbytes: '12', off: '1', epoch: ep, hbytes: String(Buffer.byteLength(first)) });
     // the object has data: its meta stays
     assert.equal(await redis.command('PTTL', K('meta')), -1);
     // the message is kept in the object's history too, which expires
@@ -154,11 +154,16 @@ test('publish.lua and history_since.lua from their files: offsets, the capped hi
     assert.deepStrictEqual(await evalFile(redis, 'publish.lua', keys, [head, '}\n{}', 0, 60000, 65536]), ['6']);
     assert.equal(await sub.message(), `${head}6,"h":"${ep}"}\n{}`);
     assert.equal(await redis.command('LLEN', K('hist')), 3);
-    // a message longer than history_max_message_bytes is published whole and kept as a mark
+    // the history's bytes are counted in meta (hbytes)
+    const listBytes = async () => (await redis.command('LRANGE', K('hist'), 0, -1)).reduce((n, m) => n + Buffer.byteLength(m), 0);
+    assert.equal(Number(await redis.command('HGET', K('meta'), 'hbytes')), await listBytes());
+    // a message longer than history_max_bytes is published whole and kept as a mark; the
+    // oldest messages go to keep the history within it
     const big = `}\n{"type":"ovice_message","m":"${'x'.repeat(200)}"}`;
     assert.deepStrictEqual(await evalFile(redis, 'publish.lua', keys, [head, big, 3, 60000, 100]), ['7']);
     assert.equal(await sub.message(), `${head}7,"h":"${ep}"${big}`);
-    assert.deepStrictEqual(await redis.command('LRANGE', K('hist'), -1, -1), [`${head}7,"h":"${ep}","x":true}\n`]);
+    assert.deepStrictEqual(await redis.command('LRANGE', K('hist'), 0, -1), [`${head}7,"h":"${ep}","x":true}\n`]);
+    assert.equal(Number(await redis.command('HGET', K('meta'), 'hbytes')), await listBytes());
 });
 
 test('presence_set.lua, presence_snapshot.lua and presence_reap.lua from their files', async (t) => {
