@@ -362,7 +362,6 @@
                 // {epoch, offset, session}: session got every message of the object meant for
                 // it up to offset of epoch (null: unknown, nothing to resume from).
                 pos: null,
-                delivered: null, // {epoch, offset} of the last message routed (drops repeats)
                 sinceSent: false, // a subscribe/join with since went out on this connection
                 // {epoch, offset} after an own event with recovered: true: the replay of the
                 // offsets up to there is arriving; plugin requests wait until it is over.
@@ -883,19 +882,17 @@
     };
 
     /**
-     * An ovice_message or ovice_shared_data with its epoch and offset: moves rec.pos on.
-     * Returns false for a repeat (an offset the iframe already got), which is not routed.
+     * An ovice_message or ovice_shared_data with its epoch and offset: moves rec.pos on. (No
+     * message is dropped by its offset: objcast sends none twice, and after a Redis failover
+     * that lost writes a few offsets may be given again in the same epoch, to new messages.)
      */
     Client.prototype._advance = function (rec, m) {
-        var d = rec.delivered;
-        if (d && d.epoch === m.epoch && m.offset <= d.offset) return false;
-        rec.delivered = { epoch: m.epoch, offset: m.offset };
         var pos = rec.pos;
         var seam = rec.seam;
         if (seam && seam.epoch === m.epoch && m.offset <= seam.offset) {
             // replayed: what the old session missed
             if (pos && pos.epoch === m.epoch && m.offset > pos.offset) pos.offset = m.offset;
-            return true;
+            return;
         }
         if (seam) this._endReplay(rec); // a live message: the replay is over
         pos = rec.pos;
@@ -904,7 +901,6 @@
         } else {
             rec.pos = { epoch: m.epoch, offset: m.offset, session: this._sessionId }; // a new epoch
         }
-        return true;
     };
 
     /**
@@ -1115,7 +1111,7 @@
             if (typeof m.recovered === 'boolean') ev.recovered = m.recovered;
             this._emit('presence', ev);
         } else if ((m.type === 'ovice_message' || m.type === 'ovice_shared_data') && hasPosition(m)) {
-            if (!this._advance(rec, m)) return;
+            this._advance(rec, m);
         }
         if (m.type.indexOf('ovice_') === 0) this._toIframe(rec, m);
         if (status || (held && !rec.seam)) this._pump(rec);
