@@ -22,6 +22,9 @@
  *   client.join('L124');        // the user linked to the object
  *   client.on('presence', (e) => console.log(e.objectId, e.status, e.participant));
  *
+ * After a reconnection the bridge resumes every object where its last message left off
+ * (protocol section 10): the plugin receives what was sent meanwhile, once and in order.
+ *
  * See docs/plugins.md for the full guide.
  */
 (function (root) {
@@ -116,6 +119,8 @@
      * @property {"subscribed"|"joined"|"left"|"unsubscribed"} status
      * @property {Participant} participant
      * @property {boolean} isSelf
+     * @property {boolean} [recovered]  on the own event after a reconnection: true when
+     *   objcast replays what was missed (it follows), false when it could not (read again)
      */
 
     /**
@@ -137,7 +142,8 @@
     /**
      * Events of a Client (client.on(name, fn)):
      *   "state"     {state: ConnectionState, attempt: number, delay?: number, code?: number}
-     *   "ready"     the objcast_ready payload {userId, instance, limits}, on every (re)connection
+     *   "ready"     the objcast_ready payload {userId, instance, session, limits}, on every
+     *               (re)connection
      *   "refreshed" {exp}: the open connection now lives until exp (unix seconds)
      *   "presence"  PresenceEvent, for every presence event on any object
      *   "message"   every server message, parsed, before routing (for logs and debugging)
@@ -220,6 +226,11 @@
         return v !== null && typeof v === 'object' && !Array.isArray(v);
     }
 
+    /** Whether m carries a place in its object's order (top-level epoch and offset). */
+    function hasPosition(m) {
+        return typeof m.epoch === 'string' && typeof m.offset === 'number' && m.offset >= 0 && Math.floor(m.offset) === m.offset;
+    }
+
     function resolveValue(v) {
         try {
             return Promise.resolve(typeof v === 'function' ? v() : v);
@@ -259,9 +270,10 @@
         this._refreshFails = 0;
         this._refreshToken = null; // the token of that objcast_refresh
         this._tokenClaims = null; // claims of the token the connection lives by
+        this._sessionId = null; // objcast_ready.payload.session of this connection
         /** @type {ConnectionState} */
         this.state = 'connecting';
-        /** The last objcast_ready payload: {userId, instance, limits}, or null. */
+        /** The last objcast_ready payload: {userId, instance, session, limits}, or null. */
         this.session = null;
 
         var self = this;
@@ -346,6 +358,14 @@
                 retries: 0, // failed attempts in a row (backoff)
                 retryTimer: null,
                 presenceFailed: null, // a presence command failed for good: stop waiting for it
+                // Recovery (protocol section 10). pos: where a later connection resumes,
+                // {epoch, offset, session}: session got every message of the object meant for
+                // it up to offset of epoch (null: unknown, nothing to resume from).
+                pos: null,
+                sinceSent: false, // a subscribe/join with since went out on this connection
+                // {epoch, offset} after an own event with recovered: true: the replay of the
+                // offsets up to there is arriving; plugin requests wait until it is over.
+                seam: null,
             };
             this._objects.set(objectId, rec);
         }
@@ -469,6 +489,8 @@
         var rec = this._objects.get(objectId);
         if (!rec || (rec.desired === 'none' && !rec.onServer)) return;
         rec.desired = 'none';
+        // What is sent while the user is away is not theirs to receive on a later subscribe.
+        rec.pos = rec.seam = null;
         this._syncPresence(rec);
     };
 
@@ -636,9 +658,10 @@
     Client.prototype._canSend = function (rec) {
         if (!this._ready || !this._ws) return false;
         if (Date.now() < rec.holdUntil) return false;
-        // Wait until the server has put this connection on the object, unless the host does
-        // not want it there (the server then answers not_subscribed, as it should).
-        return rec.desired === 'none' || rec.live || !!rec.presenceFailed;
+        // Wait until the server has put this connection on the object and replayed what it
+        // missed, unless the host does not want it there (the server then answers
+        // not_subscribed, as it should).
+        return rec.desired === 'none' || (rec.live && !rec.seam) || !!rec.presenceFailed;
     };
 
     /** Sends what the object's queue holds, if it may. */
@@ -712,7 +735,7 @@
     Client.prototype._requeueInFlight = function () {
         var self = this;
         this._pending.forEach(function (entry) {
-            if (!entry.expectsReply || entry.presence) return;
+            if (!entry.expectsReply || entry.presence || entry.fence) return;
             var rec = self._objects.get(entry.objectId);
             if (!rec) return;
             delete entry.msg.ref;
@@ -774,7 +797,7 @@
         if (rec.objectType) msg.objectType = rec.objectType;
         rec.onServer = true;
         if (rec.objectToken === undefined) {
-            this._send(entry);
+            this._sendPresence(rec, entry);
             return;
         }
         // Fetch the object token, then send unless something changed meanwhile.
@@ -784,12 +807,100 @@
         resolveValue(rec.objectToken).then(function (tok) {
             if (self._ws !== ws || !self._ready || rec.desired !== wanted || self._objects.get(rec.objectId) !== rec) return;
             if (tok) msg.objectToken = String(tok);
-            self._send(entry);
+            self._sendPresence(rec, entry);
         }, function (e) {
             if (self._ws !== ws) return;
             self._error({ code: 'token', message: 'objectToken: ' + (e && e.message ? e.message : String(e)), objectId: rec.objectId, request: type });
             self._retryLater(rec, null);
         });
+    };
+
+    /**
+     * Sends a subscribe or join. The first one on a connection that is not on the object yet
+     * asks objcast to resume where rec.pos left off (since): it replays what was missed.
+     */
+    Client.prototype._sendPresence = function (rec, entry) {
+        var pos = rec.pos;
+        if (!rec.live && !rec.sinceSent && pos && typeof pos.session === 'string') {
+            entry.msg.since = { epoch: pos.epoch, offset: pos.offset, session: pos.session };
+            entry.since = true;
+            rec.sinceSent = true;
+        }
+        this._send(entry);
+    };
+
+    // ---------------------------------------------------------------------------------
+    // Recovery (protocol section 10). rec.pos names the last place in the object's order up
+    // to which a session got everything meant for it. A new connection resumes there; the own
+    // presence event that answers tells where the object stands (its epoch and offset) and
+    // whether objcast replays what was missed (recovered: true). Offsets up to that point are
+    // the replay, counted for the old session; once it is over, the position is the new
+    // session's. A resume spanning two sessions could not be told apart (the new session's own
+    // broadcasts would come back), hence the wait: the plugin's requests go out only after the
+    // replay.
+
+    /** An own presence event with the object's position (epoch, offset). */
+    Client.prototype._onOwnPosition = function (rec, m) {
+        var pos = rec.pos;
+        if (rec.seam) return; // another command's event during the replay: _endReplay settles
+        if (m.recovered === true && rec.sinceSent && pos && pos.epoch === m.epoch && m.offset > pos.offset) {
+            rec.seam = { epoch: m.epoch, offset: m.offset };
+            this._sendFence(rec);
+            return;
+        }
+        // Not resumed (or nothing missed): this connection gets every later message.
+        var offset = m.offset;
+        if (pos && pos.epoch === m.epoch && pos.session === this._sessionId && pos.offset > offset) offset = pos.offset;
+        rec.pos = { epoch: m.epoch, offset: offset, session: this._sessionId };
+    };
+
+    /**
+     * Asks objcast something right behind a replay. A connection's messages are handled in
+     * order, so the answer comes after the whole replay: then it is over, even if it ended on
+     * messages this connection does not get (its own, emits to others).
+     */
+    Client.prototype._sendFence = function (rec) {
+        var self = this;
+        var seam = rec.seam;
+        var entry = { msg: { type: 'ovice_get_participants', objectId: rec.objectId }, fence: true, expectsReply: true,
+            objectId: rec.objectId, seq: ++this._seq };
+        entry.resolve = function () {
+            if (rec.seam !== seam) return; // over already (a live message came first)
+            self._endReplay(rec);
+            self._pump(rec);
+        };
+        this._send(entry);
+    };
+
+    /** The replay is over: the position is this session's from now on (the caller pumps). */
+    Client.prototype._endReplay = function (rec) {
+        var seam = rec.seam;
+        var pos = rec.pos;
+        rec.seam = null;
+        var offset = pos && pos.epoch === seam.epoch && pos.offset > seam.offset ? pos.offset : seam.offset;
+        rec.pos = { epoch: seam.epoch, offset: offset, session: this._sessionId };
+    };
+
+    /**
+     * An ovice_message or ovice_shared_data with its epoch and offset: moves rec.pos on. (No
+     * message is dropped by its offset: objcast sends none twice, and after a Redis failover
+     * that lost writes a few offsets may be given again in the same epoch, to new messages.)
+     */
+    Client.prototype._advance = function (rec, m) {
+        var pos = rec.pos;
+        var seam = rec.seam;
+        if (seam && seam.epoch === m.epoch && m.offset <= seam.offset) {
+            // replayed: what the old session missed
+            if (pos && pos.epoch === m.epoch && m.offset > pos.offset) pos.offset = m.offset;
+            return;
+        }
+        if (seam) this._endReplay(rec); // a live message: the replay is over
+        pos = rec.pos;
+        if (pos && pos.epoch === m.epoch && pos.session === this._sessionId) {
+            if (m.offset > pos.offset) pos.offset = m.offset;
+        } else {
+            rec.pos = { epoch: m.epoch, offset: m.offset, session: this._sessionId }; // a new epoch
+        }
     };
 
     /**
@@ -913,6 +1024,8 @@
         this._objects.forEach(function (rec) {
             rec.onServer = false;
             rec.live = false;
+            rec.sinceSent = false;
+            rec.seam = null; // a replay cut short: rec.pos is still the old session's
         });
         if (this._closed) return;
         var code = ev && ev.code;
@@ -980,20 +1093,28 @@
         }
         if (!rec) return;
         var status = PRESENCE_STATUS[m.type];
+        var held = !!rec.seam;
         if (status) {
             var p = m.payload || {};
             if (status === 'unsubscribed' && p.isSelf === true) {
                 rec.live = false;
-            } else if (!rec.live) {
-                // Any other event about the object means this connection is on it.
-                rec.live = true;
-                rec.retries = 0;
+            } else {
+                if (!rec.live) {
+                    // Any other event about the object means this connection is on it.
+                    rec.live = true;
+                    rec.retries = 0;
+                }
+                if (p.isSelf === true && hasPosition(m)) this._onOwnPosition(rec, m);
             }
             this._expedite();
-            this._emit('presence', { objectId: rec.objectId, type: m.type, status: status, participant: p, isSelf: p.isSelf === true });
+            var ev = { objectId: rec.objectId, type: m.type, status: status, participant: p, isSelf: p.isSelf === true };
+            if (typeof m.recovered === 'boolean') ev.recovered = m.recovered;
+            this._emit('presence', ev);
+        } else if ((m.type === 'ovice_message' || m.type === 'ovice_shared_data') && hasPosition(m)) {
+            this._advance(rec, m);
         }
         if (m.type.indexOf('ovice_') === 0) this._toIframe(rec, m);
-        if (status) this._pump(rec);
+        if (status || (held && !rec.seam)) this._pump(rec);
     };
 
     Client.prototype._onReady = function (m) {
@@ -1003,6 +1124,7 @@
         this._ready = true;
         this._attempt = 0;
         this.session = m.payload || null;
+        this._sessionId = this.session && typeof this.session.session === 'string' ? this.session.session : null;
         this._setState('open', {});
         this._refreshFails = 0;
         this._scheduleRefresh();
@@ -1043,7 +1165,12 @@
             return;
         }
         this._pending.delete(m.ref);
+        if (entry.fence) {
+            entry.resolve(); // an answer all the same: the replay before it is over
+            return;
+        }
         var rec = this._objects.get(entry.objectId);
+        if (rec && entry.since) rec.sinceSent = false; // nothing was done: resume with the next one
         if (RETRY_CODES[err.code] && rec) {
             err.retrying = true;
             err.request = entry.msg.type;

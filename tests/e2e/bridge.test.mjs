@@ -262,3 +262,115 @@ test('bridge: capped backoff, queue limit, a refused static token closes', async
     assert.ok(!(await h.wire()).some((m) => m.type === 'objcast_unsubscribe'), 'the plugin\'s objcast_unsubscribe never went out');
     await h.page.evaluate(() => clearInterval(window.serveAuth));
 });
+
+test('bridge: resumes each object where it left off (since) and waits for the replay', async (t) => {
+    const origin = await startStatic(t);
+    const browser = await launchBrowser(t);
+    const h = await setup(t, browser, origin);
+    await h.page.evaluate((o) => {
+        window.client = window.objcast.connect({
+            url: 'ws://fake/ws', token: () => 'tok', WebSocket: window.FakeWS, backoff: { initial: 20, max: 20, jitter: 0 },
+        });
+        window.presence = [];
+        window.client.on('presence', (e) => window.presence.push(e));
+        window.client.attach(window.pluginFrame, { objectId: 'L1', objectType: 'static', pluginOrigin: o });
+        window.client.subscribe('L1');
+    }, origin);
+    const self = { id: 'u1', name: 'U', objectId: 'L1', objectType: 'static', avatarUrl: '', workspaceId: 1, isHost: false, isSelf: true, isVisitor: false };
+    const own = (extra = {}, type = 'ovice_participant_subscribed') => ({ type, objectId: 'L1', ...extra, payload: self });
+    const msg = (epoch, offset, text) => ({ type: 'ovice_message', offset, epoch, objectId: 'L1',
+        payload: { source: 'u2', event: 'chat', objectId: 'L1', message: text } });
+    /* A new connection: authenticates with session, resolves the first command it sent then. */
+    let mark = 0;
+    const connectAs = async (session, what = 'the presence command') => {
+        const auth = await waitFor(async () => (await h.wire()).slice(mark).find((m) => m.type === 'objcast_auth'), 3000, 'auth', 10);
+        mark = (await h.wire()).length;
+        await h.serve({ type: 'objcast_ready', ref: auth.ref, payload: { userId: 'u1', instance: 'fake', session, limits: {} } });
+        if (!what) return null;
+        return h.waitWire((m, i) => i >= mark && m.type.startsWith('objcast_'), what);
+    };
+    const sentSince = (from = mark) => h.wire().then((w) => w.slice(from));
+    const drop = () => h.page.evaluate(() => window.fake.drop(1006));
+    const texts = async () => (await h.got()).filter((m) => m.type === 'ovice_message').map((m) => m.payload.message);
+
+    // first connection: no position yet, no since; the own event gives one (e1, 5)
+    let sub = await connectAs('s1');
+    assert.equal(sub.type, 'objcast_subscribe');
+    assert.ok(!('since' in sub), 'nothing to resume on the first connection');
+    await h.serve(own({ epoch: 'e1', offset: 5 }));
+    await h.serve(msg('e1', 6, 'a'));
+    await h.serve(msg('e1', 8, 'b')); // a gap: 7 was not for this connection
+    await h.waitGot((m) => m.payload?.message === 'b', 'b');
+    const b = (await h.got()).find((m) => m.payload?.message === 'b');
+    assert.deepStrictEqual(b, msg('e1', 8, 'b'), 'offset and epoch reach the plugin as they came');
+
+    // drop: resumes from (e1, 8) of session s1; the plugin's broadcast waits for the replay
+    await drop();
+    sub = await connectAs('s2');
+    assert.deepStrictEqual(sub.since, { epoch: 'e1', offset: 8, session: 's1' });
+    await h.page.evaluate(() => window.client.join('L1')); // a second command: no since
+    const join = await h.waitWire((m, i) => i >= mark && m.type === 'objcast_join', 'the join');
+    assert.ok(!('since' in join), 'only the first subscribe/join of a connection resumes');
+    await h.post({ type: 'ovice_broadcast_message', payload: { event: 'chat', message: 'mine' } });
+    await h.serve(own({ epoch: 'e1', offset: 12, recovered: true }));
+    const fence = await h.waitWire((m, i) => i >= mark && m.type === 'ovice_get_participants', 'a request behind the replay');
+    await h.serve(msg('e1', 9, 'c'));
+    await h.serve(own({ epoch: 'e1', offset: 12 }, 'ovice_participant_joined'));
+    await h.serve(msg('e1', 11, 'd'));
+    await new Promise((r) => setTimeout(r, 100));
+    assert.ok(!(await sentSince()).some((m) => m.type === 'ovice_broadcast_message'), 'the plugin waits for the replay');
+    await h.serve({ type: 'ovice_participants', objectId: 'L1', ref: fence.ref, payload: [{ ...self, status: 'joined' }] });
+    await h.waitWire((m, i) => i >= mark && m.type === 'ovice_broadcast_message', 'the broadcast after the replay');
+    assert.deepStrictEqual(await texts(), ['a', 'b', 'c', 'd'], 'every message once, in order');
+    assert.ok(!(await h.got()).some((m) => m.type === 'ovice_participants'), 'the bridge\'s own request stays with it');
+    assert.deepStrictEqual((await h.got()).filter((m) => m.recovered !== undefined).map((m) => m.recovered), [true],
+        'the plugin sees recovered on its own event');
+    assert.deepStrictEqual(await h.page.evaluate(() => window.presence.map((e) => e.recovered)), [undefined, true, undefined]);
+
+    // drop with nothing received since: the replay ended on 11 but reached 12 (this
+    // connection's own broadcast): resume from 12 as s2, else s1's view would send it back
+    await drop();
+    let cmd = await connectAs('s3');
+    assert.equal(cmd.type, 'objcast_join', 'joined comes back as joined');
+    assert.deepStrictEqual(cmd.since, { epoch: 'e1', offset: 12, session: 's2' });
+    // not recovered (the history was lost: another epoch): the event's position counts, the
+    // plugin re-reads, nothing waits
+    await h.serve(own({ epoch: 'e2', offset: 0, recovered: false }, 'ovice_participant_joined'));
+    await h.post({ type: 'ovice_get_data' });
+    await h.waitWire((m, i) => i >= mark && m.type === 'ovice_get_data', 'get_data right away');
+    assert.ok(!(await sentSince()).some((m) => m.type === 'ovice_get_participants'), 'no replay to wait for');
+    await h.serve(msg('e2', 1, 'e2 first')); // offsets of a new epoch start again
+    await h.serve(msg('e2', 4, 'e'));
+
+    // drop in the middle of a replay: the position stays the old session's
+    await drop();
+    cmd = await connectAs('s4');
+    assert.deepStrictEqual(cmd.since, { epoch: 'e2', offset: 4, session: 's3' });
+    await h.serve(own({ epoch: 'e2', offset: 10, recovered: true }, 'ovice_participant_joined'));
+    await h.waitWire((m, i) => i >= mark && m.type === 'ovice_get_participants', 'the fence');
+    await h.serve(msg('e2', 6, 'f'));
+    await drop();
+    cmd = await connectAs('s5');
+    assert.deepStrictEqual(cmd.since, { epoch: 'e2', offset: 6, session: 's3' }, 'a replay cut short resumes as the old session');
+    // an error answer to the resuming join: nothing was done, the retry resumes again
+    await h.serve({ type: 'objcast_error', objectId: 'L1', ref: cmd.ref, payload: { code: 'unavailable', message: 'x' } });
+    const retry = await h.waitWire((m, i) => i > mark && m.type === 'objcast_join' && m.ref !== cmd.ref, 'the join again');
+    assert.deepStrictEqual(retry.since, { epoch: 'e2', offset: 6, session: 's3' });
+    await h.post({ type: 'ovice_broadcast_message', payload: { event: 'chat', message: 'mine 2' } });
+    await h.serve(own({ epoch: 'e2', offset: 10, recovered: true }, 'ovice_participant_joined'));
+    await h.waitWire((m, i) => i >= mark && m.type === 'ovice_get_participants', 'the fence');
+    await h.serve(msg('e2', 8, 'g'));
+    await h.serve(msg('e2', 11, 'h')); // live: the replay is over before the fence's answer
+    await h.waitWire((m, i) => i >= mark && m.type === 'ovice_broadcast_message', 'the broadcast after the replay');
+    assert.deepStrictEqual(await texts(), ['a', 'b', 'c', 'd', 'e2 first', 'e', 'f', 'g', 'h']);
+
+    // unsubscribe forgets the position: coming back later does not resume
+    await h.page.evaluate(() => window.client.unsubscribe('L1'));
+    await drop();
+    await connectAs('s6', null);
+    await new Promise((r) => setTimeout(r, 100));
+    assert.ok(!(await sentSince()).some((m) => m.type === 'objcast_subscribe' || m.type === 'objcast_join'), 'not on the object');
+    await h.page.evaluate(() => window.client.subscribe('L1'));
+    sub = await h.waitWire((m, i) => i >= mark && m.type === 'objcast_subscribe', 'subscribe');
+    assert.ok(!('since' in sub), 'no resume after an unsubscribe');
+});

@@ -251,6 +251,21 @@ export function assertParticipant(p, expect, { list = false } = {}) {
     for (const [k, v] of Object.entries(expect)) assert.deepStrictEqual(p[k], v, `participant ${k}`);
 }
 
+/*
+ * Asserts that m carries its place in the object's order (protocol section 10: top-level
+ * integer offset and string epoch on ovice_message, ovice_shared_data and the own presence
+ * event that answers a subscribe, join or leave; recovered, a boolean, on that event after a
+ * resume)
+ * and returns m without those fields: the seed's shape plus objcast's other extras.
+ */
+export function positionless(m) {
+    const { offset, epoch, recovered, ...rest } = m;
+    assert.ok(Number.isInteger(offset) && offset >= 0, `${m.type}: offset is an integer >= 0 (${JSON.stringify(m)})`);
+    assert.equal(typeof epoch, 'string', `${m.type}: epoch is a string`);
+    if ('recovered' in m) assert.equal(typeof recovered, 'boolean', `${m.type}: recovered is a boolean`);
+    return rest;
+}
+
 /* Fails when a page threw. */
 export function assertNoPageErrors(...users) {
     const errs = users.flatMap((u) => u.pageErrors);
