@@ -36,12 +36,12 @@ struct kept {
 };
 
 struct recovery {
-    uint64_t id;              /* finds it again from the history read's answer */
+    uint64_t id; /* finds it again from the history read's answer */
     /* the request */
     char *since_epoch;
     long long since_offset;
-    char *s_instance;         /* the old session: its instance and id ("" and 0 when the */
-    uint64_t s_sid;           /* session string is not one of ours) */
+    char *s_instance; /* the old session: its instance and id ("" and 0 when the */
+    uint64_t s_sid;   /* session string is not one of ours) */
     /* the history read */
     int have_history;
     int recovered;
@@ -49,7 +49,7 @@ struct recovery {
     size_t nreplay;
     /* the own event */
     int have_own;
-    int own_sent;             /* have_own, and it is to be sent (not for an aborted one) */
+    int own_sent; /* have_own, and it is to be sent (not for an aborted one) */
     enum presence_state own_state;
     struct participant *own_p;
     long long own_offset;
@@ -95,8 +95,7 @@ int registry_recovery_pending(const struct membership *m)
 }
 
 /* Sends what the offset and epoch allow: nothing already sent. */
-static void send_once(struct membership *m, struct payload *p, long long offset,
-                      const char *epoch)
+static void send_once(struct membership *m, struct payload *p, long long offset, const char *epoch)
 {
     struct recovery *rc = m->rec;
     if (offset > 0 && epoch) {
@@ -120,9 +119,8 @@ static void try_finish(struct membership *m)
     rc->done = 1;
     int recovered = rc->recovered && !rc->overflow;
     if (rc->own_sent) {
-        struct proto_position pos = {.epoch = rc->own_epoch,
-                                     .offset = rc->own_offset,
-                                     .recovered = recovered};
+        struct proto_position pos = {
+            .epoch = rc->own_epoch, .offset = rc->own_offset, .recovered = recovered};
         struct payload *f =
             proto_encode_presence(rc->own_state, rc->own_p, m->o->object_id, 1, &pos);
         registry_send_payload(m->s, f);
@@ -212,21 +210,24 @@ struct read_ref {
 
 /* Would the old session have received env? Emits only to their target, broadcasts and
  * saves not back to it (but an echo). */
-static int wanted(const struct recovery *rc, const struct membership *m,
-                  const struct envelope *env)
+static int wanted(const struct recovery *rc, const struct membership *m, const struct envelope *env)
 {
     int from_old = rc->s_sid && env->origin_sid == rc->s_sid && env->origin_instance &&
                    strcmp(env->origin_instance, rc->s_instance) == 0;
     switch (env->kind) {
-    case ENVELOPE_BROADCAST: return !from_old || env->echo;
-    case ENVELOPE_EMIT: return env->to && strcmp(env->to, m->s->id->user_key) == 0;
-    case ENVELOPE_DATA: return !from_old;
-    default: return 0;
+    case ENVELOPE_BROADCAST:
+        return !from_old || env->echo;
+    case ENVELOPE_EMIT:
+        return env->to && strcmp(env->to, m->s->id->user_key) == 0;
+    case ENVELOPE_DATA:
+        return !from_old;
+    default:
+        return 0;
     }
 }
 
-static void history_read(void *privdata, enum engine_status st, const char *epoch,
-                         long long last, size_t n, const struct envelope *envs)
+static void history_read(void *privdata, enum engine_status st, const char *epoch, long long last,
+                         size_t n, const struct envelope *envs)
 {
     struct read_ref *ref = privdata;
     struct session *s = registry_session_by_sid(ref->r, ref->sid);
@@ -289,10 +290,10 @@ void registry_recovery_start(struct registry *r, struct membership *m,
     }
     m->rec = rc;
     struct read_ref *ref = oc_malloc(sizeof(*ref));
-    *ref = (struct read_ref){.r = r, .sid = m->s->sid, .id = rc->id,
-                             .object_id = oc_strdup(m->o->object_id)};
-    r->engine->ops->history(r->engine, m->o->okey, since->offset,
-                            r->conf->client_output_limit / 2, history_read, ref);
+    *ref = (struct read_ref){
+        .r = r, .sid = m->s->sid, .id = rc->id, .object_id = oc_strdup(m->o->object_id)};
+    r->engine->ops->history(r->engine, m->o->okey, since->offset, r->conf->client_output_limit / 2,
+                            history_read, ref);
 }
 
 void registry_session_name(struct buf *b, const struct registry *r, const struct session *s)
