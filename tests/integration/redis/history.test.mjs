@@ -21,14 +21,20 @@ async function received(c, n, timeoutMs = 5000) {
     return got;
 }
 
-test('an instance that loses its subscriber connection reads what it missed from the history: none lost, none twice, in order', async (t) => {
-    const redis = await startRedis({ t });
-    const [A, B] = await startCluster({ t, instances: 2, redis, conf: { history_size: 1000 } });
+/* s (joined) on instance A and r (subscribed) on B, r's event of s's join taken. */
+async function senderAndReceiver(A, B) {
     const s = await open(A, 's');
     const r = await open(B, 'r');
     await subscribe(r);
     await join(s);
     await collect(r, 1);
+    return { s, r };
+}
+
+test('an instance that loses its subscriber connection reads what it missed from the history: none lost, none twice, in order', async (t) => {
+    const redis = await startRedis({ t });
+    const [A, B] = await startCluster({ t, instances: 2, redis, conf: { history_size: 1000 } });
+    const { s, r } = await senderAndReceiver(A, B);
 
     const N = 400;
     const sending = (async () => {
@@ -75,11 +81,7 @@ test('history_size caps the history, with a quarter of slack', async (t) => {
 test('Redis loses an object\'s order (FLUSHALL, a failover before replication): after the instances subscribe again, new messages are not taken for old ones', async (t) => {
     const redis = await startRedis({ t });
     const [A, B] = await startCluster({ t, instances: 2, redis });
-    const s = await open(A, 's');
-    const r = await open(B, 'r');
-    await subscribe(r);
-    await join(s);
-    await collect(r, 1);
+    const { s, r } = await senderAndReceiver(A, B);
     for (let i = 1; i <= 20; i++) broadcast(s, 'seq', i);
     assert.deepStrictEqual(await received(r, 20), Array.from({ length: 20 }, (_, i) => i + 1));
 
@@ -138,11 +140,7 @@ test('an object nobody uses costs nothing after history_ttl: its keys expire, an
 test('Redis loses writes but not the object (a failover before replication): the instance that notices begins a new epoch, so a client that had the lost offsets cannot resume across them', async (t) => {
     const redis = await startRedis({ t });
     const [A, B] = await startCluster({ t, instances: 2, redis });
-    const s = await open(A, 's');
-    const r = await open(B, 'r');
-    await subscribe(r);
-    await join(s);
-    await collect(r, 1);
+    const { s, r } = await senderAndReceiver(A, B);
     for (let i = 1; i <= 10; i++) broadcast(s, 'seq', i);
     const got = await collect(r, 10);
     const old = got[9];
