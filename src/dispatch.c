@@ -169,7 +169,7 @@ static void run_presence(const struct dispatch_env *env, struct session *s,
         }
     }
     enum proto_error e = registry_presence(env->registry, s, m->object_id, action, object_type,
-                                           host, since.epoch ? &since : NULL);
+                                           host, since.epoch ? &since : NULL, m->position);
     if (e != PROTO_ERR_COUNT)
         registry_send_error(s, e, "not on this object", m->object_id, m->ref);
     object_grant_clear(&g);

@@ -69,6 +69,7 @@ enum key {
     KEY_MERGE,
     KEY_IF_VERSION,
     KEY_SINCE,
+    KEY_POSITION,
     KEY_EVENT,   /* payload members from here on */
     KEY_MESSAGE,
     KEY_TO,
@@ -135,7 +136,7 @@ static enum key key_lookup(const unsigned char *k, size_t len, int payload)
         {"objectType", KEY_OBJECT_TYPE, 0}, {"objectToken", KEY_OBJECT_TOKEN, 0},
         {"payload", KEY_PAYLOAD, 0},     {"echo", KEY_ECHO, 0},
         {"merge", KEY_MERGE, 0},         {"ifVersion", KEY_IF_VERSION, 0},
-        {"since", KEY_SINCE, 0},
+        {"since", KEY_SINCE, 0},         {"position", KEY_POSITION, 0},
         {"event", KEY_EVENT, 1},         {"message", KEY_MESSAGE, 1},
         {"to", KEY_TO, 1},               {"objectId", KEY_OBJECT_ID, 1},
     };
@@ -269,6 +270,8 @@ static int top_member(struct parse_ctx *c, enum kind kind, const unsigned char *
             return fail(c, "\"since\" must be an object");
         capture(c, 0, kind, c->key_end1, &m->since);
         return 1;
+    case KEY_POSITION:
+        return bool_key(c, &m->position, kind, bval, "\"position\" must be a boolean");
     case KEY_ECHO:
         return bool_key(c, &m->echo, kind, bval, "\"echo\" must be a boolean");
     case KEY_MERGE:

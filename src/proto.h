@@ -76,6 +76,7 @@ struct proto_msg {
     int merge;                /* top-level "merge": true */
     long long if_version;     /* top-level "ifVersion", -1 when absent */
     struct proto_span since;  /* top-level "since" (an object), or absent */
+    int position;             /* top-level "position": true */
 };
 
 /* A resume's "since" (docs/protocol.md section 10). */

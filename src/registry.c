@@ -324,7 +324,7 @@ static void send_own_event(struct membership *m, enum presence_state state,
         p = made;
     m->fresh = 0;
     if (state == PRESENCE_NONE || !registry_recovery_own_event(m, state, p, env)) {
-        struct proto_position pos = {.epoch = env ? env->epoch : NULL,
+        struct proto_position pos = {.epoch = env && m->position ? env->epoch : NULL,
                                      .offset = env && env->offset > 0 ? env->offset : 0,
                                      .recovered = -1};
         struct payload *f = proto_encode_presence(state, p, m->o->object_id, 1, &pos);
@@ -366,7 +366,7 @@ static enum presence_state next_state(enum presence_state cur, enum registry_act
 
 enum proto_error registry_presence(struct registry *r, struct session *s, const char *object_id,
                                    enum registry_action action, const char *object_type,
-                                   int host, const struct proto_since *since)
+                                   int host, const struct proto_since *since, int position)
 {
     struct membership *m = registry_membership(r, s, object_id);
     if (!m && (action == REGISTRY_LEAVE || action == REGISTRY_UNSUBSCRIBE))
@@ -404,6 +404,8 @@ enum proto_error registry_presence(struct registry *r, struct session *s, const 
         snprintf(m->object_type, sizeof(m->object_type), "%s",
                  object_type && object_type[0] ? object_type : "static");
         m->host = host;
+        if (position)
+            m->position = 1;
     }
     m->seq = ++r->seq;
     registry_session_wait(r, s);

@@ -32,6 +32,8 @@ struct membership {
     int host;                        /* isHost granted by an object token */
     unsigned long long seq;          /* when it last changed; the newest wins ties */
     struct recovery *rec;            /* it came with since: registry_recovery.c */
+    int position;                    /* asked for the object's position on its own events
+                                        ("position": true, docs/protocol.md section 10) */
     int fresh;                       /* its own event has not come yet: what comes on the
                                         object before it happened before the subscribe, and
                                         is not sent (a resume keeps it: registry_recovery.c) */
@@ -84,13 +86,14 @@ struct membership *registry_membership(struct registry *r, struct session *s,
 /*
  * Runs a presence command. object_type and host apply to subscribe and join; since (or
  * NULL) to a subscribe or join of an object the session is not on yet: a resume
- * (docs/protocol.md section 10). Returns
+ * (docs/protocol.md section 10); position: the own events carry the object's position from
+ * now on. Returns
  * PROTO_ERR_COUNT when done (events go out through the engine), or PROTO_ERR_NOT_SUBSCRIBED
  * for leave or unsubscribe of an object the session is not on.
  */
 enum proto_error registry_presence(struct registry *r, struct session *s, const char *object_id,
                                    enum registry_action action, const char *object_type,
-                                   int host, const struct proto_since *since);
+                                   int host, const struct proto_since *since, int position);
 
 /* Appends s's session id as objcast_ready shows it (what a later resume's since names). */
 void registry_session_name(struct buf *b, const struct registry *r, const struct session *s);

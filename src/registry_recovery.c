@@ -120,7 +120,9 @@ static void try_finish(struct membership *m)
     int recovered = rc->recovered && !rc->overflow;
     if (rc->own_sent) {
         struct proto_position pos = {
-            .epoch = rc->own_epoch, .offset = rc->own_offset, .recovered = recovered};
+            .epoch = m->position ? rc->own_epoch : NULL,
+            .offset = rc->own_offset,
+            .recovered = recovered};
         struct payload *f =
             proto_encode_presence(rc->own_state, rc->own_p, m->o->object_id, 1, &pos);
         registry_send_payload(m->s, f);

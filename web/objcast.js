@@ -783,6 +783,9 @@
             type = 'objcast_subscribe';
         }
         var msg = { type: type, objectId: rec.objectId };
+        // The own events name where the object stands (protocol section 10): a later resume
+        // starts there even if no message came before the connection dropped.
+        if (type === 'objcast_subscribe' || type === 'objcast_join') msg.position = true;
         var entry = { msg: msg, presence: true, objectId: rec.objectId, seq: ++this._seq };
         if (type === 'objcast_unsubscribe') {
             rec.onServer = false;

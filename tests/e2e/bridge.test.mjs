@@ -130,7 +130,7 @@ test('bridge: auth first, presence before queued requests, refs mapped, unavaila
     assert.deepStrictEqual((await h.wire()).map((m) => m.type), ['objcast_auth'], 'nothing but auth before ready');
     await h.serve({ ...READY, ref: auth.ref });
     const join = await h.waitWire((m) => m.type === 'objcast_join', 'join');
-    assert.deepStrictEqual({ ...join, ref: 0 }, { type: 'objcast_join', objectId: 'L1', objectType: 'dynamic', objectToken: 'otok', ref: 0 });
+    assert.deepStrictEqual({ ...join, ref: 0 }, { type: 'objcast_join', objectId: 'L1', position: true, objectType: 'dynamic', objectToken: 'otok', ref: 0 });
     await new Promise((r) => setTimeout(r, 100));
     assert.deepStrictEqual((await h.wire()).map((m) => m.type), ['objcast_auth', 'objcast_join'],
         'plugin requests wait for the server to put the connection on the object');

@@ -23,6 +23,8 @@ test('the bridge ignores other windows, other origins and host commands, and set
     await bob.walk('both'); // Bob is on the chat and on the notes
     await waitReceived(alice, 'chat', (m) => m.type === 'ovice_participant_subscribed' && m.payload.id === bob.userId, 'Bob');
     await waitReceived(bob, 'notes', (m) => m.type === 'ovice_participant_subscribed' && m.payload.isSelf, 'his notes');
+    // (the two objects' events come in no particular order between them)
+    await waitReceived(bob, 'chat', (m) => m.type === 'ovice_participant_subscribed' && m.payload.isSelf, 'his chat');
     const bobChatFrom = await receivedCount(bob, 'chat');
     const bobNotesFrom = await receivedCount(bob, 'notes');
 

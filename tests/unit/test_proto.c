@@ -519,6 +519,17 @@ START_TEST(parses_since)
     proto_since_clear(&s);
     proto_msg_clear(&m);
 
+    /* "position": a boolean */
+    text = "{\"type\":\"objcast_join\",\"objectId\":\"L1\",\"position\":true}";
+    ck_assert_int_eq(proto_parse(text, strlen(text), &m, &err), 0);
+    ck_assert_int_eq(m.position, 1);
+    ck_assert_uint_eq(m.since.len, 0);
+    proto_msg_clear(&m);
+    text = "{\"type\":\"objcast_join\",\"objectId\":\"L1\",\"position\":1}";
+    ck_assert_int_eq(proto_parse(text, strlen(text), &m, &err), -1);
+    ck_assert_str_eq(err, "\"position\" must be a boolean");
+    proto_msg_clear(&m);
+
     /* since that is not an object is refused by the parser */
     text = "{\"type\":\"objcast_subscribe\",\"objectId\":\"L1\",\"since\":4}";
     ck_assert_int_eq(proto_parse(text, strlen(text), &m, &err), -1);

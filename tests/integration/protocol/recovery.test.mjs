@@ -77,7 +77,8 @@ function assertAt(m, want, epoch, offset, what = 'message') {
  * the event.
  */
 async function own(c, { join = false, since, recovered, ignored = false, kind, objectId = OBJ, meanwhile } = {}) {
-    const msg = { type: join ? 'objcast_join' : 'objcast_subscribe', objectId };
+    // position: true asks for the object's position on the own event
+    const msg = { type: join ? 'objcast_join' : 'objcast_subscribe', objectId, position: true };
     if (since !== undefined) msg.since = since;
     c.send(msg);
     meanwhile?.();
@@ -547,6 +548,32 @@ eachEngine('big messages the old session would not have received (an emit to ano
 
 // ---------------------------------------------------------------------------------------
 // The own event's position
+
+eachEngine('without "position": true the own event is as before (no epoch or offset), also when it answers a since (recovered only)', async (t, engine) => {
+    const { nodes: [N1, N2] } = await engine.start(t, { instances: 2 });
+    const a1 = await open(N1, 'a');
+    const b = await open(N2, 'b');
+    a1.send({ type: 'objcast_subscribe', objectId: OBJ });
+    const ev = await a1.next(undefined, 5000);
+    assert.deepStrictEqual({ ...ev }, presence('subscribed', a1, a1));
+    assert.ok(!('epoch' in ev) && !('offset' in ev) && !('recovered' in ev), show(ev));
+    await own(b, { join: true });
+    await a1.next(undefined, 5000);
+    broadcast(b, 'one', 1);
+    const [m] = await data(a1, 1);
+    const session = a1.ready.payload.session;
+    await drop(a1);
+    broadcast(b, 'two', 2, { echo: true });
+    await waitEvent(b, 'two');
+    const a2 = await open(N1, 'a');
+    a2.send({ type: 'objcast_subscribe', objectId: OBJ, since: { epoch: m.epoch, offset: m.offset, session } });
+    const ev2 = await a2.next(undefined, 5000);
+    assert.strictEqual(ev2.recovered, true, show(ev2));
+    assert.ok(!('epoch' in ev2) && !('offset' in ev2), show(ev2));
+    const { recovered, ...rest } = ev2;
+    assert.deepStrictEqual(rest, presence('subscribed', a2, a2));
+    assertAt((await data(a2, 1))[0], ovMessage(b, 'two', 2), m.epoch, m.offset + 1, 'the missed message');
+});
 
 eachEngine('the own event without since carries epoch and offset (0 on a fresh object, the same epoch on every instance); a client that received nothing resumes from it and gets everything', async (t, engine) => {
     const { nodes: [N1, N2] } = await engine.start(t, { instances: 2 });
