@@ -63,17 +63,9 @@ static int delivery_make(const struct chanmsg *m, long long min_seq, struct deli
     d->env.origin_sid = m->sid;
     d->env.offset = m->offset;
     d->env.epoch = m->epoch;
-    if (m->mark && (m->kind == CHANMSG_BROADCAST || m->kind == CHANMSG_EMIT ||
-                    m->kind == CHANMSG_DATA)) {
-        d->env.kind = m->kind == CHANMSG_DATA    ? ENVELOPE_DATA
-                      : m->kind == CHANMSG_EMIT ? ENVELOPE_EMIT
-                                                : ENVELOPE_BROADCAST;
-        d->env.echo = m->echo;
-        d->env.to = m->to;
-        d->env.version = m->version;
-        d->env.missing = 1;
-        return 0;
-    }
+    /* A mark the history kept for a message too big for it (m->mark) has everything but
+     * the body: d->env.missing. */
+    d->env.missing = m->mark;
     switch (m->kind) {
     case CHANMSG_BROADCAST:
     case CHANMSG_EMIT:
@@ -81,7 +73,8 @@ static int delivery_make(const struct chanmsg *m, long long min_seq, struct deli
         d->env.echo = m->echo;
         d->env.to = m->to;
         /* The one copy every recipient here shares, with its place in the order. */
-        d->env.payload = proto_message_at(m->body, m->body_len, m->offset, m->epoch);
+        if (!m->mark)
+            d->env.payload = proto_message_at(m->body, m->body_len, m->offset, m->epoch);
         return 0;
     case CHANMSG_PRESENCE:
         d->env.kind = ENVELOPE_PRESENCE;
@@ -95,12 +88,14 @@ static int delivery_make(const struct chanmsg *m, long long min_seq, struct deli
         d->env.participant = d->participant;
         return 0;
     case CHANMSG_DATA:
-        if (data_parse(m->body, m->body_len, &d->doc, &err) != 0)
-            return -1;
         d->env.kind = ENVELOPE_DATA;
-        d->env.data = &d->doc;
         d->env.version = m->version;
         d->env.updated_at = m->updated_at;
+        if (m->mark)
+            return 0;
+        if (data_parse(m->body, m->body_len, &d->doc, &err) != 0)
+            return -1;
+        d->env.data = &d->doc;
         return 0;
     }
     return -1;
@@ -195,9 +190,9 @@ static void history_reply(struct redis_conn *rc, redisReply *r, void *privdata)
         if (x->type != REDIS_REPLY_STRING ||
             chanmsg_decode(x->str, x->len, &ms[n], &err) != CHANMSG_OK)
             continue;
+        /* (a history holds no presence changes) */
         if (ms[n].kind == CHANMSG_PRESENCE || delivery_make(&ms[n], 0, &ds[n]) != 0) {
-            if (ms[n].kind != CHANMSG_PRESENCE)
-                delivery_clear(&ds[n]);
+            delivery_clear(&ds[n]);
             chanmsg_clear(&ms[n]);
             continue;
         }
