@@ -547,6 +547,17 @@ static void deliver_presence(struct registry *r, struct object *o, const struct 
     participant_free(gone);
 }
 
+/* A message of the object's order (env, encoded as p) for m: not sent when m subscribed
+ * after it (its own event has not come: m->fresh), held or sent once when m resumes
+ * (registry_recovery.c). */
+static void send_delivery(struct membership *m, struct payload *p, const struct envelope *env)
+{
+    if (m->fresh && !m->rec)
+        return;
+    if (!registry_recovery_deliver(m, p, env))
+        registry_send_payload(m->s, p);
+}
+
 static void deliver_data(struct registry *r, struct object *o, const struct envelope *env)
 {
     struct proto_span none = {0};
@@ -557,13 +568,10 @@ static void deliver_data(struct registry *r, struct object *o, const struct enve
     {
         if (local && env->origin_sid && m->s->sid == env->origin_sid)
             continue; /* the saver gets ovice_data_saved_success instead */
-        if (m->fresh && !m->rec)
-            continue; /* saved before it subscribed */
         if (!f)
             f = proto_encode_data("ovice_shared_data", o->object_id, none, env->version,
                                   env->data, -1, env->offset, env->epoch);
-        if (!registry_recovery_deliver(m, f, env))
-            registry_send_payload(m->s, f);
+        send_delivery(m, f, env);
     }
     payload_unref(f);
 }
@@ -582,18 +590,14 @@ static void deliver(void *privdata, const char *okey, const struct envelope *env
         {
             if (!env->echo && local && m->s->sid == env->origin_sid)
                 continue;
-            if (m->fresh && !m->rec)
-                continue; /* sent before it subscribed */
-            if (!registry_recovery_deliver(m, env->payload, env))
-                registry_send_payload(m->s, env->payload);
+            send_delivery(m, env->payload, env);
         }
         break;
     }
     case ENVELOPE_EMIT:
         TAILQ_FOREACH(m, &o->members, olink)
-        if (strcmp(user_of(m), env->to) == 0 && !(m->fresh && !m->rec) &&
-            !registry_recovery_deliver(m, env->payload, env))
-            registry_send_payload(m->s, env->payload);
+        if (strcmp(user_of(m), env->to) == 0)
+            send_delivery(m, env->payload, env);
         break;
     case ENVELOPE_PRESENCE:
         if (o->bootstrapped)
