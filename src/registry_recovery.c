@@ -24,8 +24,9 @@
 #include "metrics.h"
 #include "registry_int.h"
 
-/* Deliveries kept while a resume is under way: past this the resume is not recovered (the
- * client reads the object again) and the rest is dropped, so memory stays bounded. */
+/* Deliveries kept while a resume is under way: past this many, or past half of
+ * client_output_limit bytes of them, the resume is not recovered (the client reads the
+ * object again) and the rest is dropped, so memory stays bounded. */
 #define KEPT_MAX 4096
 
 /* A delivery kept for later: the payload and its place in the order. */
@@ -57,6 +58,8 @@ struct recovery {
     /* deliveries meanwhile */
     struct kept *held;
     size_t nheld, capheld;
+    size_t held_bytes; /* of their payloads */
+    size_t held_max;   /* half of client_output_limit when the resume began */
     int overflow;
     /* after: the last offset sent */
     int done;
@@ -159,7 +162,7 @@ int registry_recovery_deliver(struct membership *m, struct payload *p, const str
     }
     if (rc->overflow)
         return 1;
-    if (rc->nheld == KEPT_MAX) {
+    if (rc->nheld == KEPT_MAX || rc->held_bytes + p->len > rc->held_max) {
         log_info("resume over its limit sid=%llu object=%s: not recovered",
                  (unsigned long long)m->s->sid, m->o->object_id);
         rc->overflow = 1;
@@ -169,6 +172,7 @@ int registry_recovery_deliver(struct membership *m, struct payload *p, const str
         rc->capheld = rc->capheld ? 2 * rc->capheld : 16;
         rc->held = oc_realloc(rc->held, rc->capheld * sizeof(*rc->held));
     }
+    rc->held_bytes += p->len;
     rc->held[rc->nheld++] = (struct kept){.p = payload_ref(p),
                                           .offset = env->offset,
                                           .epoch = env->epoch ? oc_strdup(env->epoch) : NULL};
@@ -290,6 +294,7 @@ void registry_recovery_start(struct registry *r, struct membership *m,
     } else {
         rc->s_instance = oc_strdup("");
     }
+    rc->held_max = r->conf->client_output_limit / 2;
     m->rec = rc;
     struct read_ref *ref = oc_malloc(sizeof(*ref));
     *ref = (struct read_ref){
