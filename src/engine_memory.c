@@ -128,9 +128,8 @@ static void object_free(struct mem_object *o)
 }
 
 /* Frees an object that holds nothing worth keeping. */
-static void maybe_drop(struct engine_memory *m, const char *okey, struct mem_object *o)
+static void maybe_drop(struct engine_memory *m, struct mem_object *o)
 {
-    (void)okey;
     if (o->subscribed || o->entries.count || o->version || o->n)
         return;
     dict_del(&m->objects, o->okey, strlen(o->okey));
@@ -144,7 +143,7 @@ static void expire(struct engine_memory *m)
     struct mem_object *o;
     while ((o = TAILQ_FIRST(&m->histories)) && o->hist_until <= now) {
         hist_clear(m, o);
-        maybe_drop(m, o->okey, o);
+        maybe_drop(m, o);
     }
 }
 
@@ -219,7 +218,7 @@ static void hist_add(struct engine_memory *m, struct mem_object *o, struct envel
         x->first = (x->first + 1) % x->cap;
         if (--x->n == 0 && x != o) {
             hist_clear(m, x);
-            maybe_drop(m, x->okey, x);
+            maybe_drop(m, x);
         }
     }
 }
@@ -249,7 +248,7 @@ static void mem_unsubscribe(struct engine *e, const char *okey)
     if (!o)
         return;
     o->subscribed = 0;
-    maybe_drop(m, okey, o);
+    maybe_drop(m, o);
 }
 
 static void mem_publish(struct engine *e, const char *okey, const struct envelope *env,
@@ -263,7 +262,7 @@ static void mem_publish(struct engine *e, const char *okey, const struct envelop
     hist_add(m, o, &at);
     deliver(m, okey, o, &at);
     payload_unref(at.payload);
-    maybe_drop(m, okey, o);
+    maybe_drop(m, o);
     if (done)
         done(privdata, ENGINE_OK);
 }
@@ -290,7 +289,7 @@ static void mem_presence(struct engine *e, const char *okey, const struct envelo
     at.offset = o->off;
     at.epoch = o->epoch;
     deliver(m, okey, o, &at);
-    maybe_drop(m, okey, o);
+    maybe_drop(m, o);
     if (done)
         done(privdata, ENGINE_OK);
 }
@@ -335,14 +334,14 @@ static void mem_data_save(struct engine *e, const char *okey, const struct engin
     struct mem_object *o = object(m, okey, 1);
     if (req->if_version >= 0 && req->if_version != o->version) {
         cb(privdata, ENGINE_CONFLICT, NULL);
-        maybe_drop(m, okey, o);
+        maybe_drop(m, o);
         return;
     }
     const char *err = NULL;
     int rc = data_apply(&o->data, req->update, req->merge, req->max_bytes, &err);
     if (rc != 0) {
         cb(privdata, rc == DATA_TOO_LARGE ? ENGINE_TOO_LARGE : ENGINE_ERROR, NULL);
-        maybe_drop(m, okey, o);
+        maybe_drop(m, o);
         return;
     }
     o->version++;
@@ -397,7 +396,7 @@ static void mem_history(struct engine *e, const char *okey, long long after, siz
         data_doc_clear(&docs[i]);
     free(docs);
     free(envs);
-    maybe_drop(m, okey, o);
+    maybe_drop(m, o);
 }
 
 static size_t mem_pending(struct engine *e)
