@@ -8,7 +8,7 @@ die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
 # Debian packages the build and the tests need.
 BUILD_PACKAGES=(build-essential autoconf automake libtool pkg-config libevent-dev
-    libhiredis-dev libyajl-dev check libssl-dev libhttp-parser-dev redis-server haproxy)
+    libhiredis-dev libyajl-dev check libssl-dev libhttp-parser-dev zlib1g-dev redis-server haproxy)
 # What the browser tests need besides: Debian's Chromium, driven by playwright-core.
 E2E_PACKAGES=(chromium)
 
