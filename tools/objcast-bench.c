@@ -16,7 +16,9 @@
  *
  * Client side WebSocket framing (masked frames out, unmasked frames in) is here: src/ws.c is
  * the server side codec. Tokens come from auth_jwt_sign(), Sec-WebSocket-Accept from
- * ws_accept_key(), response heads are parsed with http_parser.
+ * ws_accept_key(), response heads are parsed with http_parser. With --deflate every
+ * connection offers permessage-deflate (RFC 7692) and compressed messages are inflated
+ * before they are measured (see inflate_message()).
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -47,6 +49,7 @@
 #include <event2/event_struct.h>
 #include <hiredis/hiredis.h>
 #include <http_parser.h>
+#include <zlib.h>
 
 #include "auth.h"
 #include "base64.h"
@@ -136,6 +139,7 @@ struct opts {
     const char *object;   /* object id (many: prefix of "<object>-<k>") */
     unsigned objects;     /* many: number of objects */
     size_t size;          /* bytes of a message's (or saved payload's) JSON text */
+    int deflate;          /* offer permessage-deflate on every connection */
     double rate;          /* fanout: messages/s, 0 = windowed; many: per object */
     int join;             /* many: objcast_join after objcast_subscribe */
     double rest;          /* seconds of the at-rest window before the start, 0: none */
@@ -372,6 +376,10 @@ struct report {
     uint64_t other;            /* other messages received in the window (presence events) */
     uint64_t errors;           /* objcast_error frames or failed publishes during the run */
     uint64_t rx_bytes;         /* bytes read in the window */
+    uint64_t wire_bytes;       /* frame bytes (headers included, as they arrived) of the
+                                  messages received in the window */
+    uint64_t text_bytes;       /* the same messages' text (inflated where compressed) */
+    uint64_t compressed;       /* of those messages, how many came compressed (RSV1) */
     double cpu_window;         /* this process's user+system CPU seconds in the window */
     char first_error[200];     /* the first error or drop during the run, "" when none */
     struct hist lat;           /* end-to-end latency of the deliveries in the window */
@@ -447,6 +455,9 @@ struct conn {
     uint8_t opcode;      /* opcode of the current frame */
     uint8_t fin;         /* FIN bit of the current frame */
     uint8_t msg_op;      /* opcode of the fragmented message in progress, 0 when none */
+    uint8_t pmd;         /* permessage-deflate was negotiated */
+    uint8_t msg_rsv1;    /* the message in progress came compressed (RSV1 on its first frame) */
+    uint32_t msg_wire;   /* frame bytes of the message in progress so far, headers included */
     uint64_t frame_len;  /* payload length of the current frame */
     uint64_t frame_read; /* payload bytes of the current frame seen */
     uint64_t msgs;       /* messages received (ovice_message, shared data, nchan frames) */
@@ -499,6 +510,8 @@ struct worker {
     struct rusage ru_warm;   /* CPU at the window's start */
     struct buf frame;        /* scratch: a frame being built */
     struct buf msg;          /* scratch: a message being built */
+    z_stream zs;             /* --deflate: the one raw inflater, reset for every message */
+    struct buf inflated;     /* --deflate: the text of the last compressed message */
     uint64_t rng;
     char *rbuf; /* READ_BUF_SIZE bytes */
     struct report rep;
@@ -631,7 +644,8 @@ static void conn_shutdown(struct conn *c)
     buf_free(&c->out);
     free(c->accept);
     c->accept = NULL;
-    c->hdr_len = c->in_payload = c->msg_op = 0;
+    c->hdr_len = c->in_payload = c->msg_op = c->msg_rsv1 = c->pmd = 0;
+    c->msg_wire = 0;
 }
 
 static void publisher_reconnect_cb(evutil_socket_t fd, short what, void *arg)
@@ -763,12 +777,12 @@ static void fail_setup_text(struct conn *c, const char *when, const char *p, siz
                 (int)(len > 300 ? 300 : len), p);
 }
 
-/* One complete text message from the server; p is not NUL-terminated. */
-static void on_text(struct conn *c, const char *p, size_t len)
+/* One complete text message from the server, inflated where it came compressed, received
+ * at `now`; p is not NUL-terminated. */
+static void on_text(struct conn *c, const char *p, size_t len, uint64_t now)
 {
     struct worker *w = c->w;
     const struct opts *o = w->o;
-    uint64_t now = mono_ns();
     uint64_t t;
 
     if (o->target == TARGET_NCHAN) {
@@ -874,6 +888,53 @@ static void on_text(struct conn *c, const char *p, size_t len)
     }
 }
 
+/*
+ * Inflates the payload of one compressed message (RFC 7692 section 7.2.2: the payload with
+ * 00 00 ff ff appended is raw deflate data) into w->inflated. The server compresses every
+ * message on its own (server_no_context_takeover, which the handshake checked), so one
+ * inflater serves every connection of the process, reset before each message. Returns 0, or
+ * -1 with *err set.
+ */
+static int inflate_message(struct worker *w, const uint8_t *p, size_t len, const char **err)
+{
+    static const uint8_t tail[4] = {0x00, 0x00, 0xff, 0xff};
+    z_stream *zs = &w->zs;
+    struct buf *out = &w->inflated;
+    buf_reset(out);
+    if (inflateReset(zs) != Z_OK) {
+        *err = "inflateReset failed";
+        return -1;
+    }
+    for (int part = 0; part < 2; part++) {
+        zs->next_in = (Bytef *)(part ? tail : p);
+        zs->avail_in = (uInt)(part ? sizeof(tail) : len);
+        for (;;) {
+            buf_reserve(out, len > 4096 ? 4 * len : 16384);
+            zs->next_out = (Bytef *)out->p + out->len;
+            zs->avail_out = (uInt)(out->cap - out->len - 1); /* the NUL stays */
+            uInt room = zs->avail_out;
+            int rc = inflate(zs, Z_SYNC_FLUSH);
+            out->len += room - zs->avail_out;
+            out->p[out->len] = 0;
+            if (out->len > MAX_MESSAGE) {
+                *err = "inflated message too large";
+                return -1;
+            }
+            if (rc == Z_STREAM_END) /* a final block: what follows it is not data */
+                return 0;
+            if (rc == Z_BUF_ERROR && zs->avail_out)
+                break; /* no progress with room left: this part is consumed */
+            if (rc != Z_OK && rc != Z_BUF_ERROR) {
+                *err = zs->msg ? zs->msg : "inflate failed";
+                return -1;
+            }
+            if (!zs->avail_in && zs->avail_out)
+                break;
+        }
+    }
+    return 0;
+}
+
 /* A whole frame arrived: direct points at its payload in the read buffer, or is NULL when
  * the payload was gathered in c->in / c->ctl. Returns -1 once c is closed. */
 static int frame_complete(struct conn *c, const uint8_t *direct, size_t dlen)
@@ -901,14 +962,34 @@ static int frame_complete(struct conn *c, const uint8_t *direct, size_t dlen)
     }
     if (!c->fin)
         return 0; /* a fragment: gathered in c->in */
+    struct worker *w = c->w;
     uint8_t op = c->opcode == WS_OP_CONT ? c->msg_op : c->opcode;
-    c->msg_op = 0;
+    int compressed = c->msg_rsv1;
+    uint32_t wire = c->msg_wire;
+    c->msg_op = c->msg_rsv1 = 0;
+    c->msg_wire = 0;
     const char *p = direct ? (const char *)direct : c->in.p;
     size_t len = direct ? dlen : c->in.len;
+    if (compressed) {
+        const char *err;
+        if (inflate_message(w, (const uint8_t *)(p ? p : ""), len, &err) < 0) {
+            conn_lost(c, "WebSocket protocol error: bad compressed message: %s", err);
+            return -1;
+        }
+        p = w->inflated.p;
+        len = w->inflated.len;
+    }
+    /* Received when its text is there to read: after the inflating, as for a browser. */
+    uint64_t now = mono_ns();
+    if (in_window(w, now)) {
+        w->rep.wire_bytes += wire;
+        w->rep.text_bytes += len;
+        w->rep.compressed += (uint64_t)compressed;
+    }
     if (op == WS_OP_TEXT)
-        on_text(c, p ? p : "", len);
+        on_text(c, p ? p : "", len, now);
     else
-        count_other(c->w, mono_ns());
+        count_other(w, now);
     if (c->fd < 0)
         return -1;
     if (c->in.cap > 65536)
@@ -947,10 +1028,18 @@ static int frame_header(struct conn *c)
         for (int i = 0; i < 8; i++)
             len = len << 8 | c->hdr[2 + i];
     }
+    size_t hdr_len = c->hdr_len;
     c->hdr_len = 0;
     const char *bad = NULL;
-    if (b0 & 0x70)
-        bad = "RSV bits set";
+    /* RSV1 is permessage-deflate's "compressed" bit (RFC 7692 section 6), on the first frame
+     * of a data message only; RSV2 and RSV3 mean nothing here. */
+    int rsv1 = (b0 & 0x40) != 0;
+    if (b0 & 0x30)
+        bad = "RSV2 or RSV3 set";
+    else if (rsv1 && !c->pmd)
+        bad = "RSV1 set without permessage-deflate";
+    else if (rsv1 && c->opcode != WS_OP_TEXT && c->opcode != WS_OP_BINARY)
+        bad = "RSV1 set on a control or continuation frame";
     else if (b1 & 0x80)
         bad = "masked frame from the server";
     else if (c->opcode >= 0x8) {
@@ -974,6 +1063,11 @@ static int frame_header(struct conn *c)
     if (bad) {
         conn_lost(c, "WebSocket protocol error: %s", bad);
         return -1;
+    }
+    if (c->opcode < 0x8) {
+        if (c->opcode != WS_OP_CONT)
+            c->msg_rsv1 = (uint8_t)rsv1;
+        c->msg_wire += (uint32_t)(hdr_len + len); /* below MAX_MESSAGE + headers */
     }
     c->frame_len = len;
     c->frame_read = 0;
@@ -1026,23 +1120,146 @@ static int ws_feed(struct conn *c, const uint8_t *p, size_t n)
 
 /* --- handshake ------------------------------------------------------------------------------ */
 
+enum head_field {
+    HF_OTHER,
+    HF_ACCEPT,     /* Sec-WebSocket-Accept */
+    HF_EXTENSIONS, /* Sec-WebSocket-Extensions */
+};
+
 struct head_ctx {
-    int field_is_accept; /* the header field being read is Sec-WebSocket-Accept */
-    char accept[64];     /* its value */
+    enum head_field field; /* the header field being read */
+    char accept[64];       /* Sec-WebSocket-Accept */
+    struct buf extensions; /* every Sec-WebSocket-Extensions, joined with ", "; owned */
 };
 
 static int head_on_field(http_parser *hp, const char *at, size_t len)
 {
     struct head_ctx *h = hp->data;
-    h->field_is_accept = len == 20 && strncasecmp(at, "Sec-WebSocket-Accept", 20) == 0;
+    if (len == 20 && strncasecmp(at, "Sec-WebSocket-Accept", 20) == 0)
+        h->field = HF_ACCEPT;
+    else if (len == 24 && strncasecmp(at, "Sec-WebSocket-Extensions", 24) == 0)
+        h->field = HF_EXTENSIONS;
+    else
+        h->field = HF_OTHER;
     return 0;
 }
 
 static int head_on_value(http_parser *hp, const char *at, size_t len)
 {
     struct head_ctx *h = hp->data;
-    if (h->field_is_accept)
+    if (h->field == HF_ACCEPT) {
         snprintf(h->accept, sizeof(h->accept), "%.*s", (int)len, at);
+    } else if (h->field == HF_EXTENSIONS) {
+        if (h->extensions.len)
+            buf_append_str(&h->extensions, ", ");
+        buf_append(&h->extensions, at, len);
+    }
+    return 0;
+}
+
+static int is_tchar(char ch)
+{
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+           (ch && strchr("!#$%&'*+-.^_`|~", ch));
+}
+
+/* Skips spaces and tabs. */
+static const char *skip_ows(const char *p)
+{
+    while (*p == ' ' || *p == '\t')
+        p++;
+    return p;
+}
+
+/* Reads a token or a quoted-string (RFC 7230) at p into out (unquoted); returns the end, or
+ * NULL when there is none or it does not fit. */
+static const char *ext_word(const char *p, char *out, size_t n)
+{
+    size_t k = 0;
+    if (*p == '"') {
+        for (p++; *p && *p != '"'; p++) {
+            if (*p == '\\' && p[1])
+                p++;
+            if (k + 1 >= n)
+                return NULL;
+            out[k++] = *p;
+        }
+        if (*p != '"')
+            return NULL;
+        p++;
+    } else {
+        for (; is_tchar(*p); p++) {
+            if (k + 1 >= n)
+                return NULL;
+            out[k++] = *p;
+        }
+    }
+    out[k] = 0;
+    return k ? p : NULL;
+}
+
+/*
+ * Checks the server's Sec-WebSocket-Extensions answer to the offer "permessage-deflate;
+ * client_max_window_bits" as RFC 7692 section 5 asks of a client: one extension,
+ * permessage-deflate, each parameter at most once and one of server_no_context_takeover,
+ * client_no_context_takeover, server_max_window_bits=8..15 or client_max_window_bits=8..15
+ * (offered). server_no_context_takeover is required besides: one inflater per process serves
+ * every connection (inflate_message()). Returns 0, or -1 with *err set.
+ */
+static int pmd_check_response(const char *v, const char **err)
+{
+    static const char *const params[] = {"server_no_context_takeover", "client_no_context_takeover",
+                                         "server_max_window_bits", "client_max_window_bits"};
+    char name[64], value[16];
+    int seen[4] = {0};
+    const char *p = ext_word(skip_ows(v), name, sizeof(name));
+    if (!p || strcasecmp(name, "permessage-deflate") != 0) {
+        *err = "not permessage-deflate";
+        return -1;
+    }
+    for (p = skip_ows(p); *p == ';'; p = skip_ows(p)) {
+        p = ext_word(skip_ows(p + 1), name, sizeof(name));
+        if (!p) {
+            *err = "bad parameter";
+            return -1;
+        }
+        int i = 0;
+        while (i < 4 && strcasecmp(name, params[i]) != 0)
+            i++;
+        if (i == 4) {
+            *err = "unknown parameter";
+            return -1;
+        }
+        if (seen[i]++) {
+            *err = "a parameter twice";
+            return -1;
+        }
+        /* The *_max_window_bits take a value 8 to 15 in an answer, the others none. */
+        p = skip_ows(p);
+        int has_value = *p == '=';
+        if (has_value != (i >= 2)) {
+            *err = has_value ? "a value where none belongs" : "a window size without a value";
+            return -1;
+        }
+        if (has_value) {
+            p = ext_word(skip_ows(p + 1), value, sizeof(value));
+            char *end = value;
+            long bits = p ? strtol(value, &end, 10) : 0;
+            if (!p || *end || value[0] < '1' || value[0] > '9' || bits < 8 || bits > 15) {
+                *err = "bad window size";
+                return -1;
+            }
+        }
+    }
+    if (*p) {
+        *err = *p == ',' ? "more than one extension" : "bad syntax";
+        return -1;
+    }
+    if (!seen[0]) {
+        *err = "no server_no_context_takeover (objcast-bench inflates with one stream per "
+               "process)";
+        return -1;
+    }
     return 0;
 }
 
@@ -1082,6 +1299,7 @@ static void upgrade_input(struct conn *c, const char *p, size_t n)
     }
     size_t head_len = (size_t)(end - c->in.p) + 4;
     struct head_ctx h = {0};
+    const struct opts *o = c->w->o;
     http_parser hp;
     http_parser_settings s = {0};
     s.on_header_field = head_on_field;
@@ -1091,26 +1309,32 @@ static void upgrade_input(struct conn *c, const char *p, size_t n)
     hp.data = &h;
     http_parser_execute(&hp, &s, c->in.p, head_len);
     enum http_errno e = HTTP_PARSER_ERRNO(&hp);
+    const char *err = NULL;
     if (e != HPE_OK && e != HPE_CB_headers_complete) {
         conn_lost(c, "bad upgrade response: %s", http_errno_description(e));
-        return;
-    }
-    if (hp.status_code != 101) {
+    } else if (hp.status_code != 101) {
         char *eol = memchr(c->in.p, '\r', head_len);
         int l = eol ? (int)(eol - c->in.p) : 40;
         conn_lost(c, "upgrade refused: %.*s", l, c->in.p);
-        return;
-    }
-    if (strcmp(h.accept, c->accept) != 0) {
+    } else if (strcmp(h.accept, c->accept) != 0) {
         conn_lost(c, "bad Sec-WebSocket-Accept");
-        return;
+    } else if (h.extensions.len && !o->deflate) {
+        conn_lost(c, "Sec-WebSocket-Extensions not offered: %s", h.extensions.p);
+    } else if (h.extensions.len && pmd_check_response(h.extensions.p, &err) < 0) {
+        conn_lost(c, "bad Sec-WebSocket-Extensions (%s): %s", err, h.extensions.p);
+    } else if (!h.extensions.len && o->deflate) {
+        conn_lost(c, "--deflate: the server declined permessage-deflate");
     }
+    c->pmd = h.extensions.len > 0;
+    buf_free(&h.extensions);
+    if (c->state == CS_CLOSED)
+        return;
     free(c->accept);
     c->accept = NULL;
 
     struct buf rest = c->in; /* frames that came with the head */
     c->in = (struct buf){0};
-    if (c->w->o->target == TARGET_NCHAN)
+    if (o->target == TARGET_NCHAN)
         conn_ready(c);
     else
         send_auth(c);
@@ -1132,10 +1356,14 @@ static void send_upgrade(struct conn *c)
     c->accept = oc_malloc(29);
     ws_accept_key(key, klen, c->accept);
     buf_reset(&w->msg);
+    /* The offer browsers send. */
     buf_printf(&w->msg,
                "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-               "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n",
-               u->path, u->host, key);
+               "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n%s\r\n",
+               u->path, u->host, key,
+               w->o->deflate
+                   ? "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n"
+                   : "");
     c->state = CS_UPGRADING;
     conn_write(c, w->msg.p, w->msg.len);
 }
@@ -1542,6 +1770,9 @@ static void report_and_exit(struct worker *w)
     event_base_free(w->base);
     buf_free(&w->frame);
     buf_free(&w->msg);
+    buf_free(&w->inflated);
+    if (w->o->deflate)
+        inflateEnd(&w->zs);
     free(w->rbuf);
     exit(0);
 }
@@ -1632,6 +1863,8 @@ static void worker_main(const struct opts *o, int proc, int status_fd, int ctl_f
     w->rbuf = oc_malloc(READ_BUF_SIZE);
     hist_init(&w->rep.lat);
     hist_init(&w->rep.save);
+    if (o->deflate && inflateInit2(&w->zs, -15) != Z_OK)
+        worker_fail(w, "inflateInit2: %s", w->zs.msg ? w->zs.msg : "failed");
 
     if (o->ncpus) {
         cpu_set_t set;
@@ -2343,6 +2576,7 @@ static const char *workload_name(enum workload w)
     return names[w];
 }
 
+
 static void finish(struct parent *pa)
 {
     const struct opts *o = pa->o;
@@ -2365,6 +2599,9 @@ static void finish(struct parent *pa)
         sum->other += r->other;
         sum->errors += r->errors;
         sum->rx_bytes += r->rx_bytes;
+        sum->wire_bytes += r->wire_bytes;
+        sum->text_bytes += r->text_bytes;
+        sum->compressed += r->compressed;
         gen_cpu_window += r->cpu_window;
         if (!sum->first_error[0] && r->first_error[0])
             memcpy(sum->first_error, r->first_error, sizeof(sum->first_error));
@@ -2401,8 +2638,9 @@ static void finish(struct parent *pa)
     if (o->workload == WL_MANY)
         fprintf(f, " over %u objects", o->objects);
     fprintf(f, ", %d URL(s), %d process(es)\n", o->nurls, o->procs);
-    fprintf(f, "  setup       %u connections in %.2f s (%.0f/s)\n", pa->total_conns, pa->setup_s,
-            pa->setup_s > 0 ? pa->total_conns / pa->setup_s : 0);
+    fprintf(f, "  setup       %u connections in %.2f s (%.0f/s)%s\n", pa->total_conns, pa->setup_s,
+            pa->setup_s > 0 ? pa->total_conns / pa->setup_s : 0,
+            o->deflate ? ", permessage-deflate on every one" : "");
     fprintf(f, "  window      %.1f s after %.1f s warmup, drain up to %.1f s\n", win, o->warmup,
             o->drain);
     if (o->workload != WL_IDLE) {
@@ -2433,6 +2671,14 @@ static void finish(struct parent *pa)
                     (double)(sv->count ? sv->max_ns : 0) / 1e3);
         fprintf(f, "  deliveries  %" PRIu64 " (%.0f/s), %.1f MB/s read\n", sum->deliveries,
                 sum->deliveries / win, sum->rx_bytes / win / 1e6);
+        if (sum->deliveries)
+            fprintf(f,
+                    "  bytes       %.1f on the wire, %.1f of text per delivery (wire/text %.3f);"
+                    " %" PRIu64 " messages compressed\n",
+                    (double)sum->wire_bytes / (double)sum->deliveries,
+                    (double)sum->text_bytes / (double)sum->deliveries,
+                    sum->text_bytes ? (double)sum->wire_bytes / (double)sum->text_bytes : 0,
+                    sum->compressed);
         fprintf(f,
                 "  latency     p50 %.1f us  p90 %.1f us  p99 %.1f us  p99.9 %.1f us  max %.1f us  "
                 "mean %.1f us\n",
@@ -2484,11 +2730,12 @@ static void finish(struct parent *pa)
         buf_printf(&j,
                    "{\"workload\":\"%s\",\"target\":\"%s\",\"receivers\":%u,"
                    "\"connections\":%u,\"objects\":%u,\"urls\":%d,\"procs\":%d,"
-                   "\"size\":%zu,\"rate\":%g,\"inflight\":%u,\"duration_s\":%g,"
-                   "\"warmup_s\":%g,\"drain_s\":%g,\"setup_s\":%.3f,",
+                   "\"size\":%zu,\"deflate\":%d,\"rate\":%g,\"inflight\":%u,"
+                   "\"duration_s\":%g,\"warmup_s\":%g,\"drain_s\":%g,\"setup_s\":%.3f,",
                    workload_name(o->workload), tname, receivers, pa->total_conns,
-                   o->workload == WL_MANY ? o->objects : 1, o->nurls, o->procs, o->size, o->rate,
-                   o->inflight, win, o->warmup, o->drain, pa->setup_s);
+                   o->workload == WL_MANY ? o->objects : 1, o->nurls, o->procs, o->size,
+                   o->deflate, o->rate, o->inflight, win, o->warmup, o->drain,
+                   pa->setup_s);
         buf_printf(&j,
                    "\"sent\":%" PRIu64 ",\"sent_per_s\":%.1f,\"sent_total\":%" PRIu64
                    ",\"late\":%" PRIu64 ",",
@@ -2499,6 +2746,13 @@ static void finish(struct parent *pa)
                    ",\"missing\":%" PRIu64 ",\"rx_bytes\":%" PRIu64 ",",
                    sum->deliveries, sum->deliveries / win, sum->deliveries_total,
                    sum->expected_total, missing, sum->rx_bytes);
+        buf_printf(&j,
+                   "\"wire_bytes_received\":%" PRIu64 ",\"text_bytes_received\":%" PRIu64
+                   ",\"compressed_received\":%" PRIu64
+                   ",\"wire_bytes_per_delivery\":%.1f,\"text_bytes_per_delivery\":%.1f,",
+                   sum->wire_bytes, sum->text_bytes, sum->compressed,
+                   sum->deliveries ? (double)sum->wire_bytes / (double)sum->deliveries : 0,
+                   sum->deliveries ? (double)sum->text_bytes / (double)sum->deliveries : 0);
         buf_printf(&j,
                    "\"lat_p50_us\":%.1f,\"lat_p90_us\":%.1f,\"lat_p99_us\":%.1f,"
                    "\"lat_p999_us\":%.1f,\"lat_max_us\":%.1f,\"lat_mean_us\":%.1f,",
@@ -2630,6 +2884,11 @@ static void usage(FILE *f)
         "  -s, --secret S         objcastd's token_secret; tokens are HS256 with\n"
         "                         sub \"b<index>\", ws 1 (required for objcast)\n"
         "      --object ID        object id (default L1; many: objects ID-0 .. ID-<K-1>)\n"
+        "      --deflate          every connection offers permessage-deflate (RFC 7692) as\n"
+        "                         browsers do (\"permessage-deflate; client_max_window_bits\");\n"
+        "                         the server must accept it with server_no_context_takeover.\n"
+        "                         Compressed messages are inflated before they are measured;\n"
+        "                         RSV1 without the extension is a protocol error\n"
         "\n"
         "Workload:\n"
         "  -w, --workload W       fanout (default): one extra connection broadcasts\n"
@@ -2643,6 +2902,7 @@ static void usage(FILE *f)
         "      --objects K        many: number of objects (default 100)\n"
         "      --size BYTES       JSON text of a message {\"t\":<ns>,\"p\":\"xx..\"} or of a\n"
         "                         saved payload {\"p\":\"<ns>:xx..\"} (default 1024)\n"
+
         "  -r, --rate R           fanout: messages/s, paced by a 1 ms timer; 0 (default)\n"
         "                         sends as fast as --inflight allows;\n"
         "                         many: messages/s per object (default 1; 0.1: one message\n"
@@ -2684,6 +2944,10 @@ static void usage(FILE *f)
         "                         the masters, and per Redis. Not part of the server CPU:\n"
         "                         give its PID to --server-pid for that\n"
         "      --json             also print one JSON object line with every number\n"
+        "                         (bytes: rx_bytes read from the sockets; of the messages\n"
+        "                         received in the window wire_bytes_received, their frames as\n"
+        "                         they arrived, and text_bytes_received, their text inflated;\n"
+        "                         both also per delivery)\n"
         "  -q, --quiet            no progress lines on stderr\n"
         "  -h, --help             this text\n"
         "\n"
@@ -2810,6 +3074,7 @@ static void parse_args(struct opts *o, int argc, char **argv)
         OPT_JOIN,
         OPT_REST,
         OPT_REDIS,
+        OPT_DEFLATE,
     };
     static const struct option longopts[] = {
         {"url", required_argument, NULL, 'u'},
@@ -2821,6 +3086,7 @@ static void parse_args(struct opts *o, int argc, char **argv)
         {"connections", required_argument, NULL, 'n'},
         {"objects", required_argument, NULL, OPT_OBJECTS},
         {"size", required_argument, NULL, OPT_SIZE},
+        {"deflate", no_argument, NULL, OPT_DEFLATE},
         {"rate", required_argument, NULL, 'r'},
         {"inflight", required_argument, NULL, OPT_INFLIGHT},
         {"join", no_argument, NULL, OPT_JOIN},
@@ -2903,6 +3169,9 @@ static void parse_args(struct opts *o, int argc, char **argv)
             break;
         case OPT_SIZE:
             o->size = (size_t)parse_double("--size", optarg, 1, 64 * 1024 * 1024);
+            break;
+        case OPT_DEFLATE:
+            o->deflate = 1;
             break;
         case 'r':
             rate = parse_double("--rate", optarg, 0, 1e8);
