@@ -110,6 +110,12 @@ enum target_kind {
     TARGET_NCHAN,
 };
 
+/* What fills a message to --size bytes. */
+enum body_kind {
+    BODY_FILLER, /* one string of 'x' */
+    BODY_NOTES,  /* a notes board as the demo's notes plugin saves it (see notes_member()) */
+};
+
 /* A Redis to read INFO from (--redis HOST:PORT). */
 struct redis_addr {
     const char *text; /* as given on the command line */
@@ -139,6 +145,7 @@ struct opts {
     const char *object;   /* object id (many: prefix of "<object>-<k>") */
     unsigned objects;     /* many: number of objects */
     size_t size;          /* bytes of a message's (or saved payload's) JSON text */
+    enum body_kind body;  /* what fills it */
     int deflate;          /* offer permessage-deflate on every connection */
     double rate;          /* fanout: messages/s, 0 = windowed; many: per object */
     int join;             /* many: objcast_join after objcast_subscribe */
@@ -339,6 +346,186 @@ static double hist_mean_us(const struct hist *h)
     return h->count ? h->sum_ns / (double)h->count / 1e3 : 0;
 }
 
+/* --- message bodies -----------------------------------------------------------------------
+ * --body notes fills a message with a notes board as the demo's notes plugin
+ * (web/demo/plugins/notes.html) saves it: one member per note, "n-<creation time in ms, base
+ * 36><4 random base-36 digits>": {"text":..,"color":..,"by":..,"at":<unix seconds>}, with short
+ * English texts (no two alike until the list runs out), the plugin's four colours (its
+ * default, yellow, on half of the notes) and a handful of users. The board comes from a fixed
+ * seed: every run and every process sends the same one, only the send time differs. */
+
+static const char *const note_texts[] = {
+    "Buy oat milk for the kitchen",
+    "Standup moved to 10:30 tomorrow",
+    "Ship the release notes by Friday",
+    "Who has the projector remote?",
+    "Book the big room for the quarterly review",
+    "Ask Dana about the VPN certificates",
+    "Lunch order closes at 11:45",
+    "Retro: fewer meetings, longer focus blocks",
+    "Fix the flaky login test before merging",
+    "Design review notes are in the shared drive",
+    "Remember to water the plants on Thursday",
+    "Customer call at 3pm, dial in from room B",
+    "Pizza for the release party: 6 large, 2 vegetarian",
+    "Update the onboarding checklist for new hires",
+    "Printer on floor 2 is out of toner again",
+    "Vote for the offsite location by Wednesday",
+    "Draft the Q3 roadmap, first pass",
+    "Move the backup job to 2am",
+    "Thanks everyone for the demo today!",
+    "Parking lot: dark mode for the dashboard",
+    "Renew the domain before the 14th",
+    "Interview loop for the backend role next week",
+    "Who is on call this weekend?",
+    "Clean up the old feature flags",
+    "Coffee machine fixed, finally",
+    "Send the invoice to accounting",
+    "Pair on the search ranking bug after lunch",
+    "Add alt text to the marketing images",
+    "Team photo on Monday, wear something blue",
+    "Check the latency graphs after the deploy",
+    "Budget sheet needs numbers from every team",
+    "Reminder: expense reports due end of month",
+    "Idea: a quiet room with no calls",
+    "Write tests for the new export endpoint",
+    "Migrate the wiki pages we still use",
+    "Demo the new whiteboard on Thursday",
+    "Order more sticky notes (yes, real ones)",
+    "Someone left a blue umbrella in the lobby",
+    "Translate the help pages into Japanese",
+    "Rotate the API keys this sprint",
+    "Welcome Priya to the design team!",
+    "Sketch the mobile layout for the map view",
+    "Agenda for Friday: hiring, roadmap, open questions",
+    "Fire drill at 2pm, meet by the east exit",
+    "Bring your own mug to reduce waste",
+    "Follow up with the venue about the catering",
+    "Try the new standing desks by the window",
+    "The staging database restarts at noon",
+    "Collect feedback from the beta users",
+    "Keep PRs small, please",
+    "Birthday cake for Sam at 4, room C",
+    "Rename the project channel to #launch",
+    "Prepare slides for the all hands",
+    "Volunteers needed for the charity run",
+    "Check the contract renewal dates",
+    "Music suggestion box is open",
+    "Plan the holiday schedule before December",
+    "Record the training session for the remote folks",
+    "Lost: grey hoodie, size M",
+    "Finish the accessibility audit",
+    "Deploy freeze starts on the 20th",
+    "Can we get a second monitor for the front desk?",
+    "Move the daily sync to the small room",
+    "Great job on the launch, team",
+};
+#define NOTE_TEXTS (sizeof(note_texts) / sizeof(note_texts[0]))
+
+static const char *const note_colors[] = {"#fff3a3", "#c8f2c2", "#cfe2ff", "#ffd1dc"};
+static const char *const note_users[] = {"Alice", "Bob",   "Carol", "Dave", "Erin",  "Frank",
+                                         "Grace", "Heidi", "Ivan",  "Judy", "Kenji", "Lena",
+                                         "Mia",   "Noah",  "Olga",  "Priya"};
+#define NOTE_USERS (sizeof(note_users) / sizeof(note_users[0]))
+
+/* The board of one process, built for --size by notes_init(). */
+struct notes {
+    struct buf members; /* ,"n-..":{..} one after the other, more bytes than --size */
+    size_t *ends;       /* ends[k]: where member k ends in members */
+    size_t n;           /* members */
+    struct buf last;    /* the last note without its text: ,"n-..":{"text":" */
+    size_t last_split;  /* where its text goes: last.p[0..split) text last.p[split..) */
+    struct buf text;    /* the last note's text: what is left, cut to fit */
+};
+
+static void base36(struct buf *b, uint64_t v, int min_digits)
+{
+    char d[16];
+    int k = 0;
+    do {
+        d[k++] = "0123456789abcdefghijklmnopqrstuvwxyz"[v % 36];
+        v /= 36;
+    } while (v || k < min_digits);
+    while (k)
+        buf_append_char(b, d[--k]);
+}
+
+/* Appends one note, its text from `text` (or empty when NULL), created at ms. */
+static void notes_member(struct buf *b, uint64_t *rng, const char *text, uint64_t ms)
+{
+    uint64_t r = rng_next(rng);
+    buf_append_str(b, ",\"n-");
+    base36(b, ms, 1);
+    base36(b, r % (36 * 36 * 36 * 36), 4); /* Math.random().toString(36).slice(2, 6) */
+    r >>= 24;
+    const char *color = r % 2 ? note_colors[0] : note_colors[1 + (r >> 1) % 3];
+    buf_printf(b, "\":{\"text\":\"%s\",\"color\":\"%s\",\"by\":\"%s\",\"at\":%" PRIu64 "}",
+               text ? text : "", color, note_users[(r >> 4) % NOTE_USERS], ms / 1000);
+}
+
+static void notes_init(struct notes *nb, size_t size)
+{
+    uint64_t rng = 0x6e6f746573ull; /* "notes" */
+    uint64_t ms = 1796000000000ull; /* late November 2026 */
+    const char *order[NOTE_TEXTS];
+    size_t left = 0;
+    while (nb->members.len <= size) {
+        if (!left) { /* a new shuffle of the texts: no repeats before all were used */
+            for (size_t i = 0; i < NOTE_TEXTS; i++)
+                order[i] = note_texts[i];
+            for (size_t i = NOTE_TEXTS - 1; i > 0; i--) {
+                size_t j = rng_next(&rng) % (i + 1);
+                const char *t = order[i];
+                order[i] = order[j];
+                order[j] = t;
+            }
+            left = NOTE_TEXTS;
+        }
+        ms += 30000 + rng_next(&rng) % 3600000; /* half a minute to an hour later */
+        notes_member(&nb->members, &rng, order[--left], ms);
+        nb->ends = oc_realloc(nb->ends, (nb->n + 1) * sizeof(*nb->ends));
+        nb->ends[nb->n++] = nb->members.len;
+    }
+    ms += 60000;
+    notes_member(&nb->last, &rng, NULL, ms);
+    nb->last_split = (size_t)(strstr(nb->last.p, "\"text\":\"") - nb->last.p) + 8;
+    /* Longer than any member, so that it fills whatever the whole notes leave. */
+    for (size_t i = 0; nb->text.len < 1024; i++) {
+        buf_append_str(&nb->text, note_texts[i % NOTE_TEXTS]);
+        buf_append_str(&nb->text, ". ");
+    }
+}
+
+static void notes_free(struct notes *nb)
+{
+    buf_free(&nb->members);
+    buf_free(&nb->last);
+    buf_free(&nb->text);
+    free(nb->ends);
+    memset(nb, 0, sizeof(*nb));
+}
+
+/* Appends notes and the closing brace to the JSON object that starts at b->p[start] (its
+ * opening brace and first member, the send time, written), so that it is `size` bytes long:
+ * the board's first notes, then the last one with its text cut to fit. Below the smallest
+ * such object only the closing brace. */
+static void notes_append(const struct notes *nb, struct buf *b, size_t start, size_t size)
+{
+    size_t used = b->len - start + 1 + nb->last.len; /* the closing brace, the last note */
+    if (used <= size) {
+        size_t room = size - used, k = 0;
+        while (k < nb->n && nb->ends[k] <= room)
+            k++;
+        size_t whole = k ? nb->ends[k - 1] : 0;
+        size_t cut = room - whole; /* below one member: members.len > size */
+        buf_append(b, nb->members.p, whole);
+        buf_append(b, nb->last.p, nb->last_split);
+        buf_append(b, nb->text.p, cut < nb->text.len ? cut : nb->text.len);
+        buf_append(b, nb->last.p + nb->last_split, nb->last.len - nb->last_split);
+    }
+    buf_append_char(b, '}');
+}
+
 /* --- parent <-> generator messages ------------------------------------------------------- */
 
 enum msg_type {
@@ -510,6 +697,7 @@ struct worker {
     struct rusage ru_warm;   /* CPU at the window's start */
     struct buf frame;        /* scratch: a frame being built */
     struct buf msg;          /* scratch: a message being built */
+    struct notes notes;      /* --body notes: the board */
     z_stream zs;             /* --deflate: the one raw inflater, reset for every message */
     struct buf inflated;     /* --deflate: the text of the last compressed message */
     uint64_t rng;
@@ -1520,12 +1708,17 @@ static void conn_open(struct conn *c)
 
 /* --- senders ----------------------------------------------------------------------------- */
 
-/* Appends the benchmark message {"t":<ns>,"p":"xxx..."}, o->size bytes of JSON text (or the
- * shortest such message when size is smaller). */
-static void append_message(struct buf *b, size_t size, uint64_t t)
+/* Appends the benchmark message, o->size bytes of JSON text (or the shortest such message
+ * when size is smaller): {"t":<ns>,"p":"xxx..."}, or with --body notes {"t":<ns>,<notes>}. */
+static void append_message(struct worker *w, struct buf *b, uint64_t t)
 {
-    size_t start = b->len;
-    buf_printf(b, "{\"t\":%" PRIu64 ",\"p\":\"", t);
+    size_t start = b->len, size = w->o->size;
+    buf_printf(b, "{\"t\":%" PRIu64, t);
+    if (w->o->body == BODY_NOTES) {
+        notes_append(&w->notes, b, start, size);
+        return;
+    }
+    buf_append_str(b, ",\"p\":\"");
     size_t used = b->len - start + 2;
     size_t pad = size > used ? size - used : 0;
     buf_reserve(b, pad + 2);
@@ -1541,7 +1734,7 @@ static void send_broadcast(struct worker *w, struct conn *c, uint64_t t, uint64_
     buf_reset(&w->msg);
     if (c->role == ROLE_PUBLISHER) {
         struct buf body = {0};
-        append_message(&body, o->size, t);
+        append_message(w, &body, t);
         buf_printf(&w->msg,
                    "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"
                    "Content-Length: %zu\r\n\r\n",
@@ -1556,7 +1749,7 @@ static void send_broadcast(struct worker *w, struct conn *c, uint64_t t, uint64_
                    "{\"type\":\"ovice_broadcast_message\",\"objectId\":\"%s\","
                    "\"payload\":{\"event\":\"bench\",\"message\":",
                    conn_object(c, obj, sizeof(obj)));
-        append_message(&w->msg, o->size, t);
+        append_message(w, &w->msg, t);
         buf_append_str(&w->msg, "}}");
         ws_send_text(c, w->msg.p, w->msg.len);
     }
@@ -1615,16 +1808,23 @@ static void data_pump(struct worker *w)
                    "{\"type\":\"ovice_save_and_emit_data\",\"objectId\":\"%s\",\"ref\":%" PRIu64
                    ",\"payload\":",
                    conn_object(s, obj, sizeof(obj)), now);
-        /* {"p":"<t>:xxx..."}: one string field, o->size bytes of JSON text; the receivers
-         * read the send time from the string's leading digits. */
+        /* {"p":"<t>:xxx..."}: one string field, o->size bytes of JSON text (with --body
+         * notes {"p":"<t>:",<notes>}); the receivers read the send time from the string's
+         * leading digits. */
         size_t start = w->msg.len;
         buf_printf(&w->msg, "{\"p\":\"%" PRIu64 ":", now);
-        size_t used = w->msg.len - start + 2;
-        size_t pad = o->size > used ? o->size - used : 0;
-        buf_reserve(&w->msg, pad + 3);
-        memset(w->msg.p + w->msg.len, 'x', pad);
-        w->msg.len += pad;
-        buf_append_str(&w->msg, "\"}}");
+        if (o->body == BODY_NOTES) {
+            buf_append_char(&w->msg, '"');
+            notes_append(&w->notes, &w->msg, start, o->size);
+        } else {
+            size_t used = w->msg.len - start + 2;
+            size_t pad = o->size > used ? o->size - used : 0;
+            buf_reserve(&w->msg, pad + 2);
+            memset(w->msg.p + w->msg.len, 'x', pad);
+            w->msg.len += pad;
+            buf_append_str(&w->msg, "\"}");
+        }
+        buf_append_char(&w->msg, '}');
         w->outstanding++;
         if (in_window(w, now))
             w->rep.sent++;
@@ -1771,6 +1971,7 @@ static void report_and_exit(struct worker *w)
     buf_free(&w->frame);
     buf_free(&w->msg);
     buf_free(&w->inflated);
+    notes_free(&w->notes);
     if (w->o->deflate)
         inflateEnd(&w->zs);
     free(w->rbuf);
@@ -1863,6 +2064,8 @@ static void worker_main(const struct opts *o, int proc, int status_fd, int ctl_f
     w->rbuf = oc_malloc(READ_BUF_SIZE);
     hist_init(&w->rep.lat);
     hist_init(&w->rep.save);
+    if (o->body == BODY_NOTES)
+        notes_init(&w->notes, o->size);
     if (o->deflate && inflateInit2(&w->zs, -15) != Z_OK)
         worker_fail(w, "inflateInit2: %s", w->zs.msg ? w->zs.msg : "failed");
 
@@ -2576,6 +2779,10 @@ static const char *workload_name(enum workload w)
     return names[w];
 }
 
+static const char *body_name(enum body_kind b)
+{
+    return b == BODY_NOTES ? "notes" : "filler";
+}
 
 static void finish(struct parent *pa)
 {
@@ -2645,16 +2852,17 @@ static void finish(struct parent *pa)
             o->drain);
     if (o->workload != WL_IDLE) {
         if (o->workload == WL_FANOUT && o->rate == 0)
-            fprintf(f, "  offered     as fast as possible, window %u messages, %zu bytes each\n",
+            fprintf(f, "  offered     as fast as possible, window %u messages, %zu bytes each",
                     o->inflight, o->size);
         else if (o->workload == WL_FANOUT)
-            fprintf(f, "  offered     %.0f messages/s, %zu bytes each\n", o->rate, o->size);
+            fprintf(f, "  offered     %.0f messages/s, %zu bytes each", o->rate, o->size);
         else if (o->workload == WL_MANY)
-            fprintf(f, "  offered     %.3g messages/s per object (%.0f/s), %zu bytes each\n",
-                    o->rate, o->rate * o->objects, o->size);
+            fprintf(f, "  offered     %.3g messages/s per object (%.0f/s), %zu bytes each", o->rate,
+                    o->rate * o->objects, o->size);
         else
-            fprintf(f, "  offered     closed loop, %u saves outstanding, %zu bytes each\n",
+            fprintf(f, "  offered     closed loop, %u saves outstanding, %zu bytes each",
                     o->inflight, o->size);
+        fprintf(f, " (%s)\n", body_name(o->body));
         fprintf(f, "  sent        %" PRIu64 " %s (%.1f/s)\n", sum->sent,
                 o->workload == WL_DATA ? "saves" : "messages", sum->sent / win);
         if (sum->late)
@@ -2730,11 +2938,11 @@ static void finish(struct parent *pa)
         buf_printf(&j,
                    "{\"workload\":\"%s\",\"target\":\"%s\",\"receivers\":%u,"
                    "\"connections\":%u,\"objects\":%u,\"urls\":%d,\"procs\":%d,"
-                   "\"size\":%zu,\"deflate\":%d,\"rate\":%g,\"inflight\":%u,"
+                   "\"size\":%zu,\"body\":\"%s\",\"deflate\":%d,\"rate\":%g,\"inflight\":%u,"
                    "\"duration_s\":%g,\"warmup_s\":%g,\"drain_s\":%g,\"setup_s\":%.3f,",
                    workload_name(o->workload), tname, receivers, pa->total_conns,
                    o->workload == WL_MANY ? o->objects : 1, o->nurls, o->procs, o->size,
-                   o->deflate, o->rate, o->inflight, win, o->warmup, o->drain,
+                   body_name(o->body), o->deflate, o->rate, o->inflight, win, o->warmup, o->drain,
                    pa->setup_s);
         buf_printf(&j,
                    "\"sent\":%" PRIu64 ",\"sent_per_s\":%.1f,\"sent_total\":%" PRIu64
@@ -2902,7 +3110,11 @@ static void usage(FILE *f)
         "      --objects K        many: number of objects (default 100)\n"
         "      --size BYTES       JSON text of a message {\"t\":<ns>,\"p\":\"xx..\"} or of a\n"
         "                         saved payload {\"p\":\"<ns>:xx..\"} (default 1024)\n"
-
+        "      --body B           what fills --size: filler (default, the 'x' above) or\n"
+        "                         notes: a notes board as the demo's notes plugin saves it,\n"
+        "                         {\"t\":<ns>,\"n-..\":{\"text\":..,\"color\":..,\"by\":..,\n"
+        "                         \"at\":..},..} (saved: {\"p\":\"<ns>:\",\"n-..\":..}), the\n"
+        "                         same board every run\n"
         "  -r, --rate R           fanout: messages/s, paced by a 1 ms timer; 0 (default)\n"
         "                         sends as fast as --inflight allows;\n"
         "                         many: messages/s per object (default 1; 0.1: one message\n"
@@ -3074,6 +3286,7 @@ static void parse_args(struct opts *o, int argc, char **argv)
         OPT_JOIN,
         OPT_REST,
         OPT_REDIS,
+        OPT_BODY,
         OPT_DEFLATE,
     };
     static const struct option longopts[] = {
@@ -3086,6 +3299,7 @@ static void parse_args(struct opts *o, int argc, char **argv)
         {"connections", required_argument, NULL, 'n'},
         {"objects", required_argument, NULL, OPT_OBJECTS},
         {"size", required_argument, NULL, OPT_SIZE},
+        {"body", required_argument, NULL, OPT_BODY},
         {"deflate", no_argument, NULL, OPT_DEFLATE},
         {"rate", required_argument, NULL, 'r'},
         {"inflight", required_argument, NULL, OPT_INFLIGHT},
@@ -3169,6 +3383,14 @@ static void parse_args(struct opts *o, int argc, char **argv)
             break;
         case OPT_SIZE:
             o->size = (size_t)parse_double("--size", optarg, 1, 64 * 1024 * 1024);
+            break;
+        case OPT_BODY:
+            if (strcmp(optarg, "filler") == 0)
+                o->body = BODY_FILLER;
+            else if (strcmp(optarg, "notes") == 0)
+                o->body = BODY_NOTES;
+            else
+                die("--body: filler or notes, not '%s'", optarg);
             break;
         case OPT_DEFLATE:
             o->deflate = 1;
