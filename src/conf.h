@@ -65,6 +65,8 @@ struct conf {
     int max_connections;
     int max_objects_per_connection; /* objects one connection may be on at once */
     size_t client_output_limit;
+    int compression;           /* permessage-deflate offered by clients is accepted */
+    size_t compression_min_bytes; /* shorter messages are sent uncompressed */
     int client_rate;           /* messages per second */
     int client_burst;          /* bucket size */
     int shutdown_timeout;      /* seconds */

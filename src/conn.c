@@ -72,6 +72,8 @@ struct conn {
     enum conn_state state;
     struct http_request *http;  /* while in CONN_STATE_HTTP, else NULL */
     struct ws_decoder *ws;      /* once upgraded, else NULL */
+    int deflate_bits;           /* permessage-deflate agreed: the window messages are
+                                   compressed with (ws_deflated()); 0 when not */
     const struct http_env *env; /* routes of the port it came in on */
     uint64_t id;                /* unique in the process, for logs */
     int peer_loopback;          /* the peer is on this machine */
@@ -129,11 +131,14 @@ static void conn_set_state(struct conn *c, enum conn_state state)
               state_name(c->state), state_name(state));
     if (c->state == CONN_STATE_WS) {
         metrics.ws_connections--;
+        metrics.ws_deflate -= c->deflate_bits != 0;
         if (c->session.id)
             metrics.ws_authenticated--;
     }
-    if (state == CONN_STATE_WS)
+    if (state == CONN_STATE_WS) {
         metrics.ws_connections++;
+        metrics.ws_deflate += c->deflate_bits != 0;
+    }
     c->state = state;
 }
 
@@ -357,10 +362,19 @@ static void session_send(struct session *s, struct payload *p)
     struct conn *c = (struct conn *)s;
     if (c->state != CONN_STATE_WS)
         return;
-    ws_frame_text(p);
-    outq_push(&c->out, p);
+    /* Compressed once for every connection that takes it so (ws_deflated()). */
+    struct payload *v = NULL;
+    if (c->deflate_bits && p->len >= c->set->conf->compression_min_bytes)
+        v = ws_deflated(p, c->deflate_bits);
+    if (v) {
+        metrics.messages_sent_deflated++;
+    } else {
+        ws_frame_text(p);
+        v = p;
+    }
+    outq_push(&c->out, v);
     metrics.messages_sent++;
-    metrics.bytes_sent += p->wire_len;
+    metrics.bytes_sent += v->wire_len;
     want_flush(c);
     if (out_cost(c) > c->set->conf->client_output_limit) {
         /* A consumer this slow pays alone: nobody waits for it. */
@@ -524,11 +538,13 @@ static void read_ws(struct conn *c, struct evbuffer *in)
 
 static void start_ws(struct conn *c)
 {
+    c->deflate_bits = c->http->ws_deflate_bits;
     http_request_free(c->http);
     c->http = NULL;
     c->ws = oc_malloc(sizeof(*c->ws));
     size_t max = c->set->conf->max_frame_bytes;
     ws_decoder_init(c->ws, max < PREAUTH_MAX_MESSAGE ? max : PREAUTH_MAX_MESSAGE);
+    c->ws->deflate = c->deflate_bits != 0;
     c->session.ops = &ws_session_ops;
     c->session.sid = c->id;
     conn_set_state(c, CONN_STATE_WS);

@@ -13,6 +13,7 @@
 
 #include "metrics.h"
 #include "origin.h"
+#include "pmd.h"
 #include "util.h"
 #include "version.h"
 #include "ws.h"
@@ -51,6 +52,8 @@ static void commit_header(struct http_request *r)
         set_header(&r->connection, &r->value, 1);
     else if (strcasecmp(name, "sec-websocket-key") == 0)
         set_header(&r->ws_key, &r->value, 0);
+    else if (strcasecmp(name, "sec-websocket-extensions") == 0)
+        set_header(&r->ws_extensions, &r->value, 1);
     else if (strcasecmp(name, "sec-websocket-version") == 0)
         set_header(&r->ws_version, &r->value, 0);
     else if (strcasecmp(name, "origin") == 0)
@@ -166,7 +169,7 @@ static void clear_fields(struct http_request *r)
 {
     char **strings[] = {&r->path,   &r->query,  &r->upgrade,       &r->connection,
                         &r->ws_key, &r->origin, &r->authorization, &r->content_type,
-                        &r->ws_version, &r->host};
+                        &r->ws_version, &r->host, &r->ws_extensions};
     for (size_t i = 0; i < sizeof(strings) / sizeof(strings[0]); i++) {
         free(*strings[i]);
         *strings[i] = NULL;
@@ -180,6 +183,7 @@ void http_request_reset(struct http_request *r)
     P(r)->data = r;
     r->method = HTTP_METHOD_OTHER;
     r->keep_alive = r->is_upgrade = r->head_done = r->done = r->in_value = 0;
+    r->ws_deflate_bits = 0;
     r->head_bytes = 0;
     buf_free(&r->body);
     buf_reset(&r->url);
@@ -317,7 +321,7 @@ int http_header_has_token(const char *value, const char *token)
 }
 
 /* The WebSocket opening handshake (RFC 6455 section 4.2). */
-static enum http_route_result route_ws(const struct http_request *r, const struct http_env *env,
+static enum http_route_result route_ws(struct http_request *r, const struct http_env *env,
                                        struct buf *out, int *keep_alive)
 {
     if (r->method != HTTP_METHOD_GET) {
@@ -358,9 +362,21 @@ static enum http_route_result route_ws(const struct http_request *r, const struc
                "HTTP/1.1 101 Switching Protocols\r\n"
                "Upgrade: websocket\r\n"
                "Connection: Upgrade\r\n"
-               "Sec-WebSocket-Accept: %s\r\n"
-               "\r\n",
+               "Sec-WebSocket-Accept: %s\r\n",
                accept);
+    /* permessage-deflate (RFC 7692) when the client offers it and the conf allows; an
+     * offer objcast cannot accept is declined by leaving the header out (section 5). */
+    struct pmd_agreed agreed;
+    r->ws_deflate_bits = 0;
+    if (env->conf->compression && r->ws_extensions) {
+        struct buf ext = {0};
+        if (pmd_negotiate(r->ws_extensions, strlen(r->ws_extensions), &ext, &agreed)) {
+            buf_printf(out, "Sec-WebSocket-Extensions: %s\r\n", ext.p);
+            r->ws_deflate_bits = agreed.server_window_bits;
+        }
+        buf_free(&ext);
+    }
+    buf_append_str(out, "\r\n");
     return HTTP_ROUTE_UPGRADE;
 }
 
@@ -531,7 +547,7 @@ static enum http_route_result route_demo(const struct http_request *r, const str
     return HTTP_ROUTE_RESPOND;
 }
 
-enum http_route_result http_route(const struct http_request *r, const struct http_env *env,
+enum http_route_result http_route(struct http_request *r, const struct http_env *env,
                                   struct buf *out, int *keep_alive)
 {
     const char *path = r->path ? r->path : "";

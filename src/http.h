@@ -29,7 +29,8 @@ enum http_method_id {
 };
 
 /* One request being read. Header values are copies; the last of repeated headers wins
- * except Connection and Upgrade, whose values are joined with ", ". */
+ * except Connection, Upgrade and Sec-WebSocket-Extensions, whose values are joined with
+ * ", ". */
 struct http_request {
     void *parser;           /* libhttp-parser state, private to http.c */
     enum http_method_id method;
@@ -39,11 +40,14 @@ struct http_request {
     char *connection;       /* Connection */
     char *ws_key;           /* Sec-WebSocket-Key */
     char *ws_version;       /* Sec-WebSocket-Version */
+    char *ws_extensions;    /* Sec-WebSocket-Extensions, every one joined with ", " */
     char *origin;           /* Origin */
     char *authorization;    /* Authorization */
     char *content_type;     /* Content-Type */
     char *host;             /* Host */
     int peer_loopback;      /* the peer is on this machine (set by the connection) */
+    int ws_deflate_bits;    /* set by http_route() on an upgrade: the permessage-deflate
+                               window objcast compresses with, 0 when not agreed */
     int keep_alive;         /* the client may send another request after this one */
     int is_upgrade;         /* the parser saw an upgrade request: bytes after the head are
                                not HTTP */
@@ -98,8 +102,9 @@ enum http_route_result {
     HTTP_ROUTE_UPGRADE,     /* out holds the 101 response: the connection is a WebSocket */
 };
 
-/* Answers a complete request: writes the whole response into out. */
-enum http_route_result http_route(const struct http_request *r, const struct http_env *env,
+/* Answers a complete request: writes the whole response into out. An upgrade also sets
+ * r->ws_deflate_bits. */
+enum http_route_result http_route(struct http_request *r, const struct http_env *env,
                                   struct buf *out, int *keep_alive);
 
 /* Writes a whole response. extra_headers, if not NULL, are "Name: value\r\n" lines. For a

@@ -92,6 +92,21 @@ void metrics_render(struct buf *out, const struct metrics_codes *codes)
             "Subscribes and joins with since answered recovered: true.", m->resumes_recovered);
     counter(out, "objcast_resumes_lost_total",
             "Subscribes and joins with since answered recovered: false.", m->resumes_lost);
+    gauge(out, "objcast_ws_deflate_connections",
+          "Open WebSocket connections that agreed to permessage-deflate.", m->ws_deflate);
+    counter(out, "objcast_deflated_messages_total",
+            "Messages compressed, once for all the recipients that take them compressed.",
+            m->deflated);
+    counter(out, "objcast_deflate_in_bytes_total", "Bytes of text those messages had.",
+            m->deflate_in_bytes);
+    counter(out, "objcast_deflate_out_bytes_total", "Bytes they compressed to.",
+            m->deflate_out_bytes);
+    counter(out, "objcast_messages_sent_deflated_total",
+            "Messages sent compressed (of objcast_messages_sent_total).",
+            m->messages_sent_deflated);
+    counter(out, "objcast_messages_inflated_total",
+            "Messages received compressed (of objcast_messages_received_total).",
+            m->messages_inflated);
     static const char *refused[] = {"max_connections", "head_too_large", "body_too_large",
                                     "malformed"};
     _Static_assert(sizeof(refused) / sizeof(*refused) == METRICS_REFUSED_COUNT,

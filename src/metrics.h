@@ -68,6 +68,12 @@ struct metrics {
     uint64_t resumes_recovered;      /* resumes (since) answered recovered: true */
     uint64_t resumes_lost;           /* ... recovered: false */
     uint64_t http_refused[METRICS_REFUSED_COUNT]; /* HTTP requests refused by a limit */
+    int64_t ws_deflate;              /* open WebSocket connections with permessage-deflate */
+    uint64_t deflated;               /* messages compressed (once however many get them) */
+    uint64_t deflate_in_bytes;       /* their text */
+    uint64_t deflate_out_bytes;      /* what it compressed to */
+    uint64_t messages_sent_deflated; /* of messages_sent, sent compressed */
+    uint64_t messages_inflated;      /* of messages_received, received compressed */
 };
 
 extern struct metrics metrics;

@@ -23,6 +23,9 @@ static struct payload *wrap(char *storage, size_t len)
     p->len = len;
     p->wire = NULL;
     p->wire_len = 0;
+    p->variant = NULL;
+    p->variant_param = 0;
+    p->no_variant = 0;
     return p;
 }
 
@@ -59,6 +62,20 @@ struct payload *payload_copy_insert(const char *text, size_t len, size_t at, con
     return wrap(storage, len + inslen);
 }
 
+struct payload *payload_alloc(size_t cap)
+{
+    return wrap(oc_malloc(PAYLOAD_HEADROOM + cap + 1), 0);
+}
+
+void payload_set_len(struct payload *p, size_t len)
+{
+    assert(!p->wire && p->refs == 1);
+    p->storage = oc_realloc(p->storage, PAYLOAD_HEADROOM + len + 1);
+    p->text = p->storage + PAYLOAD_HEADROOM;
+    p->storage[PAYLOAD_HEADROOM + len] = '\0';
+    p->len = len;
+}
+
 struct payload *payload_new_raw(const void *bytes, size_t len)
 {
     struct payload *p = payload_copy(bytes, len);
@@ -91,6 +108,7 @@ void payload_unref(struct payload *p)
     assert(p->refs > 0);
     if (--p->refs > 0)
         return;
+    payload_unref(p->variant);
     free(p->storage);
     free(p);
 }

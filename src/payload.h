@@ -31,6 +31,13 @@ struct payload {
     const uint8_t *wire;
     size_t wire_len;
     char *storage;          /* headroom and text */
+    /* A variant of the same message as a transport compressed it (ws.c: permessage-deflate),
+     * made for the first recipient that takes it and shared by the others; a variant's own
+     * `variant` links the next one (made with other parameters, see ws_deflated()). Owned
+     * by this payload: freed with it. */
+    struct payload *variant;
+    uint8_t variant_param;  /* in a variant: the parameter it was made with (window bits) */
+    uint8_t no_variant;     /* compressing was tried and does not make it smaller */
 };
 
 /* Starts encoding a message into b (emptied first), leaving the headroom: append the text
@@ -48,6 +55,13 @@ struct payload *payload_copy(const char *text, size_t len);
 /* payload_copy() with ins (inslen bytes) put in at byte `at` of text (at <= len). */
 struct payload *payload_copy_insert(const char *text, size_t len, size_t at, const char *ins,
                                     size_t inslen);
+
+/* A payload with room for cap bytes of text, to be written at p->storage + PAYLOAD_HEADROOM,
+ * and len 0: say how many were written with payload_set_len(). One reference. */
+struct payload *payload_alloc(size_t cap);
+/* Sets the length of a payload from payload_alloc() (at most its cap) and gives back the
+ * storage it did not use. Before it is framed or shared. */
+void payload_set_len(struct payload *p, size_t len);
 
 /* Bytes that are already what goes on the wire (an HTTP response, a control frame), wrapped
  * so an output queue can hold them like any payload: wire and text are those bytes. */

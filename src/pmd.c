@@ -9,7 +9,10 @@
 
 #include "pmd.h"
 
+#include <limits.h>
+#include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 
 /* RFC 7230 tchar. */
 static int is_tchar(unsigned char c)
@@ -185,4 +188,152 @@ int pmd_negotiate(const char *value, size_t len, struct buf *response, struct pm
         }
         return 1;
     }
+}
+
+/* ---- compressing and inflating ------------------------------------------------------- */
+
+const uint8_t pmd_tail[PMD_TAIL_LEN] = {0x00, 0x00, 0xff, 0xff};
+
+/* Deflate states kept by the process: [fast][window_bits - 9], made when first needed. Each
+ * costs about 270 KB with a 15-bit window, once per process, never per connection. */
+static z_stream *deflaters[2][7];
+
+size_t pmd_deflate_bound(size_t len)
+{
+    /* Stored blocks cost 5 bytes per 65,535 at worst; the flush adds an empty block. This is
+     * far above that, cheap to allocate and shrunk once the real size is known. */
+    return len + len / 64 + 64;
+}
+
+static z_stream *deflater(int window_bits, int fast)
+{
+    z_stream **slot = &deflaters[fast][window_bits - 9];
+    if (*slot) {
+        deflateReset(*slot);
+        return *slot;
+    }
+    z_stream *z = oc_calloc(1, sizeof(*z));
+    /* Negative window bits: raw deflate, no zlib header or checksum (RFC 7692 section 7). */
+    if (deflateInit2(z, fast ? 1 : 6, Z_DEFLATED, -window_bits, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+        abort(); /* only when memory runs out, as every allocation in objcast */
+    *slot = z;
+    return z;
+}
+
+size_t pmd_deflate(const void *in, size_t len, int window_bits, uint8_t *out, size_t cap)
+{
+    if (window_bits < 9 || window_bits > 15)
+        return 0;
+    z_stream *z = deflater(window_bits, len >= PMD_FAST_FROM);
+    /* zlib's avail fields are unsigned int: a message is far below 4 GiB (max_frame_bytes
+     * is at most 128 MiB), but say so rather than truncate. */
+    if (len > UINT_MAX || cap > UINT_MAX)
+        return 0;
+    z->next_in = (Bytef *)in;
+    z->avail_in = (uInt)len;
+    z->next_out = out;
+    z->avail_out = (uInt)cap;
+    int rc = deflate(z, Z_SYNC_FLUSH);
+    /* Everything read and room left over: the flush is complete. */
+    if ((rc != Z_OK && rc != Z_BUF_ERROR) || z->avail_in != 0 || z->avail_out == 0)
+        return 0;
+    size_t n = cap - z->avail_out;
+    if (n < PMD_TAIL_LEN || memcmp(out + n - PMD_TAIL_LEN, pmd_tail, PMD_TAIL_LEN) != 0)
+        return 0;
+    return n - PMD_TAIL_LEN;
+}
+
+struct pmd_inflater {
+    z_stream z;
+    int ended; /* the deflate stream ended (a final block): the rest is ignored */
+};
+
+/* Output is made this much at a time, so the limit is checked every 64 KiB at worst. */
+#define INFLATE_CHUNK (64 * 1024)
+
+static struct pmd_inflater *spare;
+
+struct pmd_inflater *pmd_inflater_take(void)
+{
+    struct pmd_inflater *z = spare;
+    if (z) {
+        spare = NULL;
+        inflateReset(&z->z);
+        z->ended = 0;
+        return z;
+    }
+    z = oc_calloc(1, sizeof(*z));
+    if (inflateInit2(&z->z, -15) != Z_OK)
+        abort();
+    return z;
+}
+
+void pmd_inflater_give(struct pmd_inflater *z)
+{
+    if (!z)
+        return;
+    if (!spare) {
+        spare = z;
+        return;
+    }
+    inflateEnd(&z->z);
+    free(z);
+}
+
+void pmd_release(void)
+{
+    if (spare) {
+        inflateEnd(&spare->z);
+        free(spare);
+        spare = NULL;
+    }
+    for (int f = 0; f < 2; f++) {
+        for (int b = 0; b < 7; b++) {
+            if (deflaters[f][b]) {
+                deflateEnd(deflaters[f][b]);
+                free(deflaters[f][b]);
+                deflaters[f][b] = NULL;
+            }
+        }
+    }
+}
+
+enum pmd_inflate_result pmd_inflate(struct pmd_inflater *z, const uint8_t *in, size_t len,
+                                    struct buf *out, size_t max)
+{
+    if (z->ended || out->len > max)
+        return z->ended ? PMD_INFLATE_OK : PMD_INFLATE_TOO_BIG;
+    while (len > 0) {
+        /* Feed at most UINT_MAX at a time; a frame's bytes arrive in reads far smaller. */
+        uInt feed = len > UINT_MAX ? UINT_MAX : (uInt)len;
+        z->z.next_in = (Bytef *)in;
+        z->z.avail_in = feed;
+        for (;;) {
+            size_t room = max + 1 - out->len; /* one byte past the limit tells it is crossed */
+            if (room > INFLATE_CHUNK)
+                room = INFLATE_CHUNK;
+            buf_reserve(out, room);
+            z->z.next_out = (Bytef *)out->p + out->len;
+            z->z.avail_out = (uInt)room;
+            int rc = inflate(&z->z, Z_SYNC_FLUSH);
+            out->len += room - z->z.avail_out;
+            out->p[out->len] = '\0';
+            if (out->len > max)
+                return PMD_INFLATE_TOO_BIG;
+            if (rc == Z_STREAM_END) {
+                z->ended = 1;
+                return PMD_INFLATE_OK;
+            }
+            if (rc != Z_OK && rc != Z_BUF_ERROR)
+                return PMD_INFLATE_BAD;
+            /* Input used up and the output not full: nothing more to make from it. */
+            if (z->z.avail_in == 0 && z->z.avail_out > 0)
+                break;
+            if (rc == Z_BUF_ERROR && z->z.avail_in > 0 && z->z.avail_out > 0)
+                return PMD_INFLATE_BAD; /* no progress with room and input: cannot happen */
+        }
+        in += feed;
+        len -= feed;
+    }
+    return PMD_INFLATE_OK;
 }

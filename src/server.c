@@ -15,6 +15,7 @@
 #include "demo.h"
 #include "log.h"
 #include "metrics.h"
+#include "pmd.h"
 
 /* Shutdown ends when every client is gone and the engine has answered what they caused
  * (their presence removals). */
@@ -393,4 +394,5 @@ void server_free(struct server *s)
         event_base_free(s->base);
     free(s->instance_id);
     free(s);
+    pmd_release();
 }

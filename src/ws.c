@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "base64.h"
+#include "metrics.h"
 #include "utf8.h"
 
 /* RFC 6455 section 1.3: appended to Sec-WebSocket-Key before hashing. */
@@ -18,6 +19,7 @@ static const char ws_guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 /* First header byte. */
 #define WS_FIN 0x80
 #define WS_RSV 0x70
+#define WS_RSV1 0x40 /* permessage-deflate: the message is compressed */
 #define WS_OPCODE 0x0F
 /* Second header byte. */
 #define WS_MASKED 0x80
@@ -89,8 +91,13 @@ static int header_byte(struct ws_decoder *d, struct ws_event *ev)
         unsigned op = b & WS_OPCODE;
         d->fin = (b & WS_FIN) != 0;
         d->opcode = (uint8_t)op;
-        if (b & WS_RSV) {
+        if ((b & WS_RSV) && ((b & WS_RSV) != WS_RSV1 || !d->deflate)) {
             fail(d, ev, WS_CLOSE_PROTOCOL, "reserved bits set without an extension");
+            return 0;
+        }
+        /* RFC 7692 section 6.1: only a message's first frame says it is compressed. */
+        if ((b & WS_RSV1) && op != WS_OP_TEXT && op != WS_OP_BINARY) {
+            fail(d, ev, WS_CLOSE_PROTOCOL, "RSV1 set on a control or continuation frame");
             return 0;
         }
         switch (op) {
@@ -165,24 +172,71 @@ static int header_byte(struct ws_decoder *d, struct ws_event *ev)
     d->frame_read = 0;
 
     if (!is_control(d->opcode)) {
-        /* msg.len <= max_message always holds (every frame passed this check), so the
-         * subtraction cannot wrap; comparing this way also cannot overflow on huge lengths. */
-        if (len > (uint64_t)(d->max_message - d->msg.len)) {
-            fail(d, ev, WS_CLOSE_TOO_BIG, "message too big");
-            return 0;
-        }
         if (d->opcode == WS_OP_TEXT) {
             /* Set for an unfragmented message too: it keeps ws_decode() from releasing the
              * buffer while this frame's payload arrives over several calls. */
             d->in_message = 1;
             d->utf8 = UTF8_ACCEPT;
+            d->compressed = (d->hdr[0] & WS_RSV1) != 0;
+            d->zin = 0;
+        }
+        if (d->compressed) {
+            /* The inflated text is checked while it is made (payload_bytes()); here only
+             * the compressed bytes, which zin counts and this check keeps below the bound. */
+            if (len > WS_DEFLATED_MAX(d->max_message) - d->zin) {
+                fail(d, ev, WS_CLOSE_TOO_BIG, "message too big");
+                return 0;
+            }
+            d->zin += len;
+            if (!d->inflater)
+                d->inflater = pmd_inflater_take();
+        } else if (len > (uint64_t)(d->max_message - d->msg.len)) {
+            /* msg.len <= max_message always holds (every frame passed this check), so the
+             * subtraction cannot wrap; comparing this way also cannot overflow on huge
+             * lengths. */
+            fail(d, ev, WS_CLOSE_TOO_BIG, "message too big");
+            return 0;
         }
     }
     return 1;
 }
 
+/* Checks the text bytes d->msg gained from `from` on. Returns 0 and fills ev when they are not
+ * UTF-8. */
+static int check_text(struct ws_decoder *d, size_t from, struct ws_event *ev)
+{
+    /* Validate while the bytes are hot in cache, and so a bad fragment fails at once. */
+    d->utf8 = utf8_validate(d->utf8, (const uint8_t *)d->msg.p + from, d->msg.len - from);
+    if (d->utf8 == UTF8_REJECT) {
+        fail(d, ev, WS_CLOSE_BAD_DATA, "invalid UTF-8 in text message");
+        return 0;
+    }
+    return 1;
+}
+
+/* Inflates n bytes of a compressed message into d->msg. Returns 0 and fills ev when they
+ * inflate past the limit or are not deflate data, or the text is not UTF-8. */
+static int inflate_bytes(struct ws_decoder *d, const uint8_t *in, size_t n, struct ws_event *ev)
+{
+    size_t from = d->msg.len;
+    switch (pmd_inflate(d->inflater, in, n, &d->msg, d->max_message)) {
+    case PMD_INFLATE_OK:
+        return check_text(d, from, ev);
+    case PMD_INFLATE_TOO_BIG:
+        fail(d, ev, WS_CLOSE_TOO_BIG, "message too big");
+        return 0;
+    case PMD_INFLATE_BAD:
+        break;
+    }
+    fail(d, ev, WS_CLOSE_BAD_DATA, "compressed message does not inflate");
+    return 0;
+}
+
+/* Compressed bytes are unmasked here, then inflated. */
+static uint8_t unmasked[16384];
+
 /* Consumes n payload bytes of the current frame (n fits in the frame). Returns 0 and fills ev
- * when text turns out not to be UTF-8. */
+ * when text turns out not to be UTF-8, or a compressed message not to inflate. */
 static int payload_bytes(struct ws_decoder *d, const uint8_t *in, size_t n, struct ws_event *ev)
 {
     if (is_control(d->opcode)) {
@@ -192,20 +246,26 @@ static int payload_bytes(struct ws_decoder *d, const uint8_t *in, size_t n, stru
         return 1;
     }
 
+    if (d->compressed) {
+        while (n > 0) {
+            size_t k = n < sizeof(unmasked) ? n : sizeof(unmasked);
+            ws_mask(unmasked, in, k, d->mask, d->frame_read);
+            d->frame_read += k;
+            if (!inflate_bytes(d, unmasked, k, ev))
+                return 0;
+            in += k;
+            n -= k;
+        }
+        return 1;
+    }
+
+    size_t from = d->msg.len;
     buf_reserve(&d->msg, n);
-    uint8_t *dst = (uint8_t *)d->msg.p + d->msg.len;
-    ws_mask(dst, in, n, d->mask, d->frame_read);
+    ws_mask((uint8_t *)d->msg.p + from, in, n, d->mask, d->frame_read);
     d->msg.len += n;
     d->msg.p[d->msg.len] = '\0';
     d->frame_read += n;
-
-    /* Validate while the bytes are hot in cache, and so a bad fragment fails at once. */
-    d->utf8 = utf8_validate(d->utf8, dst, n);
-    if (d->utf8 == UTF8_REJECT) {
-        fail(d, ev, WS_CLOSE_BAD_DATA, "invalid UTF-8 in text message");
-        return 0;
-    }
-    return 1;
+    return check_text(d, from, ev);
 }
 
 /* The close frame payload in d->ctl is complete: check it and fill ev. */
@@ -248,6 +308,15 @@ static int frame_done(struct ws_decoder *d, struct ws_event *ev)
         if (!d->fin)
             return 0;
         d->in_message = 0;
+        if (d->compressed) {
+            /* RFC 7692 section 7.2.2: the tail the sender removed goes back on. */
+            if (!inflate_bytes(d, pmd_tail, PMD_TAIL_LEN, ev))
+                return 1;
+            pmd_inflater_give(d->inflater);
+            d->inflater = NULL;
+            d->compressed = 0;
+            metrics.messages_inflated++;
+        }
         if (d->utf8 != UTF8_ACCEPT) {
             fail(d, ev, WS_CLOSE_BAD_DATA, "text message ends inside a UTF-8 character");
             return 1;
@@ -282,6 +351,7 @@ void ws_decoder_init(struct ws_decoder *d, size_t max_message)
 void ws_decoder_reset(struct ws_decoder *d)
 {
     buf_free(&d->msg);
+    pmd_inflater_give(d->inflater);
     memset(d, 0, sizeof(*d));
 }
 
@@ -357,6 +427,38 @@ size_t ws_header_encode(uint8_t *out, enum ws_opcode opcode, uint64_t payload_le
 }
 
 _Static_assert(WS_MAX_HEADER <= PAYLOAD_HEADROOM, "a frame header fits before a payload");
+
+struct payload *ws_deflated(struct payload *p, int window_bits)
+{
+    if (p->no_variant)
+        return NULL;
+    /* Data compressed with a smaller window inflates with any larger one. */
+    for (struct payload *v = p->variant; v; v = v->variant)
+        if (v->variant_param <= window_bits)
+            return v;
+    size_t cap = pmd_deflate_bound(p->len);
+    struct payload *v = payload_alloc(cap);
+    size_t n = pmd_deflate(p->text, p->len, window_bits,
+                           (uint8_t *)v->storage + PAYLOAD_HEADROOM, cap);
+    /* Not smaller, header included, than the text: it goes as it is, to everyone. */
+    if (n == 0 || n + 2 >= p->len) {
+        payload_unref(v);
+        p->no_variant = 1;
+        return NULL;
+    }
+    payload_set_len(v, n);
+    metrics.deflated++;
+    metrics.deflate_in_bytes += p->len;
+    metrics.deflate_out_bytes += n;
+    uint8_t hdr[WS_MAX_HEADER];
+    size_t hlen = ws_header_encode(hdr, WS_OP_TEXT, n);
+    hdr[0] |= WS_RSV1;
+    payload_set_head(v, hdr, hlen);
+    v->variant_param = (uint8_t)window_bits;
+    v->variant = p->variant;
+    p->variant = v;
+    return v;
+}
 
 void ws_frame_text(struct payload *p)
 {

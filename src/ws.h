@@ -6,6 +6,7 @@
 
 #include "buf.h"
 #include "payload.h"
+#include "pmd.h"
 
 /*
  * RFC 6455 codec, server side. No I/O: the connection layer feeds received bytes into a
@@ -66,7 +67,12 @@ struct ws_event {
  * be fed again.
  */
 struct ws_decoder {
-    size_t max_message;  /* a message (all fragments) longer than this is WS_CLOSE_TOO_BIG */
+    size_t max_message;  /* a message (all fragments) longer than this is WS_CLOSE_TOO_BIG;
+                            for a compressed one, its inflated text is */
+    uint8_t deflate;     /* permessage-deflate was agreed: RSV1 marks a compressed message */
+    uint8_t compressed;  /* the message being assembled is compressed */
+    struct pmd_inflater *inflater; /* while a compressed message is read, else NULL */
+    uint64_t zin;        /* compressed bytes of that message so far */
     uint8_t hdr[14];     /* header bytes of the current frame gathered so far */
     uint8_t hdr_len;     /* bytes in hdr */
     uint8_t hdr_need;    /* header length once known from the first two bytes, else 0 */
@@ -97,6 +103,13 @@ void ws_decoder_reset(struct ws_decoder *d);
  * invalid UTF-8 in text, checked as fragments arrive (WS_CLOSE_BAD_DATA); and in close
  * frames a 1-byte payload, an invalid code (WS_CLOSE_PROTOCOL) or an invalid UTF-8 reason
  * (WS_CLOSE_BAD_DATA). Ping and pong may arrive between the fragments of a message.
+ *
+ * With d->deflate set (permessage-deflate agreed), RSV1 on a message's first frame marks it
+ * compressed (RFC 7692 section 6); RSV1 anywhere else is WS_CLOSE_PROTOCOL. A compressed
+ * message is inflated as its bytes arrive, and the limits hold for the inflated text:
+ * past max_message it is WS_CLOSE_TOO_BIG as soon as that much was inflated, data that does
+ * not inflate is WS_CLOSE_BAD_DATA, and its compressed bytes may be at most
+ * WS_DEFLATED_MAX(max_message).
  */
 size_t ws_decode(struct ws_decoder *d, const uint8_t *in, size_t len, struct ws_event *ev);
 
@@ -114,6 +127,18 @@ void ws_mask(uint8_t *dst, const uint8_t *src, size_t n, const uint8_t mask[4], 
 /* Writes an unmasked server frame header with FIN set to out (WS_MAX_HEADER bytes);
  * returns its length. */
 size_t ws_header_encode(uint8_t *out, enum ws_opcode opcode, uint64_t payload_len);
+
+/* Compressed bytes a message of at most max bytes may take: deflate's worst case (stored
+ * blocks, 5 bytes per 65,535) and a margin. */
+#define WS_DEFLATED_MAX(max) ((uint64_t)(max) + (max) / 1024 + 1024)
+
+/*
+ * The permessage-deflate variant of text frame p, for a connection that agreed to a window
+ * of window_bits: made once (pmd_deflate()) by the first connection that asks and kept with
+ * p (payload.h: variant), so every other connection sends the same bytes. NULL when
+ * compressing does not make p smaller (remembered too): send p itself then.
+ */
+struct payload *ws_deflated(struct payload *p, int window_bits);
 
 /* Makes p a text frame: its header goes into the room before the text, once (later calls
  * find it done), so every connection sending p writes the same bytes, p->wire. */

@@ -33,6 +33,7 @@ room yajl/ "json.c proto.c data.c"
 room hiredis/ "redis_conn.c redis_cluster_map.c engine_redis.c engine_redis_house.c \
     engine_redis_presence.c engine_redis_script.c engine_redis_route.c"
 room http_parser "http.c"
+room zlib.h "pmd.c"
 room event2/ "conn.c conn.h server.c server.h redis_conn.c redis_conn.h engine_redis.c \
     engine_redis_house.c engine_redis_route.c"
 

@@ -2,7 +2,8 @@
  * libFuzzer target for the WebSocket decoder and the UTF-8 validator.
  *
  * Input layout: the first byte picks max_message (small limits reach the 1009 path), the
- * second seeds the sizes of the reads the stream is cut into, and the rest is the stream, so
+ * second seeds the sizes of the reads the stream is cut into and (its low bit) whether
+ * permessage-deflate was agreed, so compressed messages are inflated; the rest is the stream, so
  * the fuzzer explores both the frames and how TCP splits them. Every event is checked
  * against the decoder's contract; a violation aborts, which libFuzzer reports as a crash.
  */
@@ -132,6 +133,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     struct ws_decoder d;
     ws_decoder_init(&d, max);
+    d.deflate = data[-1] & 1;
     size_t pos = 0;
     int failed = 0;
     while (pos < size && !failed) {
@@ -163,5 +165,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         require(ev.type == WS_EV_ERROR);
     }
     ws_decoder_reset(&d);
+    require(d.inflater == NULL);
     return 0;
 }

@@ -144,18 +144,22 @@ static void assert_event(const struct event_log *log, size_t i, enum ws_event_ty
         ck_assert_mem_eq(log->ev[i].data.p, data, len);
 }
 
-/* Feeds the stream whole and one byte at a time; both must give the same events. Leaves the
- * byte-at-a-time log in *log. */
-static void feed_both(size_t max, const void *in, size_t len, struct event_log *log)
+/* Feeds the stream whole and one byte at a time to a decoder that agreed to
+ * permessage-deflate or not; both must give the same events. Leaves the byte-at-a-time log
+ * in *log. */
+static void feed_both_with(size_t max, int deflate, const void *in, size_t len,
+                           struct event_log *log)
 {
     struct ws_decoder d;
     struct event_log whole;
 
     ws_decoder_init(&d, max);
+    d.deflate = (uint8_t)deflate;
     feed(&d, in, len, len ? len : 1, &whole);
     ws_decoder_reset(&d);
 
     ws_decoder_init(&d, max);
+    d.deflate = (uint8_t)deflate;
     feed(&d, in, len, 1, log);
     ws_decoder_reset(&d);
 
@@ -168,6 +172,11 @@ static void feed_both(size_t max, const void *in, size_t len, struct event_log *
             ck_assert_mem_eq(whole.ev[i].data.p, log->ev[i].data.p, whole.ev[i].data.len);
     }
     log_free(&whole);
+}
+
+static void feed_both(size_t max, const void *in, size_t len, struct event_log *log)
+{
+    feed_both_with(max, 0, in, len, log);
 }
 
 #define BIG (1024 * 1024)
@@ -1352,6 +1361,244 @@ START_TEST(test_utf8_large)
 }
 END_TEST
 
+/* ---- permessage-deflate ------------------------------------------------------------- */
+
+/* RFC 7692 section 7.2.3.1: "Hello" compressed. */
+static const uint8_t hello_z[] = {0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00};
+
+START_TEST(test_deflate_rfc_examples)
+{
+    struct buf b = {0};
+    struct event_log log;
+
+    /* 7.2.3.1: one frame. */
+    put_frame(&b, FIN | RSV1 | WS_OP_TEXT, hello_z, sizeof(hello_z), LEN_SHORTEST);
+    /* 7.2.3.2: the same compressed bytes in two frames, RSV1 on the first only. */
+    put_frame(&b, RSV1 | WS_OP_TEXT, hello_z, 3, LEN_SHORTEST);
+    put_frame(&b, FIN | WS_OP_CONT, hello_z + 3, sizeof(hello_z) - 3, LEN_SHORTEST);
+    /* A ping between them, then an uncompressed message on the same connection. */
+    put_frame(&b, RSV1 | WS_OP_TEXT, hello_z, 2, LEN_SHORTEST);
+    put_str(&b, FIN | WS_OP_PING, "p");
+    put_frame(&b, FIN | WS_OP_CONT, hello_z + 2, sizeof(hello_z) - 2, LEN_SHORTEST);
+    put_str(&b, FIN | WS_OP_TEXT, "plain");
+    /* 7.2.3.3: a stored block; 7.2.3.4: BFINAL set; an empty message. */
+    static const uint8_t stored[] = {0x00, 0x05, 0x00, 0xfa, 0xff, 'H', 'e', 'l', 'l', 'o', 0x00};
+    static const uint8_t final[] = {0xf3, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00, 0x00};
+    put_frame(&b, FIN | RSV1 | WS_OP_TEXT, stored, sizeof(stored), LEN_SHORTEST);
+    put_frame(&b, FIN | RSV1 | WS_OP_TEXT, final, sizeof(final), LEN_SHORTEST);
+    put_frame(&b, FIN | RSV1 | WS_OP_TEXT, "", 0, LEN_SHORTEST);
+
+    feed_both_with(BIG, 1, b.p, b.len, &log);
+    ck_assert_uint_eq(log.n, 8);
+    assert_event(&log, 0, WS_EV_TEXT, "Hello", 5);
+    assert_event(&log, 1, WS_EV_TEXT, "Hello", 5);
+    assert_event(&log, 2, WS_EV_PING, "p", 1);
+    assert_event(&log, 3, WS_EV_TEXT, "Hello", 5);
+    assert_event(&log, 4, WS_EV_TEXT, "plain", 5);
+    assert_event(&log, 5, WS_EV_TEXT, "Hello", 5);
+    assert_event(&log, 6, WS_EV_TEXT, "Hello", 5);
+    assert_event(&log, 7, WS_EV_TEXT, "", 0);
+    log_free(&log);
+    buf_free(&b);
+}
+END_TEST
+
+/* Compressed with a fresh raw deflater, tail removed: what a client sends. */
+static size_t client_deflate(const void *text, size_t len, uint8_t *out, size_t cap)
+{
+    size_t n = pmd_deflate(text, len, 15, out, cap);
+    ck_assert_uint_gt(n, 0);
+    return n;
+}
+
+START_TEST(test_deflate_limits)
+{
+    /* 200 KB of one letter compresses to a few hundred bytes. */
+    size_t len = 200000;
+    char *text = malloc(len);
+    memset(text, 'a', len);
+    uint8_t z[4096];
+    size_t n = client_deflate(text, len, z, sizeof(z));
+    ck_assert_uint_lt(n, 1024);
+    struct buf b = {0};
+    put_frame(&b, FIN | RSV1 | WS_OP_TEXT, z, n, LEN_SHORTEST);
+
+    /* The limit is the inflated text's: exactly len passes, one less is 1009 while the
+     * compressed bytes were far below it. */
+    struct event_log log;
+    feed_both_with(len, 1, b.p, b.len, &log);
+    ck_assert_uint_eq(log.n, 1);
+    ck_assert_int_eq(log.ev[0].type, WS_EV_TEXT);
+    ck_assert_uint_eq(log.ev[0].data.len, len);
+    log_free(&log);
+    feed_both_with(len - 1, 1, b.p, b.len, &log);
+    ck_assert_uint_eq(log.n, 1);
+    ck_assert_int_eq(log.ev[0].type, WS_EV_ERROR);
+    ck_assert_uint_eq(log.ev[0].code, WS_CLOSE_TOO_BIG);
+    log_free(&log);
+
+    /* The compressed bytes have a bound too, known from the header. */
+    struct ws_decoder d;
+    ws_decoder_init(&d, 1000);
+    d.deflate = 1;
+    buf_reset(&b);
+    uint8_t h[] = {FIN | RSV1 | WS_OP_TEXT, MASKED | 126, 0x0c, 0x00, 1, 2, 3, 4}; /* 3072 */
+    buf_append(&b, h, sizeof(h));
+    feed(&d, b.p, b.len, b.len, &log);
+    ck_assert_uint_eq(log.n, 1);
+    ck_assert_uint_eq(log.ev[0].code, WS_CLOSE_TOO_BIG);
+    ck_assert_ptr_null(d.inflater);
+    log_free(&log);
+    ws_decoder_reset(&d);
+    buf_free(&b);
+    free(text);
+}
+END_TEST
+
+START_TEST(test_deflate_errors)
+{
+    struct buf b = {0};
+    struct event_log log;
+    static const struct {
+        const char *name;
+        uint8_t b0;
+        int deflate;
+        const void *payload;
+        size_t len;
+        unsigned code;
+    } cases[] = {
+        {"RSV1 without the extension", FIN | RSV1 | WS_OP_TEXT, 0, hello_z, sizeof(hello_z), WS_CLOSE_PROTOCOL},
+        {"RSV2", FIN | RSV2 | WS_OP_TEXT, 1, "x", 1, WS_CLOSE_PROTOCOL},
+        {"RSV1 and RSV3", FIN | RSV1 | RSV3 | WS_OP_TEXT, 1, hello_z, sizeof(hello_z), WS_CLOSE_PROTOCOL},
+        {"RSV1 on a ping", FIN | RSV1 | WS_OP_PING, 1, "", 0, WS_CLOSE_PROTOCOL},
+        {"RSV1 on a close", FIN | RSV1 | WS_OP_CLOSE, 1, "\x03\xe8", 2, WS_CLOSE_PROTOCOL},
+        {"not deflate", FIN | RSV1 | WS_OP_TEXT, 1, "\xff\xff\xff\xff", 4, WS_CLOSE_BAD_DATA},
+        /* A stored block of 0xC3 0x28: not UTF-8 once inflated. */
+        {"bad UTF-8 inside", FIN | RSV1 | WS_OP_TEXT, 1, "\x00\x02\x00\xfd\xff\xc3\x28", 7,
+         WS_CLOSE_BAD_DATA},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        buf_reset(&b);
+        put_frame(&b, cases[i].b0, cases[i].payload, cases[i].len, LEN_SHORTEST);
+        feed_both_with(BIG, cases[i].deflate, b.p, b.len, &log);
+        ck_assert_msg(log.n == 1 && log.ev[0].type == WS_EV_ERROR, "%s: no error", cases[i].name);
+        ck_assert_msg(log.ev[0].code == cases[i].code, "%s: code %u", cases[i].name,
+                      log.ev[0].code);
+        log_free(&log);
+    }
+
+    /* RSV1 on a continuation frame. */
+    buf_reset(&b);
+    put_frame(&b, RSV1 | WS_OP_TEXT, hello_z, 3, LEN_SHORTEST);
+    put_frame(&b, FIN | RSV1 | WS_OP_CONT, hello_z + 3, sizeof(hello_z) - 3, LEN_SHORTEST);
+    feed_both_with(BIG, 1, b.p, b.len, &log);
+    ck_assert_uint_eq(log.n, 1);
+    ck_assert_uint_eq(log.ev[0].code, WS_CLOSE_PROTOCOL);
+    log_free(&log);
+
+    /* A message that ends inside a UTF-8 character, compressed. */
+    buf_reset(&b);
+    uint8_t z[64];
+    size_t n = client_deflate("ab\xc3", 3, z, sizeof(z));
+    put_frame(&b, FIN | RSV1 | WS_OP_TEXT, z, n, LEN_SHORTEST);
+    feed_both_with(BIG, 1, b.p, b.len, &log);
+    ck_assert_uint_eq(log.n, 1);
+    ck_assert_uint_eq(log.ev[0].code, WS_CLOSE_BAD_DATA);
+    log_free(&log);
+    buf_free(&b);
+}
+END_TEST
+
+START_TEST(test_deflate_state_only_while_reading)
+{
+    struct ws_decoder d;
+    ws_decoder_init(&d, BIG);
+    d.deflate = 1;
+    struct buf b = {0};
+    put_frame(&b, RSV1 | WS_OP_TEXT, hello_z, 3, LEN_SHORTEST);
+    struct event_log log;
+    feed(&d, b.p, b.len, b.len, &log);
+    ck_assert_uint_eq(log.n, 0);
+    ck_assert_ptr_nonnull(d.inflater);
+    buf_reset(&b);
+    put_frame(&b, FIN | WS_OP_CONT, hello_z + 3, sizeof(hello_z) - 3, LEN_SHORTEST);
+    feed(&d, b.p, b.len, b.len, &log);
+    assert_event(&log, 0, WS_EV_TEXT, "Hello", 5);
+    ck_assert_ptr_null(d.inflater);
+    log_free(&log);
+    /* A connection dropped mid-message gives its inflater back. */
+    buf_reset(&b);
+    put_frame(&b, RSV1 | WS_OP_TEXT, hello_z, 3, LEN_SHORTEST);
+    feed(&d, b.p, b.len, b.len, &log);
+    ck_assert_ptr_nonnull(d.inflater);
+    ws_decoder_reset(&d);
+    ck_assert_ptr_null(d.inflater);
+    buf_free(&b);
+    pmd_release();
+}
+END_TEST
+
+/* Inflates a server frame's payload as a client would. */
+static void check_server_frame(const struct payload *v, const char *text, size_t len)
+{
+    ck_assert_uint_eq(v->wire[0], 0xC1); /* FIN, RSV1, text */
+    size_t hlen = v->wire_len - v->len;
+    ck_assert_uint_eq(hlen, v->len < 126 ? 2 : v->len <= 0xFFFF ? 4 : 10);
+    struct pmd_inflater *z = pmd_inflater_take();
+    struct buf out = {0};
+    ck_assert_int_eq(pmd_inflate(z, v->wire + hlen, v->len, &out, len), PMD_INFLATE_OK);
+    ck_assert_int_eq(pmd_inflate(z, pmd_tail, PMD_TAIL_LEN, &out, len), PMD_INFLATE_OK);
+    ck_assert_uint_eq(out.len, len);
+    ck_assert_mem_eq(out.p, text, len);
+    pmd_inflater_give(z);
+    buf_free(&out);
+}
+
+START_TEST(test_deflated_variant)
+{
+    struct buf b = {0};
+    payload_begin(&b);
+    for (int i = 0; i < 200; i++)
+        buf_printf(&b, "{\"note\":%d,\"text\":\"walk to the object first\"},", i);
+    struct payload *p = payload_finish(&b);
+
+    /* Made once, then the same for every connection with a window at least as large. */
+    struct payload *v15 = ws_deflated(p, 15);
+    ck_assert_ptr_nonnull(v15);
+    ck_assert_uint_lt(v15->len * 4, p->len);
+    ck_assert_ptr_eq(ws_deflated(p, 15), v15);
+    check_server_frame(v15, p->text, p->len);
+    /* A smaller window needs its own, which larger ones may share. */
+    struct payload *v10 = ws_deflated(p, 10);
+    ck_assert_ptr_nonnull(v10);
+    ck_assert_ptr_ne(v10, v15);
+    ck_assert_uint_eq(v10->variant_param, 10);
+    ck_assert_ptr_eq(ws_deflated(p, 12), v10);
+    check_server_frame(v10, p->text, p->len);
+    /* The plain frame is unaffected. */
+    ws_frame_text(p);
+    ck_assert_uint_eq(p->wire[0], 0x81);
+    /* A variant queued somewhere outlives the payload it came from. */
+    size_t len = p->len;
+    char *text = oc_strndup(p->text, len);
+    payload_ref(v15);
+    payload_unref(p);
+    check_server_frame(v15, text, len);
+    payload_unref(v15);
+    free(text);
+
+    /* What does not shrink goes plain, and compressing it is not tried again. */
+    payload_begin(&b);
+    buf_append_str(&b, "{\"k\":\"q8#Zr!\"}");
+    p = payload_finish(&b);
+    ck_assert_ptr_null(ws_deflated(p, 15));
+    ck_assert_uint_eq(p->no_variant, 1);
+    ck_assert_ptr_null(ws_deflated(p, 15));
+    payload_unref(p);
+    pmd_release();
+}
+END_TEST
+
 static Suite *ws_suite(void)
 {
     Suite *s = suite_create("ws");
@@ -1410,6 +1657,14 @@ static Suite *ws_suite(void)
     tcase_add_test(tc, test_max_exact);
     tcase_add_test(tc, test_max_fragments);
     tcase_add_test(tc, test_max_header_only);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("deflate");
+    tcase_add_test(tc, test_deflate_rfc_examples);
+    tcase_add_test(tc, test_deflate_limits);
+    tcase_add_test(tc, test_deflate_errors);
+    tcase_add_test(tc, test_deflate_state_only_while_reading);
+    tcase_add_test(tc, test_deflated_variant);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("utf8");
