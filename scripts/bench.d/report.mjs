@@ -5,9 +5,10 @@
 //       --out docs/benchmarks.md --plot-data build/bench/plot
 //
 // results.jsonl: one line per run, objcast-bench's --json object with bench_id (W1a, W1b,
-// W2, W3, W4, W5, idle), bench_target, bench_param (subscribers / connections, or the payload
-// size for W4), bench_rep, bench_ok, bench_exit and (newer runs) bench_instances added by
-// scripts/bench (a failed run may carry only those). The machine and the settings come from
+// W2, W3, W4, W5, idle, W1z, idlez), bench_target, bench_param (subscribers / connections, or
+// the payload size for W4), bench_rep, bench_ok, bench_exit, (newer runs) bench_instances
+// and (W1z, idlez) bench_variant (plain or deflate) added by scripts/bench (a failed run may
+// carry only those). The machine and the settings come from
 // BENCH_* environment variables (see make_report in scripts/bench); W5's settings from its
 // lines (rest_s, rate, warmup_s, duration_s), so results of runs without W5 work too.
 //
@@ -84,14 +85,28 @@ function median(xs) {
     return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
-// {med, min, max, n} of metric f (a key or a function of a run) over the ok runs, or null
-function stat(id, p, t, f) {
+// {med, min, max, n} of metric f (a key or a function of a run) over some runs, or null
+function statOf(list, f) {
     const get = typeof f === 'function' ? f : (r) => r[f];
-    const xs = okRuns(id, p, t)
-        .map(get)
-        .filter((x) => typeof x === 'number' && Number.isFinite(x));
+    const xs = list.map(get).filter((x) => typeof x === 'number' && Number.isFinite(x));
     if (!xs.length) return null;
     return { med: median(xs), min: Math.min(...xs), max: Math.max(...xs), n: xs.length };
+}
+// the same over the ok runs of a workload, parameter and target
+const stat = (id, p, t, f) => statOf(okRuns(id, p, t), f);
+
+// W1z and idlez (issue 15) run every repeat twice, without and with permessage-deflate:
+// the runs of one variant, and the ratio with / without of metric f, paired by repeat (the
+// two ran back to back, so the machine's drift between repeats stays out of it).
+const variantOf = (r) => r.bench_variant ?? (r.deflate ? 'deflate' : 'plain');
+const variantRuns = (id, p, t, v) => okRuns(id, p, t).filter((r) => variantOf(r) === v);
+function pairedRatio(id, p, t, f) {
+    const get = typeof f === 'function' ? f : (r) => r[f];
+    const plain = new Map(variantRuns(id, p, t, 'plain').map((r) => [r.bench_rep, get(r)]));
+    const ratios = variantRuns(id, p, t, 'deflate')
+        .filter((r) => plain.get(r.bench_rep) > 0)
+        .map((r) => ({ ratio: get(r) / plain.get(r.bench_rep) }));
+    return statOf(ratios, 'ratio');
 }
 
 // deliveries per second of server CPU (what one server core delivers)
@@ -379,6 +394,35 @@ for (const t of ['objcast-memory', 'objcast-redis']) {
         a ? a.med <= 4096 : null,
         a ? `${(a.med / 4096).toFixed(2)}× the floor` : 'n/a',
     );
+}
+// Compression (issue 15): with every receiver negotiating permessage-deflate, against none
+{
+    const zn = params('W1z').at(-1) ?? 1000;
+    const zt = params('W1z').length ? targetsOf('W1z', zn) : ['objcast-memory'];
+    for (const t of zt) {
+        const what = `${label(t)}, ${num(zn)} subscribers, ${sizeName(Number(env('Z_SIZE', '4096')))} ${env('Z_BODY', 'notes')} body`;
+        for (const [k, name, limit] of [
+            ['server_us_per_delivery', 'W1z server CPU per delivery with permessage-deflate ≤ 1.3× without', 1.3],
+            ['wire_bytes_per_delivery', 'W1z bytes on the wire per delivery with permessage-deflate ≤ 0.3× without', 0.3],
+        ]) {
+            const a = stat('W1z', zn, t, (r) => (variantOf(r) === 'deflate' ? r[k] : NaN));
+            const b = stat('W1z', zn, t, (r) => (variantOf(r) === 'plain' ? r[k] : NaN));
+            const r = pairedRatio('W1z', zn, t, k);
+            const fmt = k === 'wire_bytes_per_delivery' ? bytes : (x) => `${x.toFixed(3)} µs`;
+            floor(name, what, a && b ? `${fmt(a.med)} vs ${fmt(b.med)}` : 'n/a', r ? r.med <= limit : null, r ? cell(r, (x) => `${x.toFixed(2)}×`) : 'n/a');
+        }
+    }
+    const c = params('idlez').at(-1) ?? params('idle').at(-1) ?? 10000;
+    for (const t of params('idlez').length ? targetsOf('idlez', c) : ['objcast-memory']) {
+        const a = statOf(variantRuns('idlez', c, t, 'deflate'), 'server_bytes_per_conn');
+        floor(
+            'Idle RSS ≤ 4 KiB per connection with permessage-deflate',
+            `${label(t)}, ${num(c)} connections`,
+            a ? `${num(a.med)} B` : 'n/a',
+            a ? a.med <= 4096 : null,
+            a ? `${(a.med / 4096).toFixed(2)}× the floor` : 'n/a',
+        );
+    }
 }
 for (const n of params('W1b')) {
     for (const [o, c] of pairs) {
@@ -703,11 +747,107 @@ section(
     ],
 );
 
+// --- compression -------------------------------------------------------------------
+
+if (groups.W1z || groups.idlez) {
+    p(
+        '## Compression (permessage-deflate)',
+        '',
+        'Each repeat runs twice, back to back on fresh servers: **without** (the receivers offer no',
+        'extension) and **with** `objcast-bench --deflate` (every connection offers',
+        '`permessage-deflate; client_max_window_bits` as browsers do; objcastd, compressing by',
+        'default, accepts with `server_no_context_takeover`, compresses every message of',
+        '`compression_min_bytes` or more once for all its recipients, and the generator inflates',
+        'each before it is measured). "Wire" = the frames as they arrived, headers included; "text" =',
+        'the JSON after inflating. Ratio = with / without of the same repeat: median (min–max).',
+        '',
+    );
+    const pctOf = (x) => `${x.toFixed(0)}%`;
+    const rows = [];
+    const ratios = [];
+    for (const n of params('W1z'))
+        for (const t of targetsOf('W1z', n)) {
+            for (const v of ['plain', 'deflate']) {
+                const list = variantRuns('W1z', n, t, v);
+                const all = (groups.W1z[n][t] ?? []).filter((r) => variantOf(r) === v);
+                const st = (f) => statOf(list, f);
+                rows.push([
+                    num(n),
+                    label(t),
+                    v === 'deflate' ? 'with' : 'without',
+                    cell(st('deliveries_per_s'), num),
+                    cell(st('server_cpu_pct'), pctOf),
+                    cell(st('server_us_per_delivery'), (x) => x.toFixed(3)),
+                    cell(st('wire_bytes_per_delivery'), num),
+                    cell(st('text_bytes_per_delivery'), num),
+                    cell(st('lat_p50_us'), us),
+                    cell(st('lat_p99_us'), us),
+                    cell(st((r) => (100 * r.gen_cpu_s) / r.duration_s), pctOf),
+                    `${list.length}${all.length > list.length ? `, ${all.length - list.length} failed` : ''}`,
+                ]);
+            }
+            const x = (r) => (r ? cell(r, (y) => `${y.toFixed(2)}×`) : '—');
+            ratios.push([
+                num(n),
+                label(t),
+                x(pairedRatio('W1z', n, t, 'server_us_per_delivery')),
+                x(pairedRatio('W1z', n, t, 'wire_bytes_per_delivery')),
+                x(pairedRatio('W1z', n, t, 'lat_p99_us')),
+                cell(
+                    statOf(variantRuns('W1z', n, t, 'deflate'), (r) => r.wire_bytes_received / r.text_bytes_received),
+                    (y) => y.toFixed(3),
+                ),
+            ]);
+        }
+    if (rows.length) {
+        const w = runs.find((r) => r.bench_id === 'W1z' && r.bench_ok);
+        p(
+            `**W1z**: W1b's fan-out to N subscribers of one object${w ? ` at ${num(w.rate)} messages/s (${num(w.rate * w.receivers)} deliveries/s)` : ''}, each`,
+            `message a ${sizeName(Number(env('Z_SIZE', '4096')))} notes board as the demo's notes plugin saves it (\`--body notes\`). At this`,
+            'rate objcastd writes every delivery with a write of its own, so its CPU per delivery is',
+            'several times that of W1a (max rate, where the writes carry many messages each). Latency',
+            'includes the generator: one core reads (and with the extension inflates) every copy of a',
+            'message one after the other, so the later receivers of a broadcast wait for the earlier',
+            'ones; "p99 with / without" is mostly that.',
+            '',
+        );
+        p(
+            table(
+                ['subscribers', 'target', 'permessage-deflate', 'deliveries/s', 'server CPU', 'µs/delivery', 'wire B/delivery', 'text B/delivery', 'p50', 'p99', 'generator CPU', 'runs'],
+                rows,
+                3,
+            ),
+            '',
+        );
+        p(table(['subscribers', 'target', 'µs/delivery with / without', 'wire bytes with / without', 'p99 with / without', 'wire / text with'], ratios), '');
+    }
+    const irows = [];
+    for (const n of params('idlez'))
+        for (const t of targetsOf('idlez', n)) {
+            for (const v of ['plain', 'deflate']) {
+                const list = variantRuns('idlez', n, t, v);
+                irows.push([
+                    num(n),
+                    label(t),
+                    v === 'deflate' ? 'with' : 'without',
+                    cell(statOf(list, 'server_bytes_per_conn'), bytes),
+                    cell(statOf(list, 'server_rss_kb'), kib),
+                    v === 'deflate' ? cell(pairedRatio('idlez', n, t, 'server_bytes_per_conn'), (y) => `${y.toFixed(2)}×`) : '',
+                    `${list.length}`,
+                ]);
+            }
+        }
+    if (irows.length) {
+        p('**idlez**: idle authenticated connections, per connection as in "Idle connections".', '');
+        p(table(['connections', 'target', 'permessage-deflate', 'bytes per connection', 'server RSS after', 'with / without', 'runs'], irows, 3), '');
+    }
+}
+
 // --- problems --------------------------------------------------------------------
 
 const problems = [];
 for (const r of runs) {
-    const what = `${r.bench_id} ${label(r.bench_target)} ${r.bench_param} (repeat ${r.bench_rep})`;
+    const what = `${r.bench_id} ${label(r.bench_target)} ${r.bench_param}${r.bench_variant ? ` ${r.bench_variant}` : ''} (repeat ${r.bench_rep})`;
     if (!r.bench_ok) problems.push(`- ${what}: failed (exit ${r.bench_exit})${r.first_error ? `: ${r.first_error}` : ''}`);
     else if (r.missing > 0 || r.errors > 0)
         problems.push(`- ${what}: ${num(r.missing ?? 0)} deliveries missing after the drain, ${num(r.errors ?? 0)} errors${r.first_error ? ` (first: ${r.first_error})` : ''}`);
@@ -727,6 +867,7 @@ p(
     'scripts/bench --only W1,idle  # a subset',
     'scripts/bench --only W5 --office 4000,15000  # W5 at two sizes (one Redis, then a Redis Cluster)',
     'scripts/bench --only W3 --targets objcast-redis-2inst,objcast-redis-cluster-2inst  # W3, one Redis vs a Redis Cluster',
+    'scripts/bench --only W1z,idlez  # permessage-deflate on and off',
     'scripts/bench --report        # rebuild this file and the plots from build/bench/results.jsonl',
     '```',
     '',
