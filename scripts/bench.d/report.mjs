@@ -397,7 +397,7 @@ for (const t of ['objcast-memory', 'objcast-redis']) {
 }
 // Compression (issue 15): with every receiver negotiating permessage-deflate, against none
 {
-    const zn = params('W1z').at(-1) ?? 1000;
+    const zn = params('W1z').includes(1000) || !params('W1z').length ? 1000 : params('W1z').at(-1);
     const zt = params('W1z').length ? targetsOf('W1z', zn) : ['objcast-memory'];
     for (const t of zt) {
         const what = `${label(t)}, ${num(zn)} subscribers, ${sizeName(Number(env('Z_SIZE', '4096')))} ${env('Z_BODY', 'notes')} body`;
