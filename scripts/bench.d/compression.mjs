@@ -10,8 +10,9 @@
 //   node scripts/bench.d/compression.mjs [--min-bytes 512] [--json]
 //
 // The documents are built here from a fixed seed (the same every run): notes boards of 1 to
-// 100 notes of short English texts (a few with accents or an emoji, as people type), the
-// plugin's four colours, a handful of users; 300 chat lines and reactions among 6 users.
+// 100 notes of short English texts, no text twice (a few with accents or an emoji, as people
+// type), the plugin's four colours, a handful of users; 300 chat lines and reactions among 6
+// users.
 // Prints Markdown tables (with --json one JSON line): per document, the text, the payload
 // compressed and the bytes on the wire (frame header included) without and with the
 // extension, and wire with / without.
@@ -113,6 +114,58 @@ const NOTE_TEXTS = [
     'Summarise the user interviews in one page',
     'Check why the nightly build takes 40 minutes now',
     'Schedule the penetration test with the vendor',
+    'Send the signed NDA back to Porter & Sons',
+    'Laptop refresh: list who needs a new one',
+    'Snacks budget approved for the hackathon 🍕',
+    'Who can host the Tokyo visitors on Tuesday?',
+    'Write the post-mortem for Saturday’s outage',
+    'Update the org chart after the reshuffle',
+    'The elevator on the east side is out until Monday',
+    'Proofread the newsletter before it goes out',
+    'Merge the two support inboxes into one',
+    'Don’t park in the visitor spots, please',
+    'Invite the data team to the planning session',
+    'Fix the broken links in the footer',
+    'Monthly report: add churn and activation numbers',
+    'Get quotes from two more cleaning companies',
+    'Ergonomics check for anyone who wants one',
+    'Test the backup restore, not just the backup',
+    'Set up the demo laptop for the trade fair',
+    'Reply to the partnership email from Lisbon',
+    'Confirm headcount for Thursday’s workshop',
+    'Replace the whiteboard markers, they are all dry',
+    'Clarify who owns the billing service',
+    'Add a README to the scripts repo',
+    'Tidy up the cables under desk 12',
+    'Research a new tool for the design handoff',
+    'Write down the deploy steps for the new hires',
+    'Celebrate 1,000 customers on Friday',
+    'Pick a theme for the winter party ❄️',
+    'Check the fire extinguishers are in date',
+    'Usability test sessions next week, 5 slots left',
+    'Order name badges for the visitors',
+    'Make the error messages friendlier',
+    'Audit who still has admin rights',
+    'Find a mentor for each intern',
+    'Swap the Monday and Wednesday demos',
+    'Someone’s lunch has been in the fridge since June',
+    'Decide on the logo colours by the 9th',
+    'Ask finance about the travel policy change',
+    'Split the big ticket into smaller ones',
+    'Prepare the handover doc before leave',
+    'Add the holiday calendar to the shared drive',
+    'Improve the search on the help centre',
+    'The guest Wi-Fi needs a new password monthly',
+    'Thank-you cards for the volunteers',
+    'Look into why the app is slow on older phones',
+    'Publish the API changelog',
+    'Frida starts on Monday, desk next to Ali',
+    'Call the landlord about the heating',
+    'Quiet hours 9 to 11 on Wednesdays?',
+    'Rehearse the keynote twice before the event',
+    'Check in on the customer who cancelled',
+    'Back up the design files before the migration',
+    'Water cooler refill ordered for next Tuesday',
 ];
 const COLORS = ['#fff3a3', '#c8f2c2', '#cfe2ff', '#ffd1dc']; // notes.html; the first is checked by default
 const USERS = ['Aiko Tanaka', 'Ben Ortiz', 'Chloé Martin', 'Dev Patel', 'Elif Kaya', 'Felix Braun', 'Grace Liu', 'Hugo Silva'];
@@ -123,11 +176,13 @@ function board(n, seed) {
     const authors = USERS.slice(0, 3 + Math.floor(r() * 5));
     let ms = 1796000000000;
     const b = {};
+    const texts = [...NOTE_TEXTS]; // drawn without repeats
     for (let i = 0; i < n; i++) {
         ms += Math.floor(30000 + r() * 3600000);
         const id = 'n-' + ms.toString(36) + r().toString(36).slice(2, 6);
         const color = r() < 0.5 ? COLORS[0] : pick(r, COLORS.slice(1));
-        b[id] = { text: NOTE_TEXTS[(i * 7 + Math.floor(r() * 5)) % NOTE_TEXTS.length], color, by: pick(r, authors), at: Math.floor(ms / 1000) };
+        const text = texts.splice(Math.floor(r() * texts.length), 1)[0];
+        b[id] = { text, color, by: pick(r, authors), at: Math.floor(ms / 1000) };
     }
     return b;
 }
@@ -171,7 +226,8 @@ function chatMessages(count, seed) {
 // --- measure -------------------------------------------------------------------------------
 
 const rows = [];
-for (const n of [1, 5, 10, 25, 50, 100, 400]) {
+for (const n of [1, 5, 10, 25, 50, 75, 100]) {
+    if (n > NOTE_TEXTS.length) throw new Error('more notes than texts: a repeated text would flatter the ratio');
     const text = sharedData(board(n, 0x6e6f7465 + n), 100 + n);
     const w = onWire(text);
     const plain = frame(Buffer.byteLength(text));
