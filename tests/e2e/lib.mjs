@@ -130,7 +130,11 @@ export async function launchBrowser(t) {
 }
 
 /*
- * Opens the demo as `name` in a new context of browser. Resolves a User:
+ * Opens the demo as `name` in a new context of browser. Options: query (appended to the
+ * page's URL), origin (where the page is loaded from, default stack.hostOrigin: e.g. a relay
+ * in front of objcastd; the demo's token endpoint builds the WebSocket URL from the Host
+ * header, so the page connects there too), beforeGoto(page) (called before the page loads,
+ * e.g. to open a DevTools session). Resolves a User:
  *   page, context, name, userId, info (the /demo/token answer)
  *   frame(objectId)      the plugin iframe's Frame ("notes" or "chat")
  *   received(objectId)   what that plugin received (the messages, in order)
@@ -138,12 +142,13 @@ export async function launchBrowser(t) {
  *   clickTitle(objectId) clicks the object's title (join / leave)
  * Page errors fail the test at the end (pageErrors).
  */
-export async function openUser(browser, stack, name, { query = '' } = {}) {
+export async function openUser(browser, stack, name, { query = '', origin = stack.hostOrigin, beforeGoto } = {}) {
     const context = await browser.newContext({ viewport: { width: 1420, height: 720 } });
     const page = await context.newPage();
     const pageErrors = [];
     page.on('pageerror', (e) => pageErrors.push(`${name}: ${e.message}`));
-    await page.goto(`${stack.hostOrigin}/demo/?name=${encodeURIComponent(name)}${query}`);
+    if (beforeGoto) await beforeGoto(page);
+    await page.goto(`${origin}/demo/?name=${encodeURIComponent(name)}${query}`);
     await page.waitForFunction(() => window.demo && window.demo.client && window.demo.client.state === 'open',
         null, { timeout: 10000 });
     const info = await page.evaluate(() => window.demo.user);

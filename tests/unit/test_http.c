@@ -280,6 +280,67 @@ START_TEST(routes_upgrade)
 }
 END_TEST
 
+/* Routes an upgrade request with extra header lines; returns r->ws_deflate_bits. */
+static int route_upgrade_with(const char *headers, struct buf *out)
+{
+    struct buf req = {0};
+    buf_printf(&req,
+               "GET /ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+               "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+               "%s\r\n",
+               headers);
+    struct http_env env = {.conf = &conf, .can_accept = env_accept};
+    struct http_request *r = http_request_new(1024);
+    size_t used;
+    ck_assert_int_eq(feed(r, req.p, &used), HTTP_FEED_DONE);
+    buf_reset(out);
+    ck_assert_int_eq(http_route(r, &env, out, &(int){0}), HTTP_ROUTE_UPGRADE);
+    int bits = r->ws_deflate_bits;
+    http_request_free(r);
+    buf_free(&req);
+    return bits;
+}
+
+#define DEFLATE_ANSWER                                                                     \
+    "Sec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover; "          \
+    "client_no_context_takeover"
+
+/* permessage-deflate in the handshake: answered when offered and allowed, with the window
+ * the client asked for; the header is left out when declined or when compression is off. */
+START_TEST(routes_upgrade_deflate)
+{
+    struct buf out = {0};
+    accept_flag = 1;
+    /* Chromium's offer. */
+    ck_assert_int_eq(route_upgrade_with("Sec-WebSocket-Extensions: permessage-deflate; "
+                                        "client_max_window_bits\r\n", &out), 15);
+    ck_assert_ptr_nonnull(strstr(out.p, DEFLATE_ANSWER "\r\n\r\n"));
+    /* Offers in two headers are one list: the first is declined, the second taken. */
+    ck_assert_int_eq(route_upgrade_with("Sec-WebSocket-Extensions: permessage-deflate; x=1\r\n"
+                                        "Sec-WebSocket-Extensions: permessage-deflate; "
+                                        "server_max_window_bits=10\r\n", &out), 10);
+    ck_assert_ptr_nonnull(strstr(out.p, DEFLATE_ANSWER "; server_max_window_bits=10\r\n"));
+    /* Declined: still a WebSocket, without the header. */
+    ck_assert_int_eq(route_upgrade_with("Sec-WebSocket-Extensions: permessage-deflate; "
+                                        "server_max_window_bits=8\r\n", &out), 0);
+    ck_assert_int_eq(status_of(&out), 101);
+    ck_assert_ptr_null(strstr(out.p, "Sec-WebSocket-Extensions"));
+    ck_assert_int_eq(route_upgrade_with("", &out), 0);
+    ck_assert_ptr_null(strstr(out.p, "Sec-WebSocket-Extensions"));
+    /* compression no declines every offer. */
+    char *no[] = {"no"}, *yes[] = {"yes"};
+    struct buf err = {0};
+    ck_assert_int_eq(conf_set(&conf, "compression", 1, no, "test", 1, &err), 0);
+    ck_assert_int_eq(route_upgrade_with("Sec-WebSocket-Extensions: permessage-deflate\r\n",
+                                        &out), 0);
+    ck_assert_int_eq(status_of(&out), 101);
+    ck_assert_ptr_null(strstr(out.p, "Sec-WebSocket-Extensions"));
+    ck_assert_int_eq(conf_set(&conf, "compression", 1, yes, "test", 1, &err), 0);
+    buf_free(&err);
+    buf_free(&out);
+}
+END_TEST
+
 /* The Origin policy (origin.c) as the handshake applies it. */
 START_TEST(routes_upgrade_origin)
 {
@@ -395,6 +456,7 @@ static Suite *http_suite(void)
     tcase_add_checked_fixture(routes, setup, teardown);
     tcase_add_test(routes, routes_health_ready_metrics);
     tcase_add_test(routes, routes_upgrade);
+    tcase_add_test(routes, routes_upgrade_deflate);
     tcase_add_test(routes, routes_upgrade_origin);
     tcase_add_test(routes, head_answers_have_no_body);
     tcase_add_test(routes, feed_errors_map_to_statuses);
