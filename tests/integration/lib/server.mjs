@@ -17,7 +17,7 @@ import { fileURLToPath } from 'node:url';
 
 import WebSocket from 'ws';
 
-import { OP, acceptKey, buildFrame, parseFrame } from './wsframe.mjs';
+import { OP, RSV1, acceptKey, buildFrame, deflateMessage, frameText, parseFrame } from './wsframe.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const srcDir = process.env.OBJCAST_SRCDIR || path.resolve(here, '../../..');
@@ -669,7 +669,8 @@ export class RawConn {
         }, timeoutMs, 'an HTTP response');
     }
 
-    /* Sends a WebSocket upgrade request for path and reads the response (any status). */
+    /* Sends a WebSocket upgrade request for path and reads the response (any status). A
+     * header whose value is an array is sent once per element, in order. */
     async upgrade({ path: p = '/ws', key = crypto.randomBytes(16).toString('base64'), headers = {},
         timeoutMs = 3000 } = {}) {
         const h = {
@@ -681,7 +682,9 @@ export class RawConn {
             ...headers,
         };
         let req = `GET ${p} HTTP/1.1\r\n`;
-        for (const [k, v] of Object.entries(h)) if (v !== undefined && v !== null) req += `${k}: ${v}\r\n`;
+        for (const [k, v] of Object.entries(h)) {
+            for (const one of [].concat(v)) if (one !== undefined && one !== null) req += `${k}: ${one}\r\n`;
+        }
         this.write(`${req}\r\n`);
         const res = await this.readResponse(timeoutMs);
         res.key = key;
@@ -719,18 +722,33 @@ export class RawConn {
         }
     }
 
+    /* Reads the next text frame (other frames are kept in this.frames): {frame, text}, the
+     * text inflated when the frame is compressed (RSV1). */
+    async readText(timeoutMs = 3000) {
+        const frame = await this.readFrameOf(OP.TEXT, timeoutMs);
+        return { frame, text: frameText(frame) };
+    }
+
     /* Reads the next text frame that is not a ping/pong and parses its JSON. */
     async readMessage(timeoutMs = 3000) {
-        const f = await this.readFrameOf(OP.TEXT, timeoutMs);
-        const m = JSON.parse(f.text);
+        const { text } = await this.readText(timeoutMs);
+        const m = JSON.parse(text);
         const bad = placeInOrder(m);
         if (bad) throw new Error(bad);
         return m;
     }
 
-    /* Sends a masked text frame with obj as JSON (strings as they are). */
-    sendText(obj, opts = {}) {
-        this.write(buildFrame({ opcode: OP.TEXT, payload: typeof obj === 'string' ? obj : JSON.stringify(obj), ...opts }));
+    /* Sends a masked text frame with obj as JSON (strings as they are). With compress
+     * (permessage-deflate agreed), the text goes compressed: deflateMessage(text, compress
+     * when it is an object) with RSV1 set. Other options go to buildFrame(). */
+    sendText(obj, { compress, ...opts } = {}) {
+        const text = typeof obj === 'string' ? obj : JSON.stringify(obj);
+        if (!compress) {
+            this.write(buildFrame({ opcode: OP.TEXT, payload: text, ...opts }));
+            return;
+        }
+        const payload = deflateMessage(text, typeof compress === 'object' ? compress : {});
+        this.write(buildFrame({ opcode: OP.TEXT, rsv: RSV1, payload, ...opts }));
     }
 
     /* Sends objcast_auth and requires objcast_ready. */
