@@ -416,6 +416,15 @@ function placeInOrder(msg) {
     return null;
 }
 
+/* A server message's text parsed, its place in the order checked and hidden as placeInOrder()
+ * says (what Client and RawConn.readMessage() give). Throws when it is wrong. */
+export function parseMessage(text) {
+    const m = JSON.parse(text);
+    const bad = placeInOrder(m);
+    if (bad) throw new Error(bad);
+    return m;
+}
+
 class Client {
     constructor(ws) {
         this.ws = ws;
@@ -767,11 +776,7 @@ export class RawConn {
 
     /* Reads the next text frame that is not a ping/pong and parses its JSON. */
     async readMessage(timeoutMs = 3000) {
-        const { text } = await this.readText(timeoutMs);
-        const m = JSON.parse(text);
-        const bad = placeInOrder(m);
-        if (bad) throw new Error(bad);
-        return m;
+        return parseMessage((await this.readText(timeoutMs)).text);
     }
 
     /* Sends a masked text frame with obj as JSON (strings as they are). With compress

@@ -141,16 +141,45 @@ export function deflateMessage(text, { windowBits = 15, level = 6, final = false
     return out.subarray(0, -4);
 }
 
-/* Inflates one compressed message's payload (the tail appended again) with a fresh raw
+/*
+ * Inflates one compressed message's payload (the tail appended again) with a fresh raw
  * inflater of windowBits (15): a Buffer. The message needs no final block (Z_SYNC_FLUSH as
- * the finishing flush). Throws when it does not inflate. */
+ * the finishing flush). Throws when it does not inflate. zlib takes a distance as far back
+ * as its window and the output buffer of the call reach together, so with a smaller window
+ * the output is made 64 bytes at a time: a distance past the window fails.
+ */
 export function inflateMessage(payload, { windowBits = 15 } = {}) {
     return zlib.inflateRawSync(Buffer.concat([payload, DEFLATE_TAIL]), {
-        windowBits, finishFlush: zlib.constants.Z_SYNC_FLUSH,
+        windowBits, finishFlush: zlib.constants.Z_SYNC_FLUSH, ...(windowBits < 15 ? { chunkSize: 64 } : {}),
     });
 }
 
 /* The text of a parsed text frame: its payload, inflated when RSV1 says it is compressed. */
 export function frameText(frame) {
     return frame.compressed ? inflateMessage(frame.payload).toString('utf8') : frame.payload.toString('utf8');
+}
+
+/* A non-final stored block (no compression) of bytes, at most 65,535 (RFC 1951 section
+ * 3.2.4): it inflates to bytes as they are. It starts at a byte boundary, so it may follow
+ * a message made by deflateMessage() with its tail kept (a whole block sequence). */
+export function storedBlock(bytes = Buffer.alloc(0)) {
+    const data = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes, 'utf8');
+    if (data.length > 65535) throw new Error('a stored block holds at most 65,535 bytes');
+    const head = Buffer.from([0x00, 0, 0, 0, 0]);
+    head.writeUInt16LE(data.length, 1);
+    head.writeUInt16LE(~data.length & 0xffff, 3);
+    return Buffer.concat([head, data]);
+}
+
+let bombMiB = null; // one MiB of 'a', deflated and fully flushed: about 1 KB
+/*
+ * A compressed message (tail removed) that inflates to mib MiB of the letter a: about
+ * 1,040 bytes per MiB, deflate's best ratio. Each MiB is the same full-flushed piece, which
+ * refers to nothing before it, so the copies make one valid stream.
+ */
+export function deflateBomb(mib) {
+    bombMiB ??= zlib.deflateRawSync(Buffer.alloc(1 << 20, 0x61), {
+        level: 9, finishFlush: zlib.constants.Z_FULL_FLUSH,
+    });
+    return Buffer.concat(Array(mib).fill(bombMiB)).subarray(0, -DEFLATE_TAIL.length);
 }
