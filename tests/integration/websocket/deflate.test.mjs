@@ -547,6 +547,27 @@ test('invalid UTF-8 in the inflated text closes with 1007, also when the text en
     await expectCloseAfter(c, 1007, [{ opcode: OP.CONT, payload: z.subarray(5 + 12) }], 'split');
 });
 
+test('a compressed message left unfinished: 1008 at message_timeout, or the client goes, or the server stops; nothing leaks', async (t) => {
+    const s = await startServer({ t, conf: { message_timeout: 1 } });
+    const z = deflateMessage(nopeOfSize(20000, 'never'));
+    const half = { rsv: RSV1, fin: false, payload: z.subarray(0, z.length >> 1) };
+    const timed = await rawWs(s, { sub: 'timed' });
+    const gone = await rawWs(s, { sub: 'gone' });
+    const staying = await rawWs(s, { sub: 'staying' });
+    for (const c of [timed, gone]) c.write(buildFrame(half));
+    await gone.flush();
+    gone.destroy();
+    const r = await timed.expectClose(3000);
+    assert.equal(r.code, 1008, 'message_timeout');
+    // the server stops while one is still being inflated: ASan's leak check at its exit
+    // (a report fails the test) sees whether the inflater was given back
+    staying.write(buildFrame(half));
+    staying.write(buildFrame({ opcode: OP.PING, payload: 'x' }));
+    assert.equal((await staying.readFrame()).opcode, OP.PONG, 'the half message was read');
+    const res = await s.stop('SIGTERM');
+    assert.equal(res.code, 0, 'a clean exit');
+});
+
 // ---------------------------------------------------------------------------------------
 // Limits: on the inflated text, and on the compressed bytes
 
