@@ -101,8 +101,8 @@ test('the RFC 7692 offers get permessage-deflate with both no_context_takeover p
         ['permessage-deflate; client_max_window_bits=10', AGREED], // never answered
         ['permessage-deflate; server_max_window_bits=10', `${AGREED}; server_max_window_bits=10`],
         // section 5.2's example: the first offer asks for a 10-bit window, the second is a fallback
-        ['permessage-deflate; client_max_window_bits; server_max_window_bits=10, permessage-deflate; client_max_window_bits',
-            `${AGREED}; server_max_window_bits=10`],
+        ['permessage-deflate; client_max_window_bits; server_max_window_bits=10, '
+            + 'permessage-deflate; client_max_window_bits', `${AGREED}; server_max_window_bits=10`],
         ['permessage-deflate; server_max_window_bits="10"', `${AGREED}; server_max_window_bits=10`], // quoted-string
         ['permessage-deflate ; server_max_window_bits = 12', `${AGREED}; server_max_window_bits=12`],
         ['permessage-deflate;\tserver_max_window_bits=15', `${AGREED}; server_max_window_bits=15`],
@@ -164,7 +164,8 @@ test('one broadcast to connections with windows of 15, 10 and 9 bits inflates fo
         assert.equal((await c.readMessage()).type, 'ovice_participant_subscribed');
         raws.push(c);
     }
-    for (const [i, c] of raws.entries()) for (let k = i + 1; k < raws.length; k++) await c.readMessage(); // later arrivals
+    // each raw connection saw the later ones arrive
+    for (const [i, c] of raws.entries()) for (let k = i + 1; k < raws.length; k++) await c.readMessage();
     await sleep(100);
     const before = (await getMetrics(s)).samples;
     broadcast(sender, 'wide', `${block}|${block}`);
@@ -428,7 +429,10 @@ test('a compressed message in fragments: RSV1 on the first only, split anywhere,
     const cuts = [0, 1, 7, Math.floor(z.length / 2), z.length - 1, z.length];
     for (let i = 0; i + 1 < cuts.length; i++) {
         c.write(buildFrame({
-            opcode: i ? OP.CONT : OP.TEXT, rsv: i ? 0 : RSV1, fin: i + 2 === cuts.length, payload: z.subarray(cuts[i], cuts[i + 1]),
+            opcode: i ? OP.CONT : OP.TEXT,
+            rsv: i ? 0 : RSV1,
+            fin: i + 2 === cuts.length,
+            payload: z.subarray(cuts[i], cuts[i + 1]),
         }));
         if (i === 2) c.write(buildFrame({ opcode: OP.PING, payload: 'mid' }));
     }
@@ -443,9 +447,10 @@ test('a compressed message in fragments: RSV1 on the first only, split anywhere,
     assert.equal((await c.readText()).text, nopeReply(ref));
 
     const ref2 = 'bytes';
+    const z2 = deflateMessage(JSON.stringify({ type: 'objcast_nope', ref: ref2 }));
     const all = Buffer.concat([
-        buildFrame({ opcode: OP.TEXT, rsv: RSV1, fin: false, payload: deflateMessage(`{"type":"objcast_nope","ref":"${ref2}"}`).subarray(0, 5) }),
-        buildFrame({ opcode: OP.CONT, fin: true, payload: deflateMessage(`{"type":"objcast_nope","ref":"${ref2}"}`).subarray(5) }),
+        buildFrame({ opcode: OP.TEXT, rsv: RSV1, fin: false, payload: z2.subarray(0, 5) }),
+        buildFrame({ opcode: OP.CONT, fin: true, payload: z2.subarray(5) }),
     ]);
     for (const b of all) {
         c.write(Buffer.from([b]));
@@ -502,28 +507,32 @@ test('RSV2 or RSV3 closes with 1002 where deflate was agreed; RSV1 closes with 1
     for (const rsv of [RSV2, RSV3, RSV1 | RSV2, RSV1 | RSV3, RSV1 | RSV2 | RSV3]) {
         await expectCloseAfter(await rawWs(s), 1002, [{ rsv, payload: z }], `rsv ${rsv} with deflate`);
     }
-    await expectCloseAfter(await rawWs(s, { offer: null }), 1002, [{ rsv: RSV1, payload: z }], 'RSV1, after auth');
-    await expectCloseAfter(await rawWs(s, { offer: null, auth: false }), 1002, [{ rsv: RSV1, payload: z }], 'RSV1, before auth');
-    await expectCloseAfter(await rawWs(s, { offer: 'permessage-deflate; foo' }), 1002, [{ rsv: RSV1, payload: z }],
-        'RSV1 after a declined offer');
+    const rsv1 = [{ rsv: RSV1, payload: z }];
+    await expectCloseAfter(await rawWs(s, { offer: null }), 1002, rsv1, 'RSV1, after auth');
+    await expectCloseAfter(await rawWs(s, { offer: null, auth: false }), 1002, rsv1, 'RSV1, before auth');
+    const declined = await rawWs(s, { offer: 'permessage-deflate; foo' });
+    await expectCloseAfter(declined, 1002, rsv1, 'RSV1 after a declined offer');
 });
 
 test('data that does not inflate closes with 1007: garbage, a reserved block type, a bad stored length, a reference before the message', async (t) => {
     const s = await startServer({ t });
-    const text = '{"type":"objcast_nope","ref":"abcabcabc"}';
+    const ref = 'context';
+    const text = JSON.stringify({ type: 'objcast_nope', ref });
     const cases = [
         ['garbage', Buffer.from('this is not deflate data at all')],
         ['block type 3', Buffer.from([0x07, 0x00, 0x00])],
-        ['a stored length whose complement is wrong', Buffer.from([0x00, 0x05, 0x00, 0x00, 0x00, 0x61, 0x62, 0x63, 0x64, 0x65])],
-        // compressed against a dictionary: it refers to bytes before the message, as a client
-        // keeping its context (client_no_context_takeover was agreed) would
-        ['a reference to a previous message', zlib.deflateRawSync(Buffer.from(text), {
+        // LEN 5, NLEN 0 instead of ~5
+        ['a stored length whose complement is wrong', Buffer.concat([Buffer.from([0, 5, 0, 0, 0]), Buffer.from('abcde')])],
+        // the message before again, compressed with that one as its dictionary: all of it
+        // refers back into the message before, as a client keeping its context would send
+        // it (client_no_context_takeover was agreed)
+        ['a reference to the message before', zlib.deflateRawSync(Buffer.from(text), {
             dictionary: Buffer.from(text), finishFlush: zlib.constants.Z_SYNC_FLUSH,
         }).subarray(0, -4)],
     ];
     for (const [what, payload] of cases) {
         const c = await rawWs(s);
-        assert.equal((await nope(c, 'first', { compress: true })).text, nopeReply('first'));
+        assert.equal((await nope(c, ref, { compress: true })).text, nopeReply(ref), 'the message before');
         await expectCloseAfter(c, 1007, [{ rsv: RSV1, payload }], what);
     }
 });
@@ -590,7 +599,8 @@ test('max_frame_bytes holds for the inflated text: exactly 65,536 bytes pass, on
     const c = await rawWs(s);
     c.sendText(nopeOfSize(65536, 'exact'), { compress: true });
     assert.equal(JSON.parse((await c.readText()).text).ref, 'exact');
-    await expectCloseAfter(c, 1009, [{ rsv: RSV1, payload: deflateMessage(nopeOfSize(65537, 'over')) }], 'one byte over');
+    const over = deflateMessage(nopeOfSize(65537, 'over'));
+    await expectCloseAfter(c, 1009, [{ rsv: RSV1, payload: over }], 'one byte over');
 
     // in fragments, the inflated total counts: it is past the limit in the last one
     const f = await rawWs(s);
@@ -627,8 +637,8 @@ function compressedOfSize(text, size) {
     const spaces = rest % 5;
     const empties = (rest - spaces - 5) / 5;
     assert.ok(empties >= 0, `${size} bytes are enough for ${text.length} bytes of text`);
-    const z = Buffer.concat([head, storedBlock(' '.repeat(spaces)), ...Array(empties).fill(storedBlock()), storedBlock()])
-        .subarray(0, -DEFLATE_TAIL.length);
+    const blocks = [storedBlock(' '.repeat(spaces)), ...Array(empties).fill(storedBlock()), storedBlock()];
+    const z = Buffer.concat([head, ...blocks]).subarray(0, -DEFLATE_TAIL.length);
     assert.equal(z.length, size);
     assert.equal(inflateMessage(z).toString(), text + ' '.repeat(spaces));
     return z;
