@@ -4,6 +4,8 @@
 # what). `make check` calls it from the build directory with OBJCASTD (the daemon to test) and
 # OBJCAST_SRCDIR exported; run by hand it works from anywhere: OBJCASTD defaults to
 # ./src/objcastd when that exists, else to the source tree's src/objcastd.
+# OBJCAST_TEST_DEFLATE=alternate (default), all or none says which ws clients offer
+# permessage-deflate (lib/server.mjs, connect()).
 set -u
 
 here=$(cd "$(dirname "$0")" && pwd)

@@ -95,7 +95,8 @@ export function sampleRss(server, stepMs = 50) {
             /* the process is gone: stop() and the server's teardown report it */
         }
     };
-    const timer = setInterval(tick, stepMs);
+    // unref: a test that fails before stop() must not keep its file's process alive
+    const timer = setInterval(tick, stepMs).unref();
     r.stop = () => {
         clearInterval(timer);
         tick();

@@ -29,11 +29,12 @@ export function user(sub, extra = {}) {
 /*
  * Opens an authenticated connection for claims (a user() object, or a sub for user(sub)).
  * The connection records the raw text of every text frame it receives in c.raws (unless
- * raw: false) and its claims in c.claims.
+ * raw: false) and its claims in c.claims. deflate goes to connect() (permessage-deflate
+ * offered or not; by default every other connection offers it).
  */
-export async function open(server, claims, { raw = true } = {}) {
+export async function open(server, claims, { raw = true, deflate } = {}) {
     const cl = typeof claims === 'object' && claims !== null ? claims : user(claims);
-    const c = await connect(server);
+    const c = await connect(server, { deflate });
     c.claims = cl;
     c.raws = [];
     if (raw) {

@@ -1,6 +1,7 @@
 // Test harness for objcastd integration tests: start real servers on port 0, mint tokens,
 // and talk to them with the `ws` client, raw TCP (frames made by hand with wsframe.mjs) or
-// HTTP.
+// HTTP. Every other `ws` client offers permessage-deflate (OBJCAST_TEST_DEFLATE, at
+// connect()), so every test runs with compressing and plain clients.
 //
 // Every server a test starts is stopped in that test's teardown (pass `t`), and the test
 // fails if the server's stderr holds a sanitizer report or the server died on its own.
@@ -17,7 +18,7 @@ import { fileURLToPath } from 'node:url';
 
 import WebSocket from 'ws';
 
-import { OP, acceptKey, buildFrame, parseFrame } from './wsframe.mjs';
+import { OP, RSV1, acceptKey, buildFrame, deflateMessage, frameText, parseFrame } from './wsframe.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const srcDir = process.env.OBJCAST_SRCDIR || path.resolve(here, '../../..');
@@ -415,12 +416,22 @@ function placeInOrder(msg) {
     return null;
 }
 
+/* A server message's text parsed, its place in the order checked and hidden as placeInOrder()
+ * says (what Client and RawConn.readMessage() give). Throws when it is wrong. */
+export function parseMessage(text) {
+    const m = JSON.parse(text);
+    const bad = placeInOrder(m);
+    if (bad) throw new Error(bad);
+    return m;
+}
+
 class Client {
     constructor(ws) {
         this.ws = ws;
         this.queue = []; // parsed messages not yet taken by next()
         this.waiters = []; // {type, resolve, reject, timer}
         this.pings = 0; // pings received from the server
+        this.deflate = false; // permessage-deflate agreed in the handshake (set by connect())
         this.closeInfo = null;
         this._closed = new Promise((resolve) => {
             ws.on('close', (code, reason) => {
@@ -511,16 +522,50 @@ class Client {
 }
 
 /*
- * Opens a WebSocket to server's /ws (or opts.path). Resolves a Client once open; rejects
- * with err.statusCode set when the server refuses the upgrade.
+ * Which connections of connect() offer permessage-deflate (RFC 7692), so the whole suite
+ * runs both ways: OBJCAST_TEST_DEFLATE=alternate (the default) every other connection opened
+ * by this process, starting with the first; all every connection; none no connection. A
+ * test that needs one way passes connect()'s deflate option.
  */
-export function connect(server, { origin, headers, path: p = '/ws', timeoutMs = 5000 } = {}) {
+const DEFLATE_MODES = ['alternate', 'all', 'none'];
+export const deflateMode = process.env.OBJCAST_TEST_DEFLATE || 'alternate';
+if (!DEFLATE_MODES.includes(deflateMode)) {
+    throw new Error(`OBJCAST_TEST_DEFLATE=${deflateMode}: say one of ${DEFLATE_MODES.join(', ')}`);
+}
+let opened = 0;
+
+/* What a connection that offers permessage-deflate asks of the ws client: compress every
+ * message it sends, however short (as browsers do; ws's default threshold is 1024 bytes).
+ * The offer itself is ws's: permessage-deflate; client_max_window_bits. */
+export const DEFLATE_CLIENT = { threshold: 0 };
+
+/* perMessageDeflate for ws as connect()'s deflate option and OBJCAST_TEST_DEFLATE say. */
+function perMessageDeflate(deflate) {
+    const n = opened++;
+    if (deflate === undefined) deflate = deflateMode === 'all' || (deflateMode === 'alternate' && n % 2 === 0);
+    if (deflate === true) return DEFLATE_CLIENT;
+    return deflate || false;
+}
+
+/*
+ * Opens a WebSocket to server's /ws (or opts.path). Resolves a Client once open; rejects
+ * with err.statusCode set when the server refuses the upgrade. opts.deflate: true offers
+ * permessage-deflate (DEFLATE_CLIENT), false does not, an object is ws's perMessageDeflate
+ * options; by default OBJCAST_TEST_DEFLATE decides (deflateMode). The Client's `deflate`
+ * says whether the server agreed.
+ */
+export function connect(server, { origin, headers, path: p = '/ws', timeoutMs = 5000, deflate } = {}) {
     const url = server.url(p).replace(/^http/, 'ws');
-    const ws = new WebSocket(url, { origin, headers, handshakeTimeout: timeoutMs });
+    const ws = new WebSocket(url, {
+        origin, headers, handshakeTimeout: timeoutMs, perMessageDeflate: perMessageDeflate(deflate),
+    });
     const client = new Client(ws);
     server.clients?.add(client);
     return new Promise((resolve, reject) => {
-        ws.once('open', () => resolve(client));
+        ws.once('open', () => {
+            client.deflate = /(^|,)\s*permessage-deflate\b/.test(ws.extensions);
+            resolve(client);
+        });
         ws.once('unexpected-response', (req, res) => {
             const e = new Error(`upgrade refused: HTTP ${res.statusCode}`);
             e.statusCode = res.statusCode;
@@ -669,7 +714,8 @@ export class RawConn {
         }, timeoutMs, 'an HTTP response');
     }
 
-    /* Sends a WebSocket upgrade request for path and reads the response (any status). */
+    /* Sends a WebSocket upgrade request for path and reads the response (any status). A
+     * header whose value is an array is sent once per element, in order. */
     async upgrade({ path: p = '/ws', key = crypto.randomBytes(16).toString('base64'), headers = {},
         timeoutMs = 3000 } = {}) {
         const h = {
@@ -681,7 +727,9 @@ export class RawConn {
             ...headers,
         };
         let req = `GET ${p} HTTP/1.1\r\n`;
-        for (const [k, v] of Object.entries(h)) if (v !== undefined && v !== null) req += `${k}: ${v}\r\n`;
+        for (const [k, v] of Object.entries(h)) {
+            for (const one of [].concat(v)) if (one !== undefined && one !== null) req += `${k}: ${one}\r\n`;
+        }
         this.write(`${req}\r\n`);
         const res = await this.readResponse(timeoutMs);
         res.key = key;
@@ -719,18 +767,29 @@ export class RawConn {
         }
     }
 
-    /* Reads the next text frame that is not a ping/pong and parses its JSON. */
-    async readMessage(timeoutMs = 3000) {
-        const f = await this.readFrameOf(OP.TEXT, timeoutMs);
-        const m = JSON.parse(f.text);
-        const bad = placeInOrder(m);
-        if (bad) throw new Error(bad);
-        return m;
+    /* Reads the next text frame (other frames are kept in this.frames): {frame, text}, the
+     * text inflated when the frame is compressed (RSV1). */
+    async readText(timeoutMs = 3000) {
+        const frame = await this.readFrameOf(OP.TEXT, timeoutMs);
+        return { frame, text: frameText(frame) };
     }
 
-    /* Sends a masked text frame with obj as JSON (strings as they are). */
-    sendText(obj, opts = {}) {
-        this.write(buildFrame({ opcode: OP.TEXT, payload: typeof obj === 'string' ? obj : JSON.stringify(obj), ...opts }));
+    /* Reads the next text frame that is not a ping/pong and parses its JSON. */
+    async readMessage(timeoutMs = 3000) {
+        return parseMessage((await this.readText(timeoutMs)).text);
+    }
+
+    /* Sends a masked text frame with obj as JSON (strings as they are). With compress
+     * (permessage-deflate agreed), the text goes compressed: deflateMessage(text, compress
+     * when it is an object) with RSV1 set. Other options go to buildFrame(). */
+    sendText(obj, { compress, ...opts } = {}) {
+        const text = typeof obj === 'string' ? obj : JSON.stringify(obj);
+        if (!compress) {
+            this.write(buildFrame({ opcode: OP.TEXT, payload: text, ...opts }));
+            return;
+        }
+        const payload = deflateMessage(text, typeof compress === 'object' ? compress : {});
+        this.write(buildFrame({ opcode: OP.TEXT, rsv: RSV1, payload, ...opts }));
     }
 
     /* Sends objcast_auth and requires objcast_ready. */
