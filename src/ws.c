@@ -36,9 +36,12 @@ static int header_complete(const struct ws_decoder *d)
 }
 
 /* Fills ev with an error and marks the decoder failed; the code is kept (minus 1000, all
- * codes ws_decode() reports are 1002..1009) so that later calls report it again. */
+ * codes ws_decode() reports are 1002..1009) so that later calls report it again. What was
+ * buffered goes at once: the connection may take a while to close. */
 static void fail(struct ws_decoder *d, struct ws_event *ev, unsigned code, const char *reason)
 {
+    buf_free(&d->msg);
+    buf_free(&d->zmsg);
     d->failed = (uint8_t)(code - 1000);
     ev->type = WS_EV_ERROR;
     ev->code = (uint16_t)code;
@@ -178,18 +181,14 @@ static int header_byte(struct ws_decoder *d, struct ws_event *ev)
             d->in_message = 1;
             d->utf8 = UTF8_ACCEPT;
             d->compressed = (d->hdr[0] & WS_RSV1) != 0;
-            d->zin = 0;
         }
         if (d->compressed) {
-            /* The inflated text is checked while it is made (payload_bytes()); here only
-             * the compressed bytes, which zin counts and this check keeps below the bound. */
-            if (len > WS_DEFLATED_MAX(d->max_message) - d->zin) {
+            /* The inflated text is checked while it is made (inflate_message()); here the
+             * compressed bytes, kept below their bound as for plain text. */
+            if (len > WS_DEFLATED_MAX(d->max_message) - d->zmsg.len) {
                 fail(d, ev, WS_CLOSE_TOO_BIG, "message too big");
                 return 0;
             }
-            d->zin += len;
-            if (!d->inflater)
-                d->inflater = pmd_inflater_take();
         } else if (len > (uint64_t)(d->max_message - d->msg.len)) {
             /* msg.len <= max_message always holds (every frame passed this check), so the
              * subtraction cannot wrap; comparing this way also cannot overflow on huge
@@ -214,14 +213,27 @@ static int check_text(struct ws_decoder *d, size_t from, struct ws_event *ev)
     return 1;
 }
 
-/* Inflates n bytes of a compressed message into d->msg. Returns 0 and fills ev when they
- * inflate past the limit or are not deflate data, or the text is not UTF-8. */
-static int inflate_bytes(struct ws_decoder *d, const uint8_t *in, size_t n, struct ws_event *ev)
+/* The last frame of a compressed message is in: inflates it into d->msg (with the tail the
+ * sender removed, RFC 7692 section 7.2.2), the limit checked while inflating. Returns 0 and
+ * fills ev when it inflates past the limit or is not deflate data, or the text is not
+ * UTF-8. The inflater exists only for this call. */
+static int inflate_message(struct ws_decoder *d, struct ws_event *ev)
 {
-    size_t from = d->msg.len;
-    switch (pmd_inflate(d->inflater, in, n, &d->msg, d->max_message)) {
+    struct pmd_inflater *z = pmd_inflater_take();
+    enum pmd_inflate_result r =
+        pmd_inflate(z, (const uint8_t *)d->zmsg.p, d->zmsg.len, &d->msg, d->max_message);
+    if (r == PMD_INFLATE_OK)
+        r = pmd_inflate(z, pmd_tail, PMD_TAIL_LEN, &d->msg, d->max_message);
+    pmd_inflater_give(z);
+    if (d->zmsg.cap > WS_MSG_KEEP)
+        buf_free(&d->zmsg);
+    else
+        buf_reset(&d->zmsg);
+    d->compressed = 0;
+    switch (r) {
     case PMD_INFLATE_OK:
-        return check_text(d, from, ev);
+        metrics.messages_inflated++;
+        return check_text(d, 0, ev);
     case PMD_INFLATE_TOO_BIG:
         fail(d, ev, WS_CLOSE_TOO_BIG, "message too big");
         return 0;
@@ -231,9 +243,6 @@ static int inflate_bytes(struct ws_decoder *d, const uint8_t *in, size_t n, stru
     fail(d, ev, WS_CLOSE_BAD_DATA, "compressed message does not inflate");
     return 0;
 }
-
-/* Compressed bytes are unmasked here, then inflated. */
-static uint8_t unmasked[16384];
 
 /* Consumes n payload bytes of the current frame (n fits in the frame). Returns 0 and fills ev
  * when text turns out not to be UTF-8, or a compressed message not to inflate. */
@@ -247,15 +256,11 @@ static int payload_bytes(struct ws_decoder *d, const uint8_t *in, size_t n, stru
     }
 
     if (d->compressed) {
-        while (n > 0) {
-            size_t k = n < sizeof(unmasked) ? n : sizeof(unmasked);
-            ws_mask(unmasked, in, k, d->mask, d->frame_read);
-            d->frame_read += k;
-            if (!inflate_bytes(d, unmasked, k, ev))
-                return 0;
-            in += k;
-            n -= k;
-        }
+        /* Kept as it came until the message is whole (see ws.h). */
+        buf_reserve(&d->zmsg, n);
+        ws_mask((uint8_t *)d->zmsg.p + d->zmsg.len, in, n, d->mask, d->frame_read);
+        d->zmsg.len += n;
+        d->frame_read += n;
         return 1;
     }
 
@@ -308,15 +313,8 @@ static int frame_done(struct ws_decoder *d, struct ws_event *ev)
         if (!d->fin)
             return 0;
         d->in_message = 0;
-        if (d->compressed) {
-            /* RFC 7692 section 7.2.2: the tail the sender removed goes back on. */
-            if (!inflate_bytes(d, pmd_tail, PMD_TAIL_LEN, ev))
-                return 1;
-            pmd_inflater_give(d->inflater);
-            d->inflater = NULL;
-            d->compressed = 0;
-            metrics.messages_inflated++;
-        }
+        if (d->compressed && !inflate_message(d, ev))
+            return 1;
         if (d->utf8 != UTF8_ACCEPT) {
             fail(d, ev, WS_CLOSE_BAD_DATA, "text message ends inside a UTF-8 character");
             return 1;
@@ -351,7 +349,7 @@ void ws_decoder_init(struct ws_decoder *d, size_t max_message)
 void ws_decoder_reset(struct ws_decoder *d)
 {
     buf_free(&d->msg);
-    pmd_inflater_give(d->inflater);
+    buf_free(&d->zmsg);
     memset(d, 0, sizeof(*d));
 }
 

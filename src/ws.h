@@ -71,8 +71,7 @@ struct ws_decoder {
                             for a compressed one, its inflated text is */
     uint8_t deflate;     /* permessage-deflate was agreed: RSV1 marks a compressed message */
     uint8_t compressed;  /* the message being assembled is compressed */
-    struct pmd_inflater *inflater; /* while a compressed message is read, else NULL */
-    uint64_t zin;        /* compressed bytes of that message so far */
+    struct buf zmsg;     /* its compressed bytes (unmasked) until its last frame is in */
     uint8_t hdr[14];     /* header bytes of the current frame gathered so far */
     uint8_t hdr_len;     /* bytes in hdr */
     uint8_t hdr_need;    /* header length once known from the first two bytes, else 0 */
@@ -106,10 +105,12 @@ void ws_decoder_reset(struct ws_decoder *d);
  *
  * With d->deflate set (permessage-deflate agreed), RSV1 on a message's first frame marks it
  * compressed (RFC 7692 section 6); RSV1 anywhere else is WS_CLOSE_PROTOCOL. A compressed
- * message is inflated as its bytes arrive, and the limits hold for the inflated text:
- * past max_message it is WS_CLOSE_TOO_BIG as soon as that much was inflated, data that does
- * not inflate is WS_CLOSE_BAD_DATA, and its compressed bytes may be at most
- * WS_DEFLATED_MAX(max_message).
+ * message is kept as it came until its last frame is in, then inflated at once: a message
+ * that is still arriving holds only the bytes sent, so compression lets no client make the
+ * server hold more than it sent (at most WS_DEFLATED_MAX(max_message), checked from each
+ * frame header). The limits hold for the inflated text: past max_message it is
+ * WS_CLOSE_TOO_BIG as soon as that much was inflated, data that does not inflate is
+ * WS_CLOSE_BAD_DATA. After an error the decoder's buffers are freed at once.
  */
 size_t ws_decode(struct ws_decoder *d, const uint8_t *in, size_t len, struct ws_event *ev);
 

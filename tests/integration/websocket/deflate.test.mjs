@@ -670,15 +670,21 @@ test('the compressed bytes of a message may be max + max/1024 + 1024: before aut
     await expectCloseAfter(frag, 1009, [{ opcode: OP.CONT, payload: z.subarray(10000) }], 'the fragments sum over');
 });
 
-test('a compressed message is closed with 1009 as soon as it inflated past the limit, without the rest of the frame', async (t) => {
-    const s = await startServer({ t });
-    const c = await rawWs(s, { auth: false });
+test('a compressed message is inflated once whole: a bomb whose frame never ends holds its bytes until message_timeout (1008), ended it is 1009 at once', async (t) => {
+    const s = await startServer({ t, conf: { message_timeout: 1 } });
     const bomb = deflateBomb(1); // 1,034 bytes, 1 MiB inflated
+    const c = await rawWs(s, { auth: false });
     c.write(buildFrame({ rsv: RSV1, payload: bomb, declaredLength: 17000 })); // 15,966 bytes never come
     const start = Date.now();
-    const r = await c.expectClose(2000);
-    assert.equal(r.code, 1009);
-    assert.ok(Date.now() - start < 1000, 'at once');
+    const r = await c.expectClose(3000);
+    assert.equal(r.code, 1008, 'not inflated while unfinished');
+    assert.ok(Date.now() - start >= 900, 'at message_timeout');
+
+    const whole = await rawWs(s, { auth: false });
+    whole.write(buildFrame({ rsv: RSV1, payload: bomb }));
+    const t0 = Date.now();
+    assert.equal((await whole.expectClose(2000)).code, 1009);
+    assert.ok(Date.now() - t0 < 900, 'at once');
 });
 
 // ---------------------------------------------------------------------------------------
