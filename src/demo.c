@@ -26,7 +26,8 @@ static char *sign(const struct conf *conf, const struct buf *claims)
 }
 
 /* /demo/token: a connection token for a new demo user, or for ?userId=ID again. */
-static int connection_token(const struct conf *conf, const struct http_request *r, struct buf *out)
+static int connection_token(const struct conf *conf, int bound_port, const struct http_request *r,
+                            struct buf *out)
 {
     long long now = (long long)time(NULL);
     struct buf claims = {0};
@@ -72,7 +73,7 @@ static int connection_token(const struct conf *conf, const struct http_request *
     buf_printf(&url, "ws://%s/ws", host);
     json_append_string(out, url.p, url.len);
     buf_reset(&url);
-    buf_printf(&url, "http://%s:%d", hostname, conf->demo_port ? conf->demo_port : conf->port);
+    buf_printf(&url, "http://%s:%d", hostname, conf->demo_port ? conf->demo_port : bound_port);
     buf_append_str(out, ",\"pluginOrigin\":");
     json_append_string(out, url.p, url.len);
     buf_append_char(out, '}');
@@ -118,7 +119,8 @@ static int object_token(const struct conf *conf, const struct http_request *r, s
     return status;
 }
 
-int demo_token(const struct conf *conf, int kind, const struct http_request *r, struct buf *out)
+int demo_token(const struct conf *conf, int bound_port, int kind, const struct http_request *r,
+               struct buf *out)
 {
-    return kind == 0 ? connection_token(conf, r, out) : object_token(conf, r, out);
+    return kind == 0 ? connection_token(conf, bound_port, r, out) : object_token(conf, r, out);
 }

@@ -17,11 +17,13 @@
  * - kind 0: a connection token for a new demo user ("demo-" and 8 random hex digits), or for
  *   ?userId=ID again (the page refreshing its token), named ?name=; it lives ?ttl= seconds
  *   (600 by default, kept within 2 seconds and 12 hours). The answer also names the
- *   WebSocket URL and the plugins' origin (demo_port, else port) on the request's Host.
+ *   WebSocket URL and the plugins' origin (demo_port, else the port the server listens
+ *   on: bound_port, which port 0 leaves to the system) on the request's Host.
  * - kind 1: an object token for ?objectId= and ?userId= (both required, else 400), with
  *   ?objectType=static|dynamic and ?host=true when given; it lives 12 hours.
  * Every demo user is in workspace 1.
  */
-int demo_token(const struct conf *conf, int kind, const struct http_request *r, struct buf *out);
+int demo_token(const struct conf *conf, int bound_port, int kind, const struct http_request *r,
+               struct buf *out);
 
 #endif

@@ -51,11 +51,21 @@ static void raise_fd_limit(const struct conf *conf)
     rlim_t want = (rlim_t)conf->max_connections + 128;
     if (rl.rlim_cur >= want)
         return;
+    /* The soft limit may go up to the hard one without privileges. */
     rl.rlim_cur = want < rl.rlim_max ? want : rl.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &rl);
-    if (rl.rlim_cur < want)
-        log_info("open file limit below max_connections limit=%llu max_connections=%d",
-                 (unsigned long long)rl.rlim_cur, conf->max_connections);
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0 && getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    if (rl.rlim_cur >= want)
+        return;
+    long long room = (long long)rl.rlim_cur - 128;
+    log_warn("the open file limit allows about %lld connections, max_connections says %d: "
+             "raise the hard limit (ulimit -Hn %llu as root, LimitNOFILE=%llu with systemd, "
+             "--ulimit nofile=%llu with Docker) or lower max_connections; past the limit "
+             "new connections are refused, others are not disturbed "
+             "limit=%llu max_connections=%d",
+             room > 0 ? room : 0, conf->max_connections, (unsigned long long)want,
+             (unsigned long long)want, (unsigned long long)want,
+             (unsigned long long)rl.rlim_cur, conf->max_connections);
 }
 
 /* Without a secret no token can verify; a random one keeps it that way without an

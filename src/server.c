@@ -65,7 +65,7 @@ static int http_demo_token(void *privdata, int kind, const struct http_request *
                            struct buf *out)
 {
     struct server *s = privdata;
-    return demo_token(s->conf, kind, r, out);
+    return demo_token(s->conf, s->bound_port, kind, r, out);
 }
 
 static void engine_stats(void *privdata, struct buf *out)
@@ -250,6 +250,7 @@ static void format_addr(struct server *s, evutil_socket_t fd)
     }
     snprintf(s->listen_addr, sizeof(s->listen_addr), strchr(host, ':') ? "[%s]:%d" : "%s:%d",
              host, port);
+    s->bound_port = port;
 }
 
 static struct evconnlistener *listen_on(struct server *s, int portnum, struct buf *err)

@@ -41,6 +41,7 @@ struct server {
     struct event *listen_retry;      /* re-enables accepting after EMFILE */
     struct event *drain_timer;       /* shutdown: waits for the engine's last answers */
     char listen_addr[80];            /* "host:port" actually bound */
+    int bound_port;                  /* the port actually bound (port 0 lets the system pick) */
 };
 
 /* Creates the server and binds its listener. Returns NULL with the reason in err. conf and

@@ -259,6 +259,9 @@ test('demo token endpoint: loopback Hosts get tokens; object tokens carry ws; a 
     assert.equal(cl.ws, 1);
     assert.equal(cl.exp - cl.iat, 30, 'ttl asked for');
     assert.equal(first.exp, cl.exp);
+    // started with port 0 and no demo_port: the plugins are on the port actually bound
+    assert.equal(first.pluginOrigin, `http://localhost:${s.port}`);
+    assert.equal(first.url, `ws://localhost:${s.port}/ws`);
     const again = JSON.parse((await httpGet(s, `/demo/token?name=Ann&ttl=60&userId=${encodeURIComponent(first.userId)}`,
         { Host: `localhost:${s.port}` })).body);
     assert.equal(again.userId, first.userId);
