@@ -204,10 +204,12 @@ const READY_RE = /objcastd listening on (\S+):(\d+) instance=(\S+) engine=(\S+)/
 export async function startServer(opts = {}) {
     const secret = opts.secret || randomSecret();
     const dir = makeTempDir();
+    // opts.secretVia 'env': the secret goes in OBJCAST_TOKEN_SECRET, not on the command line
+    const viaEnv = opts.secretVia === 'env';
     const args = [
         '--bind', '127.0.0.1',
         '--port', '0',
-        '--token_secret', secret,
+        ...(viaEnv ? [] : ['--token_secret', secret]),
         '--log_level', 'debug',
         ...confArgs(opts.conf),
         ...(opts.args || []),
@@ -216,7 +218,7 @@ export async function startServer(opts = {}) {
     if (!existsSync(bin)) throw new Error(`objcastd not found at ${bin} (set OBJCASTD)`);
     const proc = spawn(bin, args, {
         cwd: dir,
-        env: { ...process.env, ...opts.env },
+        env: { ...process.env, ...(viaEnv ? { OBJCAST_TOKEN_SECRET: secret } : {}), ...opts.env },
         stdio: ['ignore', 'pipe', 'pipe'],
     });
     liveProcs.add(proc);

@@ -1,8 +1,11 @@
 // Startup and the small HTTP routes served on the WebSocket port (/metrics: metrics.test.mjs).
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 
-import { httpGet, httpRequest, rawSocket, startServer } from '../lib/server.mjs';
+import {
+    connect, connectAuthed, httpGet, httpRequest, mintToken, rawSocket, startServer,
+} from '../lib/server.mjs';
 
 test('startup logs the listening line with host, port, instance and engine', async (t) => {
     const s = await startServer({ t });
@@ -92,4 +95,22 @@ test('HTTP pipelining: two requests in one write get two responses in order', as
     assert.equal((await c.readResponse()).status, 200);
     assert.equal((await c.readResponse()).status, 404);
     c.destroy();
+});
+
+test('token_secret from the environment (OBJCAST_TOKEN_SECRET): tokens verify, and the command line does not show it', async (t) => {
+    const s = await startServer({ t, secretVia: 'env' });
+    const c = await connectAuthed(s, { sub: 'env-user' });
+    assert.equal(c.ready.type, 'objcast_ready');
+    const cmdline = readFileSync(`/proc/${s.proc.pid}/cmdline`, 'latin1');
+    assert.ok(!cmdline.includes(s.secret), 'the secret is not an argument');
+    assert.ok(!/token_secret/.test(cmdline));
+});
+
+test('token_secret on the command line wins over OBJCAST_TOKEN_SECRET', async (t) => {
+    const s = await startServer({ t, env: { OBJCAST_TOKEN_SECRET: 'x'.repeat(40) } });
+    const c = await connectAuthed(s, { sub: 'arg-user' }); // minted with s.secret, the argument
+    assert.equal(c.ready.type, 'objcast_ready');
+    const other = await connect(s);
+    other.send({ type: 'objcast_auth', token: mintToken({ sub: 'env-user' }, 'x'.repeat(40)) });
+    assert.equal((await other.next()).payload.code, 'unauthorized');
 });
