@@ -82,6 +82,7 @@ struct conn {
     int64_t last_rx_ms;         /* when bytes last arrived (ms, loop clock) */
     int64_t ping_sent_ms;       /* when the outstanding ping was sent, 0 if none */
     unsigned close_code;        /* close code sent, for the log; 0 if none */
+    const char *end;            /* why it ended, for the log (static text); NULL while open */
     int unflushed;              /* on set->unflushed: output waits for the end of the turn */
     int write_armed;            /* the socket was full: on_writable() writes the rest */
     TAILQ_ENTRY(conn) link;     /* in set->conns, or set->dead once dead */
@@ -142,10 +143,67 @@ static void conn_set_state(struct conn *c, enum conn_state state)
     c->state = state;
 }
 
+/* Says why the connection ends, for its closing line; the first reason given stays. */
+static void ending(struct conn *c, const char *why)
+{
+    if (!c->end)
+        c->end = why;
+}
+
+/*
+ * One info line when a WebSocket authenticates and one when it closes, with the user, the
+ * workspace, the instance and why it closed. At most LOG_CONN_RATE lines a second (bursts
+ * of LOG_CONN_BURST): a thousand clients reconnecting at once must not flood the log. The
+ * lines left out are counted in the next one written.
+ */
+#define LOG_CONN_RATE 20
+#define LOG_CONN_BURST 200
+static int log_conn_allowed(struct conn_set *set)
+{
+    struct timeval tv;
+    event_base_gettimeofday_cached(set->base, &tv);
+    int64_t now = (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+    if (set->log_ms == 0)
+        set->log_tokens = LOG_CONN_BURST;
+    else
+        set->log_tokens += (double)(now - set->log_ms) * LOG_CONN_RATE / 1000.0;
+    if (set->log_tokens > LOG_CONN_BURST)
+        set->log_tokens = LOG_CONN_BURST;
+    set->log_ms = now;
+    if (set->log_tokens < 1) {
+        set->log_skipped++;
+        return 0;
+    }
+    set->log_tokens -= 1;
+    return 1;
+}
+
+static void log_conn(struct conn *c, const char *what)
+{
+    const struct identity *id = c->session.id;
+    if (!id || log_get_level() > LOG_LEVEL_INFO || !log_conn_allowed(c->set))
+        return;
+    char unlogged[40] = "";
+    if (c->set->log_skipped)
+        snprintf(unlogged, sizeof(unlogged), " unlogged=%llu",
+                 (unsigned long long)c->set->log_skipped);
+    c->set->log_skipped = 0;
+    const char *instance = c->set->instance_id ? c->set->instance_id : "";
+    if (c->end)
+        log_info("connection %s id=%llu user=%s ws=%s instance=%s code=%u reason=\"%s\"%s", what,
+                 (unsigned long long)c->id, id->user_key, id->ws_key, instance, c->close_code,
+                 c->end, unlogged);
+    else
+        log_info("connection %s id=%llu user=%s ws=%s instance=%s loopback=%d%s", what,
+                 (unsigned long long)c->id, id->user_key, id->ws_key, instance,
+                 c->peer_loopback, unlogged);
+}
+
 void conn_kill(struct conn *c)
 {
     if (c->state == CONN_STATE_DEAD)
         return;
+    ending(c, "closed");
     conn_set_state(c, CONN_STATE_DEAD);
     event_del(c->rev);
     event_del(c->wev);
@@ -165,6 +223,7 @@ static void conn_free(struct conn *c)
     assert(c->state == CONN_STATE_DEAD);
     TAILQ_REMOVE(&c->set->dead, c, link);
     log_debug("conn closed id=%llu code=%u", (unsigned long long)c->id, c->close_code);
+    log_conn(c, "closed");
     if (c->api)
         c->api->conn = NULL; /* its answer will find nobody */
     event_free(c->rev);
@@ -281,6 +340,7 @@ static int write_out(struct conn *c, int times)
             continue;
         if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
             log_debug("conn write failed id=%llu errno=%d", (unsigned long long)c->id, errno);
+            ending(c, "write failed");
             conn_kill(c);
             return -1;
         }
@@ -354,6 +414,7 @@ static void ws_close(struct conn *c, unsigned code, const char *reason)
     write_raw(c, b.p, b.len);
     buf_free(&b);
     c->close_code = code;
+    ending(c, reason ? reason : "the client closed");
     finish(c);
 }
 
@@ -381,6 +442,7 @@ static void session_send(struct session *s, struct payload *p)
         log_info("slow consumer closed id=%llu pending=%zu", (unsigned long long)c->id,
                  c->out.bytes);
         metrics.closes[METRICS_CLOSE_SLOW]++;
+        ending(c, "slow consumer");
         conn_kill(c);
     }
 }
@@ -470,6 +532,7 @@ static void handle_ws_event(struct conn *c, const struct ws_event *ev)
         /* Authenticated now: the timer switches from the auth deadline to pings, and
          * messages may be as large as the configuration allows. */
         if (!was_authenticated && c->session.id && c->state == CONN_STATE_WS) {
+            log_conn(c, "opened");
             arm_timer(c, c->set->conf->ping_interval);
             c->ws->max_message = c->set->conf->max_frame_bytes;
         }
@@ -683,6 +746,7 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
             return;
         log_debug("conn peer gone id=%llu state=%s eof=%d", (unsigned long long)c->id,
                   state_name(c->state), n == 0);
+        ending(c, n == 0 ? "the client went away" : "connection reset");
         conn_kill(c);
         return;
     }
@@ -775,6 +839,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
         if (c->last_rx_ms < c->ping_sent_ms) {
             log_info("ping timeout id=%llu", (unsigned long long)c->id);
             metrics.closes[METRICS_CLOSE_PING]++;
+            ending(c, "ping timeout");
             conn_kill(c);
             return;
         }

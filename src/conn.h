@@ -31,6 +31,7 @@ struct conn_set {
     const struct dispatch_env *dispatch; /* WebSocket messages are run there */
     const struct api_env *api;           /* and server API requests there */
     struct registry *registry;           /* a closing session leaves it */
+    const char *instance_id;             /* this instance's name, for the log */
     void (*reaped)(void *privdata);      /* after each reaper run (shutdown checks on it) */
     void *privdata;
     int shutting_down;                   /* server_shutdown() began: answers close HTTP
@@ -45,6 +46,10 @@ struct conn_set {
                                             last reaper run (past a megabyte the heap is
                                             trimmed) */
     uint64_t next_id;
+    /* The info lines of connections opened and closed: a token bucket (see log_conn()). */
+    double log_tokens;
+    int64_t log_ms;
+    uint64_t log_skipped;                /* lines left out since the last one written */
 };
 
 /* Creates the reaper and the flusher. */

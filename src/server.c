@@ -358,6 +358,7 @@ struct server *server_new(struct conf *conf, const char *instance_id, struct buf
     s->registry = registry_new(s->engine, conf, s->instance_id);
     s->dispatch.registry = s->registry;
     s->conns.registry = s->registry;
+    s->conns.instance_id = s->instance_id;
     s->api.conf = conf;
     s->api.registry = s->registry;
     return s;

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 
 import {
-    connect, connectAuthed, httpGet, httpRequest, mintToken, rawSocket, startServer,
+    connect, connectAuthed, httpGet, httpRequest, mintToken, rawSocket, sleep, startServer, waitFor,
 } from '../lib/server.mjs';
 
 test('startup logs the listening line with host, port, instance and engine', async (t) => {
@@ -113,4 +113,43 @@ test('token_secret on the command line wins over OBJCAST_TOKEN_SECRET', async (t
     const other = await connect(s);
     other.send({ type: 'objcast_auth', token: mintToken({ sub: 'env-user' }, 'x'.repeat(40)) });
     assert.equal((await other.next()).payload.code, 'unauthorized');
+});
+
+test('each connection logs one info line when it authenticates and one when it closes, with user, workspace, instance and why', async (t) => {
+    const s = await startServer({ t, conf: { log_level: 'info' } });
+    const a = await connectAuthed(s, { sub: 'alice', ws: 7 });
+    const b = await connectAuthed(s, { sub: 'bob', ws: 7 });
+    a.close(1000);
+    await a.closed(2000);
+    b.destroy();
+    const lines = () => s.stdout().split('\n').filter((l) => / info pid=\d+ connection /.test(l));
+    await waitFor(() => lines().length === 4, 3000, 'four connection lines');
+    const [openA, openB] = lines().filter((l) => l.includes('connection opened'));
+    assert.match(openA, new RegExp(`connection opened id=\\d+ user=alice ws=7 instance=${s.instance} loopback=1$`));
+    assert.match(openB, /user=bob ws=7/);
+    const closeA = lines().find((l) => l.includes('connection closed') && l.includes('user=alice'));
+    assert.match(closeA, /code=1000 reason="the client closed"$/);
+    const closeB = lines().find((l) => l.includes('connection closed') && l.includes('user=bob'));
+    assert.match(closeB, /code=0 reason="the client went away"$/);
+});
+
+test('connection lines are rate-limited: 20 a second after a burst of 200, and the next line written counts those left out', async (t) => {
+    const s = await startServer({ t, conf: { log_level: 'info' } });
+    const t0 = Date.now();
+    const conns = [];
+    for (let i = 0; i < 300; i += 50) {
+        conns.push(...await Promise.all(Array.from({ length: 50 }, (_, k) => connectAuthed(s, { sub: `u${i + k}` }))));
+    }
+    for (const c of conns) c.destroy();
+    const count = () => s.stdout().split('\n').filter((l) => / connection (opened|closed) /.test(l)).length;
+    await waitFor(() => count() >= 200, 5000, 'the burst of 200 lines');
+    await sleep(300);
+    const allowed = 200 + Math.ceil((Date.now() - t0) / 1000 * 20) + 1;
+    assert.ok(count() <= allowed, `${count()} lines for 600 events in ${Date.now() - t0} ms: at most ${allowed}`);
+    await sleep(1000);
+    const late = await connectAuthed(s, { sub: 'late' });
+    await waitFor(() => s.stdout().includes('user=late'), 3000, 'the late line');
+    const line = s.stdout().split('\n').find((l) => l.includes('user=late'));
+    assert.match(line, /unlogged=\d+$/, 'it says how many were left out');
+    late.destroy();
 });
