@@ -578,6 +578,12 @@ enum http_route_result http_route(struct http_request *r, const struct http_env 
     if (strcmp(path, "/ws") == 0)
         return route_ws(r, env, out, keep_alive);
 
+    /* With the demo on, a first visit to the bare address finds its way. */
+    if (env->demo_token && readable && strcmp(path, "/") == 0) {
+        respond_file(out, env, "/index.html", *keep_alive, head, NULL);
+        return HTTP_ROUTE_RESPOND;
+    }
+
     if (strcmp(path, "/healthz") == 0 || strcmp(path, "/readyz") == 0 ||
         strcmp(path, "/metrics") == 0) {
         if (!readable) {

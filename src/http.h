@@ -10,9 +10,10 @@
  * HTTP/1.1 requests on the shared port: parsing request heads and bodies (with Debian's
  * libhttp-parser, which stays behind this file), the WebSocket upgrade check (Origin policy
  * from origin.c), and the small routes: /healthz, /readyz, /metrics, the bridge
- * (/objcast.js, /objcast.mjs) and, with demo on, the demo pages and token endpoints (minted
- * through http_env's callback). The server API's routes are api.c's. No socket I/O: the
- * connection feeds bytes in and writes what comes out; the only files read are static_dir's.
+ * (/objcast.js, /objcast.mjs) and, with demo on, a landing page at /, the demo pages and
+ * token endpoints (minted through http_env's callback). The server API's routes are api.c's.
+ * No socket I/O: the connection feeds bytes in and writes what comes out; the only files
+ * read are static_dir's.
  */
 
 /* A request head (request line and headers) longer than this gets 431. */

@@ -4,7 +4,8 @@ import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 
 import {
-    connect, connectAuthed, httpGet, httpRequest, mintToken, rawSocket, sleep, startServer, waitFor,
+    connect, connectAuthed, httpGet, httpRequest, mintToken, rawSocket, sleep, srcDir, startServer,
+    waitFor,
 } from '../lib/server.mjs';
 
 test('startup logs the listening line with host, port, instance and engine', async (t) => {
@@ -39,6 +40,19 @@ test('unknown path is 404', async (t) => {
     const s = await startServer({ t });
     assert.equal((await httpGet(s, '/no/such/thing')).status, 404);
     assert.equal((await httpGet(s, '/healthzz')).status, 404);
+});
+
+test('GET / is a landing page with the demo on (links to the demo and the health routes), 404 without', async (t) => {
+    const off = await startServer({ t });
+    assert.equal((await httpGet(off, '/')).status, 404);
+    const on = await startServer({ t, conf: { demo: 'yes', static_dir: `${srcDir}/web` } });
+    const res = await httpGet(on, '/');
+    assert.equal(res.status, 200);
+    assert.match(res.headers['content-type'], /^text\/html/);
+    for (const href of ['/demo/', '/healthz', '/readyz', '/metrics', '/objcast.js']) {
+        assert.ok(res.body.includes(`href="${href}"`), `links to ${href}`);
+    }
+    assert.doesNotMatch(res.body, /(src|href)="(https?:)?\/\//, 'no external assets');
 });
 
 test('POST /healthz is 405', async (t) => {
