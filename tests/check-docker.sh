@@ -14,6 +14,11 @@ if "$src/docker/render-haproxy.sh" | cmp -s - "$src/docker/haproxy.cfg"; then ok
     fail "docker/haproxy.cfg differs from docker/render-haproxy.sh's output"; fi
 if command -v haproxy >/dev/null && haproxy -c -q -f "$src/docker/haproxy.cfg"; then ok; else
     fail "haproxy -c rejects docker/haproxy.cfg (or haproxy is missing)"; fi
+# haproxy looks the instances' names up while it runs (a restarted container's new address)
+if grep -q '^resolvers system' "$src/docker/haproxy.cfg" &&
+    grep -q '^    parse-resolv-conf' "$src/docker/haproxy.cfg" &&
+    grep -q '^    default-server .* resolvers system' "$src/docker/haproxy.cfg"; then ok; else
+    fail "docker/haproxy.cfg must resolve the instances at run time (a resolvers section used by the servers)"; fi
 if "$objcastd" --check-config -c "$src/docker/objcast.conf" >/dev/null; then ok; else
     fail "objcastd --check-config rejects docker/objcast.conf"; fi
 for svc in redis objcast-1 objcast-2 objcast-3 haproxy; do
