@@ -389,9 +389,13 @@ export async function startNode({ t, redis, conf = {}, ...opts }) {
  * Starts `instances` objcastd sharing `redis` and one token secret. conf goes to every
  * instance; confs[i] (optional) to instance i only. Every instance gets a readable
  * instance_id (`<prefix>-<i+1>-<random>`) unless conf or confs[i] sets one. Resolves an
- * array of servers (startServer's objects) with .secret shared.
+ * array of servers (startServer's objects) with .secret shared, once each answers /readyz
+ * 200 (its Redis connections are up: a command sent before would be answered
+ * unavailable), unless ready is false.
  */
-export async function startCluster({ t, instances = 2, redis, conf = {}, confs = [], secret, idPrefix = 'it' }) {
+export async function startCluster({
+    t, instances = 2, redis, conf = {}, confs = [], secret, idPrefix = 'it', ready = true,
+}) {
     const sec = secret || randomSecret();
     const tag = crypto.randomBytes(3).toString('hex');
     const servers = [];
@@ -399,6 +403,7 @@ export async function startCluster({ t, instances = 2, redis, conf = {}, confs =
         const c = { instance_id: `${idPrefix}-${i + 1}-${tag}`, ...conf, ...(confs[i] || {}) };
         servers.push(await startNode({ t, redis, secret: sec, conf: c }));
     }
+    if (ready) for (const server of servers) await waitReady(server);
     return servers;
 }
 
