@@ -18,6 +18,8 @@
 // extension, and wire with / without.
 import zlib from 'node:zlib';
 
+import { prng } from '../../tests/integration/lib/prng.mjs';
+
 const opt = { minBytes: 512, json: false };
 for (let i = 2; i < process.argv.length; i++) {
     const a = process.argv[i];
@@ -26,17 +28,8 @@ for (let i = 2; i < process.argv.length; i++) {
     else throw new Error(`unknown argument ${a} (see the header of ${process.argv[1]})`);
 }
 
-// mulberry32: a small seeded generator, so every run builds the same documents
-function rng(seed) {
-    let a = seed >>> 0;
-    return () => {
-        a = (a + 0x6d2b79f5) >>> 0;
-        let t = a;
-        t = Math.imul(t ^ (t >>> 15), t | 1);
-        t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-        return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-    };
-}
+// a seeded generator, so every run builds the same documents
+const rng = prng;
 const pick = (r, xs) => xs[Math.floor(r() * xs.length)];
 
 // --- what objcastd does with one message ---------------------------------------------------
