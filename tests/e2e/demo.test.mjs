@@ -1,0 +1,62 @@
+// The demo space as a new user first sees it (issue 16): each test keeps one of the surprises
+// of a first run away.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+
+import { assertNoPageErrors, launchBrowser, openUser, screenshot, startStack, waitReceived } from './lib.mjs';
+
+const HD = { width: 1280, height: 720 };
+
+/* The user's log, oldest line first: [{text, cls}]. */
+async function logOf(user) {
+    return user.page.evaluate(() => [...document.querySelectorAll('#log li')].reverse().map((li) => ({
+        text: li.textContent, cls: li.className,
+    })));
+}
+
+/* Asserts that the log has no line about an error and the page recorded none. */
+async function assertNoErrorLogged(user, when) {
+    const lines = (await logOf(user)).filter((l) => /error/i.test(l.text));
+    assert.deepStrictEqual(lines, [], `${user.name} ${when}: no error in the log`);
+    assert.deepStrictEqual(await user.page.evaluate(() => window.demo.errors), [], `${user.name} ${when}: no error event`);
+}
+
+test('a normal load of two users logs no error', async (t) => {
+    const stack = await startStack(t);
+    const browser = await launchBrowser(t);
+    const alice = await openUser(browser, stack, 'Alice', { query: '&host=1', viewport: HD });
+    const bob = await openUser(browser, stack, 'Bob', { viewport: HD });
+    // each page sees the other on the hidden object: the start is over
+    for (const [u, other] of [[alice, bob], [bob, alice]]) {
+        await u.page.waitForSelector(`#space .avatar.other[data-user-id="${other.userId}"]`, { timeout: 5000 });
+    }
+
+    // --- the load: the plugins' first requests come out of range, which is no error ---------
+    for (const u of [alice, bob]) {
+        await assertNoErrorLogged(u, 'after the load');
+        const notYet = await u.page.evaluate(() => window.demo.notYet.map((e) => [e.objectId, e.request, e.fromPlugin]));
+        assert.deepStrictEqual(notYet.sort(), [['chat', 'ovice_get_participants', true], ['notes', 'ovice_get_participants', true]],
+            `${u.name}: only the plugins' first requests were answered not_subscribed`);
+    }
+
+    // --- walking up, joining, chatting and walking off: still none --------------------------
+    for (const u of [alice, bob]) await u.walk('both');
+    for (const u of [alice, bob]) {
+        await waitReceived(u, 'chat', (m) => m.type === 'ovice_participants', 'the participants, once on the chat');
+        await waitReceived(u, 'notes', (m) => m.type === 'ovice_saved_data', 'the board, once by the notes');
+    }
+    await alice.clickTitle('chat');
+    await alice.frame('chat').fill('#msg', 'hello');
+    await alice.frame('chat').click('#send');
+    await waitReceived(bob, 'chat', (m) => m.type === 'ovice_message' && m.payload.event === 'chat', 'Alice\'s line');
+    for (let i = 0; i < 3; i++) {
+        await bob.walk('far');
+        await bob.walk('both');
+    }
+    await waitReceived(bob, 'chat', (m) => m.type === 'ovice_participants', 'the participants, back on the chat',
+        { from: (await bob.received('chat')).findLastIndex((m) => m.type === 'ovice_participant_subscribed' && m.payload.isSelf) });
+    for (const u of [alice, bob]) await assertNoErrorLogged(u, 'after walking');
+
+    await screenshot(bob, 'demo-log-bob.png');
+    assertNoPageErrors(alice, bob);
+});
