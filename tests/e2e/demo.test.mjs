@@ -7,10 +7,10 @@ import { assertNoPageErrors, launchBrowser, openUser, screenshot, startStack, wa
 
 const HD = { width: 1280, height: 720 };
 
-/* The user's log, oldest line first: [{text, cls}]. */
+/* The user's log, oldest line first: [{n (the number shown), text, cls}]. */
 async function logOf(user) {
     return user.page.evaluate(() => [...document.querySelectorAll('#log li')].reverse().map((li) => ({
-        text: li.textContent, cls: li.className,
+        n: li.querySelector('.n')?.textContent, text: li.querySelector('.t')?.textContent, cls: li.className,
     })));
 }
 
@@ -21,7 +21,7 @@ async function assertNoErrorLogged(user, when) {
     assert.deepStrictEqual(await user.page.evaluate(() => window.demo.errors), [], `${user.name} ${when}: no error event`);
 }
 
-test('a normal load of two users logs no error', async (t) => {
+test('a normal load of two users logs no error, and the log\'s numbers show whole', async (t) => {
     const stack = await startStack(t);
     const browser = await launchBrowser(t);
     const alice = await openUser(browser, stack, 'Alice', { query: '&host=1', viewport: HD });
@@ -57,6 +57,21 @@ test('a normal load of two users logs no error', async (t) => {
         { from: (await bob.received('chat')).findLastIndex((m) => m.type === 'ovice_participant_subscribed' && m.payload.isSelf) });
     for (const u of [alice, bob]) await assertNoErrorLogged(u, 'after walking');
 
+    // --- the numbers: one per line, counting up, each whole inside the log ------------------
+    const lines = await logOf(bob);
+    assert.ok(lines.length >= 12, `enough lines for two digits (${lines.length})`);
+    assert.deepStrictEqual(lines.map((l) => l.n), lines.map((_, i) => String(i + 1)), 'numbered 1, 2, ... from the oldest');
+    const cut = await bob.page.evaluate(() => {
+        const log = document.querySelector('#log');
+        const r = log.getBoundingClientRect();
+        const left = r.left + log.clientLeft;
+        const right = left + log.clientWidth;
+        return [...log.querySelectorAll('li .n')].filter((n) => {
+            const b = n.getBoundingClientRect();
+            return b.left < left - 0.5 || b.right > right + 0.5 || n.scrollWidth > n.clientWidth;
+        }).map((n) => n.textContent);
+    });
+    assert.deepStrictEqual(cut, [], 'no number is cut');
     await screenshot(bob, 'demo-log-bob.png');
     assertNoPageErrors(alice, bob);
 });

@@ -56,11 +56,23 @@ const demo = {
 };
 window.demo = demo;
 
-/* Adds a line on top of the log; cls 'quiet' for lines that report nothing wrong. */
+let logCount = 0; // log lines so far: each line keeps its number, the newest is on top
+
+/*
+ * Adds a line on top of the log. Its number is an element of its own that grows with its
+ * digits (a list marker in a fixed padding was cut from 10 on); cls 'quiet' for lines that
+ * report nothing wrong.
+ */
 function logLine(text, cls) {
     const li = document.createElement('li');
     if (cls) li.className = cls;
-    li.textContent = `${new Date().toLocaleTimeString()} ${text}`;
+    const n = document.createElement('span');
+    n.className = 'n';
+    n.textContent = String(++logCount);
+    const t = document.createElement('span');
+    t.className = 't';
+    t.textContent = `${new Date().toLocaleTimeString()} ${text}`;
+    li.append(n, t);
     const log = $('#log');
     log.prepend(li);
     while (log.children.length > 80) log.lastChild.remove();
