@@ -75,3 +75,42 @@ test('a normal load of two users logs no error, and the log\'s numbers show whol
     await screenshot(bob, 'demo-log-bob.png');
     assertNoPageErrors(alice, bob);
 });
+
+/* How far the page reaches beyond the window: {x, y} in px (0: it fits). */
+async function overflowOf(user) {
+    return user.page.evaluate(() => {
+        const d = document.documentElement;
+        return { x: d.scrollWidth - d.clientWidth, y: d.scrollHeight - d.clientHeight };
+    });
+}
+
+test('the page fits the window: exactly 1280x720, and other common sizes', async (t) => {
+    const stack = await startStack(t);
+    const browser = await launchBrowser(t);
+    const alice = await openUser(browser, stack, 'Alice', { query: '&host=1', viewport: HD });
+    const bob = await openUser(browser, stack, 'Bob', { viewport: HD });
+    assert.deepStrictEqual(await overflowOf(alice), { x: 0, y: 0 }, 'no scrollbar at 1280x720 after the load');
+    // by both objects, joined to the chat: the panels list people
+    for (const u of [alice, bob]) await u.walk('both');
+    await alice.clickTitle('chat');
+    await bob.page.waitForSelector(`#panel-chat li[data-id="${alice.userId}"][data-status="joined"]`);
+    await alice.page.waitForSelector(`#panel-notes li[data-id="${bob.userId}"]`);
+    for (const u of [alice, bob]) {
+        // no vertical scrollbar either: where scrollbars take room, one would make the page too wide
+        assert.deepStrictEqual(await overflowOf(u), { x: 0, y: 0 }, `${u.name}: no scrollbar at 1280x720`);
+    }
+    const panel = await alice.page.evaluate(() => {
+        const r = document.querySelector('#panel').getBoundingClientRect();
+        return { top: r.top, right: r.right };
+    });
+    assert.ok(panel.right <= HD.width && panel.top < 100, `the panel beside the floor, inside the window (${JSON.stringify(panel)})`);
+    await screenshot(alice, 'demo-1280x720-alice.png');
+
+    // 1265: 1280 less a classic scrollbar; 1024: the floor and its margins exactly
+    for (const size of [[1265, 720], [1280, 800], [1366, 768], [1440, 900], [1536, 864], [1920, 1080], [1024, 768]]) {
+        await alice.page.setViewportSize({ width: size[0], height: size[1] });
+        const o = await overflowOf(alice);
+        assert.equal(o.x, 0, `no horizontal scrollbar at ${size.join('x')} (${o.x} px too wide)`);
+    }
+    assertNoPageErrors(alice, bob);
+});
