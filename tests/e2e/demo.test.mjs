@@ -114,3 +114,41 @@ test('the page fits the window: exactly 1280x720, and other common sizes', async
     }
     assertNoPageErrors(alice, bob);
 });
+
+/* Whether two DOMRect-like boxes share any area. */
+function overlap(a, b) {
+    return a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom;
+}
+
+test('the poke banner covers no chat line', async (t) => {
+    const stack = await startStack(t);
+    const browser = await launchBrowser(t);
+    const alice = await openUser(browser, stack, 'Alice', { query: '&host=1', viewport: HD });
+    const bob = await openUser(browser, stack, 'Bob', { viewport: HD });
+    await alice.walk('chat');
+    await waitReceived(alice, 'chat', (m) => m.type === 'ovice_participants', 'the participants');
+    await bob.walk('chat');
+    await bob.frame('chat').waitForSelector(`#people .poke[data-id="${alice.userId}"]`);
+    await bob.frame('chat').fill('#msg', 'hello Alice');
+    await bob.frame('chat').click('#send');
+    const chat = alice.frame('chat');
+    await chat.waitForSelector('#log li:has-text("hello Alice")');
+
+    await bob.frame('chat').click(`#people .poke[data-id="${alice.userId}"]`);
+    await chat.waitForSelector('#poked:has-text("Bob poked you!")', { state: 'visible' });
+    const boxes = await chat.evaluate(() => {
+        const box = (el) => {
+            const r = el.getBoundingClientRect();
+            return { left: r.left, right: r.right, top: r.top, bottom: r.bottom, text: el.textContent };
+        };
+        return { poked: box(document.querySelector('#poked')), log: box(document.querySelector('#log')),
+            lines: [...document.querySelectorAll('#log li')].map(box) };
+    });
+    assert.ok(boxes.lines.length >= 2, `lines in the chat: ${boxes.lines.map((l) => l.text)}`);
+    for (const line of boxes.lines) {
+        assert.ok(!overlap(boxes.poked, line), `the banner ${JSON.stringify(boxes.poked)} covers no line: ${JSON.stringify(line)}`);
+    }
+    assert.ok(boxes.lines[0].top >= boxes.log.top, 'the first line is in view');
+    await screenshot(alice, 'demo-poked-alice.png');
+    assertNoPageErrors(alice, bob);
+});
