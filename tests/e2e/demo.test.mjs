@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { assertNoPageErrors, launchBrowser, openUser, screenshot, startStack, waitReceived } from './lib.mjs';
+import { assertNoPageErrors, launchBrowser, openUser, screenshot, startStack, waitFor, waitReceived } from './lib.mjs';
 
 const HD = { width: 1280, height: 720 };
 
@@ -150,5 +150,76 @@ test('the poke banner covers no chat line', async (t) => {
     }
     assert.ok(boxes.lines[0].top >= boxes.log.top, 'the first line is in view');
     await screenshot(alice, 'demo-poked-alice.png');
+    assertNoPageErrors(alice, bob);
+});
+
+/* What the user's notes board shows: {notes: [text, ...] in board order, removable, readonly, status}. */
+async function boardOf(user) {
+    return user.frame('notes').evaluate(() => ({
+        notes: [...document.querySelectorAll('#board .note .text')].map((e) => e.textContent),
+        removable: [...document.querySelectorAll('#board .note button')].filter((b) => b.offsetParent !== null).length,
+        readonly: document.body.classList.contains('readonly'),
+        status: document.querySelector('#status').textContent,
+    }));
+}
+
+/* Waits until the user's board satisfies pred; returns it. */
+async function waitBoard(user, pred, what, timeoutMs = 8000) {
+    let last = null;
+    try {
+        await waitFor(async () => pred(last = await boardOf(user)), timeoutMs, `${user.name}'s board: ${what}`, 50);
+    } catch (e) {
+        e.message += ` (shows ${JSON.stringify(last)})`;
+        throw e;
+    }
+    return last;
+}
+
+async function addNote(user, text) {
+    await user.frame('notes').fill('#text', text);
+    await user.frame('notes').click('#add');
+}
+
+test('the notes board shows what the user may see: editable joined, read-only in range, nothing away', async (t) => {
+    const stack = await startStack(t);
+    const browser = await launchBrowser(t);
+    const alice = await openUser(browser, stack, 'Alice', { viewport: HD });
+    const bob = await openUser(browser, stack, 'Bob', { viewport: HD });
+    await alice.walk('notes');
+    await alice.clickTitle('notes');
+    await waitBoard(alice, (b) => !b.readonly, 'editable once joined');
+    await addNote(alice, 'Buy milk');
+    await waitBoard(alice, (b) => b.status.startsWith('saved at'), 'the note saved');
+
+    // --- in range, not joined: the notes, read-only, and a hint saying so -------------------
+    await bob.walk('notes');
+    let b = await waitBoard(bob, (x) => x.notes.length === 1, 'the note, in range');
+    assert.deepStrictEqual(b.notes, ['Buy milk']);
+    assert.ok(b.readonly, 'read-only');
+    assert.equal(b.removable, 0, 'no remove button');
+    assert.match(b.status, /read-only: join the object to add or remove notes/);
+
+    // --- out of range: no notes, and "walk closer" ------------------------------------------
+    await bob.walk('far');
+    b = await waitBoard(bob, (x) => x.status === 'walk closer to see the board', 'walk closer');
+    assert.deepStrictEqual(b.notes, [], 'no notes while away');
+    // a note added meanwhile is there on the way back
+    await addNote(alice, 'Call Carol');
+    await waitBoard(alice, (x) => x.notes.length === 2 && x.status.startsWith('saved at'), 'two notes saved');
+    await bob.walk('notes');
+    b = await waitBoard(bob, (x) => x.notes.length === 2, 'both notes, back in range');
+    assert.deepStrictEqual([...b.notes].sort(), ['Buy milk', 'Call Carol']);
+
+    // --- joined: editable, no hint; left again: read-only -----------------------------------
+    await bob.clickTitle('notes');
+    b = await waitBoard(bob, (x) => !x.readonly, 'editable once joined');
+    assert.equal(b.removable, 2, 'a remove button per note');
+    assert.doesNotMatch(b.status, /read-only/);
+    await bob.clickTitle('notes');
+    b = await waitBoard(bob, (x) => x.readonly, 'read-only once left');
+    assert.equal(b.removable, 0, 'no remove button once left');
+    assert.match(b.status, /read-only/);
+    assert.deepStrictEqual([...b.notes].sort(), ['Buy milk', 'Call Carol'], 'the notes stay in view while in range');
+    await screenshot(bob, 'demo-notes-readonly-bob.png');
     assertNoPageErrors(alice, bob);
 });
