@@ -223,3 +223,51 @@ test('the notes board shows what the user may see: editable joined, read-only in
     await screenshot(bob, 'demo-notes-readonly-bob.png');
     assertNoPageErrors(alice, bob);
 });
+
+test('the notes keep their order (creation time, then id) across a reload and an objcastd restart', async (t) => {
+    const stack = await startStack(t);
+    const browser = await launchBrowser(t);
+    const alice = await openUser(browser, stack, 'Alice', { viewport: HD });
+    const bob = await openUser(browser, stack, 'Bob', { viewport: HD });
+    await alice.walk('notes');
+    await alice.clickTitle('notes');
+    await waitBoard(alice, (b) => !b.readonly, 'editable once joined');
+    // A board whose keys are not in creation order, as the store may give it back; two notes
+    // of the same second go by id.
+    const note = (text, at) => ({ text, color: '#fff3a3', by: 'Alice', at });
+    await alice.pluginPost('notes', {
+        type: 'ovice_save_and_emit_data',
+        payload: { 'n-3': note('third', 1700000200), 'n-9': note('fourth', 1700000300),
+            'n-7': note('first', 1700000100), 'n-2': note('second', 1700000200) },
+    });
+    await waitBoard(alice, (b) => b.notes.length === 4, 'the four notes');
+    await addNote(alice, 'typed last');
+    const want = ['first', 'second', 'third', 'fourth', 'typed last'];
+    const allFive = (b) => b.notes.length === want.length;
+    assert.deepStrictEqual((await waitBoard(alice, allFive, 'five notes')).notes, want, 'Alice: oldest first');
+    await bob.walk('notes');
+    assert.deepStrictEqual((await waitBoard(bob, allFive, 'five notes')).notes, want, 'Bob: the same order');
+
+    // --- a reload ---------------------------------------------------------------------------
+    async function reload(u) {
+        await u.page.reload();
+        await u.page.waitForFunction(() => window.demo && window.demo.client && window.demo.client.state === 'open',
+            null, { timeout: 10000 });
+        await waitFor(async () => u.page.frame({ name: 'plugin-notes' })?.evaluate(() => Array.isArray(window.received))
+            .catch(() => false), 10000, `${u.name}'s notes plugin to load again`);
+        await u.walk('notes');
+    }
+    await reload(bob);
+    assert.deepStrictEqual((await waitBoard(bob, allFive, 'five notes after a reload')).notes, want, 'Bob after a reload');
+
+    // --- an objcastd restart (Redis keeps the board) ----------------------------------------
+    await stack.killObjcastd();
+    await stack.startObjcastd();
+    await alice.page.waitForFunction(() => window.demo.client.state === 'open', null, { timeout: 15000 });
+    await reload(bob);
+    assert.deepStrictEqual((await waitBoard(bob, allFive, 'five notes after the restart')).notes, want, 'Bob after the restart');
+    await waitFor(() => alice.page.evaluate(() => window.demo.on.notes === true), 10000, 'Alice back on the notes');
+    assert.deepStrictEqual((await boardOf(alice)).notes, want, 'Alice after the restart');
+    await screenshot(bob, 'demo-notes-order-bob.png');
+    assertNoPageErrors(alice, bob);
+});
