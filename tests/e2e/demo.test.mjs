@@ -1,5 +1,5 @@
-// The demo space as a new user first sees it (issue 16): each test keeps one of the surprises
-// of a first run away.
+// The demo space as a new user first sees it (issue 16): the tests below keep the surprises of
+// a first run away, one or two each.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
