@@ -134,7 +134,8 @@ export async function launchBrowser(t) {
  * page's URL), origin (where the page is loaded from, default stack.hostOrigin: e.g. a relay
  * in front of objcastd; the demo's token endpoint builds the WebSocket URL from the Host
  * header, so the page connects there too), beforeGoto(page) (called before the page loads,
- * e.g. to open a DevTools session). Resolves a User:
+ * e.g. to open a DevTools session), viewport ({width, height}, default 1420x720). Resolves a
+ * User:
  *   page, context, name, userId, info (the /demo/token answer)
  *   frame(objectId)      the plugin iframe's Frame ("notes" or "chat")
  *   received(objectId)   what that plugin received (the messages, in order)
@@ -142,8 +143,9 @@ export async function launchBrowser(t) {
  *   clickTitle(objectId) clicks the object's title (join / leave)
  * Page errors fail the test at the end (pageErrors).
  */
-export async function openUser(browser, stack, name, { query = '', origin = stack.hostOrigin, beforeGoto } = {}) {
-    const context = await browser.newContext({ viewport: { width: 1420, height: 720 } });
+export async function openUser(browser, stack, name,
+    { query = '', origin = stack.hostOrigin, beforeGoto, viewport = { width: 1420, height: 720 } } = {}) {
+    const context = await browser.newContext({ viewport });
     const page = await context.newPage();
     const pageErrors = [];
     page.on('pageerror', (e) => pageErrors.push(`${name}: ${e.message}`));
