@@ -515,6 +515,17 @@ int http_host_is_loopback(const char *host)
 }
 
 /* The demo: its pages and the token endpoints, loopback clients only. */
+/* An Origin of a page on this machine: http or https, a loopback host, any port. */
+static int origin_is_loopback(const char *origin)
+{
+    if (!origin)
+        return 0;
+    const char *authority = strncmp(origin, "http://", 7) == 0    ? origin + 7
+                            : strncmp(origin, "https://", 8) == 0 ? origin + 8
+                                                                   : NULL;
+    return authority && !strchr(authority, '/') && http_host_is_loopback(authority);
+}
+
 static enum http_route_result route_demo(const struct http_request *r, const struct http_env *env,
                                          struct buf *out, int keep_alive, int head)
 {
@@ -539,10 +550,16 @@ static enum http_route_result route_demo(const struct http_request *r, const str
                      keep_alive, NULL, head);
         return HTTP_ROUTE_RESPOND;
     }
-    struct buf json = {0};
+    struct buf json = {0}, headers = {0};
     int status = env->demo_token(env->privdata, kind, r, &json);
+    buf_append_str(&headers, "Cache-Control: no-store\r\nVary: Origin\r\n");
+    /* A plugin author's own host page on another local port may fetch tokens too (the
+     * playground, docs/plugins.md); a page of any other site may not read them. */
+    if (origin_is_loopback(r->origin))
+        buf_printf(&headers, "Access-Control-Allow-Origin: %s\r\n", r->origin);
     http_respond(out, status, "application/json", json.p ? json.p : "", json.len, keep_alive,
-                 "Cache-Control: no-store\r\n", head);
+                 headers.p, head);
+    buf_free(&headers);
     buf_free(&json);
     return HTTP_ROUTE_RESPOND;
 }

@@ -246,6 +246,25 @@ test('demo token endpoint: a Host that is not a loopback name is refused (DNS re
     assert.equal((await httpGet(s, '/demo/', { Host: 'evil.example' })).status, 200);
 });
 
+test('demo token endpoint: a page on this machine (a loopback Origin, any port) may read the answer across origins; other sites may not', async (t) => {
+    const s = await startServer({ t, conf: { demo: 'yes' } });
+    const host = { Host: `localhost:${s.port}` };
+    for (const origin of ['http://localhost:5173', 'http://127.0.0.1:3000', 'https://localhost', 'http://[::1]:8000']) {
+        for (const p of ['/demo/token?name=A', '/demo/object-token?objectId=L1&userId=u']) {
+            const res = await httpGet(s, p, { ...host, Origin: origin });
+            assert.equal(res.status, 200);
+            assert.equal(res.headers['access-control-allow-origin'], origin, `${p} from ${origin}`);
+            assert.match(res.headers.vary, /Origin/);
+        }
+    }
+    for (const origin of ['https://evil.example', 'http://localhost.evil.example', 'null',
+        'http://localhost:5173/x', 'ftp://localhost', 'http://127.0.0.1.nip.io']) {
+        const res = await httpGet(s, '/demo/token?name=A', { ...host, Origin: origin });
+        assert.equal(res.headers['access-control-allow-origin'], undefined, `no CORS for ${origin}`);
+    }
+    assert.equal((await httpGet(s, '/demo/token', host)).headers['access-control-allow-origin'], undefined);
+});
+
 test('demo token endpoint: loopback Hosts get tokens; object tokens carry ws; a userId gets its own token again', async (t) => {
     const s = await startServer({ t, conf: { demo: 'yes' } });
     for (const host of [`localhost:${s.port}`, 'localhost', 'LocalHost', `127.0.0.1:${s.port}`, '127.3.4.5',
