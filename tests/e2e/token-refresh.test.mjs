@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { httpGet } from '../integration/lib/server.mjs';
+import { httpGet, waitFor } from '../integration/lib/server.mjs';
 import { assertNoPageErrors, launchBrowser, openUser, sleep, startStack, waitReceived } from './lib.mjs';
 
 const TTL = 4;
@@ -38,6 +38,10 @@ test('short tokens: the bridge refreshes them and the plugin stays connected acr
     }
 
     for (const u of [alice, bob]) {
+        // A refresh may be on its way at this moment (the token function called, its
+        // objcast_refreshed not back yet): let it land before counting.
+        await waitFor(() => u.page.evaluate(() => window.demo.tokens === 1 + window.demo.refreshes.length),
+            3000, `${u.name}: a refresh in flight to land`);
         const d = await u.page.evaluate(() => ({
             states: window.demo.states, refreshes: window.demo.refreshes, tokens: window.demo.tokens,
             errors: window.demo.errors, exp: window.demo.user.exp,
