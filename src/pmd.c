@@ -301,39 +301,35 @@ void pmd_release(void)
 enum pmd_inflate_result pmd_inflate(struct pmd_inflater *z, const uint8_t *in, size_t len,
                                     struct buf *out, size_t max)
 {
-    if (z->ended || out->len > max)
-        return z->ended ? PMD_INFLATE_OK : PMD_INFLATE_TOO_BIG;
-    while (len > 0) {
-        /* Feed at most UINT_MAX at a time; a frame's bytes arrive in reads far smaller. */
-        uInt feed = len > UINT_MAX ? UINT_MAX : (uInt)len;
-        z->z.next_in = (Bytef *)in;
-        z->z.avail_in = feed;
-        for (;;) {
-            size_t room = max + 1 - out->len; /* one byte past the limit tells it is crossed */
-            if (room > INFLATE_CHUNK)
-                room = INFLATE_CHUNK;
-            buf_reserve(out, room);
-            z->z.next_out = (Bytef *)out->p + out->len;
-            z->z.avail_out = (uInt)room;
-            int rc = inflate(&z->z, Z_SYNC_FLUSH);
-            out->len += room - z->z.avail_out;
-            out->p[out->len] = '\0';
-            if (out->len > max)
-                return PMD_INFLATE_TOO_BIG;
-            if (rc == Z_STREAM_END) {
-                z->ended = 1;
-                return PMD_INFLATE_OK;
-            }
-            if (rc != Z_OK && rc != Z_BUF_ERROR)
-                return PMD_INFLATE_BAD;
-            /* Input used up and the output not full: nothing more to make from it. */
-            if (z->z.avail_in == 0 && z->z.avail_out > 0)
-                break;
-            if (rc == Z_BUF_ERROR && z->z.avail_in > 0 && z->z.avail_out > 0)
-                return PMD_INFLATE_BAD; /* no progress with room and input: cannot happen */
+    if (z->ended)
+        return PMD_INFLATE_OK;
+    /* zlib counts input in unsigned ints; a compressed message is far smaller (at most
+     * WS_DEFLATED_MAX of max_frame_bytes, itself at most 128 MiB). */
+    if (out->len > max || len > UINT_MAX)
+        return PMD_INFLATE_TOO_BIG;
+    z->z.next_in = (Bytef *)in;
+    z->z.avail_in = (uInt)len;
+    for (;;) {
+        size_t room = max + 1 - out->len; /* one byte past the limit tells it is crossed */
+        if (room > INFLATE_CHUNK)
+            room = INFLATE_CHUNK;
+        buf_reserve(out, room);
+        z->z.next_out = (Bytef *)out->p + out->len;
+        z->z.avail_out = (uInt)room;
+        int rc = inflate(&z->z, Z_SYNC_FLUSH);
+        out->len += room - z->z.avail_out;
+        out->p[out->len] = '\0';
+        if (out->len > max)
+            return PMD_INFLATE_TOO_BIG;
+        if (rc == Z_STREAM_END) {
+            z->ended = 1;
+            return PMD_INFLATE_OK;
         }
-        in += feed;
-        len -= feed;
+        if (rc != Z_OK && rc != Z_BUF_ERROR)
+            return PMD_INFLATE_BAD;
+        /* Room left over: everything this input makes is made. Input left too would mean
+         * inflate() stopped without a reason; refuse rather than spin. */
+        if (z->z.avail_out > 0)
+            return z->z.avail_in == 0 ? PMD_INFLATE_OK : PMD_INFLATE_BAD;
     }
-    return PMD_INFLATE_OK;
 }

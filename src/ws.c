@@ -6,6 +6,7 @@
 
 #include "base64.h"
 #include "metrics.h"
+#include "pmd.h"
 #include "utf8.h"
 
 /* RFC 6455 section 1.3: appended to Sec-WebSocket-Key before hashing. */

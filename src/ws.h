@@ -6,7 +6,6 @@
 
 #include "buf.h"
 #include "payload.h"
-#include "pmd.h"
 
 /*
  * RFC 6455 codec, server side. No I/O: the connection layer feeds received bytes into a

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "pmd.h"
 #include "unit.h"
 #include "utf8.h"
 #include "ws.h"
