@@ -367,7 +367,6 @@ static enum http_route_result route_ws(struct http_request *r, const struct http
     /* permessage-deflate (RFC 7692) when the client offers it and the conf allows; an
      * offer objcast cannot accept is declined by leaving the header out (section 5). */
     struct pmd_agreed agreed;
-    r->ws_deflate_bits = 0;
     if (env->conf->compression && r->ws_extensions) {
         struct buf ext = {0};
         if (pmd_negotiate(r->ws_extensions, strlen(r->ws_extensions), &ext, &agreed)) {
@@ -514,7 +513,6 @@ int http_host_is_loopback(const char *host)
     return inet_pton(AF_INET, name, &a4) == 1 && (ntohl(a4.s_addr) >> 24) == 127;
 }
 
-/* The demo: its pages and the token endpoints, loopback clients only. */
 /* An Origin of a page on this machine: http or https, a loopback host, any port. */
 static int origin_is_loopback(const char *origin)
 {
@@ -526,6 +524,7 @@ static int origin_is_loopback(const char *origin)
     return authority && !strchr(authority, '/') && http_host_is_loopback(authority);
 }
 
+/* The demo: its pages and the token endpoints, loopback clients only. */
 static enum http_route_result route_demo(const struct http_request *r, const struct http_env *env,
                                          struct buf *out, int keep_alive, int head)
 {
