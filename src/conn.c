@@ -183,20 +183,20 @@ static void log_conn(struct conn *c, const char *what)
     const struct identity *id = c->session.id;
     if (!id || log_get_level() > LOG_LEVEL_INFO || !log_conn_allowed(c->set))
         return;
+    /* Opened: where from; closed: how and why. */
+    char how[192];
+    if (c->end)
+        snprintf(how, sizeof(how), "code=%u reason=\"%s\"", c->close_code, c->end);
+    else
+        snprintf(how, sizeof(how), "loopback=%d", c->peer_loopback);
     char unlogged[40] = "";
     if (c->set->log_skipped)
         snprintf(unlogged, sizeof(unlogged), " unlogged=%llu",
                  (unsigned long long)c->set->log_skipped);
     c->set->log_skipped = 0;
-    const char *instance = c->set->instance_id ? c->set->instance_id : "";
-    if (c->end)
-        log_info("connection %s id=%llu user=%s ws=%s instance=%s code=%u reason=\"%s\"%s", what,
-                 (unsigned long long)c->id, id->user_key, id->ws_key, instance, c->close_code,
-                 c->end, unlogged);
-    else
-        log_info("connection %s id=%llu user=%s ws=%s instance=%s loopback=%d%s", what,
-                 (unsigned long long)c->id, id->user_key, id->ws_key, instance,
-                 c->peer_loopback, unlogged);
+    log_info("connection %s id=%llu user=%s ws=%s instance=%s %s%s", what,
+             (unsigned long long)c->id, id->user_key, id->ws_key,
+             c->set->instance_id ? c->set->instance_id : "", how, unlogged);
 }
 
 void conn_kill(struct conn *c)
