@@ -180,7 +180,8 @@ async function addNote(user, text) {
     await user.frame('notes').click('#add');
 }
 
-test('the notes board shows what the user may see: editable joined, read-only in range, nothing away', async (t) => {
+/* Alice and Bob at 1280x720, Alice joined on the notes object with the board editable. */
+async function aliceOnNotes(t) {
     const stack = await startStack(t);
     const browser = await launchBrowser(t);
     const alice = await openUser(browser, stack, 'Alice', { viewport: HD });
@@ -188,6 +189,11 @@ test('the notes board shows what the user may see: editable joined, read-only in
     await alice.walk('notes');
     await alice.clickTitle('notes');
     await waitBoard(alice, (b) => !b.readonly, 'editable once joined');
+    return { stack, alice, bob };
+}
+
+test('the notes board shows what the user may see: editable joined, read-only in range, nothing away', async (t) => {
+    const { alice, bob } = await aliceOnNotes(t);
     await addNote(alice, 'Buy milk');
     await waitBoard(alice, (b) => b.status.startsWith('saved at'), 'the note saved');
 
@@ -225,13 +231,7 @@ test('the notes board shows what the user may see: editable joined, read-only in
 });
 
 test('the notes keep their order (creation time, then id) across a reload and an objcastd restart', async (t) => {
-    const stack = await startStack(t);
-    const browser = await launchBrowser(t);
-    const alice = await openUser(browser, stack, 'Alice', { viewport: HD });
-    const bob = await openUser(browser, stack, 'Bob', { viewport: HD });
-    await alice.walk('notes');
-    await alice.clickTitle('notes');
-    await waitBoard(alice, (b) => !b.readonly, 'editable once joined');
+    const { stack, alice, bob } = await aliceOnNotes(t);
     // A board whose keys are not in creation order, as the store may give it back; two notes
     // of the same second go by id.
     const note = (text, at) => ({ text, color: '#fff3a3', by: 'Alice', at });
