@@ -68,3 +68,31 @@ build_in() {
     make -C "$dir" -j"$(nproc)" >/dev/null
     BUILD_DIR=$dir
 }
+
+# --- servers on this machine -----------------------------------------------------------
+
+# 0 when something accepts TCP connections on 127.0.0.1:$1.
+port_open() { (exec 2>/dev/null 3<>"/dev/tcp/127.0.0.1/$1"); }
+
+# The status code of GET $2 on 127.0.0.1:$1, or nothing.
+http_status() {
+    local line
+    line=$(
+        exec 2>/dev/null 3<>"/dev/tcp/127.0.0.1/$1" || exit 0
+        printf 'GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' "$2" >&3
+        timeout 2 head -n 1 <&3
+    ) 2>/dev/null || true
+    [[ $line =~ ^HTTP/1\.[01]\ ([0-9]{3}) ]] && echo "${BASH_REMATCH[1]}"
+}
+
+# Waits up to $2 seconds for the command "$3..." to succeed while pid $1 lives.
+wait_until() {
+    local pid=$1 secs=$2
+    shift 2
+    local deadline=$((SECONDS + secs))
+    until "$@"; do
+        kill -0 "$pid" 2>/dev/null || return 1
+        [ $SECONDS -lt $deadline ] || return 1
+        sleep 0.05
+    done
+}
