@@ -51,13 +51,13 @@ static void fail(struct ws_decoder *d, struct ws_event *ev, unsigned code, const
     ev->len = 0;
 }
 
-/* Drops the previous message's bytes (delivered by the previous call) before new input. */
-static void release_message(struct ws_decoder *d)
+/* Empties a buffer whose bytes were used; one that grew past WS_MSG_KEEP is freed. */
+static void release(struct buf *b)
 {
-    if (d->msg.cap > WS_MSG_KEEP)
-        buf_free(&d->msg);
+    if (b->cap > WS_MSG_KEEP)
+        buf_free(b);
     else
-        buf_reset(&d->msg);
+        buf_reset(b);
 }
 
 /* XORs n bytes of src with the frame's masking key into dst; offset is the position of src[0]
@@ -226,10 +226,7 @@ static int inflate_message(struct ws_decoder *d, struct ws_event *ev)
     if (r == PMD_INFLATE_OK)
         r = pmd_inflate(z, pmd_tail, PMD_TAIL_LEN, &d->msg, d->max_message);
     pmd_inflater_give(z);
-    if (d->zmsg.cap > WS_MSG_KEEP)
-        buf_free(&d->zmsg);
-    else
-        buf_reset(&d->zmsg);
+    release(&d->zmsg);
     d->compressed = 0;
     switch (r) {
     case PMD_INFLATE_OK:
@@ -364,7 +361,7 @@ size_t ws_decode(struct ws_decoder *d, const uint8_t *in, size_t len, struct ws_
     /* in_message is clear between messages, so the buffer only holds the text returned by
      * the previous call, whose payload is no longer valid. */
     if (!d->in_message)
-        release_message(d);
+        release(&d->msg);
 
     size_t used = 0;
     for (;;) {
