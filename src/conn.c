@@ -143,7 +143,8 @@ static void conn_set_state(struct conn *c, enum conn_state state)
     c->state = state;
 }
 
-/* Says why the connection ends, for its closing line; the first reason given stays. */
+/* Says why the connection ends, for its closing line; the first reason given stays (a
+ * close frame's, when the peer then goes away). */
 static void ending(struct conn *c, const char *why)
 {
     if (!c->end)
@@ -199,11 +200,11 @@ static void log_conn(struct conn *c, const char *what)
              c->set->instance_id ? c->set->instance_id : "", how, unlogged);
 }
 
-void conn_kill(struct conn *c)
+void conn_kill(struct conn *c, const char *why)
 {
     if (c->state == CONN_STATE_DEAD)
         return;
-    ending(c, "closed");
+    ending(c, why);
     conn_set_state(c, CONN_STATE_DEAD);
     event_del(c->rev);
     event_del(c->wev);
@@ -340,8 +341,7 @@ static int write_out(struct conn *c, int times)
             continue;
         if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
             log_debug("conn write failed id=%llu errno=%d", (unsigned long long)c->id, errno);
-            ending(c, "write failed");
-            conn_kill(c);
+            conn_kill(c, "write failed");
             return -1;
         }
         break;
@@ -442,8 +442,7 @@ static void session_send(struct session *s, struct payload *p)
         log_info("slow consumer closed id=%llu pending=%zu", (unsigned long long)c->id,
                  c->out.bytes);
         metrics.closes[METRICS_CLOSE_SLOW]++;
-        ending(c, "slow consumer");
-        conn_kill(c);
+        conn_kill(c, "slow consumer");
     }
 }
 
@@ -746,8 +745,7 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
             return;
         log_debug("conn peer gone id=%llu state=%s eof=%d", (unsigned long long)c->id,
                   state_name(c->state), n == 0);
-        ending(c, n == 0 ? "the client went away" : "connection reset");
-        conn_kill(c);
+        conn_kill(c, n == 0 ? "the client went away" : "connection reset");
         return;
     }
     c->last_rx_ms = now_ms(c);
@@ -820,7 +818,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
     case CONN_STATE_HTTP:
     case CONN_STATE_FLUSHING:
     case CONN_STATE_LINGER:
-        conn_kill(c);
+        conn_kill(c, c->state == CONN_STATE_HTTP ? "idle" : "closed");
         return;
     case CONN_STATE_DEAD:
         return;
@@ -839,8 +837,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
         if (c->last_rx_ms < c->ping_sent_ms) {
             log_info("ping timeout id=%llu", (unsigned long long)c->id);
             metrics.closes[METRICS_CLOSE_PING]++;
-            ending(c, "ping timeout");
-            conn_kill(c);
+            conn_kill(c, "ping timeout");
             return;
         }
         c->ping_sent_ms = 0;
@@ -974,7 +971,7 @@ void conn_set_free(struct conn_set *set)
 {
     struct conn *c;
     while ((c = TAILQ_FIRST(&set->conns)) != NULL)
-        conn_kill(c);
+        conn_kill(c, "server stopped");
     while ((c = TAILQ_FIRST(&set->dead)) != NULL)
         conn_free(c);
     if (set->reaper)

@@ -86,7 +86,8 @@ void conn_shutdown(struct conn *c);
 /* The connection after c in its set (for walking it while closing). */
 struct conn *conn_next(struct conn *c);
 
-/* Drops the connection at once (no close frame) and queues it for the reaper. */
-void conn_kill(struct conn *c);
+/* Drops the connection at once (no close frame) and queues it for the reaper; why (static
+ * text) goes in its closing log line unless a close frame already gave a reason. */
+void conn_kill(struct conn *c, const char *why);
 
 #endif

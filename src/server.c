@@ -142,7 +142,7 @@ static void on_shutdown_timeout(evutil_socket_t fd, short what, void *arg)
     struct conn *c;
     log_warn("shutdown timeout: dropping remaining connections");
     while ((c = TAILQ_FIRST(&s->conns.conns)) != NULL)
-        conn_kill(c);
+        conn_kill(c, "shutdown timeout");
     conn_set_reap(&s->conns);
     event_base_loopexit(s->base, NULL);
 }
