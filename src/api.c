@@ -5,10 +5,12 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "json.h"
 #include "proto.h"
 #include "registry.h"
+#include "status.h"
 #include "utf8.h"
 #include "util.h"
 
@@ -232,6 +234,57 @@ static void put_data(const struct api_env *env, const struct http_request *r, co
     data_doc_clear(&update);
 }
 
+/* --- status ------------------------------------------------------------------------------ */
+
+struct status_call {
+    const struct api_env *env;
+    api_done_fn done;
+    void *privdata;
+};
+
+static void got_overview(void *privdata, enum engine_status st, const struct engine_overview *o)
+{
+    struct status_call *c = privdata;
+    struct engine *e = c->env->engine;
+    struct buf self = {0}, b = {0};
+    buf_append_char(&self, '{');
+    if (e->stats)
+        e->stats(e->stats_privdata, &self);
+    buf_append_char(&self, '}');
+    struct status_input in = {
+        .self_id = c->env->instance_id,
+        .self = self.p,
+        .self_len = self.len,
+        .engine = e->ops->name,
+        .now = (long long)time(NULL),
+        .redis_up = e->ops->ready(e),
+        .cluster = o->cluster,
+        .latency_ms = st == ENGINE_OK ? o->latency_ms : -1,
+        .info = o->info,
+        .info_len = o->info_len,
+    };
+    if (st == ENGINE_OK) {
+        in.n = o->n;
+        in.entries = o->entries;
+        in.lens = o->lens;
+    }
+    status_render(&in, &b);
+    c->done(c->privdata, 200, b.p, b.len);
+    buf_free(&self);
+    buf_free(&b);
+    free(c);
+}
+
+/* Answers even while Redis is away: then with this instance alone, and Redis down. */
+static void status(const struct api_env *env, api_done_fn done, void *privdata)
+{
+    struct status_call *c = oc_malloc(sizeof(*c));
+    c->env = env;
+    c->done = done;
+    c->privdata = privdata;
+    env->engine->ops->overview(env->engine, got_overview, c);
+}
+
 /* The key is compared in constant time, so its bytes cannot be guessed one by one. */
 static int authorized(const struct api_env *env, const struct http_request *r)
 {
@@ -254,6 +307,13 @@ void api_handle(const struct api_env *env, const struct http_request *r, api_don
     }
     if (!authorized(env, r)) {
         reply_error(done, privdata, 401, "unauthorized", "Authorization: Bearer <api_key> needed");
+        return;
+    }
+    if (strcmp(r->path, "/api/v1/status") == 0) {
+        if (r->method == HTTP_METHOD_GET)
+            status(env, done, privdata);
+        else
+            reply_error(done, privdata, 405, "method_not_allowed", "GET only");
         return;
     }
     char *ws = NULL, *obj = NULL;

@@ -13,7 +13,9 @@
  *   PUT  /api/v1/workspaces/{ws}/objects/{obj}/data       body: the object; ?merge=true,
  *                                                          ?ifVersion=N
  *   POST /api/v1/workspaces/{ws}/objects/{obj}/broadcast  body: {event, message, source?}
- * with "Authorization: Bearer <api_key>". Answers are JSON; errors are
+ *   GET  /api/v1/status                                   every instance, Redis, the busiest
+ *                                                          objects (status.h)
+ * with "Authorization: Bearer <api_key>", from loopback too. Answers are JSON; errors are
  * {"error":{"code":C,"message":M}} with the protocol's codes.
  */
 
@@ -24,6 +26,8 @@ typedef void (*api_done_fn)(void *privdata, int status, const char *body, size_t
 struct api_env {
     const struct conf *conf;
     struct registry *registry;
+    struct engine *engine;   /* the status: its overview and this instance's entry */
+    const char *instance_id;
 };
 
 /* True when path belongs to the API. */

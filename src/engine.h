@@ -83,8 +83,8 @@ typedef void (*engine_deliver_fn)(void *privdata, const char *okey, const struct
 /* The engine was cut off and is back: envelopes of okey (NULL: of every object) may have
  * been missed, so its replica must be read again and the local entries stored again. */
 typedef void (*engine_reset_fn)(void *privdata, const char *okey);
-/* Appends this instance's stats as JSON members ("connections":N,...) for the instances
- * registry. */
+/* Appends this instance's entry of the instances registry as JSON members ("id":...,
+ * "connections":N,...; docs/operations.md, "Status"). */
 typedef void (*engine_stats_fn)(void *privdata, struct buf *out);
 typedef void (*engine_done_fn)(void *privdata, enum engine_status st);
 typedef void (*engine_data_fn)(void *privdata, enum engine_status st,
@@ -93,6 +93,20 @@ typedef void (*engine_data_fn)(void *privdata, enum engine_status st,
 typedef void (*engine_presence_fn)(void *privdata, enum engine_status st, size_t n,
                                    const char *const *instances,
                                    const struct participant *const *participants);
+
+/* The instances registry and Redis's health, for /api/v1/status (docs/operations.md,
+ * "Status"). Borrowed for the call. */
+struct engine_overview {
+    size_t n;                   /* the instances' entries, as each published its own */
+    const char *const *entries;
+    const size_t *lens;
+    int cluster;                /* Redis Cluster */
+    double latency_ms;          /* this read's round trip; -1 without Redis */
+    const char *info;           /* Redis's INFO answer (of the node read), NULL without */
+    size_t info_len;
+};
+typedef void (*engine_overview_fn)(void *privdata, enum engine_status st,
+                                   const struct engine_overview *o);
 
 /* A resume's read of an object's history: the object's epoch ("" when it has none yet) and
  * last offset, and the n messages after the offset asked for that the history still holds,
@@ -132,6 +146,9 @@ struct engine_ops {
      * confirmed: every message published after the read is delivered after the subscribe. */
     void (*history)(struct engine *e, const char *okey, long long after, size_t max_bytes,
                     engine_history_fn cb, void *privdata);
+    /* The instances registry and the engine's health. Engine memory has no registry: it
+     * answers with no entries. */
+    void (*overview)(struct engine *e, engine_overview_fn cb, void *privdata);
 };
 
 /* The common part of every engine; implementations embed it first. */
@@ -150,9 +167,9 @@ struct engine {
 struct engine *engine_memory_new(const struct conf *conf, const char *instance_id);
 
 struct event_base;
-/* engine_redis.c: Redis pub/sub and hashes (docs/operations.md, "Redis"), shared by instances.
- * listen_addr is published in the instances registry. */
+/* engine_redis.c: Redis pub/sub and hashes (docs/operations.md, "Redis"), shared by
+ * instances. */
 struct engine *engine_redis_new(struct event_base *base, const struct conf *conf,
-                                const char *instance_id, const char *listen_addr);
+                                const char *instance_id);
 
 #endif

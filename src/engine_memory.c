@@ -415,6 +415,12 @@ static void mem_free(struct engine *e)
     free(m);
 }
 
+static void mem_overview(struct engine *base, engine_overview_fn cb, void *privdata)
+{
+    struct engine_overview none = {.latency_ms = -1};
+    cb(privdata, ENGINE_OK, &none);
+}
+
 static const struct engine_ops memory_ops = {
     .name = "memory",
     .ready = mem_ready,
@@ -428,6 +434,7 @@ static const struct engine_ops memory_ops = {
     .data_get = mem_data_get,
     .data_save = mem_data_save,
     .history = mem_history,
+    .overview = mem_overview,
 };
 
 struct engine *engine_memory_new(const struct conf *conf, const char *instance_id)

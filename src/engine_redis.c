@@ -822,7 +822,6 @@ static void r_free(struct engine *base)
     dict_free(&e->locals);
     dict_free(&e->owned);
     event_free(e->tick);
-    free(e->listen_addr);
     free(e);
 }
 
@@ -839,10 +838,11 @@ static const struct engine_ops redis_ops = {
     .data_get = r_data_get,
     .data_save = r_data_save,
     .history = engine_redis_history,
+    .overview = engine_redis_overview,
 };
 
 struct engine *engine_redis_new(struct event_base *base, const struct conf *conf,
-                                const char *instance_id, const char *listen_addr)
+                                const char *instance_id)
 {
     engine_redis_scripts_init();
     struct engine_redis *e = oc_calloc(1, sizeof(*e));
@@ -850,8 +850,7 @@ struct engine *engine_redis_new(struct event_base *base, const struct conf *conf
     e->base.instance_id = instance_id;
     e->evbase = base;
     e->conf = conf;
-    e->listen_addr = oc_strdup(listen_addr);
-    e->started = (long long)time(NULL);
+    e->beat_rtt_ms = -1;
     e->cluster = conf->redis_cluster;
     engine_redis_route_start(e);
     engine_redis_house_start(e);

@@ -219,6 +219,8 @@ static void beaten(struct redis_conn *rc, redisReply *r, void *privdata)
 {
     struct engine_redis *e = privdata;
     e->house_busy = 0;
+    if (r && r->type != REDIS_REPLY_ERROR)
+        e->beat_rtt_ms = (double)(util_monotonic_us() - e->beat_sent_us) / 1000.0;
     if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
         r->element[0]->type != REDIS_REPLY_STRING || r->element[1]->type != REDIS_REPLY_STRING ||
         r->element[2]->type != REDIS_REPLY_STRING) {
@@ -266,6 +268,7 @@ void engine_redis_beat(struct engine_redis *e)
     buf_append_str(&words[7], util_wall_ms() >= e->declare_after_ms ? "1" : "0");
     buf_printf(&words[8], "%d", JOB_LEASE_MS);
     buf_append_str(&words[9], e->job ? "0" : "1");
+    e->beat_sent_us = util_monotonic_us();
     if (engine_redis_run_script(e, &script_house, 3, words, 10, beaten, e) == 0)
         e->house_busy = 1;
     else
@@ -279,19 +282,107 @@ void engine_redis_publish_stats(struct engine_redis *e)
     struct buf words[4] = {{0}};
     buf_printf(&words[0], "%s:instances", e->conf->redis_prefix);
     buf_append_str(&words[1], e->base.instance_id);
-    buf_append_str(&words[2], "{\"id\":");
-    json_append_string(&words[2], e->base.instance_id, strlen(e->base.instance_id));
-    buf_append_str(&words[2], ",\"address\":");
-    json_append_string(&words[2], e->listen_addr, strlen(e->listen_addr));
-    buf_printf(&words[2], ",\"pid\":%d,\"started\":%lld,\"updated\":%lld,\"objects\":%zu",
-               (int)getpid(), e->started, (long long)time(NULL), e->chans.count);
+    buf_append_char(&words[2], '{');
     if (e->base.stats) {
-        buf_append_char(&words[2], ',');
         e->base.stats(e->base.stats_privdata, &words[2]);
+        buf_append_char(&words[2], ',');
     }
-    buf_append_char(&words[2], '}');
+    buf_printf(&words[2], "\"redis_latency_ms\":%.3f,\"objects_subscribed\":%zu}", e->beat_rtt_ms,
+               e->chans.count);
     buf_printf(&words[3], "%lld", (long long)time(NULL));
     engine_redis_run_script(e, &script_instances_refresh, 1, words, 4, NULL, NULL);
+}
+
+/* An overview in flight: the registry's HGETALL and INFO, sent together to one node. */
+struct overview_call {
+    engine_overview_fn cb;
+    void *privdata;
+    int waiting;              /* replies still to come */
+    int cluster;
+    enum engine_status st;
+    int64_t sent_us;
+    double latency_ms;
+    size_t n;
+    char **entries;           /* copies: a reply lives only during its callback */
+    size_t *lens;
+    char *info;
+    size_t info_len;
+};
+
+static void overview_finish(struct overview_call *c)
+{
+    struct engine_overview o = {.n = c->n, .entries = (const char *const *)c->entries,
+                                .lens = c->lens, .cluster = c->cluster,
+                                .latency_ms = c->latency_ms, .info = c->info,
+                                .info_len = c->info_len};
+    c->cb(c->privdata, c->st, &o);
+    for (size_t i = 0; i < c->n; i++)
+        free(c->entries[i]);
+    free(c->entries);
+    free(c->lens);
+    free(c->info);
+    free(c);
+}
+
+static void overview_registry(struct redis_conn *rc, redisReply *r, void *privdata)
+{
+    struct overview_call *c = privdata;
+    c->latency_ms = (double)(util_monotonic_us() - c->sent_us) / 1000.0;
+    if (!r || r->type != REDIS_REPLY_ARRAY) {
+        c->st = ENGINE_UNAVAILABLE;
+    } else {
+        c->entries = oc_calloc(r->elements / 2 + 1, sizeof(*c->entries));
+        c->lens = oc_calloc(r->elements / 2 + 1, sizeof(*c->lens));
+        for (size_t i = 1; i < r->elements; i += 2) {
+            if (r->element[i]->type != REDIS_REPLY_STRING)
+                continue;
+            c->entries[c->n] = oc_strndup(r->element[i]->str, r->element[i]->len);
+            c->lens[c->n++] = r->element[i]->len;
+        }
+    }
+    if (--c->waiting == 0)
+        overview_finish(c);
+}
+
+static void overview_info(struct redis_conn *rc, redisReply *r, void *privdata)
+{
+    struct overview_call *c = privdata;
+    if (r && r->type == REDIS_REPLY_STRING) {
+        c->info = oc_strndup(r->str, r->len);
+        c->info_len = r->len;
+    }
+    if (--c->waiting == 0)
+        overview_finish(c);
+}
+
+void engine_redis_overview(struct engine *base, engine_overview_fn cb, void *privdata)
+{
+    struct engine_redis *e = (struct engine_redis *)base;
+    struct overview_call *c = oc_calloc(1, sizeof(*c));
+    c->cb = cb;
+    c->privdata = privdata;
+    c->cluster = e->cluster;
+    c->latency_ms = -1;
+    struct buf key = {0};
+    buf_printf(&key, "%s:instances", e->conf->redis_prefix);
+    const char *hgetall[] = {"HGETALL", key.p};
+    size_t hlens[] = {7, key.len};
+    const char *info[] = {"INFO"};
+    size_t ilens[] = {4};
+    /* INFO goes with the key, so both read the node that holds the registry. */
+    c->sent_us = util_monotonic_us();
+    c->waiting = 2;
+    if (!engine_redis_connected(e) ||
+        engine_redis_send(e, key.p, key.len, overview_registry, c, 2, hgetall, hlens) != 0) {
+        c->st = ENGINE_UNAVAILABLE;
+        c->waiting = 1;
+    }
+    if (c->st != ENGINE_OK || engine_redis_send(e, key.p, key.len, overview_info, c, 1, info,
+                                                ilens) != 0) {
+        if (--c->waiting == 0)
+            overview_finish(c);
+    }
+    buf_free(&key);
 }
 
 static void on_tick(evutil_socket_t fd, short what, void *arg)

@@ -104,7 +104,6 @@ struct engine_redis {
     struct engine base;
     struct event_base *evbase;
     const struct conf *conf;
-    char *listen_addr;
     int cluster;            /* redis_cluster yes */
     struct dict nodes;      /* addr -> struct node */
     struct node *single;    /* not a cluster: the one Redis */
@@ -119,7 +118,6 @@ struct engine_redis {
     struct dict locals;     /* okey "\n" member -> struct local */
     struct dict owned;      /* okey -> struct owned */
     struct event *tick;     /* once a second: heartbeat, reaping, instances */
-    long long started;      /* unix seconds */
     unsigned ticks;
     int outage; /* a connection went down since both were last up */
     /* Liveness (engine_redis_house.c): presence entries are stored under this instance's
@@ -129,6 +127,8 @@ struct engine_redis {
     int gen_ok;                  /* the last heartbeat on the current connections set it */
     int renew;                   /* the next heartbeat must take a new generation */
     int house_busy;              /* a heartbeat is in flight */
+    int64_t beat_sent_us;        /* when it was sent (util_monotonic_us) */
+    double beat_rtt_ms;          /* the last heartbeat's round trip, -1 before one */
     int64_t declare_after_ms;    /* after an outage, other instances get time to come back
                                     and beat before any is declared dead */
     struct reap_job *job;        /* the dead generation this instance is reaping, if any */
@@ -232,6 +232,8 @@ void engine_redis_beat_failed(struct engine_redis *e);
 void engine_redis_index_key(struct buf *b, const struct engine_redis *e, long long gen);
 /* Writes this instance's entry in the instances registry. */
 void engine_redis_publish_stats(struct engine_redis *e);
+/* The engine's overview op: the instances registry, read with Redis's INFO. */
+void engine_redis_overview(struct engine *base, engine_overview_fn cb, void *privdata);
 
 /* --- engine_redis.c, for the tick ---------------------------------------------------------- */
 

@@ -594,6 +594,15 @@ enum http_route_result http_route(struct http_request *r, const struct http_env 
     if (strcmp(path, "/ws") == 0)
         return route_ws(r, env, out, keep_alive);
 
+    /* The status page (its data, /api/v1/status, needs the api_key): never framed, since it
+     * takes the key in a form, and nothing loaded from elsewhere. */
+    if (readable && (strcmp(path, "/status") == 0 || has_prefix(path, "/status/"))) {
+        respond_file(out, env, strcmp(path, "/status") == 0 ? "/status/" : path, *keep_alive, head,
+                     "Content-Security-Policy: default-src 'self'; frame-ancestors 'none'\r\n"
+                     "X-Frame-Options: DENY\r\nReferrer-Policy: no-referrer\r\n");
+        return HTTP_ROUTE_RESPOND;
+    }
+
     /* With the demo on, a first visit to the bare address finds its way. */
     if (env->demo_token && readable && strcmp(path, "/") == 0) {
         respond_file(out, env, "/index.html", *keep_alive, head, NULL);

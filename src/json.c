@@ -174,6 +174,41 @@ const char *json_string(const struct json_value *jv)
     return v && v->type == yajl_t_string ? v->u.string : NULL;
 }
 
+int json_double(const struct json_value *jv, double *out)
+{
+    yajl_val v = val(jv);
+    if (!v || v->type != yajl_t_number || !(v->u.number.flags & YAJL_NUMBER_DOUBLE_VALID) ||
+        !isfinite(v->u.number.d))
+        return -1;
+    *out = v->u.number.d;
+    return 0;
+}
+
+size_t json_count(const struct json_value *jv)
+{
+    yajl_val v = val(jv);
+    if (v && v->type == yajl_t_array)
+        return v->u.array.len;
+    if (v && v->type == yajl_t_object)
+        return v->u.object.len;
+    return 0;
+}
+
+const struct json_value *json_at(const struct json_value *jv, size_t i)
+{
+    yajl_val v = val(jv);
+    if (i >= json_count(jv))
+        return NULL;
+    return (const struct json_value *)(v->type == yajl_t_array ? &v->u.array.values[i]
+                                                                : &v->u.object.values[i]);
+}
+
+const char *json_key_at(const struct json_value *jv, size_t i)
+{
+    yajl_val v = val(jv);
+    return v && v->type == yajl_t_object && i < v->u.object.len ? v->u.object.keys[i] : NULL;
+}
+
 const char *json_number_text(const struct json_value *jv)
 {
     yajl_val v = val(jv);

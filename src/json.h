@@ -39,6 +39,13 @@ const char *json_string(const struct json_value *v);
 /* Stores an integral number into *out; returns 0, or -1 when v is not a number with an
  * integral value in range of long long. */
 int json_integer(const struct json_value *v, long long *out);
+/* Stores a number into *out; returns 0, or -1 when v is not a finite number. */
+int json_double(const struct json_value *v, double *out);
+/* The elements of an array or the members of an object: how many (0 for other values),
+ * the i-th value, and for objects the i-th key (NULL otherwise), in document order. */
+size_t json_count(const struct json_value *v);
+const struct json_value *json_at(const struct json_value *v, size_t i);
+const char *json_key_at(const struct json_value *v, size_t i);
 /* The number's text as parsed (e.g. "12", "1e3"), or NULL when v is not a number. */
 const char *json_number_text(const struct json_value *v);
 

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json.h"
 #include "log.h"
 #include "metrics.h"
 #include "okey.h"
@@ -224,6 +225,7 @@ static void object_release_if_empty(struct registry *r, struct object *o)
     r->engine->ops->unsubscribe(r->engine, o->okey);
     dict_del(&r->objects, o->okey, strlen(o->okey));
     metrics.objects--;
+    busiest_forget(&r->busiest, &o->hits);
     presence_clear(&o->replica);
     free(o->okey);
     free(o->object_id);
@@ -583,6 +585,8 @@ static void deliver(void *privdata, const char *okey, const struct envelope *env
     if (!o)
         return;
     struct membership *m;
+    if (env->kind != ENVELOPE_PRESENCE)
+        busiest_hit(&r->busiest, &o->hits, o);
     switch (env->kind) {
     case ENVELOPE_BROADCAST: {
         int local = is_local_origin(r, env);
@@ -623,6 +627,31 @@ int registry_ready(const struct registry *r)
     return r->engine->ops->ready(r->engine);
 }
 
+void registry_busiest(struct registry *r, double seconds, struct buf *out)
+{
+    struct busiest_entry top[BUSIEST_SLOTS];
+    size_t n = busiest_close(&r->busiest, top);
+    struct buf ws = {0}, obj = {0};
+    buf_append_char(out, '[');
+    for (size_t i = 0; i < n; i++) {
+        const struct object *o = top[i].item;
+        const char *err = NULL;
+        okey_parse(o->okey, strlen(o->okey), &ws, &obj, &err);
+        buf_append_str(out, i ? ",{\"key\":" : "{\"key\":");
+        json_append_string(out, o->okey, strlen(o->okey));
+        buf_append_str(out, ",\"workspaceId\":");
+        json_append_string(out, ws.p ? ws.p : "", ws.len);
+        buf_append_str(out, ",\"objectId\":");
+        json_append_string(out, o->object_id, strlen(o->object_id));
+        buf_printf(out, ",\"participants\":%zu,\"messages\":%u,\"messages_per_s\":%.2f}",
+                   presence_user_count(&o->replica), top[i].hits,
+                   seconds > 0 ? top[i].hits / seconds : 0.0);
+    }
+    buf_append_char(out, ']');
+    buf_free(&ws);
+    buf_free(&obj);
+}
+
 /* --- lifecycle --------------------------------------------------------------------------- */
 
 /* The engine was away (from okey, or from everything when NULL): read the replicas again,
@@ -657,6 +686,7 @@ struct registry *registry_new(struct engine *engine, const struct conf *conf,
     engine->deliver = deliver;
     engine->reset = reset;
     engine->deliver_privdata = r;
+    busiest_init(&r->busiest);
     return r;
 }
 

@@ -6,6 +6,7 @@
 #include <sys/queue.h>
 
 #include "buf.h"
+#include "busiest.h"
 #include "conf.h"
 #include "dict.h"
 #include "engine.h"
@@ -50,6 +51,7 @@ struct object {
     struct presence replica;               /* everyone on the object, every instance */
     int bootstrapped;                      /* the replica was read from the engine; until
                                               then local entries wait to be published */
+    struct busiest_counter hits;           /* messages of its order this window */
 };
 
 struct registry {
@@ -60,6 +62,7 @@ struct registry {
     struct dict sessions;       /* sid (8 bytes) -> struct session, authenticated ones */
     unsigned long long seq;     /* membership change counter */
     uint64_t wait_seq;          /* numbers the commands sessions wait for */
+    struct busiest busiest;     /* the objects with the most messages this window */
 };
 
 enum registry_action {
@@ -73,6 +76,13 @@ enum registry_action {
 struct registry *registry_new(struct engine *engine, const struct conf *conf,
                               const char *instance_id);
 void registry_free(struct registry *r);
+
+/* Closes the window of the busiest objects, seconds long: appends them, most messages
+ * first, as a JSON array of {"key","workspaceId","objectId","participants","messages",
+ * "messages_per_s"}. Messages are those of the object's order (broadcasts, emits, saves), as
+ * every instance with a participant on it sees them; participants are everyone on it, on
+ * every instance. */
+void registry_busiest(struct registry *r, double seconds, struct buf *out);
 
 /* An authenticated session: registered so asynchronous answers can find it. */
 void registry_session_add(struct registry *r, struct session *s);

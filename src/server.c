@@ -10,12 +10,17 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "conn.h"
 #include "demo.h"
+#include "json.h"
 #include "log.h"
 #include "metrics.h"
 #include "pmd.h"
+#include "proto.h"
+#include "util.h"
+#include "version.h"
 
 /* Shutdown ends when every client is gone and the engine has answered what they caused
  * (their presence removals). */
@@ -68,14 +73,59 @@ static int http_demo_token(void *privdata, int kind, const struct http_request *
     return demo_token(s->conf, s->bound_port, kind, r, out);
 }
 
+/* The status page's window: long enough for rates that do not flicker, short enough to
+ * look live. Its cost does not grow with objects (busiest.h). */
+#define STATS_WINDOW_MS 2000
+
+static void on_stats_window(evutil_socket_t fd, short what, void *arg)
+{
+    struct server *s = arg;
+    int64_t now = util_monotonic_coarse_ms();
+    double seconds = (double)(now - s->stats_at) / 1000.0;
+    if (seconds <= 0)
+        seconds = STATS_WINDOW_MS / 1000.0;
+    s->rate_in = (double)(metrics.messages_received - s->stats_in) / seconds;
+    s->rate_out = (double)(metrics.messages_sent - s->stats_out) / seconds;
+    s->stats_in = metrics.messages_received;
+    s->stats_out = metrics.messages_sent;
+    s->stats_at = now;
+    buf_reset(&s->busiest);
+    registry_busiest(s->registry, seconds, &s->busiest);
+}
+
+/* This instance's entry of the instances registry (docs/operations.md, "Status"), and of
+ * /api/v1/status. */
 static void engine_stats(void *privdata, struct buf *out)
 {
+    struct server *s = privdata;
+    buf_append_str(out, "\"id\":");
+    json_append_string(out, s->instance_id, strlen(s->instance_id));
+    buf_append_str(out, ",\"address\":");
+    json_append_string(out, s->listen_addr, strlen(s->listen_addr));
+    buf_printf(out, ",\"pid\":%d,\"started\":%lld,\"updated\":%lld,\"objects\":%lld,",
+               (int)getpid(), s->started, (long long)time(NULL), (long long)metrics.objects);
     buf_printf(out,
-               "\"connections\":%lld,\"messages_in\":%llu,\"messages_out\":%llu,"
-               "\"bytes_in\":%llu,\"bytes_out\":%llu",
-               (long long)metrics.ws_connections, (unsigned long long)metrics.messages_received,
+               "\"version\":\"%s\",\"engine\":\"%s\",\"connections\":%lld,"
+               "\"messages_in\":%llu,\"messages_out\":%llu,\"bytes_in\":%llu,"
+               "\"bytes_out\":%llu,\"messages_in_per_s\":%.2f,\"messages_out_per_s\":%.2f,"
+               "\"errors\":{",
+               OBJCAST_VERSION, s->engine->ops->name, (long long)metrics.ws_connections,
+               (unsigned long long)metrics.messages_received,
                (unsigned long long)metrics.messages_sent, (unsigned long long)metrics.bytes_received,
-               (unsigned long long)metrics.bytes_sent);
+               (unsigned long long)metrics.bytes_sent, s->rate_in, s->rate_out);
+    int first = 1;
+    for (int i = 0; i < PROTO_ERR_COUNT && i < METRICS_CODES_MAX; i++) {
+        if (!metrics.errors[i])
+            continue;
+        buf_printf(out, "%s\"%s\":%llu", first ? "" : ",", proto_error_name((enum proto_error)i),
+                   (unsigned long long)metrics.errors[i]);
+        first = 0;
+    }
+    buf_append_str(out, "},\"busiest\":");
+    if (s->busiest.len)
+        buf_append(out, s->busiest.p, s->busiest.len);
+    else
+        buf_append_str(out, "[]");
 }
 
 static void http_metrics(void *privdata, struct buf *out)
@@ -350,7 +400,7 @@ struct server *server_new(struct conf *conf, const char *instance_id, struct buf
         return NULL;
     }
     if (conf->engine == CONF_ENGINE_REDIS)
-        s->engine = engine_redis_new(s->base, conf, s->instance_id, s->listen_addr);
+        s->engine = engine_redis_new(s->base, conf, s->instance_id);
     else
         s->engine = engine_memory_new(s->conf, s->instance_id);
     s->engine->stats = engine_stats;
@@ -361,6 +411,13 @@ struct server *server_new(struct conf *conf, const char *instance_id, struct buf
     s->conns.instance_id = s->instance_id;
     s->api.conf = conf;
     s->api.registry = s->registry;
+    s->api.engine = s->engine;
+    s->api.instance_id = s->instance_id;
+    s->started = (long long)time(NULL);
+    s->stats_at = util_monotonic_coarse_ms();
+    s->stats_timer = event_new(s->base, -1, EV_PERSIST, on_stats_window, s);
+    struct timeval window = {STATS_WINDOW_MS / 1000, (STATS_WINDOW_MS % 1000) * 1000};
+    evtimer_add(s->stats_timer, &window);
     return s;
 }
 
@@ -387,14 +444,15 @@ void server_free(struct server *s)
     if (s->engine)
         s->engine->ops->free(s->engine);
     registry_free(s->registry);
-    struct event *events[] = {s->shutdown_timer, s->listen_retry, s->sigterm,
-                              s->sigint, s->drain_timer, s->sighup};
+    struct event *events[] = {s->shutdown_timer, s->listen_retry, s->sigterm, s->sigint,
+                              s->drain_timer, s->sighup, s->stats_timer};
     for (size_t i = 0; i < sizeof(events) / sizeof(events[0]); i++)
         if (events[i])
             event_free(events[i]);
     if (s->base)
         event_base_free(s->base);
     free(s->instance_id);
+    buf_free(&s->busiest);
     free(s);
     pmd_release();
 }

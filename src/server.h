@@ -42,6 +42,13 @@ struct server {
     struct event *drain_timer;       /* shutdown: waits for the engine's last answers */
     char listen_addr[80];            /* "host:port" actually bound */
     int bound_port;                  /* the port actually bound (port 0 lets the system pick) */
+    long long started;               /* unix seconds */
+    /* The status page's window (STATS_WINDOW_MS): what the last one measured. */
+    struct event *stats_timer;
+    int64_t stats_at;                /* when the current window began (monotonic ms) */
+    uint64_t stats_in, stats_out;    /* messages received and sent before it */
+    double rate_in, rate_out;        /* messages per second in the last window */
+    struct buf busiest;              /* its busiest objects, a JSON array */
 };
 
 /* Creates the server and binds its listener. Returns NULL with the reason in err. conf and

@@ -44,6 +44,10 @@ int util_ipv6_valid(const char *s, size_t n);
  * process (Redis entries other instances compare). It can jump. */
 int64_t util_wall_ms(void);
 
+/* Microseconds of CLOCK_MONOTONIC: for round trips short enough to need them (a system
+ * call where the vDSO does not serve it). */
+int64_t util_monotonic_us(void);
+
 /* Milliseconds of CLOCK_MONOTONIC_COARSE: never jumps, costs no system call, and is a few
  * milliseconds coarse. For intervals measured inside this process. */
 int64_t util_monotonic_coarse_ms(void);

@@ -44,7 +44,7 @@ LAYERS="
 1 codec      payload pmd conf conf_lex redis_url cluster_slots origin data auth presence proto session ws http outq
 2 engine     engine engine_memory engine_redis engine_redis_int engine_redis_house engine_redis_presence engine_redis_script engine_redis_route chanmsg lua_scripts redis_conn redis_cluster_map
 3 registry   registry registry_int registry_requests registry_recovery
-4 protocol   dispatch api
+4 protocol   dispatch api status
 5 transport  conn
 6 process    server demo
 7 main       objcastd

@@ -125,7 +125,7 @@ static struct engine *make_redis(void)
     snprintf(prefix, sizeof(prefix), "t%d", ++redis_serial);
     free(redis_conf.redis_prefix);
     redis_conf.redis_prefix = strdup(prefix);
-    struct engine *e = engine_redis_new(evbase, &redis_conf, "inst-a", "127.0.0.1:1");
+    struct engine *e = engine_redis_new(evbase, &redis_conf, "inst-a");
     int64_t deadline = mono_ms() + 5000;
     while (!e->ops->ready(e) && mono_ms() < deadline)
         event_base_loop(evbase, EVLOOP_ONCE | EVLOOP_NONBLOCK), usleep(1000);

@@ -105,7 +105,7 @@ static struct engine *make_engine(const char *prefix)
 {
     free(conf.redis_prefix);
     conf.redis_prefix = strdup(prefix);
-    struct engine *e = engine_redis_new(evbase, &conf, "inst-a", "127.0.0.1:1");
+    struct engine *e = engine_redis_new(evbase, &conf, "inst-a");
     e->deliver = on_deliver;
     e->deliver_privdata = &delivered;
     E = e;

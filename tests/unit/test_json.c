@@ -90,6 +90,34 @@ START_TEST(test_parse_valid)
 }
 END_TEST
 
+/* Walking arrays and objects, and numbers that are not integers. */
+START_TEST(test_walk_and_doubles)
+{
+    struct json_value *v = parse("{\"a\":[1,2.5,\"x\"],\"b\":{\"c\":3,\"d\":-0.25},\"e\":\"s\"}");
+    ck_assert_uint_eq(json_count(v), 3);
+    ck_assert_str_eq(json_key_at(v, 0), "a");
+    ck_assert_str_eq(json_key_at(v, 2), "e");
+    ck_assert_ptr_null(json_key_at(v, 3));
+    const struct json_value *a = json_get(v, "a");
+    ck_assert_uint_eq(json_count(a), 3);
+    ck_assert_ptr_null(json_key_at(a, 0));
+    double d = 0;
+    ck_assert_int_eq(json_double(json_at(a, 1), &d), 0);
+    ck_assert(d == 2.5);
+    ck_assert_int_eq(json_double(json_at(a, 0), &d), 0);
+    ck_assert(d == 1.0);
+    ck_assert_int_eq(json_double(json_at(a, 2), &d), -1);
+    ck_assert_ptr_null(json_at(a, 3));
+    const struct json_value *b = json_at(v, 1);
+    ck_assert_str_eq(json_key_at(b, 1), "d");
+    ck_assert_int_eq(json_double(json_at(b, 1), &d), 0);
+    ck_assert(d == -0.25);
+    ck_assert_uint_eq(json_count(json_get(v, "e")), 0);
+    ck_assert_ptr_null(json_at(json_get(v, "e"), 0));
+    json_free(v);
+}
+END_TEST
+
 START_TEST(test_parse_invalid)
 {
     static const char *const bad[] = {
@@ -764,6 +792,7 @@ static Suite *json_suite(void)
     TCase *tc = tcase_create("parse");
     tcase_add_test(tc, test_parse_valid);
     tcase_add_test(tc, test_parse_invalid);
+    tcase_add_test(tc, test_walk_and_doubles);
     tcase_add_test(tc, test_parse_length_respected);
     tcase_add_test(tc, test_depth_limit);
     tcase_add_test(tc, test_depth_brackets_in_strings);
