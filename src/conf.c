@@ -813,6 +813,22 @@ int conf_from_argv(struct conf *c, int argc, char **argv, struct conf_cli *cli, 
             goto out;
         }
     }
+    /* The secrets may come from the environment instead: unlike an argument, it does not
+     * show in ps (only the process's own user and root read /proc/PID/environ). The file and
+     * the command line win. */
+    static const struct {
+        const char *var;
+        size_t offset;
+    } secrets[] = {{"OBJCAST_TOKEN_SECRET", FIELD(token_secret)},
+                   {"OBJCAST_API_KEY", FIELD(api_key)}};
+    for (size_t k = 0; k < sizeof(secrets) / sizeof(secrets[0]); k++) {
+        char **slot = (char **)((char *)c + secrets[k].offset);
+        const char *env = getenv(secrets[k].var);
+        if (!(*slot)[0] && env && env[0]) {
+            free(*slot);
+            *slot = oc_strdup(env);
+        }
+    }
     rc = conf_validate(c, err);
 
 out:

@@ -113,8 +113,10 @@ int conf_validate(const struct conf *c, struct buf *err);
 
 /*
  * The whole start-up path: defaults, then the file given with -c (or as the first bare
- * argument), then every --key value... override in order, then conf_validate(). argv is
- * main()'s. Returns 0, or -1 with the error in err. cli is filled either way.
+ * argument), then every --key value... override in order, then the environment's
+ * OBJCAST_TOKEN_SECRET and OBJCAST_API_KEY for those keys still empty, then
+ * conf_validate(). argv is main()'s. Returns 0, or -1 with the error in err. cli is filled
+ * either way.
  */
 int conf_from_argv(struct conf *c, int argc, char **argv, struct conf_cli *cli,
                    struct buf *err);

@@ -69,16 +69,10 @@ static void raise_fd_limit(const struct conf *conf)
 }
 
 /* Without a secret no token can verify; a random one keeps it that way without an
- * empty-key HMAC anybody could forge. When neither the conf file nor the command line sets
- * it, the environment's OBJCAST_TOKEN_SECRET does: unlike an argument, it does not show in
- * ps, and only the process's own user (and root) can read /proc/PID/environ. */
+ * empty-key HMAC anybody could forge. (conf_from_argv() has read OBJCAST_TOKEN_SECRET
+ * already.) */
 static void ensure_secret(struct conf *conf)
 {
-    const char *env = getenv("OBJCAST_TOKEN_SECRET");
-    if (!conf->token_secret[0] && env && env[0]) {
-        free(conf->token_secret);
-        conf->token_secret = oc_strdup(env);
-    }
     if (conf->token_secret[0]) {
         if (strlen(conf->token_secret) < 32)
             log_warn("token_secret is shorter than 32 bytes: use a long random secret");

@@ -13,6 +13,7 @@ struct instance {
     const char *text; /* the entry as published */
     size_t len;
     const char *id;
+    int stale; /* its heartbeat is too old: shown, but its numbers are no longer counted */
 };
 
 /* One object of the merged busiest list. */
@@ -59,6 +60,11 @@ static void add_instance(struct instance *list, size_t *n, struct dict *ids, con
     (*n)++;
 }
 
+static void mark_stale(struct instance *in, long long now)
+{
+    in->stale = now - (long long)number_of(in->doc, "updated") > STATUS_STALE_SECONDS;
+}
+
 /* The entry with its age added: its text up to the closing brace, then the new members. */
 static void render_instance(const struct instance *in, const struct status_input *st,
                             struct buf *out)
@@ -73,7 +79,7 @@ static void render_instance(const struct instance *in, const struct status_input
         age = 0; /* clocks of instances differ a little */
     buf_printf(out, "%s\"uptime_s\":%lld,\"heartbeat_age_s\":%lld,\"state\":\"%s\",\"self\":%s}",
                json_count(in->doc) ? "," : "", started ? st->now - started : 0, age,
-               age > STATUS_STALE_SECONDS ? "stale" : "up",
+               in->stale ? "stale" : "up",
                strcmp(in->id, st->self_id) == 0 ? "true" : "false");
 }
 
@@ -83,10 +89,11 @@ static void render_busiest(const struct instance *list, size_t n, struct buf *ou
     size_t cap = 0, count = 0;
     for (size_t i = 0; i < n; i++)
         cap += json_count(json_get(list[i].doc, "busiest"));
+    /* (a stale instance's last window is long past: left out, like its totals) */
     struct busy *all = oc_calloc(cap + 1, sizeof(*all));
     struct busy **order = oc_calloc(cap + 1, sizeof(*order));
     for (size_t i = 0; i < n; i++) {
-        const struct json_value *arr = json_get(list[i].doc, "busiest");
+        const struct json_value *arr = list[i].stale ? NULL : json_get(list[i].doc, "busiest");
         for (size_t j = 0; j < json_count(arr); j++) {
             const struct json_value *o = json_at(arr, j);
             const char *key = json_string(json_get(o, "key"));
@@ -135,14 +142,14 @@ static void render_busiest(const struct instance *list, size_t n, struct buf *ou
     dict_free(&by_key);
 }
 
-/* Sums the instances' "errors" members by code. */
+/* Sums the live instances' "errors" members by code. */
 static void render_errors(const struct instance *list, size_t n, struct buf *out)
 {
     struct dict sums = {0};
     const char **codes = NULL;
     size_t ncodes = 0;
     for (size_t i = 0; i < n; i++) {
-        const struct json_value *errs = json_get(list[i].doc, "errors");
+        const struct json_value *errs = list[i].stale ? NULL : json_get(list[i].doc, "errors");
         for (size_t j = 0; j < json_count(errs); j++) {
             const char *code = json_key_at(errs, j);
             long long v = 0;
@@ -238,6 +245,8 @@ void status_render(const struct status_input *in, struct buf *out)
         add_instance(list, &n, &ids, in->entries[i], in->lens[i]);
     add_instance(list, &n, &ids, in->self, in->self_len);
     qsort(list, n, sizeof(*list), by_id);
+    for (size_t i = 0; i < n; i++)
+        mark_stale(&list[i], in->now);
 
     buf_printf(out, "{\"now\":%lld,\"answered_by\":", in->now);
     json_append_string(out, in->self_id, strlen(in->self_id));
@@ -252,7 +261,7 @@ void status_render(const struct status_input *in, struct buf *out)
         if (i)
             buf_append_char(out, ',');
         render_instance(&list[i], in, out);
-        if (in->now - (long long)number_of(list[i].doc, "updated") > STATUS_STALE_SECONDS)
+        if (list[i].stale)
             continue;
         up++;
         conns += number_of(list[i].doc, "connections");

@@ -7,14 +7,14 @@
 
 /*
  * The answer of GET /api/v1/status (docs/operations.md, "Status"): every instance of the
- * instances registry with its age, the totals, the busiest objects merged across instances,
- * errors by code summed, and Redis's health. Made from what the instances published; this
+ * instances registry with its age, and of the live ones (not stale) the totals, the busiest
+ * objects merged across them and the errors by code summed; Redis's health. Made from what the instances published; this
  * instance's entry as it is now stands in for its own when the registry has none (engine
  * memory, Redis away, or not written yet).
  */
 
-/* An entry whose heartbeat is older than this many seconds shows as "stale" (entries are
- * written every 2 s, and dropped by the next writer after 60 s). */
+/* An entry whose heartbeat is older than this many seconds shows as "stale" and counts in
+ * no total (entries are written every 2 s, and dropped by the next writer after 60 s). */
 #define STATUS_STALE_SECONDS 10
 
 /* The busiest objects shown, of the 16 each instance publishes. */

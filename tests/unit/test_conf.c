@@ -987,6 +987,34 @@ static int run_argv(struct conf *c, struct conf_cli *cli, struct buf *err, char 
 
 #define ARGV(...) ((char *[]){"objcastd", __VA_ARGS__, NULL})
 
+/* The secrets from the environment, when neither the file nor the command line sets them. */
+START_TEST(test_cli_secrets_from_env)
+{
+    struct conf c;
+    struct conf_cli cli;
+    struct buf err = {0};
+    setenv("OBJCAST_TOKEN_SECRET", "s-from-env-0123456789-0123456789-x", 1);
+    setenv("OBJCAST_API_KEY", "k-from-env", 1);
+    ck_assert_int_eq(run_argv(&c, &cli, &err, ARGV("--port", "1")), 0);
+    ck_assert_str_eq(c.token_secret, "s-from-env-0123456789-0123456789-x");
+    ck_assert_str_eq(c.api_key, "k-from-env");
+    conf_free(&c);
+    ck_assert_int_eq(run_argv(&c, &cli, &err, ARGV("--api_key", "k-cli", "--token_secret",
+                                                   "s-cli-0123456789-0123456789-0123")), 0);
+    ck_assert_str_eq(c.token_secret, "s-cli-0123456789-0123456789-0123");
+    ck_assert_str_eq(c.api_key, "k-cli");
+    conf_free(&c);
+    setenv("OBJCAST_API_KEY", "", 1);
+    unsetenv("OBJCAST_TOKEN_SECRET");
+    ck_assert_int_eq(run_argv(&c, &cli, &err, ARGV("--port", "1")), 0);
+    ck_assert_str_eq(c.api_key, "");
+    ck_assert_str_eq(c.token_secret, "");
+    conf_free(&c);
+    unsetenv("OBJCAST_API_KEY");
+    buf_free(&err);
+}
+END_TEST
+
 START_TEST(test_cli_no_arguments)
 {
     struct conf c, d;
@@ -1351,6 +1379,7 @@ static Suite *conf_suite(void)
 
     tc = tcase_create("command_line");
     tcase_add_test(tc, test_cli_no_arguments);
+    tcase_add_test(tc, test_cli_secrets_from_env);
     tcase_add_test(tc, test_cli_overrides_beat_file);
     tcase_add_test(tc, test_cli_bare_conf_file);
     tcase_add_test(tc, test_cli_spellings);
