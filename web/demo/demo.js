@@ -17,7 +17,9 @@
 
 import objcast from '/objcast.mjs';
 
-import { parsePlayground, playgroundObject, secondUserUrl, urlWithPlugin, watchPlayground } from './playground.js';
+import {
+    PLAYGROUND_ID, parsePlayground, playgroundObject, secondUserUrl, urlWithPlugin, watchPlayground,
+} from './playground.js';
 
 const RANGE = 80; // px from an object's edge within which the user is subscribed
 const STEP = 20; // px per arrow key press
@@ -224,7 +226,7 @@ function addObject(def, user) {
             `&userId=${encodeURIComponent(user.userId)}&objectType=${def.objectType}` +
             `&host=${def.objectType === 'dynamic' && wantHost ? 'true' : 'false'}`).then((r) => r.token),
     });
-    if (def.src) {
+    if (def.objectId === PLAYGROUND_ID) {
         watchPlayground({
             client: demo.client, iframe, list: $('#posts'), posts: demo.playground.posts,
             limits: () => demo.client.session?.limits,
