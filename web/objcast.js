@@ -149,6 +149,9 @@
      *   "message"   every server message, parsed, before routing (for logs and debugging)
      *   "error"     BridgeError
      *   "rejected"  {reason, origin, data}: a postMessage the bridge ignored
+     *   "posted"    {objectId, targetOrigin, message}: a message the bridge posted into an
+     *               iframe (after the post: changing it changes nothing the plugin gets).
+     *               The browser delivers it only if the iframe's document is at targetOrigin
      */
 
     function noop() {}
@@ -298,7 +301,7 @@
 
     /**
      * Listens to an event; returns a function that removes the listener.
-     * @param {"state"|"ready"|"presence"|"message"|"error"|"rejected"} name
+     * @param {"state"|"ready"|"refreshed"|"presence"|"message"|"error"|"rejected"|"posted"} name
      * @param {function(any): void} fn
      * @returns {function(): void}
      */
@@ -621,15 +624,20 @@
         this._enqueue(rec, entry);
     };
 
-    /** Posts msg into the object's iframe, to its pluginOrigin only. */
+    /**
+     * Posts msg into the object's iframe, to its pluginOrigin only, and reports it ("posted"):
+     * what a plugin is told is otherwise out of the host page's sight (a postMessage into a
+     * frame fires nothing on the page), and an author debugging a plugin needs both sides.
+     */
     Client.prototype._toIframe = function (rec, msg) {
         var w = rec.iframe && rec.iframe.contentWindow;
         if (!w) return;
         try {
             w.postMessage(msg, rec.pluginOrigin);
         } catch (e) {
-            /* the iframe is gone */
+            return; // the iframe is gone
         }
+        this._emit('posted', { objectId: rec.objectId, targetOrigin: rec.pluginOrigin, message: msg });
     };
 
     // ---------------------------------------------------------------------------------

@@ -199,6 +199,51 @@ test('bridge: auth first, presence before queued requests, refs mapped, unavaila
     assert.ok(states[1][1] >= 40 && states[1][1] <= 40, `the first retry after a drop waits the initial delay (${states[1][1]})`);
 });
 
+test('bridge: "posted" reports each message posted into an iframe, as the plugin gets it', async (t) => {
+    const origin = await startStatic(t);
+    const browser = await launchBrowser(t);
+    const h = await setup(t, browser, origin);
+    await h.page.evaluate((o) => {
+        window.client = window.objcast.connect({ url: 'ws://fake/ws', token: 'tok', WebSocket: window.FakeWS });
+        window.posted = [];
+        window.client.on('posted', (e) => {
+            window.posted.push(structuredClone(e));
+            e.message.type = 'changed by a listener'; // too late to change what the plugin got
+        });
+        window.client.attach(window.pluginFrame, { objectId: 'L3', objectType: 'static', pluginOrigin: o });
+        window.client.subscribe('L3');
+    }, origin);
+    const auth = await h.waitWire((m) => m.type === 'objcast_auth', 'auth');
+    await h.serve({ ...READY, ref: auth.ref });
+    await h.waitWire((m) => m.type === 'objcast_subscribe', 'subscribe');
+    const self = { id: 'u1', name: 'U', objectId: 'L3', objectType: 'static', avatarUrl: '', workspaceId: 1, isHost: false, isSelf: true, isVisitor: false };
+    await h.serve({ type: 'ovice_participant_subscribed', objectId: 'L3', payload: self });
+    // a reply to the plugin (its ref given back), an error for it, and a message about
+    // another object, which no iframe gets and "posted" does not report
+    await h.post({ type: 'ovice_get_data', ref: 'r1' });
+    const get = await h.waitWire((m) => m.type === 'ovice_get_data', 'get_data');
+    await h.serve({ type: 'ovice_saved_data', objectId: 'L3', ref: get.ref, version: 0, payload: {} });
+    await h.post({ type: 'ovice_emit_message', payload: { event: 'e', message: 1, to: 'ghost' } });
+    const emit = await h.waitWire((m) => m.type === 'ovice_emit_message', 'emit');
+    await h.serve({ type: 'ovice_message', objectId: 'elsewhere', payload: { event: 'e', message: 0 } });
+    await h.serve({ type: 'objcast_error', objectId: 'L3', ref: emit.ref, payload: { code: 'not_present', message: 'x' } });
+    await h.waitGot((m) => m.type === 'objcast_error', 'the error');
+    const got = await h.got();
+    const posted = await h.page.evaluate(() => window.posted);
+    assert.deepStrictEqual(posted.map((e) => e.message), got, 'one event per message the plugin got, the same message');
+    assert.deepStrictEqual(got.map((m) => m.type), ['ovice_participant_subscribed', 'ovice_saved_data', 'objcast_error']);
+    assert.equal(got[1].ref, 'r1');
+    for (const e of posted) {
+        assert.equal(e.objectId, 'L3');
+        assert.equal(e.targetOrigin, origin);
+    }
+    // detached: nothing is posted, nothing reported
+    await h.page.evaluate(() => window.client.detach('L3'));
+    await h.serve({ type: 'ovice_message', objectId: 'L3', payload: { event: 'e', message: 2 } });
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal((await h.page.evaluate(() => window.posted)).length, 3, 'no event once detached');
+});
+
 test('bridge: capped backoff, queue limit, a refused static token closes', async (t) => {
     const origin = await startStatic(t);
     const browser = await launchBrowser(t);

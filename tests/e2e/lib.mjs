@@ -151,6 +151,20 @@ export async function openUser(browser, stack, name,
     page.on('pageerror', (e) => pageErrors.push(`${name}: ${e.message}`));
     if (beforeGoto) await beforeGoto(page);
     await page.goto(`${origin}/demo/?name=${encodeURIComponent(name)}${query}`);
+    return userOfPage(page, name, { pageErrors });
+}
+
+/*
+ * The User (see openUser) of a demo page that is loaded or loading, e.g. a window the demo
+ * opened itself (the playground's "Second user"). pageErrors: where the page's uncaught
+ * errors are being collected (default: from now on).
+ */
+export async function userOfPage(page, name, { pageErrors } = {}) {
+    if (!pageErrors) {
+        pageErrors = [];
+        page.on('pageerror', (e) => pageErrors.push(`${name}: ${e.message}`));
+    }
+    const context = page.context();
     await page.waitForFunction(() => window.demo && window.demo.client && window.demo.client.state === 'open',
         null, { timeout: 10000 });
     const info = await page.evaluate(() => window.demo.user);

@@ -5,7 +5,9 @@
 // bridge, embeds the two plugins from the second origin (demo_port) and drives presence
 // from where the avatar stands. URL parameters: ?name=Alice (display name), &host=1 (the
 // user owns the dynamic chat object: isHost), &ttl=N (connection tokens last N seconds
-// instead of the endpoint's 10 minutes; the bridge refreshes them ahead of expiry).
+// instead of the endpoint's 10 minutes; the bridge refreshes them ahead of expiry),
+// &plugin=URL (the plugin playground, web/demo/playground.js: the author's plugin runs as a
+// third object, &type=dynamic makes it dynamic).
 //
 // Everyone's avatar is objcast traffic too, with no plugin and no server support: every page
 // subscribes (host API) to a hidden static object, SPACE_OBJECT, broadcasts its position
@@ -14,6 +16,10 @@
 // unsubscribed from the hidden object.
 
 import objcast from '/objcast.mjs';
+
+import {
+    PLAYGROUND_ID, parsePlayground, playgroundObject, secondUserUrl, urlWithPlugin, watchPlayground,
+} from './playground.js';
 
 const RANGE = 80; // px from an object's edge within which the user is subscribed
 const STEP = 20; // px per arrow key press
@@ -33,6 +39,7 @@ const params = new URLSearchParams(location.search);
 const wantHost = params.get('host') === '1';
 const ttl = params.get('ttl');
 const name = params.get('name') || `Guest ${Math.floor(1000 + Math.random() * 9000)}`;
+const playground = parsePlayground(params); // null, {url, origin, objectType} or {url, error}
 
 const $ = (sel) => document.querySelector(sel);
 const space = $('#space');
@@ -53,6 +60,10 @@ const demo = {
     refreshes: [], // exp of every refresh objcast took
     objects: {}, // objectId -> {def, state ('none'|'subscribed'|'joined'|'left'), people: Map}
     others: {}, // userId -> {id, name, x, y, color, seen}: the other avatars on the floor
+    // ?plugin=: {url, origin, objectType, posts: [{dir ('up': the plugin posted, 'down': posted
+    // into it), type, bytes, payload, rest (other top-level fields), note, code?, explanation?}]},
+    // or {url, error} for a URL the page refused; null without ?plugin=.
+    playground: playground && { ...playground, posts: [] },
 };
 window.demo = demo;
 
@@ -169,6 +180,7 @@ async function start() {
     client.on('presence', onPresence);
 
     for (const def of OBJECTS) addObject(def, user);
+    if (playground && !playground.error) addObject(playgroundObject(playground), user);
     enterSpace(user);
     drawAvatar();
     space.focus();
@@ -202,16 +214,25 @@ function addObject(def, user) {
     iframe.name = `plugin-${def.objectId}`;
     // The plugin runs on its own origin; sandboxing keeps it away from the host's window.
     iframe.setAttribute('sandbox', 'allow-scripts allow-same-origin allow-forms');
+    // The playground's plugin comes from wherever its author serves it; the demo's own from
+    // the demo port.
+    const pluginOrigin = def.pluginOrigin || user.pluginOrigin;
     // Attach before the iframe loads, so its first messages are routed.
     demo.client.attach(iframe, {
         objectId: def.objectId,
         objectType: def.objectType,
-        pluginOrigin: user.pluginOrigin,
+        pluginOrigin,
         objectToken: () => getJSON(`/demo/object-token?objectId=${encodeURIComponent(def.objectId)}` +
             `&userId=${encodeURIComponent(user.userId)}&objectType=${def.objectType}` +
             `&host=${def.objectType === 'dynamic' && wantHost ? 'true' : 'false'}`).then((r) => r.token),
     });
-    iframe.src = `${user.pluginOrigin}/demo/plugins/${def.plugin}`;
+    if (def.objectId === PLAYGROUND_ID) {
+        watchPlayground({
+            client: demo.client, iframe, list: $('#posts'), posts: demo.playground.posts,
+            limits: () => demo.client.session?.limits,
+        });
+    }
+    iframe.src = def.src || `${pluginOrigin}/demo/plugins/${def.plugin}`;
 
     el.append(title, iframe);
     space.append(range, el);
@@ -266,9 +287,11 @@ function updateRanges() {
 function toggleJoin(objectId) {
     const o = demo.objects[objectId];
     if (!inRange(o.def)) {
-        // Walk up to the object first: just below its middle, inside the range.
+        // Walk up to the object first: to its spot if it has one, else just below its
+        // middle, inside the range.
         const d = o.def;
-        moveTo(d.x + d.w / 2, Math.min(SPACE.h - 20, d.y + d.h + RANGE / 2));
+        if (d.stand) moveTo(d.stand.x, d.stand.y);
+        else moveTo(d.x + d.w / 2, Math.min(SPACE.h - 20, d.y + d.h + RANGE / 2));
         if (!inRange(d)) moveTo(d.x - RANGE / 2, d.y + d.h / 2);
     }
     if (o.state === 'joined') {
@@ -529,6 +552,41 @@ function removeOther(id) {
     for (const el of space.querySelectorAll(`.avatar.other[data-user-id="${CSS.escape(id)}"]`)) el.remove();
 }
 
+// ---------------------------------------------------------------------------------------
+// The playground panel: the URL field, what was placed (or why not), the second user
+
+function setupPlayground() {
+    const input = $('#playground-url');
+    const status = $('#playground-status');
+    input.value = playground ? playground.url : '';
+    // The page reads ?plugin= once, at load: a new URL is a new page (and a new user).
+    $('#playground-form').addEventListener('submit', (ev) => {
+        ev.preventDefault();
+        location.assign(urlWithPlugin(location, input.value));
+    });
+    if (!playground) return;
+    // The author came for this: it goes on top of the panel (which scrolls, demo.css).
+    $('#panel').prepend($('#playground'));
+    status.hidden = false;
+    if (playground.error) {
+        status.className = 'error';
+        status.textContent = playground.error;
+        return;
+    }
+    status.textContent = `Object "playground" (${playground.objectType}) from ${playground.origin}: walk to it, top right.`;
+    if (playground.origin === location.origin) {
+        // Same origin and allow-same-origin: the sandbox no longer keeps the plugin out of the page.
+        status.textContent += ' Served from this page\'s own origin: a real plugin needs an origin of its own.';
+    }
+    const second = $('#playground-second');
+    second.hidden = false;
+    second.addEventListener('click', () => {
+        window.open(secondUserUrl(location, name), '_blank', 'noopener,width=1300,height=800');
+    });
+    $('#posts-box').hidden = false;
+}
+
+setupPlayground();
 start().catch((e) => {
     $('#me').textContent = `cannot start: ${e.message}`;
     console.error(e);
