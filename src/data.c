@@ -390,6 +390,10 @@ int data_parse_limited(const char *json, size_t len, size_t max_bytes, struct da
         *err = "unsupported \\u escape";
         return -1;
     }
+    if (!json_single_value(json, len)) {
+        *err = "invalid JSON";
+        return -1;
+    }
 
     struct parser p = {.doc = out, .max_bytes = max_bytes, .floor = 2};
     yajl_handle h = yajl_alloc(&callbacks, NULL, &p);

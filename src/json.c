@@ -96,11 +96,42 @@ static const char *prescan(const char *s, size_t n, int strict_escapes)
     return NULL;
 }
 
+int json_single_value(const char *s, size_t n)
+{
+    int depth = 0, in_str = 0, started = 0, ended = 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (in_str) {
+            if (c == '\\') {
+                i++;
+            } else if (c == '"') {
+                in_str = 0;
+                ended = depth == 0;
+            }
+            continue;
+        }
+        if (c == ' ' || c == '\t' || c == '\n' || c == '\r') {
+            ended = ended || (started && depth == 0); /* a number or literal ends here */
+            continue;
+        }
+        if (ended)
+            return 0;
+        started = 1;
+        if (c == '"')
+            in_str = 1;
+        else if (c == '{' || c == '[')
+            depth++;
+        else if (c == '}' || c == ']')
+            ended = --depth <= 0;
+    }
+    return !in_str;
+}
+
 struct json_value *json_parse(const char *text, size_t len, const char **err)
 {
     const char *scan_err = prescan(text, len, 1);
-    if (scan_err) {
-        *err = scan_err;
+    if (scan_err || !json_single_value(text, len)) {
+        *err = scan_err ? scan_err : "invalid JSON";
         return NULL;
     }
     if (utf8_validate(UTF8_ACCEPT, (const unsigned char *)text, len) != UTF8_ACCEPT) {
@@ -275,7 +306,8 @@ void json_append_string(struct buf *b, const char *s, size_t len)
 int json_validate(const char *s, size_t n)
 {
     /* yajl's own UTF-8 check lets overlong forms, surrogates and F5..F7 leads through. */
-    if (prescan(s, n, 0) || utf8_validate(UTF8_ACCEPT, (const unsigned char *)s, n) != UTF8_ACCEPT)
+    if (!json_single_value(s, n) || prescan(s, n, 0) ||
+        utf8_validate(UTF8_ACCEPT, (const unsigned char *)s, n) != UTF8_ACCEPT)
         return 0;
     yajl_handle h = yajl_alloc(NULL, NULL, NULL);
     yajl_config(h, yajl_allow_trailing_garbage, 0);

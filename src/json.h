@@ -69,6 +69,14 @@ void json_append_string(struct buf *b, const char *s, size_t len);
  */
 long json_u_escape(const char *s, size_t n, size_t *len);
 
+/* True when the n bytes at s hold nothing after their first value but whitespace, and do not
+ * end inside a string. yajl takes a token cut short by the end of its input (a string never
+ * closed, a number, the first letters of a literal) for one still to come, even after a
+ * complete value, so it lets `{"a":1}"x`, `[1] 2` and `{} tru` through its own check of
+ * trailing garbage; every parser of objcast asks this first. Only string boundaries,
+ * brackets and whitespace are looked at: the rest of the syntax is yajl's to check. */
+int json_single_value(const char *s, size_t n);
+
 /* True when the n bytes at s are one complete, valid JSON value (any type), nesting at
  * most JSON_MAX_DEPTH, valid UTF-8. The server's parsers check what they read as they go;
  * this is the oracle the unit tests and fuzz targets hold their output against. */

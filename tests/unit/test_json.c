@@ -118,6 +118,32 @@ START_TEST(test_walk_and_doubles)
 }
 END_TEST
 
+/* A token cut short after a complete value is trailing garbage, not a token to come. */
+START_TEST(test_cut_token_after_value)
+{
+    static const char *bad[] = {
+        "{\"a\":1}\"",   "{\"a\":1}\"x",  "{\"a\":1}\":4.5}]}", "[1] 2",  "{} tru",
+        "{} nul",        "1 2",           "\"a\" \"b",        "{}]",    "{}}",
+        "true false",    "{\"a\":\"x}",    "\"open",            "[1,\"2]",
+    };
+    static const char *good[] = {
+        "{\"a\":1}",  " {\"a\":1} \r\n\t", "[1, 2]", "1", " 12 ", "\"a\\\"b\"", "true",
+        "{\"a\":\"}\\\"\"}", "[[],{}] ",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        ck_assert_msg(!json_single_value(bad[i], strlen(bad[i])), "single value: %s", bad[i]);
+        ck_assert_msg(!json_validate(bad[i], strlen(bad[i])), "valid: %s", bad[i]);
+        const char *err = NULL;
+        struct json_value *v = json_parse(bad[i], strlen(bad[i]), &err);
+        ck_assert_msg(v == NULL, "parsed: %s", bad[i]);
+    }
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        ck_assert_msg(json_single_value(good[i], strlen(good[i])), "not single: %s", good[i]);
+        ck_assert_msg(json_validate(good[i], strlen(good[i])), "not valid: %s", good[i]);
+    }
+}
+END_TEST
+
 START_TEST(test_parse_invalid)
 {
     static const char *const bad[] = {
@@ -793,6 +819,7 @@ static Suite *json_suite(void)
     tcase_add_test(tc, test_parse_valid);
     tcase_add_test(tc, test_parse_invalid);
     tcase_add_test(tc, test_walk_and_doubles);
+    tcase_add_test(tc, test_cut_token_after_value);
     tcase_add_test(tc, test_parse_length_respected);
     tcase_add_test(tc, test_depth_limit);
     tcase_add_test(tc, test_depth_brackets_in_strings);

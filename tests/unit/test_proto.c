@@ -174,6 +174,11 @@ START_TEST(rejects_malformed)
         "{\"type\":null}",
         "{\"type\":\"x\"",
         "{\"type\":\"x\"} trailing",
+        /* cut tokens after the message, which yajl alone lets through (json_single_value) */
+        "{\"type\":\"x\"}\"",
+        "{\"type\":\"x\"} \"ab}",
+        "{\"type\":\"x\"} tru",
+        "{\"type\":\"x\"} 12",
         "{\"type\":\"x\",\"ref\":{}}",
         "{\"type\":\"x\",\"ref\":true}",
         "{\"type\":\"x\",\"objectId\":5}",
