@@ -1,11 +1,13 @@
 #include "status.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "dict.h"
 #include "json.h"
+#include "utf8.h"
 #include "util.h"
 
 struct instance {
@@ -29,6 +31,13 @@ static double number_of(const struct json_value *v, const char *key)
     double d = 0;
     json_double(json_get(v, key), &d);
     return d;
+}
+
+/* A whole number of the entry (times, counts); 0 when absent or out of any sane range. */
+static long long whole_of(const struct json_value *v, const char *key)
+{
+    double d = number_of(v, key);
+    return d > -1e15 && d < 1e15 ? (long long)d : 0;
 }
 
 static int by_id(const void *a, const void *b)
@@ -62,7 +71,7 @@ static void add_instance(struct instance *list, size_t *n, struct dict *ids, con
 
 static void mark_stale(struct instance *in, long long now)
 {
-    in->stale = now - (long long)number_of(in->doc, "updated") > STATUS_STALE_SECONDS;
+    in->stale = now - whole_of(in->doc, "updated") > STATUS_STALE_SECONDS;
 }
 
 /* The entry with its age added: its text up to the closing brace, then the new members. */
@@ -73,8 +82,8 @@ static void render_instance(const struct instance *in, const struct status_input
     while (end > 0 && in->text[end - 1] != '}')
         end--;
     buf_append(out, in->text, end - 1);
-    long long started = (long long)number_of(in->doc, "started");
-    long long age = st->now - (long long)number_of(in->doc, "updated");
+    long long started = whole_of(in->doc, "started");
+    long long age = st->now - whole_of(in->doc, "updated");
     if (age < 0)
         age = 0; /* clocks of instances differ a little */
     buf_printf(out, "%s\"uptime_s\":%lld,\"heartbeat_age_s\":%lld,\"state\":\"%s\",\"self\":%s}",
@@ -94,6 +103,8 @@ static void render_busiest(const struct instance *list, size_t n, struct buf *ou
     struct busy **order = oc_calloc(cap + 1, sizeof(*order));
     for (size_t i = 0; i < n; i++) {
         const struct json_value *arr = list[i].stale ? NULL : json_get(list[i].doc, "busiest");
+        if (json_typeof(arr) != JSON_ARRAY)
+            continue;
         for (size_t j = 0; j < json_count(arr); j++) {
             const struct json_value *o = json_at(arr, j);
             const char *key = json_string(json_get(o, "key"));
@@ -111,7 +122,7 @@ static void render_busiest(const struct instance *list, size_t n, struct buf *ou
                 buf_append_char(&b->instances, ',');
             }
             double rate = number_of(o, "messages_per_s");
-            long long people = (long long)number_of(o, "participants");
+            long long people = whole_of(o, "participants");
             b->rate = rate > b->rate ? rate : b->rate;
             b->participants = people > b->participants ? people : b->participants;
             json_append_string(&b->instances, list[i].id, strlen(list[i].id));
@@ -150,6 +161,8 @@ static void render_errors(const struct instance *list, size_t n, struct buf *out
     size_t ncodes = 0;
     for (size_t i = 0; i < n; i++) {
         const struct json_value *errs = list[i].stale ? NULL : json_get(list[i].doc, "errors");
+        if (json_typeof(errs) != JSON_OBJECT)
+            continue;
         for (size_t j = 0; j < json_count(errs); j++) {
             const char *code = json_key_at(errs, j);
             long long v = 0;
@@ -162,7 +175,7 @@ static void render_errors(const struct instance *list, size_t n, struct buf *out
                 codes = oc_realloc(codes, (ncodes + 1) * sizeof(*codes));
                 codes[ncodes++] = code;
             }
-            *sum += v;
+            *sum = *sum > LLONG_MAX - v ? LLONG_MAX : *sum + v;
         }
     }
     buf_append_str(out, ",\"errors\":{");
@@ -179,7 +192,8 @@ static void render_errors(const struct instance *list, size_t n, struct buf *out
     dict_free(&sums);
 }
 
-/* The value of "key:" in INFO's text, or NULL. */
+/* The value of "key:" in INFO's text, or NULL (also when it is not UTF-8, which no JSON
+ * string may hold). */
 static char *info_field(const char *info, size_t len, const char *key)
 {
     size_t klen = strlen(key);
@@ -190,6 +204,8 @@ static char *info_field(const char *info, size_t len, const char *key)
             size_t vlen = line - klen - 1;
             if (vlen && p[klen + vlen] == '\r')
                 vlen--;
+            if (utf8_validate(UTF8_ACCEPT, (const uint8_t *)p + klen + 1, vlen) != UTF8_ACCEPT)
+                return NULL;
             return oc_strndup(p + klen + 1, vlen);
         }
         p = eol ? eol + 1 : NULL;
