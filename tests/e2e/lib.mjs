@@ -82,20 +82,16 @@ export async function startStack(t, { conf = {} } = {}) {
 }
 
 /*
- * A one-page HTTP server on a third origin (127.0.0.1, another port): GET /evil.html is a
- * page that records every message it receives (window.received) and can post to its parent
- * (window.post(msg)). Closed at teardown.
+ * An HTTP server of static pages on an origin of its own (127.0.0.1, a free port): pages maps
+ * a path to its HTML; anything else is a 404. Every requested URL is kept in requests.
+ * Closed at teardown. Resolves {origin, server, requests}.
  */
-export async function startThirdOrigin(t) {
-    const page = `<!doctype html><meta charset="utf-8"><title>third origin</title>
-<body style="background:#fdd;font:14px sans-serif">a page on a third origin
-<script>
-window.received = [];
-window.addEventListener('message', function (ev) { window.received.push({ origin: ev.origin, data: ev.data }); });
-window.post = function (msg) { parent.postMessage(msg, '*'); };
-</script></body>`;
+export async function serveOrigin(t, pages) {
+    const requests = [];
     const srv = http.createServer((req, res) => {
-        if (req.url.startsWith('/evil.html')) {
+        requests.push(req.url);
+        const page = pages[req.url.split('?')[0]];
+        if (page !== undefined) {
             res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' });
             res.end(page);
         } else {
@@ -108,7 +104,22 @@ window.post = function (msg) { parent.postMessage(msg, '*'); };
         srv.closeAllConnections?.();
         srv.close(() => resolve());
     }));
-    return { origin: `http://127.0.0.1:${srv.address().port}`, server: srv };
+    return { origin: `http://127.0.0.1:${srv.address().port}`, server: srv, requests };
+}
+
+/*
+ * A one-page HTTP server on a third origin: GET /evil.html is a page that records every
+ * message it receives (window.received) and can post to its parent (window.post(msg)).
+ */
+export async function startThirdOrigin(t) {
+    const page = `<!doctype html><meta charset="utf-8"><title>third origin</title>
+<body style="background:#fdd;font:14px sans-serif">a page on a third origin
+<script>
+window.received = [];
+window.addEventListener('message', function (ev) { window.received.push({ origin: ev.origin, data: ev.data }); });
+window.post = function (msg) { parent.postMessage(msg, '*'); };
+</script></body>`;
+    return serveOrigin(t, { '/evil.html': page });
 }
 
 // ---------------------------------------------------------------------------------------

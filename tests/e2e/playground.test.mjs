@@ -5,12 +5,12 @@
 // The plugin is the demo's copyable example, web/demo/plugins/hello.html.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import http from 'node:http';
 import path from 'node:path';
 import { test } from 'node:test';
 
 import {
-    assertNoPageErrors, launchBrowser, openUser, screenshot, srcDir, startStack, userOfPage, waitFor, waitReceived,
+    assertNoPageErrors, launchBrowser, openUser, screenshot, serveOrigin, srcDir, startStack, userOfPage, waitFor,
+    waitReceived,
 } from './lib.mjs';
 
 const HD = { width: 1280, height: 720 };
@@ -25,23 +25,7 @@ const STAND2 = { x: 540, y: 40 };
  */
 async function startAuthor(t) {
     const html = readFileSync(path.join(srcDir, 'web', 'demo', 'plugins', 'hello.html'));
-    const requests = [];
-    const srv = http.createServer((req, res) => {
-        requests.push(req.url);
-        if (req.url === '/hello.html') {
-            res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' });
-            res.end(html);
-        } else {
-            res.writeHead(404);
-            res.end();
-        }
-    });
-    await new Promise((resolve) => srv.listen(0, '127.0.0.1', resolve));
-    t.after(() => new Promise((resolve) => {
-        srv.closeAllConnections?.();
-        srv.close(() => resolve());
-    }));
-    const origin = `http://127.0.0.1:${srv.address().port}`;
+    const { origin, requests } = await serveOrigin(t, { '/hello.html': html });
     return { origin, url: `${origin}/hello.html`, requests };
 }
 
