@@ -257,7 +257,9 @@ static void got_overview(void *privdata, enum engine_status st, const struct eng
         .self_len = self.len,
         .engine = e->ops->name,
         .now = (long long)time(NULL),
-        .redis_up = e->ops->ready(e),
+        /* (asked only after a read that worked: a failed one may be the engine's last
+         * answer as it is freed, when nothing of it may be read) */
+        .redis_up = st == ENGINE_OK && e->ops->ready(e),
         .cluster = o->cluster,
         .latency_ms = st == ENGINE_OK ? o->latency_ms : -1,
         .info = o->info,
