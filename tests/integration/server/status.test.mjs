@@ -143,3 +143,20 @@ test('status page: /status and its files served with a policy that forbids frami
     assert.equal((await httpGet(s, '/status/../demo.conf')).status, 404);
     assert.equal((await httpGet(s, '/status/nothing.js')).status, 404);
 });
+
+test('instances registry: an instance sweeps out entries older than 60 s (and ones without "updated") when it starts, and keeps fresh ones', async (t) => {
+    const redis = await startRedis({ t });
+    const now = Math.floor(Date.now() / 1000);
+    await redis.command('HSET', 'objcast:instances',
+        'gone', JSON.stringify({ id: 'gone', started: now - 500, updated: now - 120 }),
+        'garbage', 'not json',
+        'alive', JSON.stringify({ id: 'alive', started: now - 500, updated: now, connections: 0 }));
+    const [A] = await startCluster({ t, instances: 1, redis, conf: { api_key: KEY } });
+    await waitFor(async () => {
+        const ids = await redis.command('HKEYS', 'objcast:instances');
+        return ids.includes(A.instance) && !ids.includes('gone') && !ids.includes('garbage') && ids;
+    }, 6000, 'the sweep at the first refresh');
+    assert.ok((await redis.command('HKEYS', 'objcast:instances')).includes('alive'), 'a fresh entry stays');
+    const st = (await status(A)).json;
+    assert.deepEqual(st.instances.map((i) => i.id), [A.instance, 'alive'].sort());
+});
