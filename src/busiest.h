@@ -23,7 +23,7 @@
 struct busiest_counter {
     uint32_t window; /* the window its count belongs to */
     uint32_t hits;
-    int slot;        /* its place in the table during that window, -1 when outside */
+    int slot; /* its place in the table during that window, -1 when outside */
 };
 
 struct busiest_slot {

@@ -88,8 +88,7 @@ static void render_instance(const struct instance *in, const struct status_input
         age = 0; /* clocks of instances differ a little */
     buf_printf(out, "%s\"uptime_s\":%lld,\"heartbeat_age_s\":%lld,\"state\":\"%s\",\"self\":%s}",
                json_count(in->doc) ? "," : "", started ? st->now - started : 0, age,
-               in->stale ? "stale" : "up",
-               strcmp(in->id, st->self_id) == 0 ? "true" : "false");
+               in->stale ? "stale" : "up", strcmp(in->id, st->self_id) == 0 ? "true" : "false");
 }
 
 static void render_busiest(const struct instance *list, size_t n, struct buf *out)
@@ -231,10 +230,14 @@ static void render_redis(const struct status_input *in, struct buf *out)
         const char *name, *as;
         int number;
     } fields[] = {
-        {"redis_version", "version", 0},      {"role", "role", 0},
-        {"uptime_in_seconds", "uptime_s", 1},  {"connected_clients", "connected_clients", 1},
-        {"used_memory", "used_memory", 1},     {"used_memory_human", "used_memory_human", 0},
-        {"maxmemory", "maxmemory", 1},         {"aof_enabled", "aof_enabled", 1},
+        {"redis_version", "version", 0},
+        {"role", "role", 0},
+        {"uptime_in_seconds", "uptime_s", 1},
+        {"connected_clients", "connected_clients", 1},
+        {"used_memory", "used_memory", 1},
+        {"used_memory_human", "used_memory_human", 0},
+        {"maxmemory", "maxmemory", 1},
+        {"aof_enabled", "aof_enabled", 1},
         {"instantaneous_ops_per_sec", "ops_per_s", 1},
     };
     for (size_t i = 0; in->info && i < sizeof(fields) / sizeof(fields[0]); i++) {

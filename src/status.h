@@ -8,9 +8,9 @@
 /*
  * The answer of GET /api/v1/status (docs/operations.md, "Status"): every instance of the
  * instances registry with its age, and of the live ones (not stale) the totals, the busiest
- * objects merged across them and the errors by code summed; Redis's health. Made from what the instances published; this
- * instance's entry as it is now stands in for its own when the registry has none (engine
- * memory, Redis away, or not written yet).
+ * objects merged across them and the errors by code summed; Redis's health. Made from what the
+ * instances published; this instance's entry as it is now stands in for its own when the registry
+ * has none (engine memory, Redis away, or not written yet).
  */
 
 /* An entry whose heartbeat is older than this many seconds shows as "stale" and counts in
@@ -21,19 +21,19 @@
 #define STATUS_BUSIEST 10
 
 struct status_input {
-    const char *self_id;        /* the answering instance */
-    const char *self;           /* its entry as it is now */
+    const char *self_id; /* the answering instance */
+    const char *self;    /* its entry as it is now */
     size_t self_len;
-    const char *engine;         /* "memory" or "redis" */
-    long long now;              /* unix seconds */
+    const char *engine; /* "memory" or "redis" */
+    long long now;      /* unix seconds */
     /* engine redis only */
-    size_t n;                   /* the registry's entries */
+    size_t n; /* the registry's entries */
     const char *const *entries;
     const size_t *lens;
-    int redis_up;               /* the engine is ready */
+    int redis_up; /* the engine is ready */
     int cluster;
-    double latency_ms;          /* the read's round trip, -1 when it failed */
-    const char *info;           /* Redis's INFO answer, or NULL */
+    double latency_ms; /* the read's round trip, -1 when it failed */
+    const char *info;  /* Redis's INFO answer, or NULL */
     size_t info_len;
 };
 

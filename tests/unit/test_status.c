@@ -42,8 +42,12 @@ START_TEST(memory_engine_self_only)
     const char *self = "{\"id\":\"i1\",\"started\":1799999990,\"updated\":1800000000,"
                        "\"connections\":3,\"objects\":2,\"messages_in_per_s\":1.5,"
                        "\"messages_out_per_s\":4,\"errors\":{\"not_subscribed\":2},\"busiest\":[]}";
-    struct status_input in = {.self_id = "i1", .self = self, .self_len = strlen(self),
-                              .engine = "memory", .now = NOW, .latency_ms = -1};
+    struct status_input in = {.self_id = "i1",
+                              .self = self,
+                              .self_len = strlen(self),
+                              .engine = "memory",
+                              .now = NOW,
+                              .latency_ms = -1};
     struct buf b = {0};
     struct json_value *v = render(&in, &b);
     ck_assert_int_eq(json_typeof(json_get(v, "redis")), JSON_NULL);
@@ -84,7 +88,8 @@ START_TEST(registry_merged)
         "\"messages_per_s\":3.0}]}",
         /* c: stale, left out of the totals */
         "{\"id\":\"c\",\"started\":1799990000,\"updated\":1799999950,\"connections\":99,"
-        "\"objects\":9,\"errors\":{\"rate_limited\":100},\"busiest\":[{\"key\":\"2:x\",\"workspaceId\":\"2\",\"objectId\":\"x\","
+        "\"objects\":9,\"errors\":{\"rate_limited\":100},\"busiest\":[{\"key\":\"2:x\","
+        "\"workspaceId\":\"2\",\"objectId\":\"x\","
         "\"participants\":1,\"messages_per_s\":9}]}",
         "not json",
         "[1,2]",
@@ -97,10 +102,19 @@ START_TEST(registry_merged)
     const char *info = "# Server\r\nredis_version:7.0.15\r\nuptime_in_seconds:3600\r\n"
                        "# Memory\r\nused_memory:1048576\r\nused_memory_human:1.00M\r\n"
                        "role:master\r\nconnected_clients:4\r\n";
-    struct status_input in = {.self_id = "a", .self = self, .self_len = strlen(self),
-                              .engine = "redis", .now = NOW, .n = 6, .entries = entries,
-                              .lens = lens, .redis_up = 1, .cluster = 0, .latency_ms = 0.25,
-                              .info = info, .info_len = strlen(info)};
+    struct status_input in = {.self_id = "a",
+                              .self = self,
+                              .self_len = strlen(self),
+                              .engine = "redis",
+                              .now = NOW,
+                              .n = 6,
+                              .entries = entries,
+                              .lens = lens,
+                              .redis_up = 1,
+                              .cluster = 0,
+                              .latency_ms = 0.25,
+                              .info = info,
+                              .info_len = strlen(info)};
     struct buf b = {0};
     struct json_value *v = render(&in, &b);
 
@@ -159,8 +173,13 @@ END_TEST
 START_TEST(redis_away)
 {
     const char *self = "{\"id\":\"a\",\"updated\":1800000000,\"connections\":5}";
-    struct status_input in = {.self_id = "a", .self = self, .self_len = strlen(self),
-                              .engine = "redis", .now = NOW, .redis_up = 0, .latency_ms = -1};
+    struct status_input in = {.self_id = "a",
+                              .self = self,
+                              .self_len = strlen(self),
+                              .engine = "redis",
+                              .now = NOW,
+                              .redis_up = 0,
+                              .latency_ms = -1};
     struct buf b = {0};
     struct json_value *v = render(&in, &b);
     const struct json_value *redis = json_get(v, "redis");
@@ -182,15 +201,24 @@ START_TEST(busiest_capped)
     for (int i = 0; i < 3; i++) {
         buf_printf(&e[i], "{\"id\":\"i%d\",\"updated\":%lld,\"busiest\":[", i, NOW);
         for (int k = 0; k < 16; k++)
-            buf_printf(&e[i], "%s{\"key\":\"1:o%d-%d\",\"objectId\":\"o%d-%d\",\"participants\":1,"
-                       "\"messages_per_s\":%d}", k ? "," : "", i, k, i, k, i * 16 + k);
+            buf_printf(&e[i],
+                       "%s{\"key\":\"1:o%d-%d\",\"objectId\":\"o%d-%d\",\"participants\":1,"
+                       "\"messages_per_s\":%d}",
+                       k ? "," : "", i, k, i, k, i * 16 + k);
         buf_append_str(&e[i], "]}");
         entries[i] = e[i].p;
         lens[i] = e[i].len;
     }
-    struct status_input in = {.self_id = "i0", .self = "{}", .self_len = 2, .engine = "redis",
-                              .now = NOW, .n = 3, .entries = entries, .lens = lens,
-                              .redis_up = 1, .latency_ms = 1};
+    struct status_input in = {.self_id = "i0",
+                              .self = "{}",
+                              .self_len = 2,
+                              .engine = "redis",
+                              .now = NOW,
+                              .n = 3,
+                              .entries = entries,
+                              .lens = lens,
+                              .redis_up = 1,
+                              .latency_ms = 1};
     struct buf b = {0};
     struct json_value *v = render(&in, &b);
     const struct json_value *busy = json_get(v, "busiest");
