@@ -111,8 +111,9 @@ static void engine_stats(void *privdata, struct buf *out)
                "\"errors\":{",
                OBJCAST_VERSION, s->engine->ops->name, (long long)metrics.ws_connections,
                (unsigned long long)metrics.messages_received,
-               (unsigned long long)metrics.messages_sent, (unsigned long long)metrics.bytes_received,
-               (unsigned long long)metrics.bytes_sent, s->rate_in, s->rate_out);
+               (unsigned long long)metrics.messages_sent,
+               (unsigned long long)metrics.bytes_received, (unsigned long long)metrics.bytes_sent,
+               s->rate_in, s->rate_out);
     int first = 1;
     for (int i = 0; i < PROTO_ERR_COUNT && i < METRICS_CODES_MAX; i++) {
         if (!metrics.errors[i])

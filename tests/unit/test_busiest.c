@@ -68,7 +68,7 @@ END_TEST
 
 START_TEST(few_objects_all_listed)
 {
-    struct thing t[3] = {{{0}}};
+    static struct thing t[3];
     struct busiest b;
     struct busiest_entry out[BUSIEST_SLOTS];
     busiest_init(&b);
