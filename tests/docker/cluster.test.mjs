@@ -114,6 +114,19 @@ async function reach(svc, timeoutMs = 30000) {
     }, timeoutMs, `haproxy sending a connection to ${svc}`, 100);
 }
 
+/* reach(svc), and when haproxy never sends a connection there, what haproxy said (its
+ * log has every server's DOWN, UP and address change) and what the name resolves to. */
+async function reachOrExplain(svc) {
+    try {
+        return await reach(svc);
+    } catch (e) {
+        const log = await podman('logs', '--tail', '20', ctr('haproxy')).catch((x) => x.message);
+        const dns = await podman('exec', ctr('haproxy'), 'getent', 'hosts', svc).catch((x) => x.message);
+        e.message += `\n--- ${svc} resolves in haproxy's container to: ${dns}\n--- haproxy's log:\n${log}`;
+        throw e;
+    }
+}
+
 /* The next message of c must be presence event `kind` about connection `of`. */
 async function expectPresence(c, kind, of, timeoutMs) {
     await expectNext(c, presence(kind, of, c), `${kind} of ${of.claims.sub}`, timeoutMs);
@@ -176,7 +189,7 @@ test('kill -9 of an instance: its user leaves the others within presence_ttl + 2
 
     // haproxy takes it back
     const t0 = Date.now();
-    const c = await reach(victim);
+    const c = await reachOrExplain(victim);
     t.diagnostic(`haproxy served ${victim} again ${Date.now() - t0} ms after its restart was seen`);
     await join(c);
     await expectPresence(a, 'joined', c, 5000);
@@ -200,7 +213,7 @@ test('an instance recreated with a new address (as up does after a new image): h
     t.diagnostic(`${victim} recreated: address ${before} -> ${after}`);
     assert.notEqual(after, before, 'the new container has another address (else this proves nothing)');
     const t0 = Date.now();
-    const c = await reach(victim);
+    const c = await reachOrExplain(victim);
     t.diagnostic(`haproxy served the recreated ${victim} after ${Date.now() - t0} ms`);
     c.close();
 });
