@@ -29,6 +29,20 @@ if grep -q "docker/Dockerfile" "$src/docker/compose.yml" &&
     grep -q "HEALTHCHECK" "$src/docker/Dockerfile" &&
     grep -q "^USER objcast" "$src/docker/Dockerfile"; then ok; else
     fail "Dockerfile: built by compose, non-root, with a HEALTHCHECK"; fi
+# scripts/docker-test runs compose.yml with compose.test.yml over it on a host port of its
+# choosing, and the stand-ins of the images it cannot pull take compose's names
+if grep -qF -- '- "${OBJCAST_HTTP_PORT:-8080}:8080"' "$src/docker/compose.yml"; then ok; else
+    fail "compose.yml: haproxy's host port must be \${OBJCAST_HTTP_PORT:-8080}"; fi
+for svc in objcast-1 objcast-2 objcast-3; do
+    if grep -q "^  $svc:" "$src/docker/compose.test.yml"; then ok; else
+        fail "compose.test.yml does not override $svc"; fi
+done
+if grep -q '^    image: redis:7$' "$src/docker/compose.yml" && grep -q '^    image: haproxy:2.6$' "$src/docker/compose.yml" &&
+    grep -q '^FROM tools AS redis$' "$src/docker/stand-ins.Dockerfile" &&
+    grep -q '^FROM tools AS haproxy$' "$src/docker/stand-ins.Dockerfile" &&
+    grep -q 'stand_in redis:7 redis$' "$src/scripts/docker-test" &&
+    grep -q 'stand_in haproxy:2.6 haproxy$' "$src/scripts/docker-test"; then ok; else
+    fail "the stand-ins of scripts/docker-test must be the images compose.yml names (redis:7, haproxy:2.6)"; fi
 
 # compose.cluster.yml
 cl=$src/docker/compose.cluster.yml
