@@ -122,7 +122,13 @@ async function reachOrExplain(svc) {
     } catch (e) {
         const log = await podman('logs', '--tail', '20', ctr('haproxy')).catch((x) => x.message);
         const dns = await podman('exec', ctr('haproxy'), 'getent', 'hosts', svc).catch((x) => x.message);
-        e.message += `\n--- ${svc} resolves in haproxy's container to: ${dns}\n--- haproxy's log:\n${log}`;
+        // Whether the instance answers inside its own container (haproxy once saw its checks
+        // time out for good after a restart), and what it logged since.
+        const local = await podman('exec', ctr(svc), 'curl', '-sS', '-m', '2', '-w', ' %{http_code}',
+            'http://127.0.0.1:8080/readyz').catch((x) => x.message);
+        const own = await podman('logs', '--tail', '15', ctr(svc)).catch((x) => x.message);
+        e.message += `\n--- ${svc} resolves in haproxy's container to: ${dns}\n--- haproxy's log:\n${log}` +
+            `\n--- ${svc}'s /readyz from inside its container: ${local}\n--- ${svc}'s log:\n${own}`;
         throw e;
     }
 }
