@@ -252,7 +252,7 @@ static void got_overview(void *privdata, enum engine_status st, const struct eng
         e->stats(e->stats_privdata, &self);
     buf_append_char(&self, '}');
     struct status_input in = {
-        .self_id = c->env->instance_id,
+        .self_id = e->instance_id,
         .self = self.p,
         .self_len = self.len,
         .engine = e->ops->name,

@@ -27,7 +27,6 @@ struct api_env {
     const struct conf *conf;
     struct registry *registry;
     struct engine *engine;   /* the status: its overview and this instance's entry */
-    const char *instance_id;
 };
 
 /* True when path belongs to the API. */

@@ -159,11 +159,8 @@ static void ending(struct conn *c, const char *why)
  */
 #define LOG_CONN_RATE 20
 #define LOG_CONN_BURST 200
-static int log_conn_allowed(struct conn_set *set)
+static int log_conn_allowed(struct conn_set *set, int64_t now)
 {
-    struct timeval tv;
-    event_base_gettimeofday_cached(set->base, &tv);
-    int64_t now = (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
     if (set->log_ms == 0)
         set->log_tokens = LOG_CONN_BURST;
     else
@@ -182,7 +179,7 @@ static int log_conn_allowed(struct conn_set *set)
 static void log_conn(struct conn *c, const char *what)
 {
     const struct identity *id = c->session.id;
-    if (!id || log_get_level() > LOG_LEVEL_INFO || !log_conn_allowed(c->set))
+    if (!id || log_get_level() > LOG_LEVEL_INFO || !log_conn_allowed(c->set, now_ms(c)))
         return;
     /* Opened: where from; closed: how and why. */
     char how[192];
@@ -197,7 +194,7 @@ static void log_conn(struct conn *c, const char *what)
     c->set->log_skipped = 0;
     log_info("connection %s id=%llu user=%s ws=%s instance=%s %s%s", what,
              (unsigned long long)c->id, id->user_key, id->ws_key,
-             c->set->instance_id ? c->set->instance_id : "", how, unlogged);
+             c->set->registry ? c->set->registry->instance_id : "", how, unlogged);
 }
 
 void conn_kill(struct conn *c, const char *why)

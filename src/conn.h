@@ -31,7 +31,6 @@ struct conn_set {
     const struct dispatch_env *dispatch; /* WebSocket messages are run there */
     const struct api_env *api;           /* and server API requests there */
     struct registry *registry;           /* a closing session leaves it */
-    const char *instance_id;             /* this instance's name, for the log */
     void (*reaped)(void *privdata);      /* after each reaper run (shutdown checks on it) */
     void *privdata;
     int shutting_down;                   /* server_shutdown() began: answers close HTTP

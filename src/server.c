@@ -409,11 +409,9 @@ struct server *server_new(struct conf *conf, const char *instance_id, struct buf
     s->registry = registry_new(s->engine, conf, s->instance_id);
     s->dispatch.registry = s->registry;
     s->conns.registry = s->registry;
-    s->conns.instance_id = s->instance_id;
     s->api.conf = conf;
     s->api.registry = s->registry;
     s->api.engine = s->engine;
-    s->api.instance_id = s->instance_id;
     s->started = (long long)time(NULL);
     s->stats_at = util_monotonic_coarse_ms();
     s->stats_timer = event_new(s->base, -1, EV_PERSIST, on_stats_window, s);
