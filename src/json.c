@@ -55,8 +55,8 @@ long json_u_escape(const char *s, size_t n, size_t *len)
  * - Nesting of [ and { outside strings must stay within JSON_MAX_DEPTH: yajl has no limit of
  *   its own, and yajl_tree_free() recurses.
  * - '/' outside strings is refused: yajl_tree_parse() always allows comments, which are not
- *   JSON, and a quote inside a comment would make this scan skip real brackets. So are \v
- *   and \f, which yajl takes for whitespace (JSON and browsers do not).
+ *   JSON, and a quote inside a comment would make this scan skip real brackets. (\v and \f,
+ *   which yajl takes for whitespace, are json_single_value()'s to refuse.)
  * - With strict_escapes (json_parse only: its strings become C strings), \u0000 is refused
  *   because it would silently cut a string short, and so are unpaired UTF-16 surrogates,
  *   which yajl turns into invalid UTF-8 or pairs with whatever escape follows.
@@ -89,7 +89,7 @@ static const char *prescan(const char *s, size_t n, int strict_escapes)
                 return "nested too deeply";
         } else if (c == ']' || c == '}') {
             depth--;
-        } else if (c == '/' || c == '\v' || c == '\f') {
+        } else if (c == '/') {
             return "invalid JSON";
         }
     }
@@ -101,6 +101,8 @@ int json_single_value(const char *s, size_t n)
     int depth = 0, in_str = 0, started = 0, ended = 0;
     for (size_t i = 0; i < n; i++) {
         char c = s[i];
+        if (c == '\v' || c == '\f')
+            return 0;
         if (in_str) {
             if (c == '\\') {
                 i++;

@@ -73,8 +73,10 @@ long json_u_escape(const char *s, size_t n, size_t *len);
  * end inside a string. yajl takes a token cut short by the end of its input (a string never
  * closed, a number, the first letters of a literal) for one still to come, even after a
  * complete value, so it lets `{"a":1}"x`, `[1] 2` and `{} tru` through its own check of
- * trailing garbage; every parser of objcast asks this first. Only string boundaries,
- * brackets and whitespace are looked at: the rest of the syntax is yajl's to check. */
+ * trailing garbage; every parser of objcast asks this first. \v and \f are refused too:
+ * yajl takes them for whitespace, and JSON has them nowhere raw (not in strings either), so
+ * a span could start at one. Only these, string boundaries, brackets and whitespace are
+ * looked at: the rest of the syntax is yajl's to check. One pass over the text. */
 int json_single_value(const char *s, size_t n);
 
 /* True when the n bytes at s are one complete, valid JSON value (any type), nesting at
