@@ -13,6 +13,7 @@
 #include "buf.h"
 #include "log.h"
 #include "metrics.h"
+#include "resolve.h"
 #include "util.h"
 
 /* A command must be answered within this, or the connection is considered dead. */
@@ -38,6 +39,9 @@ struct redis_conn {
     char *name;
     char *host;              /* where it connects: conf's redis_host, or a cluster node */
     int port;
+    struct resolve *lookup;  /* host is being looked up (a name, not an address) */
+    char addr[64];           /* host's address of the latest attempt */
+    int lookup_warned;       /* a failed lookup was logged; quiet until one succeeds */
     int subscriber;
     redisAsyncContext *ac;   /* NULL while disconnected */
     int up;                  /* handshake done */
@@ -204,8 +208,8 @@ static void handshake_reply(redisAsyncContext *ac, void *r, void *privdata)
         return;
     rc->up = 1;
     rc->backoff_ms = BACKOFF_MIN_MS;
-    log_info("redis up conn=%s role=%s host=%s port=%d", rc->name,
-             rc->subscriber ? "subscriber" : "commands", rc->host, rc->port);
+    log_info("redis up conn=%s role=%s host=%s address=%s port=%d", rc->name,
+             rc->subscriber ? "subscriber" : "commands", rc->host, rc->addr, rc->port);
     if (rc->on_state)
         rc->on_state(rc, 1, rc->privdata);
 }
@@ -241,11 +245,11 @@ static void on_connect(const redisAsyncContext *ac, int status)
     send_handshake(rc);
 }
 
-static void connect_now(struct redis_conn *rc)
+/* Connects to addr, host's address. */
+static void connect_to(struct redis_conn *rc, const char *addr)
 {
-    if (rc->ac)
-        return;
-    redisAsyncContext *ac = redisAsyncConnect(rc->host, rc->port);
+    snprintf(rc->addr, sizeof(rc->addr), "%s", addr);
+    redisAsyncContext *ac = redisAsyncConnect(addr, rc->port);
     if (!ac || ac->err) {
         log_debug("redis connect failed conn=%s error=\"%s\"", rc->name, ac ? ac->errstr : "oom");
         if (ac)
@@ -259,6 +263,48 @@ static void connect_now(struct redis_conn *rc)
     redisAsyncSetDisconnectCallback(ac, on_disconnect);
     rc->ac = ac;
     rc->connect_started_ms = util_wall_ms();
+}
+
+static void on_resolved(const char *addr, const char *error, void *arg)
+{
+    struct redis_conn *rc = arg;
+    rc->lookup = NULL;
+    if (!addr) {
+        /* Once per outage, at warn: a name that does not resolve is a configuration or DNS
+         * problem an operator must see; every retry's failure goes to debug. */
+        const char *role = rc->subscriber ? "subscriber" : "commands";
+        if (!rc->lookup_warned)
+            log_warn("redis host lookup failed conn=%s role=%s host=%s error=\"%s\"", rc->name,
+                     role, rc->host, error);
+        else
+            log_debug("redis host lookup failed conn=%s role=%s host=%s error=\"%s\"", rc->name,
+                      role, rc->host, error);
+        rc->lookup_warned = 1;
+        schedule_retry(rc);
+        return;
+    }
+    rc->lookup_warned = 0;
+    connect_to(rc, addr);
+}
+
+/*
+ * Every attempt looks the host up again (a Redis container restarted or recreated may have
+ * a new address), in a thread: hiredis would call getaddrinfo() on the loop, which blocks
+ * every client for as long as DNS takes to answer or give up.
+ */
+static void connect_now(struct redis_conn *rc)
+{
+    if (rc->ac || rc->lookup)
+        return;
+    if (resolve_is_numeric(rc->host)) {
+        connect_to(rc, rc->host);
+        return;
+    }
+    rc->lookup = resolve_start(rc->base, rc->host, on_resolved, rc);
+    if (!rc->lookup) {
+        log_debug("redis host lookup not started conn=%s host=%s", rc->name, rc->host);
+        schedule_retry(rc);
+    }
 }
 
 static void on_retry(evutil_socket_t fd, short what, void *arg)
@@ -431,6 +477,7 @@ void redis_conn_free(struct redis_conn *rc)
         return;
     }
     rc->on_state = NULL;
+    resolve_cancel(rc->lookup);
     if (rc->ac) {
         rc->ac->data = NULL;
         redisAsyncFree(rc->ac);

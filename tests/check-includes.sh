@@ -34,15 +34,15 @@ room hiredis/ "redis_conn.c redis_cluster_map.c engine_redis.c engine_redis_hous
     engine_redis_presence.c engine_redis_script.c engine_redis_route.c"
 room http_parser "http.c"
 room zlib.h "pmd.c"
-room event2/ "conn.c conn.h server.c server.h redis_conn.c redis_conn.h engine_redis.c \
-    engine_redis_house.c engine_redis_route.c"
+room event2/ "conn.c conn.h server.c server.h redis_conn.c redis_conn.h resolve.c resolve.h \
+    engine_redis.c engine_redis_house.c engine_redis_route.c"
 
 # --- 2. layers, from the bottom -------------------------------------------------------------
 # A module is its .c and .h (and a generated .c beside them).
 LAYERS="
 0 base       buf busiest dict log metrics version utf8 base64 json okey util
 1 codec      payload pmd conf conf_lex redis_url cluster_slots origin data auth presence proto session ws http outq
-2 engine     engine engine_memory engine_redis engine_redis_int engine_redis_house engine_redis_presence engine_redis_script engine_redis_route chanmsg lua_scripts redis_conn redis_cluster_map
+2 engine     engine engine_memory engine_redis engine_redis_int engine_redis_house engine_redis_presence engine_redis_script engine_redis_route chanmsg lua_scripts redis_conn resolve redis_cluster_map
 3 registry   registry registry_int registry_requests registry_recovery
 4 protocol   dispatch api status
 5 transport  conn

@@ -199,6 +199,7 @@ const READY_RE = /objcastd listening on (\S+):(\d+) instance=(\S+) engine=(\S+)/
  *   args       extra raw arguments
  *   env        extra environment
  *   bin        the daemon to run (default objcastdPath())
+ *   wrap       words of a command that execs the daemon (unshare(1), say)
  *   readyTimeoutMs  how long to wait for the listening line (default 15000)
  */
 export async function startServer(opts = {}) {
@@ -216,7 +217,9 @@ export async function startServer(opts = {}) {
     ];
     const bin = opts.bin || objcastdPath();
     if (!existsSync(bin)) throw new Error(`objcastd not found at ${bin} (set OBJCASTD)`);
-    const proc = spawn(bin, args, {
+    // opts.wrap execs the daemon, so the pid stays the daemon's
+    const wrap = opts.wrap || [];
+    const proc = spawn(wrap.length ? wrap[0] : bin, [...wrap.slice(1), ...(wrap.length ? [bin] : []), ...args], {
         cwd: dir,
         env: { ...process.env, ...(viaEnv ? { OBJCAST_TOKEN_SECRET: secret } : {}), ...opts.env },
         stdio: ['ignore', 'pipe', 'pipe'],
