@@ -126,9 +126,18 @@ async function reachOrExplain(svc) {
         // time out for good after a restart), and what it logged since.
         const local = await podman('exec', ctr(svc), 'curl', '-sS', '-m', '2', '-w', ' %{http_code}',
             'http://127.0.0.1:8080/readyz').catch((x) => x.message);
-        const own = await podman('logs', '--tail', '15', ctr(svc)).catch((x) => x.message);
+        const own = await podman('logs', '--tail', '40', ctr(svc)).catch((x) => x.message);
+        // How it would reach Redis: the name from inside (with the time it takes), and its
+        // sockets to Redis (port 6379, hex 18EB) and to nameservers (53, hex 0035).
+        const t0 = Date.now();
+        const redisName = await podman('exec', ctr(svc), 'timeout', '25', 'getent', 'ahostsv4', 'redis')
+            .catch((x) => x.message);
+        const took = Date.now() - t0;
+        const sockets = await podman('exec', ctr(svc), 'sh', '-c',
+            'grep -hiE ":(18EB|0035) " /proc/net/tcp /proc/net/udp || echo none').catch((x) => x.message);
         e.message += `\n--- ${svc} resolves in haproxy's container to: ${dns}\n--- haproxy's log:\n${log}` +
-            `\n--- ${svc}'s /readyz from inside its container: ${local}\n--- ${svc}'s log:\n${own}`;
+            `\n--- ${svc}'s /readyz from inside its container: ${local}\n--- ${svc}'s log:\n${own}` +
+            `\n--- redis from inside ${svc} (${took} ms): ${redisName}\n--- its sockets to Redis and DNS:\n${sockets}`;
         throw e;
     }
 }
