@@ -23,6 +23,8 @@
 /* Backoff between connection attempts. */
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
+/* A host name lookup this slow is logged. */
+#define SLOW_LOOKUP_MS 1000
 
 /* A command waiting for its reply. Replies come in order, so the oldest is the head. */
 struct call {
@@ -42,6 +44,7 @@ struct redis_conn {
     struct resolve *lookup;  /* host is being looked up (a name, not an address) */
     char addr[64];           /* host's address of the latest attempt */
     int lookup_warned;       /* a failed lookup was logged; quiet until one succeeds */
+    int64_t lookup_started_ms;
     int subscriber;
     redisAsyncContext *ac;   /* NULL while disconnected */
     int up;                  /* handshake done */
@@ -284,6 +287,11 @@ static void on_resolved(const char *addr, const char *error, void *arg)
         return;
     }
     rc->lookup_warned = 0;
+    /* A lookup that took seconds delays every (re)connection: the operator should know. */
+    int64_t took = util_wall_ms() - rc->lookup_started_ms;
+    if (took >= SLOW_LOOKUP_MS)
+        log_warn("redis host lookup slow conn=%s role=%s host=%s address=%s ms=%lld", rc->name,
+                 rc->subscriber ? "subscriber" : "commands", rc->host, addr, (long long)took);
     connect_to(rc, addr);
 }
 
@@ -300,6 +308,7 @@ static void connect_now(struct redis_conn *rc)
         connect_to(rc, rc->host);
         return;
     }
+    rc->lookup_started_ms = util_wall_ms();
     rc->lookup = resolve_start(rc->base, rc->host, on_resolved, rc);
     if (!rc->lookup) {
         log_debug("redis host lookup not started conn=%s host=%s", rc->name, rc->host);

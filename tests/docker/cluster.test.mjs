@@ -116,17 +116,29 @@ async function reach(svc, timeoutMs = 30000) {
 
 /* reach(svc), and when haproxy never sends a connection there, what haproxy said (its
  * log has every server's DOWN, UP and address change) and what the name resolves to. */
-async function reachOrExplain(svc) {
+async function reachOrExplain(svc, timeoutMs = 30000) {
     try {
-        return await reach(svc);
+        return await reach(svc, timeoutMs);
     } catch (e) {
+        // Who would answer it: the neighbour (ARP) entries for its address on the host and
+        // in Redis's container, against its MAC address now, and the bridge's ports.
+        const ip = await address(svc).catch(() => '?');
+        const mac = await inspect(svc, '{{range .NetworkSettings.Networks}}{{.MacAddress}}{{end}}').catch((x) => x.message);
+        const hostNeigh = await run('ip', ['neigh', 'show', ip]).then((r) => r.stdout.trim(), (x) => x.message);
+        const redisArp = await podman('exec', ctr('redis'), 'cat', '/proc/net/arp').catch((x) => x.message);
+        const ownArp = await podman('exec', ctr(svc), 'cat', '/proc/net/arp').catch((x) => x.message);
+        const ports = await run('bridge', ['link', 'show']).then((r) => r.stdout.trim(), (x) => x.message);
+        const tcp = await podman('exec', ctr(svc), 'timeout', '3', 'bash', '-c', 'echo > /dev/tcp/redis/6379 && echo connected')
+            .catch((x) => x.message);
         const log = await podman('logs', '--tail', '20', ctr('haproxy')).catch((x) => x.message);
         const dns = await podman('exec', ctr('haproxy'), 'getent', 'hosts', svc).catch((x) => x.message);
         // Whether the instance answers inside its own container (haproxy once saw its checks
         // time out for good after a restart), and what it logged since.
         const local = await podman('exec', ctr(svc), 'curl', '-sS', '-m', '2', '-w', ' %{http_code}',
             'http://127.0.0.1:8080/readyz').catch((x) => x.message);
-        const own = await podman('logs', '--tail', '40', ctr(svc)).catch((x) => x.message);
+        // its log since the restart, without the debug lines of haproxy's checks
+        const own = (await podman('logs', ctr(svc)).catch((x) => x.message)).split('\n')
+            .filter((l) => !/ debug .*(conn state|conn closed|conn peer gone)/.test(l)).slice(-40).join('\n');
         // How it would reach Redis: the name from inside (with the time it takes), and its
         // sockets to Redis (port 6379, hex 18EB) and to nameservers (53, hex 0035).
         const t0 = Date.now();
@@ -135,6 +147,9 @@ async function reachOrExplain(svc) {
         const took = Date.now() - t0;
         const sockets = await podman('exec', ctr(svc), 'sh', '-c',
             'grep -hiE ":(18EB|0035) " /proc/net/tcp /proc/net/udp || echo none').catch((x) => x.message);
+        e.message += `\n--- ${svc} is ${ip} at ${mac}; the host's neighbour entry: ${hostNeigh}` +
+            `\n--- Redis's ARP table:\n${redisArp}\n--- ${svc}'s ARP table:\n${ownArp}\n--- bridge ports:\n${ports}` +
+            `\n--- a TCP connection to redis:6379 from ${svc}: ${tcp}`;
         e.message += `\n--- ${svc} resolves in haproxy's container to: ${dns}\n--- haproxy's log:\n${log}` +
             `\n--- ${svc}'s /readyz from inside its container: ${local}\n--- ${svc}'s log:\n${own}` +
             `\n--- redis from inside ${svc} (${took} ms): ${redisName}\n--- its sockets to Redis and DNS:\n${sockets}`;
@@ -203,9 +218,15 @@ test('kill -9 of an instance: its user leaves the others within presence_ttl + 2
     t.diagnostic(`${victim} restarted ${Date.now() - killedAt} ms after the kill; address ${before.addr} -> ${after}`);
 
     // haproxy takes it back
+    // Within seconds as a rule; podman's DNS (aardvark-dns) sometimes leaves a restarted
+    // container's first queries unanswered, and glibc then waits out its timeouts on each
+    // nameserver and search domain before the instance can look Redis up: up to about 40 s.
     const t0 = Date.now();
-    const c = await reachOrExplain(victim);
+    const c = await reachOrExplain(victim, 90000);
     t.diagnostic(`haproxy served ${victim} again ${Date.now() - t0} ms after its restart was seen`);
+    const slow = (await podman('logs', '--since', `${Math.floor(killedAt / 1000)}`, ctr(victim)))
+        .split('\n').filter((l) => / warning .*redis host lookup/.test(l));
+    for (const l of slow) t.diagnostic(`${victim}: ${l.replace(/^\S+ /, '')}`);
     await join(c);
     await expectPresence(a, 'joined', c, 5000);
     await expectPresence(b, 'joined', c, 5000);
