@@ -65,6 +65,11 @@ struct redis_conn {
 static void connect_now(struct redis_conn *rc);
 static void sub_read(struct redis_conn *rc);
 
+static const char *role(const struct redis_conn *rc)
+{
+    return rc->subscriber ? "subscriber" : "commands";
+}
+
 /*
  * hiredis on libevent. hiredis reads at most 16 KiB per redisAsyncHandleRead(); a busy
  * subscriber connection then hands over a dozen messages per loop turn, and every
@@ -211,8 +216,8 @@ static void handshake_reply(redisAsyncContext *ac, void *r, void *privdata)
         return;
     rc->up = 1;
     rc->backoff_ms = BACKOFF_MIN_MS;
-    log_info("redis up conn=%s role=%s host=%s address=%s port=%d", rc->name,
-             rc->subscriber ? "subscriber" : "commands", rc->host, rc->addr, rc->port);
+    log_info("redis up conn=%s role=%s host=%s address=%s port=%d", rc->name, role(rc), rc->host,
+             rc->addr, rc->port);
     if (rc->on_state)
         rc->on_state(rc, 1, rc->privdata);
 }
@@ -275,13 +280,12 @@ static void on_resolved(const char *addr, const char *error, void *arg)
     if (!addr) {
         /* Once per outage, at warn: a name that does not resolve is a configuration or DNS
          * problem an operator must see; every retry's failure goes to debug. */
-        const char *role = rc->subscriber ? "subscriber" : "commands";
         if (!rc->lookup_warned)
             log_warn("redis host lookup failed conn=%s role=%s host=%s error=\"%s\"", rc->name,
-                     role, rc->host, error);
+                     role(rc), rc->host, error);
         else
             log_debug("redis host lookup failed conn=%s role=%s host=%s error=\"%s\"", rc->name,
-                      role, rc->host, error);
+                      role(rc), rc->host, error);
         rc->lookup_warned = 1;
         schedule_retry(rc);
         return;
@@ -291,7 +295,7 @@ static void on_resolved(const char *addr, const char *error, void *arg)
     int64_t took = util_wall_ms() - rc->lookup_started_ms;
     if (took >= SLOW_LOOKUP_MS)
         log_warn("redis host lookup slow conn=%s role=%s host=%s address=%s ms=%lld", rc->name,
-                 rc->subscriber ? "subscriber" : "commands", rc->host, addr, (long long)took);
+                 role(rc), rc->host, addr, (long long)took);
     connect_to(rc, addr);
 }
 
