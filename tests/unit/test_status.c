@@ -23,6 +23,18 @@ static struct json_value *render(const struct status_input *in, struct buf *b)
     return v;
 }
 
+/* The input of instance self_id with its entry self, on engine, at NOW; no registry, Redis
+ * down. A test sets what else it needs. */
+static struct status_input input_of(const char *self_id, const char *self, const char *engine)
+{
+    return (struct status_input){.self_id = self_id,
+                                 .self = self,
+                                 .self_len = strlen(self),
+                                 .engine = engine,
+                                 .now = NOW,
+                                 .latency_ms = -1};
+}
+
 static long long int_of(const struct json_value *v, const char *key)
 {
     long long n = -12345;
@@ -42,12 +54,7 @@ START_TEST(memory_engine_self_only)
     const char *self = "{\"id\":\"i1\",\"started\":1799999990,\"updated\":1800000000,"
                        "\"connections\":3,\"objects\":2,\"messages_in_per_s\":1.5,"
                        "\"messages_out_per_s\":4,\"errors\":{\"not_subscribed\":2},\"busiest\":[]}";
-    struct status_input in = {.self_id = "i1",
-                              .self = self,
-                              .self_len = strlen(self),
-                              .engine = "memory",
-                              .now = NOW,
-                              .latency_ms = -1};
+    struct status_input in = input_of("i1", self, "memory");
     struct buf b = {0};
     struct json_value *v = render(&in, &b);
     ck_assert_int_eq(json_typeof(json_get(v, "redis")), JSON_NULL);
@@ -102,19 +109,14 @@ START_TEST(registry_merged)
     const char *info = "# Server\r\nredis_version:7.0.15\r\nuptime_in_seconds:3600\r\n"
                        "# Memory\r\nused_memory:1048576\r\nused_memory_human:1.00M\r\n"
                        "role:master\r\nconnected_clients:4\r\n";
-    struct status_input in = {.self_id = "a",
-                              .self = self,
-                              .self_len = strlen(self),
-                              .engine = "redis",
-                              .now = NOW,
-                              .n = 6,
-                              .entries = entries,
-                              .lens = lens,
-                              .redis_up = 1,
-                              .cluster = 0,
-                              .latency_ms = 0.25,
-                              .info = info,
-                              .info_len = strlen(info)};
+    struct status_input in = input_of("a", self, "redis");
+    in.n = 6;
+    in.entries = entries;
+    in.lens = lens;
+    in.redis_up = 1;
+    in.latency_ms = 0.25;
+    in.info = info;
+    in.info_len = strlen(info);
     struct buf b = {0};
     struct json_value *v = render(&in, &b);
 
@@ -173,13 +175,7 @@ END_TEST
 START_TEST(redis_away)
 {
     const char *self = "{\"id\":\"a\",\"updated\":1800000000,\"connections\":5}";
-    struct status_input in = {.self_id = "a",
-                              .self = self,
-                              .self_len = strlen(self),
-                              .engine = "redis",
-                              .now = NOW,
-                              .redis_up = 0,
-                              .latency_ms = -1};
+    struct status_input in = input_of("a", self, "redis");
     struct buf b = {0};
     struct json_value *v = render(&in, &b);
     const struct json_value *redis = json_get(v, "redis");
@@ -209,16 +205,12 @@ START_TEST(busiest_capped)
         entries[i] = e[i].p;
         lens[i] = e[i].len;
     }
-    struct status_input in = {.self_id = "i0",
-                              .self = "{}",
-                              .self_len = 2,
-                              .engine = "redis",
-                              .now = NOW,
-                              .n = 3,
-                              .entries = entries,
-                              .lens = lens,
-                              .redis_up = 1,
-                              .latency_ms = 1};
+    struct status_input in = input_of("i0", "{}", "redis");
+    in.n = 3;
+    in.entries = entries;
+    in.lens = lens;
+    in.redis_up = 1;
+    in.latency_ms = 1;
     struct buf b = {0};
     struct json_value *v = render(&in, &b);
     const struct json_value *busy = json_get(v, "busiest");
