@@ -279,7 +279,7 @@ void engine_redis_beat(struct engine_redis *e)
 
 void engine_redis_publish_stats(struct engine_redis *e)
 {
-    struct buf words[5] = {{0}};
+    struct buf words[4] = {{0}};
     buf_printf(&words[0], "%s:instances", e->conf->redis_prefix);
     buf_append_str(&words[1], e->base.instance_id);
     buf_append_char(&words[2], '{');
@@ -290,9 +290,7 @@ void engine_redis_publish_stats(struct engine_redis *e)
     buf_printf(&words[2], "\"redis_latency_ms\":%.3f,\"objects_subscribed\":%zu}", e->beat_rtt_ms,
                e->chans.count);
     buf_printf(&words[3], "%lld", (long long)time(NULL));
-    /* The sweep reads every entry: once a minute per instance (the first time at once). */
-    buf_append_str(&words[4], e->stats_published++ % 30 == 0 ? "1" : "0");
-    engine_redis_run_script(e, &script_instances_refresh, 1, words, 5, NULL, NULL);
+    engine_redis_run_script(e, &script_instances_refresh, 1, words, 4, NULL, NULL);
 }
 
 /* An overview in flight: the registry's HGETALL and INFO, sent together to one node. */

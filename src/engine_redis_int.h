@@ -119,7 +119,6 @@ struct engine_redis {
     struct dict owned;      /* okey -> struct owned */
     struct event *tick;     /* once a second: heartbeat, reaping, instances */
     unsigned ticks;
-    unsigned stats_published; /* instances registry entries written */
     int outage; /* a connection went down since both were last up */
     /* Liveness (engine_redis_house.c): presence entries are stored under this instance's
      * current generation; when it is declared dead, or was cut off from Redis, it takes a

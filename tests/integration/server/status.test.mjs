@@ -6,7 +6,7 @@ import { test } from 'node:test';
 
 import { broadcast, expectError, open, saveData, subscribe, subscribeAll } from '../lib/proto.mjs';
 import { startCluster, startRedis, waitReady } from '../lib/redis.mjs';
-import { httpGet, httpRequest, startServer, waitFor } from '../lib/server.mjs';
+import { httpGet, httpRequest, sleep, startServer, waitFor } from '../lib/server.mjs';
 
 const KEY = 'status-key-0123456789';
 const auth = { Authorization: `Bearer ${KEY}` };
@@ -159,4 +159,17 @@ test('instances registry: an instance sweeps out entries older than 60 s (and on
     assert.ok((await redis.command('HKEYS', 'objcast:instances')).includes('alive'), 'a fresh entry stays');
     const st = (await status(A)).json;
     assert.deepEqual(st.instances.map((i) => i.id), [A.instance, 'alive'].sort());
+
+    // One sweep a minute for the whole fleet (the time of the last one in the field
+    // "|swept"): a stale entry written now stays through the next refreshes of two
+    // instances, and goes at the first refresh once the last sweep is a minute old.
+    const [B] = await startCluster({ t, instances: 1, redis, conf: { api_key: KEY } });
+    await redis.command('HSET', 'objcast:instances', 'gone2', JSON.stringify({ id: 'gone2', updated: now - 120 }));
+    await sleep(4500); // two refreshes of each instance
+    assert.ok((await redis.command('HKEYS', 'objcast:instances')).includes('gone2'), 'no second sweep within the minute');
+    assert.ok(Number(await redis.command('HGET', 'objcast:instances', '|swept')) >= now, 'the last sweep\'s time');
+    await redis.command('HSET', 'objcast:instances', '|swept', String(Math.floor(Date.now() / 1000) - 61));
+    await waitFor(async () => !(await redis.command('HKEYS', 'objcast:instances')).includes('gone2'),
+        6000, 'the sweep once the last one is a minute old');
+    assert.deepEqual((await status(B)).json.instances.map((i) => i.id), [A.instance, B.instance, 'alive'].sort());
 });
